@@ -1,0 +1,1 @@
+"""keycourier: delivers Seam Access Grant credentials to hotel guests."""

@@ -1,0 +1,198 @@
+"""The ledger's tables: the record of every event, delivery, attempt and front-desk flag.
+
+The ledger, not the broker, is keycourier's source of truth. Unique keys make duplicates
+impossible rather than unlikely: one event per `svix-id` and per Seam `event_id`; one delivery
+per access method, kind, credential and channel; one open front-desk flag per access method.
+A credential is kept only as a keyed fingerprint, never in clear.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EventStatus(StrEnum):
+    RECEIVED = "received"  # recorded; not yet handed to the broker
+    QUEUED = "queued"  # handed to the broker
+    PROCESSED = "processed"  # the worker acted on it
+    IGNORED = "ignored"  # a type keycourier does not act on
+    REJECTED = "rejected"  # signed but unreadable
+    FAILED = "failed"  # processing failed for good (see detail)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # planned, waiting for a worker
+    SENDING = "sending"  # claimed by a worker; a provider call may be in flight
+    SENT = "sent"  # the provider accepted it
+    DRY_RUN = "dry_run"  # rendered and recorded; the channel has no credentials
+    FAILED = "failed"  # permanent failure, recorded with the provider's code
+    SUPERSEDED = "superseded"  # the credential changed before it went out
+    SKIPPED = "skipped"  # nothing to send to (e.g. no front-desk address configured)
+
+
+class AttemptOutcome(StrEnum):
+    SENT = "sent"
+    DRY_RUN = "dry_run"
+    TRANSIENT_ERROR = "transient_error"
+    PERMANENT_ERROR = "permanent_error"
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    svix_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    seam_event_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    event_type: Mapped[str | None] = mapped_column(String(100))
+    workspace_id: Mapped[str | None] = mapped_column(String(100))
+    access_method_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    access_grant_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_backup_code: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(20), default="webhook")
+    status: Mapped[str] = mapped_column(String(20), default=EventStatus.RECEIVED)
+    detail: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="event")
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint(
+            "access_method_id",
+            "kind",
+            "credential_fingerprint",
+            "channel",
+            name="uq_deliveries_one_per_credential_channel",
+        ),
+        Index("ix_deliveries_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    access_method_id: Mapped[str] = mapped_column(String(100), index=True)
+    access_grant_id: Mapped[str | None] = mapped_column(String(100))
+    user_identity_id: Mapped[str | None] = mapped_column(String(100))
+    guest_name: Mapped[str | None] = mapped_column(String(200))
+    reservation: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    credential_fingerprint: Mapped[str] = mapped_column(String(100))
+    destination_masked: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    event: Mapped[Event | None] = relationship(back_populates="deliveries")
+    attempts: Mapped[list[Attempt]] = relationship(
+        back_populates="delivery", order_by="Attempt.id"
+    )
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    delivery: Mapped[Delivery] = relationship(back_populates="attempts")
+
+
+class FrontDeskFlag(Base):
+    __tablename__ = "front_desk_flags"
+    __table_args__ = (
+        # At most one open flag per access method, however many events say "encode me".
+        Index(
+            "uq_front_desk_flags_open_per_access_method",
+            "access_method_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_method_id: Mapped[str] = mapped_column(String(100))
+    access_grant_id: Mapped[str | None] = mapped_column(String(100))
+    guest_name: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(10), default=FlagStatus.OPEN)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    opened_by_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))

@@ -1,0 +1,120 @@
+"""The ports keycourier's domain talks through, and the plain types that cross them.
+
+Adapters in `app/adapters/` implement these over the Seam, Twilio and SendGrid SDKs (or run
+dry); no SDK object crosses a port. Fields that hold a credential are left out of `repr`, so a
+stray log of one of these objects cannot leak a PIN or an Instant Key URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+AccessMode = Literal["code", "card", "mobile_key", "cloud_key"]
+
+
+@dataclass(frozen=True)
+class AccessMethod:
+    access_method_id: str
+    workspace_id: str
+    mode: AccessMode
+    display_name: str
+    is_issued: bool
+    is_encoding_required: bool
+    is_ready_for_encoding: bool
+    code: str | None = field(default=None, repr=False)
+    instant_key_url: str | None = field(default=None, repr=False)
+
+    @property
+    def credential(self) -> str | None:
+        """What the guest needs in hand: the PIN for a code, the link for a mobile key."""
+        if self.mode == "code":
+            return self.code
+        if self.mode == "mobile_key":
+            return self.instant_key_url
+        return None
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    access_grant_id: str
+    user_identity_id: str | None
+    display_name: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    space_ids: tuple[str, ...]
+    access_grant_key: str | None = None
+    reservation_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Guest:
+    user_identity_id: str
+    full_name: str | None
+    phone_number: str | None = field(repr=False)
+    email_address: str | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Space:
+    space_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SeamEventSummary:
+    """One event from Seam's events/list: just what keycourier records."""
+
+    event_id: str
+    event_type: str
+    workspace_id: str | None
+    access_method_id: str | None
+    access_grant_ids: tuple[str, ...]
+    occurred_at: str | None
+
+
+class SeamReader(Protocol):
+    """Reads the current state of an access method and the people and places around it."""
+
+    def get_access_method(self, access_method_id: str) -> AccessMethod: ...
+
+    def get_access_grant(self, access_grant_id: str) -> AccessGrant: ...
+
+    def get_guest(self, user_identity_id: str) -> Guest: ...
+
+    def get_spaces(self, access_method_id: str) -> list[Space]: ...
+
+
+@dataclass(frozen=True)
+class Sms:
+    to: str = field(repr=False)
+    body: str = field(repr=False)
+    # An opaque id of ours, for the provider's records and the dry-run outbox.
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str = field(repr=False)
+    subject: str = field(repr=False)
+    text: str = field(repr=False)
+    html: str = field(repr=False)
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a provider said when it accepted a message."""
+
+    provider: str
+    provider_message_id: str | None
+    dry_run: bool = False
+
+
+class SmsSender(Protocol):
+    def send_sms(self, message: Sms) -> Sent: ...
+
+
+class EmailSender(Protocol):
+    def send_email(self, message: Email) -> Sent: ...

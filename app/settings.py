@@ -1,0 +1,213 @@
+"""The one place the environment is read.
+
+`load_settings()` builds a `Settings` from the environment; nothing else in keycourier calls
+`os.environ`. Secrets are `SecretStr` so that a settings object printed by accident shows stars.
+A missing or malformed value raises `ConfigError` whose message is one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from app.errors import ConfigError
+
+Channel = Literal["sms", "email"]
+ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
+
+DEFAULT_DATABASE_URL = "sqlite:///var/keycourier.sqlite3"
+DEFAULT_EMBEDDED_BROKER_URL = "sqla+sqlite:///var/broker.sqlite3"
+
+# What each setting is for, in the words of the error a newcomer sees when it is wrong.
+HINTS: dict[str, str] = {
+    "SEAM_API_KEY": "the API key of your Seam workspace (seam_...)",
+    "SEAM_WEBHOOK_SECRET": "the signing secret Seam shows for your webhook (whsec_...)",
+    "DATABASE_URL": "a SQLAlchemy URL such as postgresql://user@host/db or sqlite:///path",
+    "REDIS_URL": "a Redis URL such as redis://localhost:6379/0",
+    "DELIVERY_CHANNELS": "a comma-separated list of: sms, email",
+    "PORT": "the TCP port the web process listens on",
+    "TIMEZONE": "an IANA time zone such as Europe/Paris",
+}
+
+
+class Settings(BaseSettings):
+    """keycourier's configuration, one field per environment variable (DESIGN.md section 3)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", env_ignore_empty=True, frozen=True
+    )
+
+    seam_api_key: SecretStr | None = None
+    seam_endpoint: str | None = None
+    seam_webhook_secret: SecretStr | None = None
+
+    redis_url: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str | None = None
+
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_from_email: str | None = None
+    sendgrid_base_url: str | None = None
+
+    front_desk_email: str | None = None
+    templates_dir: Path = Path("templates")
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    delivery_channels: Annotated[tuple[Channel, ...], NoDecode] = ALL_CHANNELS
+    timezone: str = "UTC"
+    # Keys the fingerprint kept instead of a PIN. Falls back to one derived from the webhook
+    # secret; set it explicitly in production so rotating the webhook secret changes nothing.
+    credential_hash_key: SecretStr | None = None
+    # Where the dry-run channels write what they would have sent (the demo reads it).
+    dry_run_outbox: Path | None = None
+    provider_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    log_level: str = "INFO"
+
+    @field_validator("seam_api_key")
+    @classmethod
+    def _seam_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("seam_"):
+            raise ValueError("does not look like a Seam API key (expected seam_...)")
+        return value
+
+    @field_validator("seam_webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        body = raw.removeprefix("whsec_")
+        try:
+            if not base64.b64decode(body, validate=True):
+                raise ValueError
+        except (binascii.Error, ValueError):
+            raise ValueError("is not a Svix signing secret (expected whsec_<base64>)") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Heroku hands out postgres://, which SQLAlchemy 2 no longer accepts as a dialect name.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        if not value.startswith(("sqlite:", "postgresql+")):
+            raise ValueError("is not a PostgreSQL or SQLite URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("is not a redis:// URL")
+        return value
+
+    @field_validator("delivery_channels", mode="before")
+    @classmethod
+    def _channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+            if not names:
+                raise ValueError("names no channel")
+            return names
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known time zone") from None
+        return value
+
+    # -- derived views -------------------------------------------------------------------
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or DEFAULT_EMBEDDED_BROKER_URL
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def sms_enabled(self) -> bool:
+        """Twilio is configured; otherwise SMS runs dry."""
+        return bool(
+            self.twilio_account_sid
+            and self.twilio_auth_token
+            and (self.twilio_from_number or self.twilio_messaging_service_sid)
+        )
+
+    @property
+    def email_enabled(self) -> bool:
+        """SendGrid is configured; otherwise email runs dry."""
+        return bool(self.sendgrid_api_key and self.sendgrid_from_email)
+
+    def fingerprint_key(self) -> bytes:
+        if self.credential_hash_key is not None:
+            return self.credential_hash_key.get_secret_value().encode()
+        if self.seam_webhook_secret is None:
+            raise ConfigError(
+                "CREDENTIAL_HASH_KEY or SEAM_WEBHOOK_SECRET must be set to fingerprint credentials"
+            )
+        secret = self.seam_webhook_secret.get_secret_value().encode()
+        return hmac.new(secret, b"keycourier credential fingerprint", hashlib.sha256).digest()
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming the first of these variables that is unset."""
+        for name in names:
+            if getattr(self, name.lower()) is None:
+                raise ConfigError(f"{name} is not set: it must be {HINTS.get(name, 'set')}")
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, *, require: Iterable[str] = ()
+) -> Settings:
+    """Build Settings from `environ` (default: the process environment)."""
+    try:
+        if environ is None:
+            settings = Settings()
+        else:
+            # _env_file=None keeps a stray .env from leaking into an explicit environment.
+            settings = _settings_from_mapping(environ)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    settings.require(*require)
+    return settings
+
+
+def _settings_from_mapping(environ: dict[str, str]) -> Settings:
+    fields = Settings.model_fields
+    values = {
+        key.lower(): value
+        for key, value in environ.items()
+        if key.lower() in fields and value != ""
+    }
+    return Settings.model_validate(values)
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    hint = HINTS.get(name)
+    suffix = f" (expected {hint})" if hint else ""
+    # Never echo the offending value: it may be a secret.
+    return f"{name} is invalid: {reason}{suffix}"
