@@ -13,12 +13,11 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from app.errors import ConfigError
 
@@ -182,11 +181,7 @@ def load_settings(
 ) -> Settings:
     """Build Settings from `environ` (default: the process environment)."""
     try:
-        if environ is None:
-            settings = Settings()
-        else:
-            # _env_file=None keeps a stray .env from leaking into an explicit environment.
-            settings = _settings_from_mapping(environ)
+        settings = Settings() if environ is None else _settings_from_mapping(environ)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
     settings.require(*require)

@@ -1,1 +1,1 @@
-"""The ledger: keycourier's durable record (SQLAlchemy; SQLite by default, PostgreSQL in production)."""
+"""The ledger: keycourier's durable record (SQLite by default, PostgreSQL in production)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -94,7 +94,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
 
 
 class Event(Base):
@@ -152,9 +152,7 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None]
 
     event: Mapped[Event | None] = relationship(back_populates="deliveries")
-    attempts: Mapped[list[Attempt]] = relationship(
-        back_populates="delivery", order_by="Attempt.id"
-    )
+    attempts: Mapped[list[Attempt]] = relationship(back_populates="delivery", order_by="Attempt.id")
 
 
 class Attempt(Base):

@@ -260,9 +260,7 @@ class Ledger:
                     Delivery.access_method_id == access_method_id,
                     Delivery.status == DeliveryStatus.PENDING,
                 )
-                .values(
-                    status=DeliveryStatus.SUPERSEDED, error_message=reason, updated_at=utcnow()
-                )
+                .values(status=DeliveryStatus.SUPERSEDED, error_message=reason, updated_at=utcnow())
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -278,6 +276,21 @@ class Ledger:
                     .order_by(Delivery.id)
                 )
             )
+
+    def guest_had_other_credential(self, delivery: Delivery) -> bool:
+        """Whether this guest was already sent another credential of this access method."""
+        with self._transaction() as session:
+            found = session.scalar(
+                select(Delivery.id).where(
+                    Delivery.access_method_id == delivery.access_method_id,
+                    Delivery.kind == delivery.kind,
+                    Delivery.channel == delivery.channel,
+                    Delivery.user_identity_id == delivery.user_identity_id,
+                    Delivery.credential_fingerprint != delivery.credential_fingerprint,
+                    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)),
+                )
+            )
+            return found is not None
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         with self._transaction() as session:

@@ -1,0 +1,59 @@
+"""The web process: `create_app(settings)` wires routes to the ledger and the broker."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.ledger.store import Ledger
+from app.queue import CeleryEnqueuer, Enqueuer
+from app.settings import Settings
+from app.webhooks.seam import SeamWebhookEndpoint
+
+
+def create_app(
+    settings: Settings, *, ledger: Ledger | None = None, enqueuer: Enqueuer | None = None
+) -> Starlette:
+    settings.require("SEAM_WEBHOOK_SECRET")
+    assert settings.seam_webhook_secret is not None
+    if ledger is None:
+        ledger = Ledger.from_url(settings.database_url)
+    if enqueuer is None:
+        from workers.celery_app import create_celery_app
+
+        enqueuer = CeleryEnqueuer(create_celery_app(settings))
+    seam_webhook = SeamWebhookEndpoint(
+        settings.seam_webhook_secret.get_secret_value(), ledger, enqueuer
+    )
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        for name, ping, unavailable in (
+            ("database", ledger.ping, LedgerUnavailable),
+            ("broker", enqueuer.ping, BrokerUnavailable),
+        ):
+            try:
+                await run_in_threadpool(ping)
+                checks[name] = "ok"
+            except unavailable:
+                checks[name] = "unavailable"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", **checks},
+            status_code=200 if ready else 503,
+        )
+
+    return Starlette(
+        routes=[
+            Route("/webhooks/seam", seam_webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,78 @@
+"""From an access method's current state to the messages keycourier owes (pure functions).
+
+The planner sees Seam's current state, never the event's claims about it: events arrive at
+least once and out of order, so only what Seam says now decides what a guest is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.ports import AccessGrant, AccessMethod, Guest
+from app.settings import Channel
+
+# The guest message for each mode that puts a credential in a guest's hand.
+GUEST_MESSAGE = {"code": "pin_code", "mobile_key": "instant_key"}
+FRONT_DESK_CARD = "front_desk_card"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    grant: AccessGrant
+    guest: Guest | None
+
+    @property
+    def name(self) -> str:
+        return (self.guest.full_name if self.guest else None) or self.grant.display_name
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    kind: str
+    channel: Channel
+    recipient: Recipient
+    destination: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    messages: tuple[PlannedMessage, ...]
+    # Why a recipient gets nothing, in words for the ledger and the logs (no PII).
+    notes: tuple[str, ...] = ()
+
+
+def guest_message_kind(method: AccessMethod) -> str | None:
+    """The message a guest gets for this access method, or None (cards, cloud keys)."""
+    return GUEST_MESSAGE.get(method.mode)
+
+
+def plan_guest_messages(
+    method: AccessMethod, recipients: Sequence[Recipient], channels: Sequence[Channel]
+) -> Plan:
+    """One message per recipient per channel they can receive, for an issued credential."""
+    kind = guest_message_kind(method)
+    if kind is None:
+        return Plan((), (f"mode {method.mode} has no guest message",))
+    if not method.is_issued or method.credential is None:
+        return Plan((), ("the access method is not issued yet",))
+
+    messages: list[PlannedMessage] = []
+    notes: list[str] = []
+    for recipient in recipients:
+        guest = recipient.guest
+        grant_id = recipient.grant.access_grant_id
+        if guest is None:
+            notes.append(f"access grant {grant_id} has no user identity")
+            continue
+        destinations = {"sms": guest.phone_number, "email": guest.email_address}
+        reachable = [(c, destinations[c]) for c in channels if destinations[c]]
+        if not reachable:
+            notes.append(
+                f"user identity {guest.user_identity_id} has no "
+                + " or ".join("phone number" if c == "sms" else "email address" for c in channels)
+            )
+        for channel, destination in reachable:
+            assert destination is not None
+            messages.append(PlannedMessage(kind, channel, recipient, destination))
+    return Plan(tuple(messages), tuple(notes))

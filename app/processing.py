@@ -1,0 +1,191 @@
+"""Processing one recorded event: re-read Seam's current state, plan, record, hand on.
+
+Running it twice for the same event, or for three events that say the same thing, plans
+nothing new: the ledger's unique keys hold the line, and `send_delivery` sends a delivery
+only after claiming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.container import Services
+from app.credentials import fingerprint
+from app.errors import NotFound
+from app.events import Action, action_for
+from app.ledger.models import DeliveryStatus, Event, EventStatus
+from app.ledger.store import NewDelivery
+from app.masking import mask_destination
+from app.planner import FRONT_DESK_CARD, Recipient, guest_message_kind, plan_guest_messages
+from app.ports import AccessMethod
+
+log = logging.getLogger(__name__)
+
+EnqueueSend = Callable[[int], None]
+FINAL = {EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.REJECTED, EventStatus.FAILED}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: EventStatus
+    detail: str
+
+
+def process_event(services: Services, event_id: int, enqueue_send: EnqueueSend) -> Outcome:
+    """Act on a recorded event. Transient errors propagate so the caller retries."""
+    event = services.ledger.get_event(event_id)
+    if event is None:
+        log.error("event %s is not in the ledger", event_id)
+        return Outcome(EventStatus.FAILED, "not in the ledger")
+    if EventStatus(event.status) in FINAL:
+        return Outcome(EventStatus(event.status), "already done")
+
+    outcome = _act(services, event, enqueue_send)
+    services.ledger.finish_event(event_id, outcome.status, outcome.detail)
+    log.info(
+        "event processed",
+        extra={"event_id": event_id, "event_type": event.event_type, "outcome": outcome.detail},
+    )
+    return outcome
+
+
+def _act(services: Services, event: Event, enqueue_send: EnqueueSend) -> Outcome:
+    action = action_for(event.event_type or "")
+    access_method_id = event.access_method_id
+    if action is Action.RECORD or access_method_id is None:
+        return Outcome(EventStatus.IGNORED, f"no action for {event.event_type}")
+    if action is Action.CANCEL:
+        cancelled = services.ledger.cancel_pending(access_method_id, "access method deleted")
+        services.ledger.close_flags(access_method_id)
+        return Outcome(EventStatus.PROCESSED, f"cancelled {cancelled} pending deliveries")
+
+    try:
+        method = services.seam.get_access_method(access_method_id)
+    except NotFound:
+        return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
+
+    if action is Action.FLAG_CARD:
+        detail = _flag_card(services, event, method)
+    elif method.mode == "card":
+        detail = _card_issued(services, method)
+    else:
+        detail = _plan_guest(services, event, method)
+    for delivery_id in services.ledger.pending_delivery_ids(access_method_id):
+        enqueue_send(delivery_id)
+    return Outcome(EventStatus.PROCESSED, detail)
+
+
+def _recipients(services: Services, event: Event) -> list[Recipient]:
+    recipients = []
+    for grant_id in event.access_grant_ids:
+        try:
+            grant = services.seam.get_access_grant(grant_id)
+        except NotFound:
+            log.warning("access grant %s no longer exists", grant_id)
+            continue
+        guest = None
+        if grant.user_identity_id is not None:
+            guest = services.seam.get_guest(grant.user_identity_id)
+        recipients.append(Recipient(grant, guest))
+    return recipients
+
+
+def _plan_guest(services: Services, event: Event, method: AccessMethod) -> str:
+    kind = guest_message_kind(method)
+    if kind is None:
+        return f"mode {method.mode} has no guest message"
+    if not method.is_issued or method.credential is None:
+        return "the access method is not issued yet"
+
+    plan = plan_guest_messages(
+        method, _recipients(services, event), services.settings.delivery_channels
+    )
+    credential_fp = fingerprint(
+        services.settings.fingerprint_key(), method.access_method_id, method.credential
+    )
+    created = 0
+    for message in plan.messages:
+        _, is_new = services.ledger.plan_delivery(
+            _new_delivery(
+                event,
+                method,
+                kind=message.kind,
+                channel=message.channel,
+                credential_fingerprint=credential_fp,
+                recipient=message.recipient,
+                destination=message.destination,
+            )
+        )
+        created += is_new
+    services.ledger.supersede_pending(method.access_method_id, kind, credential_fp)
+    for note in plan.notes:
+        log.warning("nothing to send: %s", note, extra={"event_id": event.id})
+    notes = "; ".join(plan.notes)
+    return f"planned {created} new deliveries" + (f"; {notes}" if notes else "")
+
+
+def _card_issued(services: Services, method: AccessMethod) -> str:
+    if not method.is_issued:
+        return "card not issued yet"
+    closed = services.ledger.close_flags(method.access_method_id)
+    return f"card issued; closed {closed} front-desk flag(s)"
+
+
+def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
+    if method.mode != "card" or method.is_issued:
+        return "no card waiting for encoding"
+    recipients = _recipients(services, event)
+    recipient = recipients[0] if recipients else None
+    flag_id, opened = services.ledger.open_flag(
+        method.access_method_id,
+        reason="card_encoding_required",
+        access_grant_id=recipient.grant.access_grant_id if recipient else None,
+        guest_name=recipient.name if recipient else None,
+        event_id=event.id,
+    )
+    front_desk = services.settings.front_desk_email
+    if front_desk is None:
+        log.warning("FRONT_DESK_EMAIL is not set: card flag %s recorded, not emailed", flag_id)
+    services.ledger.plan_delivery(
+        _new_delivery(
+            event,
+            method,
+            kind=FRONT_DESK_CARD,
+            channel="email",
+            # One front-desk email per flag: a card that needs encoding again opens a new one.
+            credential_fingerprint=f"flag-{flag_id}",
+            recipient=recipient,
+            destination=front_desk,
+        )
+    )
+    return f"front-desk flag {flag_id} {'opened' if opened else 'already open'}"
+
+
+def _new_delivery(
+    event: Event,
+    method: AccessMethod,
+    *,
+    kind: str,
+    channel: str,
+    credential_fingerprint: str,
+    recipient: Recipient | None,
+    destination: str | None,
+) -> NewDelivery:
+    grant = recipient.grant if recipient else None
+    guest = recipient.guest if recipient else None
+    return NewDelivery(
+        access_method_id=method.access_method_id,
+        kind=kind,
+        channel=channel,
+        credential_fingerprint=credential_fingerprint,
+        event_id=event.id,
+        access_grant_id=grant.access_grant_id if grant else None,
+        user_identity_id=guest.user_identity_id if guest else None,
+        guest_name=recipient.name if recipient else None,
+        reservation=(grant.reservation_key or grant.access_grant_key) if grant else None,
+        destination_masked=mask_destination(destination) if destination else None,
+        status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
+        error_message=None if destination else f"no {channel} destination configured",
+    )

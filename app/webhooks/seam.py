@@ -1,0 +1,141 @@
+"""POST /webhooks/seam: verify with Svix, record in the ledger, enqueue, answer.
+
+What each answer means to Svix:
+- 4xx: not from Seam (unsigned, forged, stale, malformed headers) or too large. Svix does not
+  retry a 4xx the way it retries a 5xx; nothing is recorded but a log line.
+- 2xx: recorded (and queued when there is work). Duplicates, unreadable-but-signed bodies and
+  event types keycourier does not act on are 2xx too, so Seam stops retrying them.
+- 503: the ledger or the broker is unreachable; Svix retries later with the same svix-id.
+
+The ledger write and the broker publish are blocking calls; they run in the threadpool so the
+event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.events import Action, action_for
+from app.ledger.models import EventStatus
+from app.ledger.store import Ledger, NewEvent, Recorded
+from app.queue import Enqueuer
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class SeamWebhookEndpoint:
+    def __init__(self, secret: str, ledger: Ledger, enqueuer: Enqueuer) -> None:
+        self._webhook = Webhook(secret)
+        self._ledger = ledger
+        self._enqueuer = enqueuer
+
+    async def __call__(self, request: Request) -> Response:
+        try:
+            body = await _read_capped(request)
+        except BodyTooLarge:
+            log.warning("seam webhook refused: body over %d bytes", MAX_BODY_BYTES)
+            return _answer(413, "too_large")
+        except ClientDisconnect:
+            return _answer(400, "client_disconnected")
+
+        svix_id = request.headers.get("svix-id")
+        try:
+            payload = self._webhook.verify(body, dict(request.headers))
+        except json.JSONDecodeError:
+            # Raised only after the signature matched: Seam sent it, nobody can read it.
+            payload = None
+        except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            log.warning("seam webhook refused: signature check failed (%s)", type(exc).__name__)
+            return _answer(400, "invalid_signature")
+
+        new_event = _read_event(svix_id, payload)
+        try:
+            recorded = await run_in_threadpool(self._ledger.record_event, new_event)
+            if recorded.needs_enqueue:
+                await run_in_threadpool(self._enqueue, recorded)
+        except (LedgerUnavailable, BrokerUnavailable) as exc:
+            log.error("seam webhook deferred (503): %s", exc)
+            return _answer(503, "unavailable")
+
+        outcome = "duplicate" if recorded.duplicate else new_event.status.value
+        log.info(
+            "seam webhook %s",
+            outcome,
+            extra={"event_id": recorded.event_id, "event_type": new_event.event_type},
+        )
+        return _answer(200, outcome, event=recorded.event_id)
+
+    def _enqueue(self, recorded: Recorded) -> None:
+        self._enqueuer.enqueue_event(recorded.event_id)
+        self._ledger.mark_event_queued(recorded.event_id)
+
+
+async def _read_capped(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
+    """The ledger's view of a verified payload. The event's `code` is never kept."""
+    if not isinstance(payload, dict):
+        return NewEvent(
+            svix_id, None, None, status=EventStatus.REJECTED, detail="not a JSON object"
+        )
+    event_id, event_type = payload.get("event_id"), payload.get("event_type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
+        return NewEvent(
+            svix_id,
+            event_id if isinstance(event_id, str) and event_id else None,
+            event_type if isinstance(event_type, str) else None,
+            status=EventStatus.REJECTED,
+            detail="event_id or event_type missing",
+        )
+    grant_ids = payload.get("access_grant_ids")
+    access_method_id = payload.get("access_method_id")
+    actionable = action_for(event_type) is not Action.RECORD and isinstance(access_method_id, str)
+    return NewEvent(
+        svix_id=svix_id,
+        seam_event_id=event_id,
+        event_type=event_type,
+        workspace_id=_str_or_none(payload.get("workspace_id")),
+        access_method_id=_str_or_none(access_method_id),
+        access_grant_ids=tuple(g for g in grant_ids if isinstance(g, str))
+        if isinstance(grant_ids, list)
+        else (),
+        is_backup_code=payload.get("is_backup_code") is True,
+        occurred_at=_str_or_none(payload.get("occurred_at")),
+        status=EventStatus.RECEIVED if actionable else EventStatus.IGNORED,
+        detail=None if actionable else f"no action for {event_type}",
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _answer(status: int, outcome: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"outcome": outcome, **extra}, status_code=status)
