@@ -9,7 +9,7 @@ _PHONE = re.compile(r"\+\d{7,15}\b")
 
 
 def mask_phone(number: str) -> str:
-    """+15555550123 -> +1*******23: the country code and last two digits stay readable."""
+    """+15555550123 -> +1********23: the country code and last two digits stay readable."""
     digits = number.lstrip("+")
     if len(digits) <= 4:
         return "*" * len(number)
