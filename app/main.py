@@ -52,7 +52,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/webhooks/seam", seam_webhook, methods=["POST"]),
+            Route("/webhooks/seam", seam_webhook.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ]

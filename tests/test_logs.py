@@ -13,7 +13,10 @@ from app.masking import mask_email, mask_phone
 @pytest.mark.parametrize(
     ("raw", "hidden"),
     [
-        ("secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw loaded", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        (
+            "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw loaded",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
         ("key seam_live_1234abcd", "seam_live_1234abcd"),
         ("sendgrid SG.abc.def-ghi", "SG.abc.def-ghi"),
         ("header Authorization: Bearer abc.def.ghi", "abc.def.ghi"),

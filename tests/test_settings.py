@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +107,8 @@ def test_malformed_value_is_one_line_naming_the_variable(env: dict[str, str], na
     message = str(caught.value)
     assert message.startswith(named)
     assert "\n" not in message
-    assert list(env.values())[0] not in message
+    [value] = env.values()
+    assert value not in message
 
 
 def test_missing_required_value_names_it() -> None:
@@ -115,12 +117,12 @@ def test_missing_required_value_names_it() -> None:
         load_settings({}, require=("SEAM_WEBHOOK_SECRET",))
 
 
-def test_serve_without_secret_stops_with_one_clear_line() -> None:
+def test_serve_without_secret_stops_with_one_clear_line(tmp_path: Path) -> None:
     """`keycourier serve` with no webhook secret exits 2 and prints one line naming it."""
     result = subprocess.run(
         [sys.executable, "-m", "app", "serve"],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=60,

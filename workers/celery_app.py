@@ -51,7 +51,6 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
     transport_options: dict[str, Any] = {}
     if settings.embedded_broker:
         Path(settings.broker_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        transport_options["polling_interval"] = 0.2
     else:
         transport_options.update(
             visibility_timeout=VISIBILITY_TIMEOUT_SECONDS,

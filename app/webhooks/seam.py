@@ -44,7 +44,7 @@ class SeamWebhookEndpoint:
         self._ledger = ledger
         self._enqueuer = enqueuer
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         try:
             body = await _read_capped(request)
         except BodyTooLarge:

@@ -1,0 +1,183 @@
+"""The `keycourier` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.errors import ConfigError
+from app.settings import load_settings
+
+WORKER_THREADS = 16
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except ConfigError as exc:
+        print(f"keycourier: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keycourier", description="Deliver Seam access credentials to guests."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the web process (and, with the embedded broker, a worker beside it)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $PORT, else 8000)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not start the embedded worker even without REDIS_URL",
+    )
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--concurrency", type=int, default=WORKER_THREADS)
+    worker.set_defaults(run=_worker)
+
+    migrate = commands.add_parser("migrate", help="apply the ledger's database migrations")
+    migrate.set_defaults(run=_migrate)
+
+    deliveries = commands.add_parser("deliveries", help="list recent deliveries")
+    deliveries.add_argument("--limit", type=int, default=20)
+    deliveries.set_defaults(run=_deliveries)
+
+    templates = commands.add_parser("templates", help="work with message templates")
+    template_commands = templates.add_subparsers(required=True, metavar="ACTION")
+    check = template_commands.add_parser("check", help="render every template with sample data")
+    check.add_argument("--dir", type=Path, help="templates directory (default: $TEMPLATES_DIR)")
+    check.set_defaults(run=_templates_check)
+
+    demo = commands.add_parser("demo", help="the whole path on this machine, no accounts needed")
+    demo.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.ledger.migrate import upgrade
+    from app.ledger.store import Ledger
+    from app.logs import configure_logging
+    from app.main import create_app
+
+    settings = load_settings(require=("SEAM_WEBHOOK_SECRET",))
+    configure_logging(settings)
+    ledger = Ledger.from_url(settings.database_url)
+    if settings.database_url.startswith("sqlite"):
+        # Single-machine mode has no release phase: bring the SQLite ledger up to date here.
+        upgrade(ledger.engine)
+    worker = None
+    if settings.embedded_broker and not args.no_worker:
+        settings.require("SEAM_API_KEY")
+        worker = subprocess.Popen(worker_command(WORKER_THREADS // 2))  # noqa: S603
+    try:
+        uvicorn.run(
+            create_app(settings, ledger=ledger),
+            host=args.host,
+            port=args.port or settings.port,
+            proxy_headers=True,
+            log_config=None,
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+    return 0
+
+
+def worker_command(concurrency: int) -> list[str]:
+    # Threads: a worker spends its time waiting on Seam, Twilio and SendGrid, not computing.
+    return [
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+
+
+def _worker(args: argparse.Namespace) -> int:
+    load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not inside Celery
+    command = worker_command(args.concurrency)
+    os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from app.ledger.migrate import upgrade
+    from app.ledger.store import make_engine
+
+    settings = load_settings()
+    upgrade(make_engine(settings.database_url))
+    print("ledger migrated to the latest revision")
+    return 0
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    from app.ledger.store import Ledger
+
+    settings = load_settings()
+    rows = Ledger.from_url(settings.database_url).recent_deliveries(args.limit)
+    print(format_deliveries(rows))
+    return 0
+
+
+def format_deliveries(rows: Sequence[object]) -> str:
+    from app.ledger.models import Delivery
+
+    header = ("id", "created (UTC)", "kind", "channel", "to", "status", "tries", "detail")
+    lines = [header]
+    for row in rows:
+        assert isinstance(row, Delivery)
+        detail = row.error_code or row.error_message or row.provider_message_id or ""
+        lines.append(
+            (
+                str(row.id),
+                row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                row.kind,
+                row.channel,
+                row.destination_masked or "-",
+                row.status,
+                str(len(row.attempts)),
+                detail[:60],
+            )
+        )
+    if len(lines) == 1:
+        return "no deliveries yet"
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _templates_check(args: argparse.Namespace) -> int:
+    from app.rendering import check_templates
+
+    directory = args.dir or load_settings().templates_dir
+    problems = check_templates(directory)
+    for problem in problems:
+        print(f"{problem.where}: {problem.reason}")
+    if problems:
+        print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+        return 1
+    print(f"all templates in {directory} render")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    return run_demo(port=args.port)

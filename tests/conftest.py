@@ -1,0 +1,146 @@
+"""Shared fixtures: real ledgers (SQLite and PostgreSQL), a real Redis, and provider stand-ins.
+
+PostgreSQL and Redis are reached at TEST_POSTGRES_URL / TEST_REDIS_URL (defaults: the local
+servers on 127.0.0.1). Each test session gets its own PostgreSQL database, dropped at the end;
+tables are emptied between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import text
+
+from app.container import Services
+from app.ledger.migrate import upgrade
+from app.ledger.store import Ledger, make_engine
+from app.settings import load_settings
+from app.standins.seam import SeamStandin
+from app.standins.sendgrid import SendGridStandin
+from app.standins.twilio import TwilioStandin
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TABLES = ("attempts", "deliveries", "front_desk_flags", "events")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head."""
+    name = f"keycourier_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The ledger's URL on each backend keycourier supports, migrated and empty."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield url
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[Ledger]:
+    ledger = Ledger.from_url(database_url)
+    yield ledger
+    ledger.engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real Redis database, emptied before and after the test."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def seam() -> Iterator[SeamStandin]:
+    with SeamStandin() as standin:
+        standin.load_samples()
+        yield standin
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioStandin]:
+    with TwilioStandin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridStandin]:
+    with SendGridStandin() as standin:
+        yield standin
+
+
+def provider_env(
+    seam: SeamStandin, twilio: TwilioStandin | None, sendgrid: SendGridStandin | None
+) -> dict[str, str]:
+    """The environment that points keycourier at the stand-ins."""
+    env = {
+        "SEAM_API_KEY": seam.api_key,
+        "SEAM_ENDPOINT": seam.url,
+        "SEAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TEMPLATES_DIR": str(TEMPLATES),
+        "FRONT_DESK_EMAIL": "frontdesk@hotel.example",
+        "PROVIDER_TIMEOUT_SECONDS": "5",
+    }
+    if twilio is not None:
+        env.update(
+            TWILIO_ACCOUNT_SID=twilio.account_sid,
+            TWILIO_AUTH_TOKEN=twilio.auth_token,
+            TWILIO_FROM_NUMBER="+15005550006",
+            TWILIO_BASE_URL=twilio.url,
+        )
+    if sendgrid is not None:
+        env.update(
+            SENDGRID_API_KEY=sendgrid.api_key,
+            SENDGRID_FROM_EMAIL="keys@hotel.example",
+            SENDGRID_BASE_URL=sendgrid.url,
+        )
+    return env
+
+
+@pytest.fixture
+def settings_env(
+    seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin, database_url: str
+) -> dict[str, str]:
+    return {**provider_env(seam, twilio, sendgrid), "DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def services(settings_env: dict[str, str], ledger: Ledger) -> Services:
+    """Services wired to the stand-ins through the official SDKs, on a real ledger."""
+    return Services.from_settings(load_settings(settings_env), ledger)
