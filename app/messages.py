@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from app.ports import AccessGrant, AccessMethod, Guest, Space
 
 
-def format_time(moment: datetime | None, timezone: str) -> str:
+def format_time(moment: datetime | None, timezone: str, *, missing: str) -> str:
     if moment is None:
-        return "not set"
+        return missing
     return moment.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %Y, %H:%M %Z")
 
 
@@ -34,8 +34,11 @@ def message_context(
         "guest_name": name,
         "guest_first_name": name.split()[0] if name.split() else "",
         "space_names": [space.name for space in spaces],
-        "stay_starts_at": format_time(grant.starts_at if grant else None, timezone),
-        "stay_ends_at": format_time(grant.ends_at if grant else None, timezone),
+        # A grant without times is valid at once and until it is deleted.
+        "stay_starts_at": format_time(grant.starts_at if grant else None, timezone, missing="now"),
+        "stay_ends_at": format_time(
+            grant.ends_at if grant else None, timezone, missing="the end of your stay"
+        ),
         "reservation": reservation,
         "access_grant_id": grant.access_grant_id if grant else "",
         "access_method_id": method.access_method_id,
