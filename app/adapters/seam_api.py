@@ -1,0 +1,221 @@
+"""SeamReader over the official `seam` SDK.
+
+Every SDK and transport error is translated here into app.errors, and every SDK resource
+into the plain dataclasses of app.ports: nothing from the SDK crosses this module. The
+SDK's resources print the PIN and the Instant Key URL in their repr, so they are never
+logged, formatted or put into an exception here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from httpx_retries import Retry
+from seam.exceptions import SeamError, SeamHttpApiError, SeamHttpInvalidResponseError
+from seam.seam import Seam
+
+from app.adapters.retry_hints import retry_after_seconds
+from app.errors import (
+    ConfigError,
+    NotFound,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
+from app.masking import mask_text
+from app.ports import AccessGrant, AccessMethod, AccessMode, Guest, Space
+
+PROVIDER = "seam"
+T = TypeVar("T")
+
+_MODES: dict[str, AccessMode] = {
+    "code": "code",
+    "card": "card",
+    "mobile_key": "mobile_key",
+    "cloud_key": "cloud_key",
+}
+
+# The SDK's own GET retries (2, on 429/5xx/timeouts/connection errors), but with the sleep
+# between them capped: by default it obeys a Retry-After of up to 120 s per retry, which would
+# park a worker thread; a long hint is better surfaced as TransientProviderError.retry_after.
+MAX_SDK_BACKOFF_SECONDS = 1.0
+
+
+def _retry_policy() -> Retry:
+    return Retry(
+        total=2,
+        allowed_methods=["GET", "HEAD", "OPTIONS", "PUT", "DELETE"],
+        status_forcelist=[429, *range(500, 600)],
+        backoff_factor=0.12,
+        backoff_jitter=1 / 6,
+        max_backoff_wait=MAX_SDK_BACKOFF_SECONDS,
+        total_timeout=2 * MAX_SDK_BACKOFF_SECONDS,
+    )
+
+
+class SeamApiReader:
+    """Reads access methods, grants, guests and spaces from Seam (or a stand-in at `endpoint`)."""
+
+    def __init__(self, api_key: str, endpoint: str | None = None, timeout: float = 10.0) -> None:
+        if not api_key:
+            raise ConfigError("SEAM_API_KEY is empty")
+        self._hint = threading.local()
+        try:
+            self._seam = Seam(
+                api_key=api_key,
+                endpoint=endpoint,
+                timeout=timeout,
+                retries=_retry_policy(),
+                httpx_options={"event_hooks": {"response": [self._remember_hint]}},
+            )
+        except SeamError as exc:
+            # The SDK's option and token errors describe the key's kind, never its value.
+            raise ConfigError(f"SEAM_API_KEY: {exc}") from exc
+
+    def close(self) -> None:
+        self._seam.close()
+
+    def __enter__(self) -> SeamApiReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- SeamReader ------------------------------------------------------------------------
+
+    def get_access_method(self, access_method_id: str) -> AccessMethod:
+        found = self._call(
+            "access_methods.get",
+            lambda: self._seam.access_methods.get(access_method_id=access_method_id),
+        )
+        mode = _MODES.get(str(getattr(found, "mode", "")))
+        if mode is None:
+            raise PermanentProviderError(
+                PROVIDER,
+                f"access method {access_method_id} has a mode keycourier does not know",
+                code="unsupported_mode",
+            )
+        return AccessMethod(
+            access_method_id=_text(found, "access_method_id") or access_method_id,
+            workspace_id=_text(found, "workspace_id") or "",
+            mode=mode,
+            display_name=_text(found, "display_name") or "",
+            is_issued=bool(getattr(found, "is_issued", False)),
+            is_encoding_required=bool(getattr(found, "is_encoding_required", False)),
+            is_ready_for_encoding=bool(getattr(found, "is_ready_for_encoding", False)),
+            code=_text(found, "code"),
+            instant_key_url=_text(found, "instant_key_url"),
+        )
+
+    def get_access_grant(self, access_grant_id: str) -> AccessGrant:
+        found = self._call(
+            "access_grants.get",
+            lambda: self._seam.access_grants.get(access_grant_id=access_grant_id),
+        )
+        space_ids = getattr(found, "space_ids", None) or []
+        return AccessGrant(
+            access_grant_id=_text(found, "access_grant_id") or access_grant_id,
+            user_identity_id=_text(found, "user_identity_id"),
+            display_name=_text(found, "display_name") or "",
+            starts_at=_instant(found, "starts_at", access_grant_id),
+            ends_at=_instant(found, "ends_at", access_grant_id),
+            space_ids=tuple(str(s) for s in space_ids),
+            access_grant_key=_text(found, "access_grant_key"),
+            reservation_key=_text(found, "reservation_key"),
+        )
+
+    def get_guest(self, user_identity_id: str) -> Guest:
+        found = self._call(
+            "user_identities.get",
+            lambda: self._seam.user_identities.get(user_identity_id=user_identity_id),
+        )
+        return Guest(
+            user_identity_id=_text(found, "user_identity_id") or user_identity_id,
+            full_name=_text(found, "full_name") or _text(found, "display_name"),
+            phone_number=_text(found, "phone_number"),
+            email_address=_text(found, "email_address"),
+        )
+
+    def get_spaces(self, access_method_id: str) -> list[Space]:
+        batch = self._call(
+            "access_methods.get_related",
+            lambda: self._seam.access_methods.get_related(
+                access_method_ids=[access_method_id], include=["spaces"]
+            ),
+        )
+        spaces: list[Space] = []
+        for item in getattr(batch, "spaces", None) or []:
+            if not isinstance(item, Mapping) or not isinstance(item.get("space_id"), str):
+                continue
+            name = item.get("display_name") or item.get("name") or ""
+            spaces.append(Space(space_id=item["space_id"], name=str(name)))
+        return spaces
+
+    # -- the boundary ----------------------------------------------------------------------
+
+    def _remember_hint(self, response: httpx.Response) -> None:
+        """httpx response hook: keep this thread's last Retry-After, which SDK errors drop."""
+        self._hint.retry_after = retry_after_seconds(response.headers.get("retry-after"))
+
+    def _call(self, what: str, request: Callable[[], T]) -> T:
+        self._hint.retry_after = None
+        try:
+            return request()
+        except (SeamError, httpx.HTTPError) as exc:
+            raise self._translate(what, exc) from exc
+
+    def _translate(self, what: str, exc: Exception) -> ProviderError:
+        hint: float | None = getattr(self._hint, "retry_after", None)
+        if isinstance(exc, SeamHttpApiError):
+            message = mask_text(str(exc.args[0] if exc.args else "") or "error")
+            return _by_status(what, exc.status_code, exc.code, message, hint)
+        if isinstance(exc, httpx.HTTPStatusError):
+            status = exc.response.status_code
+            hint = retry_after_seconds(exc.response.headers.get("retry-after"))
+            return _by_status(what, status, None, f"HTTP {status}", hint)
+        if isinstance(exc, httpx.TimeoutException):
+            return TransientProviderError(PROVIDER, f"{what} timed out", code="timeout")
+        if isinstance(exc, httpx.TransportError):
+            return TransientProviderError(
+                PROVIDER, f"{what} failed: {type(exc).__name__}", code="connection_error"
+            )
+        if isinstance(exc, SeamHttpInvalidResponseError):
+            return TransientProviderError(
+                PROVIDER, f"{what} gave an unreadable answer", code="invalid_response"
+            )
+        return PermanentProviderError(PROVIDER, f"{what} failed: {type(exc).__name__}")
+
+
+def _by_status(
+    what: str, status: int, code: str | None, message: str, retry_after: float | None
+) -> ProviderError:
+    text = f"{what} failed with HTTP {status}: {message}"
+    if status == 404 or (code or "").endswith("_not_found"):
+        return NotFound(PROVIDER, text, code=code, status=status)
+    if status == 429 or status >= 500:
+        return TransientProviderError(
+            PROVIDER, text, code=code, status=status, retry_after=retry_after
+        )
+    return PermanentProviderError(PROVIDER, text, code=code, status=status)
+
+
+def _text(resource: Any, name: str) -> str | None:
+    value = getattr(resource, name, None)
+    return value if isinstance(value, str) else None
+
+
+def _instant(resource: Any, name: str, resource_id: str) -> datetime | None:
+    value = _text(resource, name)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PermanentProviderError(
+            PROVIDER, f"{name} of {resource_id} is not a timestamp", code="invalid_response"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

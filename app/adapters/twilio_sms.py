@@ -1,0 +1,143 @@
+"""SmsSender over the official `twilio` SDK (Programmable Messaging).
+
+Errors are translated into app.errors at this boundary, with phone numbers masked; the
+message body never appears in an exception or a log line. The SDK logs every request's
+parameters at INFO on "twilio.http_client", so that logger is held at WARNING here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from app.adapters.retry_hints import retry_after_seconds
+from app.errors import ConfigError, PermanentProviderError, ProviderError, TransientProviderError
+from app.masking import mask_phone, mask_text
+from app.ports import Sent, Sms
+
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
+
+PROVIDER = "twilio"
+# Codes that no retry can fix: invalid number, unsubscribed (STOP), not a mobile, region not
+# enabled, unreachable via this sender. Other 4xx are permanent too; these are named for clarity.
+PERMANENT_CODES = frozenset({21211, 21408, 21610, 21612, 21614})
+TOO_MANY_REQUESTS = 20429
+
+
+class TwilioSms:
+    """Sends one SMS per call. Prefers the Messaging Service when one is configured."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+        *,
+        status_callback: str | None = None,
+    ) -> None:
+        if not account_sid or not auth_token:
+            raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must both be set")
+        if not from_number and not messaging_service_sid:
+            raise ConfigError(
+                "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID must be set to send SMS"
+            )
+        self._from_number = from_number
+        self._messaging_service_sid = messaging_service_sid
+        self._status_callback = status_callback
+        self._last = threading.local()
+        http_client = TwilioHttpClient(
+            timeout=timeout, request_hooks={"response": [self._remember_headers]}
+        )
+        # With a base URL override, TWILIO_REGION/TWILIO_EDGE must not rewrite its host.
+        environment: dict[str, str] | None = {} if base_url else None
+        self._client = Client(
+            account_sid, auth_token, http_client=http_client, environment=environment
+        )
+        if base_url:
+            self._client.api.base_url = base_url.rstrip("/")
+
+    def send_sms(self, message: Sms) -> Sent:
+        sender: dict[str, Any] = (
+            {"messaging_service_sid": self._messaging_service_sid}
+            if self._messaging_service_sid
+            else {"from_": self._from_number}
+        )
+        if self._status_callback:
+            sender["status_callback"] = self._status_callback
+        self._last.headers = {}
+        try:
+            created = self._client.messages.create(to=message.to, body=message.body, **sender)
+        except (TwilioException, requests.exceptions.RequestException) as exc:
+            raise self._translate(exc, message) from exc
+        sid = getattr(created, "sid", None)
+        log.info("twilio accepted sms ref=%s to=%s", message.reference, mask_phone(message.to))
+        return Sent(provider=PROVIDER, provider_message_id=sid if isinstance(sid, str) else None)
+
+    # -- the boundary ----------------------------------------------------------------------
+
+    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """requests response hook: keep this thread's last headers (for Retry-After)."""
+        self._last.headers = dict(response.headers)
+
+    def _retry_after(self) -> float | None:
+        headers: dict[str, str] = getattr(self._last, "headers", {})
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        return retry_after_seconds(value)
+
+    def _translate(self, exc: Exception, message: Sms) -> ProviderError:
+        ref = f"sms ref={message.reference or '-'}"
+        if isinstance(exc, TwilioRestException | TwilioServiceException):
+            if isinstance(exc, TwilioRestException):
+                exc.msg = _scrub(exc.msg, message)  # the cause is chained: scrub it too
+                detail = exc.msg
+            else:
+                exc.detail = _scrub(exc.detail, message)
+                detail = f"{exc.title}: {exc.detail or ''}"
+            status = int(exc.status) if exc.status is not None else None
+            code = int(exc.code) if exc.code is not None else None
+            text = f"{ref} rejected with HTTP {status}: {detail}"
+            transient = (
+                code == TOO_MANY_REQUESTS or status == 429 or (status is not None and status >= 500)
+            )
+            if transient:
+                return TransientProviderError(
+                    PROVIDER,
+                    text,
+                    code=str(code) if code else None,
+                    status=status,
+                    retry_after=self._retry_after(),
+                )
+            return PermanentProviderError(
+                PROVIDER, text, code=str(code) if code else None, status=status
+            )
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            # Nothing reached Twilio: safe to resend.
+            return TransientProviderError(PROVIDER, f"{ref}: connect timed out", code="timeout")
+        if isinstance(exc, requests.exceptions.Timeout):
+            # The request went out but no answer came: Twilio may have accepted it.
+            return TransientProviderError(
+                PROVIDER, f"{ref}: no answer in time (may have been sent)", code="read_timeout"
+            )
+        if isinstance(exc, requests.exceptions.RequestException):
+            return TransientProviderError(
+                PROVIDER, f"{ref}: {type(exc).__name__}", code="connection_error"
+            )
+        return PermanentProviderError(PROVIDER, f"{ref}: {type(exc).__name__}")
+
+
+def _scrub(text: Any, message: Sms) -> str:
+    """Provider text with the body removed and every phone number and email masked."""
+    out = str(text or "")
+    if message.body:
+        out = out.replace(message.body, "[body]")
+    return mask_text(out.replace(message.to, mask_phone(message.to)))

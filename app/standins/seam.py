@@ -1,0 +1,287 @@
+"""A local stand-in for the Seam API, enough of it for the official `seam` SDK to round-trip.
+
+    with SeamStandin() as seam_api:
+        seam_api.load_samples()
+        seam = Seam(api_key=seam_api.api_key, endpoint=seam_api.url)
+        seam.access_methods.get(access_method_id="f47ac10b-...")
+
+Reads accept GET query parameters (as the SDK sends them) and POST JSON bodies alike.
+Answers wrap a resource in its name (`{"access_method": {...}, "ok": true}`); errors are
+`{"error": {"type": ..., "message": ...}, "ok": false}` with Seam's status codes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.standins.http import Answer, RecordedRequest, StandinServer
+
+SAMPLES = Path(__file__).parent / "samples"
+
+# Resource kind -> (id field, error type when an id is unknown).
+KINDS: dict[str, tuple[str, str]] = {
+    "access_method": ("access_method_id", "access_method_not_found"),
+    "access_grant": ("access_grant_id", "access_grant_not_found"),
+    "user_identity": ("user_identity_id", "user_identity_not_found"),
+    "space": ("space_id", "space_not_found"),
+    "event": ("event_id", "event_not_found"),
+    "acs_encoder": ("acs_encoder_id", "acs_encoder_not_found"),
+    "action_attempt": ("action_attempt_id", "action_attempt_not_found"),
+}
+RELATED = ("spaces", "access_grants", "access_methods")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _ok(key: str, value: Any) -> Answer:
+    return Answer(200, {key: value, "ok": True})
+
+
+def seam_error(status: int, error_type: str, message: str, **extra: Any) -> Answer:
+    error = {"type": error_type, "message": message, **extra}
+    return Answer(status, {"error": error, "ok": False}, {"seam-request-id": str(uuid.uuid4())})
+
+
+class _Missing(Exception):
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+
+
+class SeamStandin(StandinServer):
+    """In-memory Seam workspace. Resources are plain dicts in Seam's JSON shape, keyed by id."""
+
+    name = "seam-standin"
+
+    def __init__(
+        self, api_key: str = "seam_testkey_standin", *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.api_key = api_key
+        self._stores: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self._routes: dict[str, Callable[[RecordedRequest], Answer]] = {
+            "/access_methods/get": self._get_access_method,
+            "/access_methods/get_related": self._get_related,
+            "/access_methods/encode": self._encode,
+            "/access_grants/get": self._get_access_grant,
+            "/user_identities/get": self._get_user_identity,
+            "/events/list": self._list_events,
+            "/acs/encoders/list": self._list_encoders,
+            "/action_attempts/get": self._get_action_attempt,
+        }
+
+    # -- the store -------------------------------------------------------------------------
+
+    def put(self, kind: str, resource: dict[str, Any]) -> dict[str, Any]:
+        """Insert or replace a resource of `kind` (a key of KINDS); returns the stored copy."""
+        id_field = KINDS[kind][0]
+        stored = copy.deepcopy(resource)
+        with self._lock:
+            self._stores[kind][stored[id_field]] = stored
+        return stored
+
+    def get(self, kind: str, resource_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._stores[kind].get(resource_id)
+            return copy.deepcopy(found)
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._stores[kind].values()))
+
+    def put_access_method(self, d: dict[str, Any]) -> dict[str, Any]:
+        return self.put("access_method", d)
+
+    def put_access_grant(self, d: dict[str, Any]) -> dict[str, Any]:
+        return self.put("access_grant", d)
+
+    def put_user_identity(self, d: dict[str, Any]) -> dict[str, Any]:
+        return self.put("user_identity", d)
+
+    def put_space(self, d: dict[str, Any]) -> dict[str, Any]:
+        return self.put("space", d)
+
+    def put_event(self, d: dict[str, Any]) -> dict[str, Any]:
+        return self.put("event", d)
+
+    def put_acs_encoder(self, d: dict[str, Any]) -> dict[str, Any]:
+        return self.put("acs_encoder", d)
+
+    def delete_access_method(self, access_method_id: str) -> None:
+        with self._lock:
+            self._stores["access_method"].pop(access_method_id, None)
+
+    def load_samples(self, *, events: bool = False) -> None:
+        """Load every resource in samples/resources (and, if asked, every sample event)."""
+        for path in sorted((SAMPLES / "resources").glob("*.json")):
+            kind = path.stem.split(".")[0]
+            self.put(kind, json.loads(path.read_text()))
+        if events:
+            for path in sorted((SAMPLES / "events").glob("*.json")):
+                self.put_event(json.loads(path.read_text()))
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def authorize(self, request: RecordedRequest) -> Answer | None:
+        if request.headers.get("authorization") == f"Bearer {self.api_key}":
+            return None
+        return seam_error(401, "unauthorized", "Unauthorized")
+
+    def route(self, request: RecordedRequest) -> Answer:
+        handler = self._routes.get(request.path.rstrip("/"))
+        if handler is None:
+            return seam_error(404, "not_found", f"No route for {request.path}")
+        try:
+            return handler(request)
+        except _Missing as missing:
+            return missing.answer
+
+    def _required(self, request: RecordedRequest, *names: str) -> dict[str, str]:
+        """The first of `names` present, as {name: value}; a 400 invalid_input if none is."""
+        for name in names:
+            value = request.param(name)
+            if value:
+                return {name: value}
+        errors = {name: {"_errors": ["Required"]} for name in names}
+        raise _Missing(
+            seam_error(
+                400,
+                "invalid_input",
+                f"Required: {' or '.join(names)}",
+                validation_errors={"_errors": [], **errors},
+            )
+        )
+
+    def _lookup(self, kind: str, resource_id: str) -> dict[str, Any]:
+        found = self.get(kind, resource_id)
+        if found is None:
+            label = kind.replace("_", " ")
+            raise _Missing(seam_error(404, KINDS[kind][1], f"Could not find an {label}"))
+        return found
+
+    def _get_one(self, kind: str, request: RecordedRequest, key_field: str) -> Answer:
+        id_field = KINDS[kind][0]
+        given = self._required(request, id_field, key_field)
+        if id_field in given:
+            return _ok(kind, self._lookup(kind, given[id_field]))
+        for resource in self.all(kind):
+            if resource.get(key_field) == given[key_field]:
+                return _ok(kind, resource)
+        raise _Missing(seam_error(404, KINDS[kind][1], f"Could not find {kind} by key"))
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def _get_access_method(self, request: RecordedRequest) -> Answer:
+        access_method_id = self._required(request, "access_method_id")["access_method_id"]
+        return _ok("access_method", self._lookup("access_method", access_method_id))
+
+    def _get_access_grant(self, request: RecordedRequest) -> Answer:
+        return self._get_one("access_grant", request, "access_grant_key")
+
+    def _get_user_identity(self, request: RecordedRequest) -> Answer:
+        return self._get_one("user_identity", request, "user_identity_key")
+
+    def _get_action_attempt(self, request: RecordedRequest) -> Answer:
+        attempt_id = self._required(request, "action_attempt_id")["action_attempt_id"]
+        return _ok("action_attempt", self._lookup("action_attempt", attempt_id))
+
+    def _get_related(self, request: RecordedRequest) -> Answer:
+        ids = request.param_list("access_method_ids") or []
+        if not ids:
+            self._required(request, "access_method_ids")
+        methods = [self._lookup("access_method", i) for i in ids]
+        include = request.param_list("include") or list(RELATED)
+        wanted = [k for k in include if k not in (request.param_list("exclude") or [])]
+        grants = [
+            g for g in self.all("access_grant") if set(ids) & set(g.get("access_method_ids") or [])
+        ]
+        space_ids = _unique(s for g in grants for s in g.get("space_ids") or [])
+        spaces = [s for s in (self.get("space", i) for i in space_ids) if s is not None]
+        related = {"spaces": spaces, "access_grants": grants, "access_methods": methods}
+        return _ok("batch", {k: v for k, v in related.items() if k in wanted})
+
+    def _list_events(self, request: RecordedRequest) -> Answer:
+        events = self.all("event")
+        since = request.param("since")
+        types = set(request.param_list("event_types") or [])
+        if single := request.param("event_type"):
+            types.add(single)
+        if since:
+            cutoff = _parse_time(since)
+            events = [e for e in events if _event_time(e) >= cutoff]
+        if types:
+            events = [e for e in events if e.get("event_type") in types]
+        for name in ("access_method_id", "access_grant_id", "device_id"):
+            if wanted := request.param(name):
+                events = [e for e in events if _matches(e, name, wanted)]
+        events.sort(key=_event_time, reverse=True)
+        limit = request.param("limit")
+        return _ok("events", events[: int(float(limit))] if limit else events)
+
+    def _list_encoders(self, request: RecordedRequest) -> Answer:
+        encoders = self.all("acs_encoder")
+        systems = set(request.param_list("acs_system_ids") or [])
+        if single := request.param("acs_system_id"):
+            systems.add(single)
+        if systems:
+            encoders = [e for e in encoders if e.get("acs_system_id") in systems]
+        if ids := set(request.param_list("acs_encoder_ids") or []):
+            encoders = [e for e in encoders if e.get("acs_encoder_id") in ids]
+        pagination = {"has_next_page": False, "next_page_cursor": None, "next_page_url": None}
+        return Answer(200, {"acs_encoders": encoders, "pagination": pagination, "ok": True})
+
+    def _encode(self, request: RecordedRequest) -> Answer:
+        method_id = self._required(request, "access_method_id")["access_method_id"]
+        encoder_id = self._required(request, "acs_encoder_id")["acs_encoder_id"]
+        method = self._lookup("access_method", method_id)
+        encoder = self._lookup("acs_encoder", encoder_id)
+        issued_at = now_iso()
+        self.put_access_method({**method, "is_issued": True, "issued_at": issued_at})
+        credential: dict[str, Any] = {
+            "acs_credential_id": str(uuid.uuid4()),
+            "access_method": "card",
+            "acs_system_id": encoder.get("acs_system_id"),
+            "display_name": method.get("display_name"),
+            "workspace_id": method.get("workspace_id"),
+            "is_issued": True,
+            "issued_at": issued_at,
+            "created_at": issued_at,
+            "errors": [],
+            "warnings": [],
+        }
+        attempt = {
+            "action_attempt_id": str(uuid.uuid4()),
+            "action_type": "ENCODE_CREDENTIAL",
+            "status": "success",
+            "result": credential,
+            "error": None,
+        }
+        self.put("action_attempt", attempt)
+        return _ok("action_attempt", attempt)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _matches(event: dict[str, Any], name: str, wanted: str) -> bool:
+    if event.get(name) == wanted:
+        return True
+    return wanted in (event.get(name + "s") or [])
+
+
+def _event_time(event: dict[str, Any]) -> datetime:
+    stamp = event.get("created_at") or event.get("occurred_at")
+    return _parse_time(stamp) if isinstance(stamp, str) else datetime.min.replace(tzinfo=UTC)

@@ -1,0 +1,198 @@
+"""A local stand-in for Twilio's Programmable Messaging API (2010-04-01), for the `twilio` SDK.
+
+Point the SDK at it with `client.api.base_url = standin.url`. It accepts form-encoded
+`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, checks HTTP Basic auth, honours
+Twilio's magic test numbers (+15005550001 invalid, +15005550009 not a mobile, ...), and
+lists or fetches what it accepted so that ambiguous sends can be looked up afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from app.standins.http import Answer, RecordedRequest, StandinServer
+
+API = "/2010-04-01"
+DEFAULT_ACCOUNT_SID = "AC" + "5ea75ea75ea75ea75ea75ea75ea75ea7"
+DEFAULT_AUTH_TOKEN = "standin_auth_token"  # noqa: S105 - the stand-in's fixed test credential
+
+_MESSAGES = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json$"
+)
+
+# Twilio's magic "To" numbers for test credentials: number -> (code, message template).
+MAGIC_TO: dict[str, tuple[int, str]] = {
+    "+15005550001": (21211, "The 'To' number {to} is not a valid phone number."),
+    "+15005550002": (
+        21612,
+        "The 'To' phone number: {to}, is not currently reachable using the 'From' phone "
+        "number via SMS.",
+    ),
+    "+15005550003": (
+        21408,
+        "Permission to send an SMS has not been enabled for the region indicated by the "
+        "'To' number: {to}.",
+    ),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number {to} is not a mobile number"),
+}
+
+
+def twilio_error(status: int, code: int, message: str) -> Answer:
+    """Twilio's legacy JSON error shape, which the SDK turns into a TwilioRestException."""
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return Answer(status, body)
+
+
+def rfc2822(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+def _parse_date(value: str) -> datetime:
+    """Twilio's DateSent filters: `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ`, in GMT."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class TwilioStandin(StandinServer):
+    """Accepts messages for one account. `sent` holds every accepted message resource."""
+
+    name = "twilio-standin"
+
+    def __init__(
+        self,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = DEFAULT_AUTH_TOKEN,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self._sent: list[dict[str, Any]] = []
+        self._sent_at: dict[str, datetime] = {}
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        """Every message accepted so far, oldest first (Twilio's message JSON)."""
+        with self._lock:
+            return [dict(m) for m in self._sent]
+
+    def authorize(self, request: RecordedRequest) -> Answer | None:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        if scheme.lower() == "basic" and decoded == f"{self.account_sid}:{self.auth_token}":
+            return None
+        return twilio_error(401, 20003, "Authenticate")
+
+    def route(self, request: RecordedRequest) -> Answer:
+        match = _MESSAGES.match(request.path)
+        if match is None or match["account"] != self.account_sid:
+            return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+        if match["sid"] is not None:
+            if request.method != "GET":
+                return twilio_error(405, 20004, "Method not allowed")
+            return self._fetch(request.path, match["sid"])
+        if request.method == "POST":
+            return self._create(request)
+        if request.method == "GET":
+            return self._list(request)
+        return twilio_error(405, 20004, "Method not allowed")
+
+    def _create(self, request: RecordedRequest) -> Answer:
+        to = request.param("To")
+        sender = request.param("From")
+        service = request.param("MessagingServiceSid")
+        body = request.param("Body")
+        if not to:
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not sender and not service:
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not body:
+            return twilio_error(400, 21602, "Message body is required.")
+        if to in MAGIC_TO:
+            code, template = MAGIC_TO[to]
+            return twilio_error(400, code, template.format(to=to))
+        now = datetime.now(UTC)
+        sid = "SM" + uuid.uuid4().hex
+        uri = f"{API}/Accounts/{self.account_sid}/Messages/{sid}.json"
+        message = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "to": to,
+            "from": sender,
+            "messaging_service_sid": service,
+            "body": body,
+            "status": "queued" if sender else "accepted",
+            "direction": "outbound-api",
+            "num_segments": str(max(1, math.ceil(len(body) / 160))),
+            "num_media": "0",
+            "date_created": rfc2822(now),
+            "date_updated": rfc2822(now),
+            "date_sent": None,
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "uri": uri,
+            "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
+        }
+        with self._lock:
+            # What a later fetch or list sees: the message went out at once.
+            self._sent.append({**message, "status": "sent", "date_sent": rfc2822(now)})
+            self._sent_at[sid] = now
+        return Answer(201, message)
+
+    def _fetch(self, path: str, sid: str) -> Answer:
+        for message in self.sent:
+            if message["sid"] == sid:
+                return Answer(200, message)
+        return twilio_error(404, 20404, f"The requested resource {path} was not found")
+
+    def _list(self, request: RecordedRequest) -> Answer:
+        with self._lock:
+            rows = [(dict(m), self._sent_at[m["sid"]]) for m in self._sent]
+        to, sender = request.param("To"), request.param("From")
+        after, before = request.param("DateSent>"), request.param("DateSent<")
+        rows = [
+            (m, at)
+            for m, at in rows
+            if (not to or m["to"] == to)
+            and (not sender or m["from"] == sender)
+            and (not after or at >= _parse_date(after))
+            and (not before or at <= _parse_date(before))
+        ]
+        rows.sort(key=lambda row: row[1], reverse=True)
+        page_size = int(request.param("PageSize") or 50)
+        messages = [m for m, _ in rows[:page_size]]
+        uri = f"{API}/Accounts/{self.account_sid}/Messages.json?PageSize={page_size}&Page=0"
+        return Answer(
+            200,
+            {
+                "messages": messages,
+                "end": max(len(messages) - 1, 0),
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "page": 0,
+                "page_size": page_size,
+                "start": 0,
+                "uri": uri,
+            },
+        )

@@ -1,0 +1,138 @@
+"""SendGridEmail and the SendGrid stand-in, through the official `sendgrid` SDK."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from python_http_client.exceptions import BadRequestsError
+from sendgrid import SendGridAPIClient
+
+from app.adapters.sendgrid_email import SendGridEmail
+from app.errors import PermanentProviderError, TransientProviderError
+from app.ports import Email, Sent
+from app.standins.sendgrid import SendGridStandin
+
+GUEST = "alex.rivera@example.com"
+MESSAGE = Email(
+    to=GUEST,
+    subject="Your key for Room 204",
+    text="Your door code is 4821.",
+    html="<p>Your door code is <b>4821</b>.</p>",
+    reference="dlv-42",
+)
+
+
+def test_send_has_both_parts_and_reference(
+    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin
+) -> None:
+    """A send posts text/plain then text/html, the custom arg, and returns X-Message-Id."""
+    sent = sendgrid_email.send_email(MESSAGE)
+    [payload] = sendgrid_standin.sent
+    assert sent == Sent(provider="sendgrid", provider_message_id=sendgrid_standin.message_ids[0])
+    assert payload["from"] == {"email": "front-desk@hotel.example"}
+    assert payload["personalizations"] == [{"to": [{"email": GUEST}]}]
+    assert payload["subject"] == MESSAGE.subject
+    assert payload["content"] == [
+        {"type": "text/plain", "value": MESSAGE.text},
+        {"type": "text/html", "value": MESSAGE.html},
+    ]
+    assert payload["custom_args"] == {"keycourier_ref": "dlv-42"}
+    [request] = sendgrid_standin.requests
+    assert request.headers["authorization"] == f"Bearer {sendgrid_standin.api_key}"
+
+
+@pytest.mark.parametrize("status", [400, 403, 413])
+def test_client_errors_are_permanent(
+    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin, status: int
+) -> None:
+    """400, 403 and 413 are permanent, with SendGrid's status and field."""
+    body = {"errors": [{"message": f"rejected {GUEST}", "field": "content", "help": None}]}
+    sendgrid_standin.fail_next(1, status, body)
+    with pytest.raises(PermanentProviderError) as caught:
+        sendgrid_email.send_email(MESSAGE)
+    assert caught.value.status == status
+    assert "field content" in str(caught.value)
+    assert GUEST not in str(caught.value)
+
+
+def test_wrong_api_key_is_permanent(sendgrid_standin: SendGridStandin) -> None:
+    """A 401 is permanent, and the key is not in the error."""
+    key = "SG.wrongkey.abcdef"
+    email = SendGridEmail(key, "front-desk@hotel.example", sendgrid_standin.url, timeout=2.0)
+    with pytest.raises(PermanentProviderError) as caught:
+        email.send_email(MESSAGE)
+    assert caught.value.status == 401
+    assert key not in str(caught.value)
+
+
+def test_rate_limit_is_transient_until_reset(
+    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin
+) -> None:
+    """A 429 is transient with retry_after = X-RateLimit-Reset - now."""
+    reset = sendgrid_standin.rate_limit_next(reset_in=40)
+    with pytest.raises(TransientProviderError) as caught:
+        sendgrid_email.send_email(MESSAGE)
+    assert caught.value.status == 429
+    assert caught.value.retry_after is not None
+    assert caught.value.retry_after == pytest.approx(reset - time.time(), abs=2)
+    assert sendgrid_standin.sent == []
+
+
+def test_server_error_is_transient(
+    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin
+) -> None:
+    """A 500 is transient."""
+    sendgrid_standin.fail_next(1, 500, {"errors": [{"message": "internal", "field": None}]})
+    with pytest.raises(TransientProviderError) as caught:
+        sendgrid_email.send_email(MESSAGE)
+    assert caught.value.status == 500
+
+
+def test_slow_answer_is_transient(sendgrid_standin: SendGridStandin) -> None:
+    """No answer within the timeout is transient."""
+    sendgrid_standin.latency = 1.0
+    email = SendGridEmail(
+        sendgrid_standin.api_key, "front-desk@hotel.example", sendgrid_standin.url, timeout=0.2
+    )
+    with pytest.raises(TransientProviderError) as caught:
+        email.send_email(MESSAGE)
+    assert caught.value.code in {"read_timeout", "timeout"}
+
+
+def test_connection_refused_is_transient(dead_url: str) -> None:
+    """Nobody listening is a transient connection error."""
+    email = SendGridEmail("SG.standin", "front-desk@hotel.example", dead_url, timeout=1.0)
+    with pytest.raises(TransientProviderError) as caught:
+        email.send_email(MESSAGE)
+    assert caught.value.code == "connection_error"
+
+
+def test_sdk_logging_never_shows_content(
+    sendgrid_email: SendGridEmail, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With everything logged at DEBUG, neither the content nor the address reaches the log."""
+    caplog.set_level(logging.DEBUG)
+    sendgrid_email.send_email(MESSAGE)
+    assert "dlv-42" in caplog.text
+    assert "4821" not in caplog.text
+    assert GUEST not in caplog.text
+
+
+def test_standin_validates_like_sendgrid(sendgrid_standin: SendGridStandin) -> None:
+    """A payload missing its pieces is refused with one SendGrid error per problem."""
+    client = SendGridAPIClient(api_key=sendgrid_standin.api_key, host=sendgrid_standin.url)
+    payload = {
+        "personalizations": [{"to": []}],
+        "from": {},
+        "content": [
+            {"type": "text/html", "value": "<p>x</p>"},
+            {"type": "text/plain", "value": "x"},
+        ],
+    }
+    with pytest.raises(BadRequestsError) as caught:
+        client.client.mail.send.post(request_body=payload, timeout=2)
+    fields = {e["field"] for e in caught.value.to_dict["errors"]}
+    assert fields == {"personalizations.0.to", "from.email", "subject", "content.0.type"}
+    assert sendgrid_standin.sent == []
