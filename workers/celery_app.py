@@ -54,8 +54,8 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
     else:
         transport_options.update(
             visibility_timeout=VISIBILITY_TIMEOUT_SECONDS,
-            socket_timeout=5,
-            socket_connect_timeout=3,
+            socket_timeout=3,
+            socket_connect_timeout=2,
         )
     celery.conf.update(
         task_acks_late=True,

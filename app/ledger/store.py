@@ -100,8 +100,8 @@ def make_engine(database_url: str) -> Engine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
-        pool_timeout=5,
-        connect_args={"connect_timeout": 5},
+        pool_timeout=3,
+        connect_args={"connect_timeout": 3},
     )
 
 

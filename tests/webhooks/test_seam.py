@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from app.ledger.migrate import upgrade
 from app.ledger.models import Event, EventStatus
 from app.ledger.store import Ledger
 from app.main import create_app
@@ -292,3 +295,21 @@ def test_readyz_names_what_is_down(ledger: Ledger) -> None:
     assert ready.status_code == 503
     assert ready.json()["broker"] == "unavailable"
     assert ready.json()["database"] == "ok"
+
+
+def test_broker_that_never_answers_is_503_not_a_hang(tmp_path: Path) -> None:
+    """A broker that accepts connections but never replies gives 503, not a request that hangs."""
+    engine_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    ledger = Ledger.from_url(engine_url)
+    upgrade(ledger.engine)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes handshakes; nobody ever reads or writes
+        port = silent.getsockname()[1]
+        with make_client(ledger, f"redis://127.0.0.1:{port}/0") as client:
+            body = body_of(sample_event())
+            response = post(client, body, signed_headers(WEBHOOK_SECRET, body))
+
+    assert response.status_code == 503
+    [event] = events_in(ledger)
+    assert event.status == EventStatus.RECEIVED
