@@ -118,28 +118,24 @@ def _compose(services: Services, delivery: Delivery) -> Sms | Email:
     spaces = seam.get_spaces(delivery.access_method_id)
     reference = f"kc-{delivery.id}"
 
-    if delivery.kind == FRONT_DESK_CARD:
-        if settings.front_desk_email is None:
+    front_desk = delivery.kind == FRONT_DESK_CARD
+    destination: str | None
+    if front_desk:
+        destination = settings.front_desk_email
+        if destination is None:
             raise _Unsendable(DeliveryStatus.SKIPPED, "FRONT_DESK_EMAIL is not set")
-        context = message_context(
-            method=method,
-            grant=grant,
-            guest=guest,
-            spaces=spaces,
-            timezone=settings.timezone,
-            include_credential=False,
-        )
-        rendered = services.renderer.render_email(delivery.kind, context)
-        return Email(
-            settings.front_desk_email, rendered.subject, rendered.text, rendered.html, reference
-        )
-
-    credential = method.credential
-    if not method.is_issued or credential is None:
-        raise _Unsendable(DeliveryStatus.SUPERSEDED, "the access method is no longer issued")
-    current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
-    if current != delivery.credential_fingerprint:
-        raise _Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
+    else:
+        credential = method.credential
+        if not method.is_issued or credential is None:
+            raise _Unsendable(DeliveryStatus.SUPERSEDED, "the access method is no longer issued")
+        current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
+        if current != delivery.credential_fingerprint:
+            raise _Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
+        sms = delivery.channel == "sms"
+        destination = (guest.phone_number if sms else guest.email_address) if guest else None
+        if not destination:
+            missing = "a phone number" if sms else "an email address"
+            raise _Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
 
     context = message_context(
         method=method,
@@ -147,15 +143,10 @@ def _compose(services: Services, delivery: Delivery) -> Sms | Email:
         guest=guest,
         spaces=spaces,
         timezone=settings.timezone,
-        code_changed=services.ledger.guest_had_other_credential(delivery),
+        include_credential=not front_desk,
+        code_changed=not front_desk and services.ledger.guest_had_other_credential(delivery),
     )
     if delivery.channel == "sms":
-        phone = guest.phone_number if guest else None
-        if not phone:
-            raise _Unsendable(DeliveryStatus.SKIPPED, "the guest no longer has a phone number")
-        return Sms(phone, services.renderer.render_sms(delivery.kind, context), reference)
-    address = guest.email_address if guest else None
-    if not address:
-        raise _Unsendable(DeliveryStatus.SKIPPED, "the guest no longer has an email address")
+        return Sms(destination, services.renderer.render_sms(delivery.kind, context), reference)
     rendered = services.renderer.render_email(delivery.kind, context)
-    return Email(address, rendered.subject, rendered.text, rendered.html, reference)
+    return Email(destination, rendered.subject, rendered.text, rendered.html, reference)

@@ -41,7 +41,7 @@ def run_demo(port: int = 0, templates_dir: Path | None = None) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="keycourier-demo-"))
     outbox = workdir / "outbox"
-    port = port or _free_port()
+    port = port or free_port()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
     with SeamStandin() as seam:
@@ -75,7 +75,7 @@ def run_demo(port: int = 0, templates_dir: Path | None = None) -> int:
 
 def _drive(base: str, secret: str, seam: SeamStandin, outbox: Path, workdir: Path) -> int:
     with httpx.Client(base_url=base, timeout=10) as client:
-        if not _wait_for(lambda: _ready(client), 60):
+        if not wait_for(lambda: _ready(client), 60):
             print("keycourier demo: the service did not become ready; see the service log")
             return 1
         print("\n1. Seam posts signed events to /webhooks/seam")
@@ -94,7 +94,7 @@ def _drive(base: str, secret: str, seam: SeamStandin, outbox: Path, workdir: Pat
         _post(client, forged, "access_method.issued.code", msg_id="msg_forged")
 
         print("\n2. The worker fetches the current state from Seam and delivers (dry run):")
-        if not _wait_for(lambda: len(list(outbox.glob("*.json"))) >= 5, 60):
+        if not wait_for(lambda: len(list(outbox.glob("*.json"))) >= 5, 60):
             print("keycourier demo: fewer messages than expected; see the service log")
             return 1
         for path in sorted(outbox.glob("*.json")):
@@ -106,7 +106,7 @@ def _drive(base: str, secret: str, seam: SeamStandin, outbox: Path, workdir: Pat
         seam.put_access_method({**card, "is_issued": True, "is_encoding_required": False})
         _post(client, secret, "access_method.issued.card")
         ledger = Ledger.from_url(f"sqlite:///{workdir / 'ledger.sqlite3'}")
-        closed = _wait_for(lambda: all(f.status == "closed" for f in ledger.flags(CARD_ID)), 30)
+        closed = wait_for(lambda: all(f.status == "closed" for f in ledger.flags(CARD_ID)), 30)
         print(f"   front-desk flag for the card: {'closed' if closed else 'still open'}")
 
         print("\n4. The ledger (keycourier deliveries):")
@@ -143,7 +143,7 @@ def _ready(client: httpx.Client) -> bool:
         return False
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
@@ -152,7 +152,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -51,22 +51,27 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The ledger's URL on each backend keycourier supports, migrated and empty."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
-        return
-    url = request.getfixturevalue("postgres_url")
-    yield url
-    engine = make_engine(url)
+@pytest.fixture
+def clean_postgres_url(postgres_url: str) -> Iterator[str]:
+    """The session's PostgreSQL database, emptied after the test."""
+    yield postgres_url
+    engine = make_engine(postgres_url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The ledger's URL on each backend keycourier supports, migrated and empty."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("clean_postgres_url")
+        return
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
 
 
 @pytest.fixture

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.demo import free_port, wait_for
 from app.standins.seam import SAMPLES, SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.signing import signed_headers
@@ -30,22 +29,6 @@ pytestmark = pytest.mark.e2e
 
 PIN = "605213"
 CODE_ID = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Processes:
@@ -84,7 +67,7 @@ def service(
     seam: SeamStandin,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
-    postgres_url: str,
+    clean_postgres_url: str,
     redis_url: str,
     tmp_path: Path,
 ) -> Iterator[tuple[str, Processes]]:
@@ -94,7 +77,7 @@ def service(
     port = free_port()
     env = {
         **provider_env(seam, twilio, sendgrid),
-        "DATABASE_URL": postgres_url,
+        "DATABASE_URL": clean_postgres_url,
         "REDIS_URL": redis_url,
         "PORT": str(port),
     }
@@ -103,7 +86,7 @@ def service(
     processes.start("worker", "worker", "--concurrency", "4")
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: _ready(base)), "web process never became ready"
+        assert wait_for(lambda: _ready(base), 60), "web process never became ready"
         yield base, processes
     finally:
         processes.stop()
@@ -132,7 +115,7 @@ def test_event_to_sms_through_real_processes(
 
     response = post_sample(base, "access_method.issued.code", "msg_e2e_1", code=PIN)
     assert response.status_code == 200
-    assert wait_for(lambda: len(twilio.sent) == 1 and len(sendgrid.sent) == 1)
+    assert wait_for(lambda: len(twilio.sent) == 1 and len(sendgrid.sent) == 1, 60)
     [sms] = twilio.sent
     assert PIN in sms["body"]
     assert sms["to"] == "+15555550123"

@@ -1,5 +1,4 @@
-"""Fixtures: the three stand-ins (started per test; they start in milliseconds) and adapters
-pointed at them through the real SDKs."""
+"""Fixtures: adapters pointed at the stand-ins (tests/conftest.py) through the real SDKs."""
 
 from __future__ import annotations
 
@@ -19,44 +18,25 @@ FROM_EMAIL = "front-desk@hotel.example"
 
 
 @pytest.fixture
-def seam_standin() -> Iterator[SeamStandin]:
-    with SeamStandin() as standin:
-        standin.load_samples()
-        yield standin
-
-
-@pytest.fixture
-def seam_reader(seam_standin: SeamStandin) -> Iterator[SeamApiReader]:
-    with SeamApiReader(seam_standin.api_key, seam_standin.url, timeout=2.0) as reader:
+def seam_reader(seam: SeamStandin) -> Iterator[SeamApiReader]:
+    with SeamApiReader(seam.api_key, seam.url, timeout=2.0) as reader:
         yield reader
 
 
 @pytest.fixture
-def twilio_standin() -> Iterator[TwilioStandin]:
-    with TwilioStandin() as standin:
-        yield standin
-
-
-@pytest.fixture
-def twilio_sms(twilio_standin: TwilioStandin) -> TwilioSms:
+def twilio_sms(twilio: TwilioStandin) -> TwilioSms:
     return TwilioSms(
-        twilio_standin.account_sid,
-        twilio_standin.auth_token,
+        twilio.account_sid,
+        twilio.auth_token,
         from_number=FROM_NUMBER,
-        base_url=twilio_standin.url,
+        base_url=twilio.url,
         timeout=2.0,
     )
 
 
 @pytest.fixture
-def sendgrid_standin() -> Iterator[SendGridStandin]:
-    with SendGridStandin() as standin:
-        yield standin
-
-
-@pytest.fixture
-def sendgrid_email(sendgrid_standin: SendGridStandin) -> SendGridEmail:
-    return SendGridEmail(sendgrid_standin.api_key, FROM_EMAIL, sendgrid_standin.url, timeout=2.0)
+def sendgrid_email(sendgrid: SendGridStandin) -> SendGridEmail:
+    return SendGridEmail(sendgrid.api_key, FROM_EMAIL, sendgrid.url, timeout=2.0)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def _sdk(standin: SeamStandin) -> Seam:
 # -- reads through the adapter -------------------------------------------------------------
 
 
-def test_get_access_method_code(seam_reader: SeamApiReader, seam_standin: SeamStandin) -> None:
+def test_get_access_method_code(seam_reader: SeamApiReader, seam: SeamStandin) -> None:
     """A code access method comes back as a ports.AccessMethod holding its PIN, read by GET."""
     method = seam_reader.get_access_method(CODE_METHOD_ID)
     assert type(method) is AccessMethod
@@ -42,7 +42,7 @@ def test_get_access_method_code(seam_reader: SeamApiReader, seam_standin: SeamSt
         True,
     )
     assert "1234" not in repr(method)
-    [request] = seam_standin.requests
+    [request] = seam.requests
     assert (request.method, request.path) == ("GET", "/access_methods/get")
     assert request.query["access_method_id"] == [CODE_METHOD_ID]
 
@@ -65,13 +65,9 @@ def test_get_access_method_card(seam_reader: SeamApiReader) -> None:
     )
 
 
-def test_get_access_method_unknown_mode(
-    seam_reader: SeamApiReader, seam_standin: SeamStandin
-) -> None:
+def test_get_access_method_unknown_mode(seam_reader: SeamApiReader, seam: SeamStandin) -> None:
     """A mode keycourier does not know is a permanent error, not a guess."""
-    seam_standin.put_access_method(
-        {"access_method_id": "am-x", "mode": "hologram", "workspace_id": "w"}
-    )
+    seam.put_access_method({"access_method_id": "am-x", "mode": "hologram", "workspace_id": "w"})
     with pytest.raises(PermanentProviderError) as caught:
         seam_reader.get_access_method("am-x")
     assert caught.value.code == "unsupported_mode"
@@ -98,11 +94,11 @@ def test_get_guest(seam_reader: SeamApiReader) -> None:
     )
 
 
-def test_get_spaces(seam_reader: SeamApiReader, seam_standin: SeamStandin) -> None:
+def test_get_spaces(seam_reader: SeamApiReader, seam: SeamStandin) -> None:
     """Spaces come from access_methods/get_related with include=spaces, named by display_name."""
-    seam_standin.put_space({"space_id": SPACE_ID, "name": "r204", "display_name": "Room 204"})
+    seam.put_space({"space_id": SPACE_ID, "name": "r204", "display_name": "Room 204"})
     assert seam_reader.get_spaces(CODE_METHOD_ID) == [Space(SPACE_ID, "Room 204")]
-    [request] = seam_standin.requests
+    [request] = seam.requests
     assert request.path == "/access_methods/get_related"
     assert request.query["include"] == ["spaces"]
     assert request.query["access_method_ids"] == [CODE_METHOD_ID]
@@ -129,41 +125,39 @@ def test_unknown_id_is_not_found(
     assert (caught.value.code, caught.value.status) == (code, 404)
 
 
-def test_deleted_access_method_is_not_found(
-    seam_reader: SeamApiReader, seam_standin: SeamStandin
-) -> None:
+def test_deleted_access_method_is_not_found(seam_reader: SeamApiReader, seam: SeamStandin) -> None:
     """An access method deleted at Seam reads as NotFound."""
-    seam_standin.delete_access_method(CODE_METHOD_ID)
+    seam.delete_access_method(CODE_METHOD_ID)
     with pytest.raises(NotFound):
         seam_reader.get_access_method(CODE_METHOD_ID)
 
 
 def test_server_error_beyond_sdk_retries_is_transient(
-    seam_reader: SeamApiReader, seam_standin: SeamStandin
+    seam_reader: SeamApiReader, seam: SeamStandin
 ) -> None:
     """A 500 that outlasts the SDK's two GET retries is transient, after three attempts."""
-    seam_standin.fail_next(3, 500, SERVER_ERROR)
+    seam.fail_next(3, 500, SERVER_ERROR)
     with pytest.raises(TransientProviderError) as caught:
         seam_reader.get_access_method(CODE_METHOD_ID)
     assert caught.value.status == 500
-    assert len(seam_standin.requests) == 3
+    assert len(seam.requests) == 3
 
 
 def test_server_error_within_sdk_retries_recovers(
-    seam_reader: SeamApiReader, seam_standin: SeamStandin
+    seam_reader: SeamApiReader, seam: SeamStandin
 ) -> None:
     """Two 500s in a row are absorbed by the SDK's own retries."""
-    seam_standin.fail_next(2, 500, SERVER_ERROR)
+    seam.fail_next(2, 500, SERVER_ERROR)
     assert seam_reader.get_access_method(CODE_METHOD_ID).code == "1234"
-    assert len(seam_standin.requests) == 3
+    assert len(seam.requests) == 3
 
 
 def test_rate_limit_is_transient_with_retry_after(
-    seam_reader: SeamApiReader, seam_standin: SeamStandin
+    seam_reader: SeamApiReader, seam: SeamStandin
 ) -> None:
     """A lasting 429 is transient and carries Seam's Retry-After hint, without long SDK sleeps."""
     body = {"error": {"type": "rate_limited", "message": "slow down"}, "ok": False}
-    seam_standin.fail_next(3, 429, body, {"Retry-After": "30"})
+    seam.fail_next(3, 429, body, {"Retry-After": "30"})
     started = time.monotonic()
     with pytest.raises(TransientProviderError) as caught:
         seam_reader.get_access_method(CODE_METHOD_ID)
@@ -171,11 +165,11 @@ def test_rate_limit_is_transient_with_retry_after(
     assert (caught.value.status, caught.value.retry_after) == (429, 30.0)
 
 
-def test_wrong_api_key_is_permanent(seam_standin: SeamStandin) -> None:
+def test_wrong_api_key_is_permanent(seam: SeamStandin) -> None:
     """A 401 is permanent, and the key never appears in the error."""
     key = "seam_wrongkey_123456"
     with (
-        SeamApiReader(key, seam_standin.url, timeout=2.0) as reader,
+        SeamApiReader(key, seam.url, timeout=2.0) as reader,
         pytest.raises(PermanentProviderError) as caught,
     ):
         reader.get_access_method(CODE_METHOD_ID)
@@ -184,11 +178,11 @@ def test_wrong_api_key_is_permanent(seam_standin: SeamStandin) -> None:
     assert key not in str(caught.value)
 
 
-def test_latency_beyond_timeout_is_transient(seam_standin: SeamStandin) -> None:
+def test_latency_beyond_timeout_is_transient(seam: SeamStandin) -> None:
     """An answer slower than the adapter's timeout is a transient timeout."""
-    seam_standin.latency = 1.0
+    seam.latency = 1.0
     with (
-        SeamApiReader(seam_standin.api_key, seam_standin.url, timeout=0.2) as reader,
+        SeamApiReader(seam.api_key, seam.url, timeout=0.2) as reader,
         pytest.raises(TransientProviderError) as caught,
     ):
         reader.get_access_method(CODE_METHOD_ID)
@@ -208,24 +202,24 @@ def test_connection_refused_is_transient(dead_url: str) -> None:
 # -- the stand-in's other routes, through the raw SDK -------------------------------------
 
 
-def test_sdk_reads_access_grant_by_key(seam_standin: SeamStandin) -> None:
+def test_sdk_reads_access_grant_by_key(seam: SeamStandin) -> None:
     """access_grants/get also finds a grant by its access_grant_key."""
-    with _sdk(seam_standin) as seam:
-        grant = seam.access_grants.get(access_grant_key="reservation-8841")
+    with _sdk(seam) as sdk:
+        grant = sdk.access_grants.get(access_grant_key="reservation-8841")
     assert grant.access_grant_id == GRANT_ID
 
 
-def test_sdk_get_related_access_grants(seam_standin: SeamStandin) -> None:
+def test_sdk_get_related_access_grants(seam: SeamStandin) -> None:
     """get_related with include=access_grants lists the grants holding the method."""
-    with _sdk(seam_standin) as seam:
-        batch = seam.access_methods.get_related(
+    with _sdk(seam) as sdk:
+        batch = sdk.access_methods.get_related(
             access_method_ids=[CARD_METHOD_ID], include=["access_grants"]
         )
     assert [g["access_grant_id"] for g in batch.access_grants or []] == [GRANT_ID]
     assert batch.spaces is None
 
 
-def test_sdk_events_list_filters_newest_first(seam_standin: SeamStandin) -> None:
+def test_sdk_events_list_filters_newest_first(seam: SeamStandin) -> None:
     """events/list filters by since and event_types and answers newest first."""
     for n, (kind, created) in enumerate(
         [
@@ -235,19 +229,19 @@ def test_sdk_events_list_filters_newest_first(seam_standin: SeamStandin) -> None
             ("access_method.issued", "2025-06-15T09:00:00.000Z"),
         ]
     ):
-        seam_standin.put_event(
+        seam.put_event(
             {"event_id": f"ev-{n}", "event_type": kind, "created_at": created, "workspace_id": "w"}
         )
-    with _sdk(seam_standin) as seam:
-        events = seam.events.list(
+    with _sdk(seam) as sdk:
+        events = sdk.events.list(
             since="2025-06-16T00:00:00.000Z", event_types=["access_method.issued"]
         )
     assert [e.event_id for e in events] == ["ev-1", "ev-0"]
 
 
-def test_sdk_lists_encoders_and_encodes_a_card(seam_standin: SeamStandin) -> None:
+def test_sdk_lists_encoders_and_encodes_a_card(seam: SeamStandin) -> None:
     """acs/encoders/list, access_methods/encode and action_attempts/get round-trip."""
-    seam_standin.put_acs_encoder(
+    seam.put_acs_encoder(
         {
             "acs_encoder_id": "enc-1",
             "acs_system_id": "sys-1",
@@ -258,35 +252,35 @@ def test_sdk_lists_encoders_and_encodes_a_card(seam_standin: SeamStandin) -> Non
             "errors": [],
         }
     )
-    with _sdk(seam_standin) as seam:
-        [encoder] = seam.acs.encoders.list(acs_system_id="sys-1")
-        attempt = seam.access_methods.encode(
+    with _sdk(seam) as sdk:
+        [encoder] = sdk.acs.encoders.list(acs_system_id="sys-1")
+        attempt = sdk.access_methods.encode(
             access_method_id=CARD_METHOD_ID, acs_encoder_id=encoder.acs_encoder_id
         )
-        again = seam.action_attempts.get(action_attempt_id=attempt.action_attempt_id)
+        again = sdk.action_attempts.get(action_attempt_id=attempt.action_attempt_id)
     assert (attempt.action_type, attempt.status) == ("ENCODE_CREDENTIAL", "success")
     assert again.action_attempt_id == attempt.action_attempt_id
-    stored = seam_standin.get("access_method", CARD_METHOD_ID)
+    stored = seam.get("access_method", CARD_METHOD_ID)
     assert stored is not None
     assert stored["is_issued"] is True
 
 
-def test_reads_accept_post_json(seam_standin: SeamStandin) -> None:
+def test_reads_accept_post_json(seam: SeamStandin) -> None:
     """Every route also reads its parameters from a POST JSON body."""
     response = httpx.post(
-        f"{seam_standin.url}/user_identities/get",
+        f"{seam.url}/user_identities/get",
         json={"user_identity_id": USER_IDENTITY_ID},
-        headers={"Authorization": f"Bearer {seam_standin.api_key}"},
+        headers={"Authorization": f"Bearer {seam.api_key}"},
     )
     assert response.status_code == 200
     assert response.json()["user_identity"]["full_name"] == "Alex Rivera"
 
 
-def test_missing_parameter_is_invalid_input(seam_standin: SeamStandin) -> None:
+def test_missing_parameter_is_invalid_input(seam: SeamStandin) -> None:
     """A read without its id answers 400 invalid_input in Seam's error shape."""
     response = httpx.get(
-        f"{seam_standin.url}/access_methods/get",
-        headers={"Authorization": f"Bearer {seam_standin.api_key}"},
+        f"{seam.url}/access_methods/get",
+        headers={"Authorization": f"Bearer {seam.api_key}"},
     )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_input"

@@ -25,12 +25,12 @@ MESSAGE = Email(
 
 
 def test_send_has_both_parts_and_reference(
-    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin
 ) -> None:
     """A send posts text/plain then text/html, the custom arg, and returns X-Message-Id."""
     sent = sendgrid_email.send_email(MESSAGE)
-    [payload] = sendgrid_standin.sent
-    assert sent == Sent(provider="sendgrid", provider_message_id=sendgrid_standin.message_ids[0])
+    [payload] = sendgrid.sent
+    assert sent == Sent(provider="sendgrid", provider_message_id=sendgrid.message_ids[0])
     assert payload["from"] == {"email": "front-desk@hotel.example"}
     assert payload["personalizations"] == [{"to": [{"email": GUEST}]}]
     assert payload["subject"] == MESSAGE.subject
@@ -39,17 +39,17 @@ def test_send_has_both_parts_and_reference(
         {"type": "text/html", "value": MESSAGE.html},
     ]
     assert payload["custom_args"] == {"keycourier_ref": "dlv-42"}
-    [request] = sendgrid_standin.requests
-    assert request.headers["authorization"] == f"Bearer {sendgrid_standin.api_key}"
+    [request] = sendgrid.requests
+    assert request.headers["authorization"] == f"Bearer {sendgrid.api_key}"
 
 
 @pytest.mark.parametrize("status", [400, 403, 413])
 def test_client_errors_are_permanent(
-    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin, status: int
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin, status: int
 ) -> None:
     """400, 403 and 413 are permanent, with SendGrid's status and field."""
     body = {"errors": [{"message": f"rejected {GUEST}", "field": "content", "help": None}]}
-    sendgrid_standin.fail_next(1, status, body)
+    sendgrid.fail_next(1, status, body)
     with pytest.raises(PermanentProviderError) as caught:
         sendgrid_email.send_email(MESSAGE)
     assert caught.value.status == status
@@ -57,10 +57,10 @@ def test_client_errors_are_permanent(
     assert GUEST not in str(caught.value)
 
 
-def test_wrong_api_key_is_permanent(sendgrid_standin: SendGridStandin) -> None:
+def test_wrong_api_key_is_permanent(sendgrid: SendGridStandin) -> None:
     """A 401 is permanent, and the key is not in the error."""
     key = "SG.wrongkey.abcdef"
-    email = SendGridEmail(key, "front-desk@hotel.example", sendgrid_standin.url, timeout=2.0)
+    email = SendGridEmail(key, "front-desk@hotel.example", sendgrid.url, timeout=2.0)
     with pytest.raises(PermanentProviderError) as caught:
         email.send_email(MESSAGE)
     assert caught.value.status == 401
@@ -68,34 +68,32 @@ def test_wrong_api_key_is_permanent(sendgrid_standin: SendGridStandin) -> None:
 
 
 def test_rate_limit_is_transient_until_reset(
-    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin
 ) -> None:
     """A 429 is transient with retry_after = X-RateLimit-Reset - now."""
-    reset = sendgrid_standin.rate_limit_next(reset_in=40)
+    reset = sendgrid.rate_limit_next(reset_in=40)
     with pytest.raises(TransientProviderError) as caught:
         sendgrid_email.send_email(MESSAGE)
     assert caught.value.status == 429
     assert caught.value.retry_after is not None
     assert caught.value.retry_after == pytest.approx(reset - time.time(), abs=2)
-    assert sendgrid_standin.sent == []
+    assert sendgrid.sent == []
 
 
 def test_server_error_is_transient(
-    sendgrid_email: SendGridEmail, sendgrid_standin: SendGridStandin
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin
 ) -> None:
     """A 500 is transient."""
-    sendgrid_standin.fail_next(1, 500, {"errors": [{"message": "internal", "field": None}]})
+    sendgrid.fail_next(1, 500, {"errors": [{"message": "internal", "field": None}]})
     with pytest.raises(TransientProviderError) as caught:
         sendgrid_email.send_email(MESSAGE)
     assert caught.value.status == 500
 
 
-def test_slow_answer_is_transient(sendgrid_standin: SendGridStandin) -> None:
+def test_slow_answer_is_transient(sendgrid: SendGridStandin) -> None:
     """No answer within the timeout is transient."""
-    sendgrid_standin.latency = 1.0
-    email = SendGridEmail(
-        sendgrid_standin.api_key, "front-desk@hotel.example", sendgrid_standin.url, timeout=0.2
-    )
+    sendgrid.latency = 1.0
+    email = SendGridEmail(sendgrid.api_key, "front-desk@hotel.example", sendgrid.url, timeout=0.2)
     with pytest.raises(TransientProviderError) as caught:
         email.send_email(MESSAGE)
     assert caught.value.code in {"read_timeout", "timeout"}
@@ -120,9 +118,9 @@ def test_sdk_logging_never_shows_content(
     assert GUEST not in caplog.text
 
 
-def test_standin_validates_like_sendgrid(sendgrid_standin: SendGridStandin) -> None:
+def test_standin_validates_like_sendgrid(sendgrid: SendGridStandin) -> None:
     """A payload missing its pieces is refused with one SendGrid error per problem."""
-    client = SendGridAPIClient(api_key=sendgrid_standin.api_key, host=sendgrid_standin.url)
+    client = SendGridAPIClient(api_key=sendgrid.api_key, host=sendgrid.url)
     payload = {
         "personalizations": [{"to": []}],
         "from": {},
@@ -135,4 +133,4 @@ def test_standin_validates_like_sendgrid(sendgrid_standin: SendGridStandin) -> N
         client.client.mail.send.post(request_body=payload, timeout=2)
     fields = {e["field"] for e in caught.value.to_dict["errors"]}
     assert fields == {"personalizations.0.to", "from.email", "subject", "content.0.type"}
-    assert sendgrid_standin.sent == []
+    assert sendgrid.sent == []

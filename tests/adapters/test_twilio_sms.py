@@ -20,38 +20,38 @@ GUEST = "+15555550123"
 BODY = "Your door code for Room 204 is 4821. Welcome!"
 
 
-def test_send_records_to_from_body(twilio_sms: TwilioSms, twilio_standin: TwilioStandin) -> None:
+def test_send_records_to_from_body(twilio_sms: TwilioSms, twilio: TwilioStandin) -> None:
     """A send reaches Twilio form-encoded with To, From and Body, and returns the message SID."""
     sent = twilio_sms.send_sms(Sms(GUEST, BODY, reference="dlv-1"))
-    [message] = twilio_standin.sent
+    [message] = twilio.sent
     assert sent == Sent(provider="twilio", provider_message_id=message["sid"])
     assert message["sid"].startswith("SM")
     assert len(message["sid"]) == 34
-    [request] = twilio_standin.requests
-    assert request.path == f"/2010-04-01/Accounts/{twilio_standin.account_sid}/Messages.json"
+    [request] = twilio.requests
+    assert request.path == f"/2010-04-01/Accounts/{twilio.account_sid}/Messages.json"
     assert request.form is not None
     assert (request.form["To"], request.form["From"], request.form["Body"]) == (
         [GUEST],
         ["+15555550100"],
         [BODY],
     )
-    credentials = f"{twilio_standin.account_sid}:{twilio_standin.auth_token}".encode()
+    credentials = f"{twilio.account_sid}:{twilio.auth_token}".encode()
     assert request.headers["authorization"] == "Basic " + base64.b64encode(credentials).decode()
 
 
-def test_messaging_service_is_preferred(twilio_standin: TwilioStandin) -> None:
+def test_messaging_service_is_preferred(twilio: TwilioStandin) -> None:
     """With a Messaging Service SID configured, it is sent instead of From."""
     service = "MG" + "0" * 32
     sms = TwilioSms(
-        twilio_standin.account_sid,
-        twilio_standin.auth_token,
+        twilio.account_sid,
+        twilio.auth_token,
         from_number="+15555550100",
         messaging_service_sid=service,
-        base_url=twilio_standin.url,
+        base_url=twilio.url,
         timeout=2.0,
     )
     sms.send_sms(Sms(GUEST, BODY))
-    [request] = twilio_standin.requests
+    [request] = twilio.requests
     assert request.form is not None
     assert request.form["MessagingServiceSid"] == [service]
     assert "From" not in request.form
@@ -66,12 +66,10 @@ def test_magic_numbers_are_permanent(twilio_sms: TwilioSms, to: str) -> None:
     assert (caught.value.code, caught.value.status) == (expected, 400)
 
 
-def test_error_never_shows_body_or_number(
-    twilio_sms: TwilioSms, twilio_standin: TwilioStandin
-) -> None:
+def test_error_never_shows_body_or_number(twilio_sms: TwilioSms, twilio: TwilioStandin) -> None:
     """An error, and the SDK exception chained to it, hold neither the body nor the number."""
     echo = f"Refused '{BODY}' for {GUEST}"
-    twilio_standin.fail_next(1, 400, {"code": 21610, "message": echo, "status": 400})
+    twilio.fail_next(1, 400, {"code": 21610, "message": echo, "status": 400})
     with pytest.raises(PermanentProviderError) as caught:
         twilio_sms.send_sms(Sms(GUEST, BODY))
     for text in (str(caught.value), str(caught.value.__cause__)):
@@ -81,10 +79,10 @@ def test_error_never_shows_body_or_number(
     assert caught.value.code == "21610"
 
 
-def test_rate_limit_is_transient(twilio_sms: TwilioSms, twilio_standin: TwilioStandin) -> None:
+def test_rate_limit_is_transient(twilio_sms: TwilioSms, twilio: TwilioStandin) -> None:
     """Twilio's 429 / 20429 is transient and keeps a Retry-After hint."""
     body = {"code": 20429, "message": "Too Many Requests", "status": 429}
-    twilio_standin.fail_next(1, 429, body, {"Retry-After": "12"})
+    twilio.fail_next(1, 429, body, {"Retry-After": "12"})
     with pytest.raises(TransientProviderError) as caught:
         twilio_sms.send_sms(Sms(GUEST, BODY))
     assert (caught.value.code, caught.value.status, caught.value.retry_after) == (
@@ -94,26 +92,24 @@ def test_rate_limit_is_transient(twilio_sms: TwilioSms, twilio_standin: TwilioSt
     )
 
 
-def test_service_unavailable_is_transient(
-    twilio_sms: TwilioSms, twilio_standin: TwilioStandin
-) -> None:
+def test_service_unavailable_is_transient(twilio_sms: TwilioSms, twilio: TwilioStandin) -> None:
     """A 503 is transient, and nothing was accepted."""
     body = {"code": 20503, "message": "Service Unavailable", "status": 503}
-    twilio_standin.fail_next(1, 503, body)
+    twilio.fail_next(1, 503, body)
     with pytest.raises(TransientProviderError) as caught:
         twilio_sms.send_sms(Sms(GUEST, BODY))
     assert caught.value.status == 503
-    assert twilio_standin.sent == []
+    assert twilio.sent == []
 
 
-def test_wrong_auth_token_is_permanent(twilio_standin: TwilioStandin) -> None:
+def test_wrong_auth_token_is_permanent(twilio: TwilioStandin) -> None:
     """Bad credentials (401, 20003) are permanent, and the token is not in the error."""
     token = "wrong_token_abcdef"
     sms = TwilioSms(
-        twilio_standin.account_sid,
+        twilio.account_sid,
         token,
         from_number="+15555550100",
-        base_url=twilio_standin.url,
+        base_url=twilio.url,
         timeout=2.0,
     )
     with pytest.raises(PermanentProviderError) as caught:
@@ -130,14 +126,14 @@ def test_connection_refused_is_transient(dead_url: str) -> None:
     assert caught.value.code == "connection_error"
 
 
-def test_slow_answer_is_transient_read_timeout(twilio_standin: TwilioStandin) -> None:
+def test_slow_answer_is_transient_read_timeout(twilio: TwilioStandin) -> None:
     """No answer within the timeout is transient and flagged as possibly sent."""
-    twilio_standin.latency = 1.0
+    twilio.latency = 1.0
     sms = TwilioSms(
-        twilio_standin.account_sid,
-        twilio_standin.auth_token,
+        twilio.account_sid,
+        twilio.auth_token,
         "+15555550100",
-        base_url=twilio_standin.url,
+        base_url=twilio.url,
         timeout=0.2,
     )
     with pytest.raises(TransientProviderError) as caught:
@@ -158,15 +154,15 @@ def test_sdk_logging_never_shows_body(
     assert GUEST not in caplog.text
 
 
-def test_sdk_lists_and_fetches_sent_messages(twilio_standin: TwilioStandin) -> None:
+def test_sdk_lists_and_fetches_sent_messages(twilio: TwilioStandin) -> None:
     """The stand-in lists accepted messages by To and DateSent>, and fetches one by SID."""
     client = Client(
-        twilio_standin.account_sid,
-        twilio_standin.auth_token,
+        twilio.account_sid,
+        twilio.auth_token,
         http_client=TwilioHttpClient(timeout=2.0),
         environment={},
     )
-    client.api.base_url = twilio_standin.url
+    client.api.base_url = twilio.url
     before = datetime.now(UTC) - timedelta(seconds=5)
     first = client.messages.create(to=GUEST, from_="+15555550100", body="one")
     client.messages.create(to="+15555550199", from_="+15555550100", body="two")
