@@ -164,7 +164,7 @@ def format_deliveries(rows: Sequence[object]) -> str:
 
 
 def _templates_check(args: argparse.Namespace) -> int:
-    from app.rendering import check_templates
+    from app.template_check import check_templates
 
     directory = args.dir or load_settings().templates_dir
     problems = check_templates(directory)

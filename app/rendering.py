@@ -304,11 +304,3 @@ def _hide_values(text: str, context: Mapping[str, object]) -> str:
     for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, "[hidden]")
     return text
-
-
-def check_templates(templates_dir: Path) -> list[Problem]:
-    """Render every message with its sample context and report what is wrong; [] when all is
-    well. The checks live in app/template_check.py."""
-    from app.template_check import check_all  # here: it imports this module
-
-    return check_all(templates_dir)

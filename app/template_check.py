@@ -31,7 +31,8 @@ _CREDENTIAL_PARTS = (
 )  # not the subject: it shows on lock screens
 
 
-def check_all(templates_dir: Path) -> list[Problem]:
+def check_templates(templates_dir: Path) -> list[Problem]:
+    """Render every message with its sample context; [] when all is well."""
     templates_dir = Path(templates_dir)
     if not templates_dir.is_dir():
         return [Problem(str(templates_dir), "the templates folder does not exist")]

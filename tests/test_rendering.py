@@ -18,8 +18,8 @@ from app.rendering import (
     VARIABLES,
     RenderedEmail,
     Renderer,
-    check_templates,
 )
+from app.template_check import check_templates
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 STAY = ("Fri 20 Jun 2025, 15:00 UTC", "Mon 23 Jun 2025, 11:00 UTC")
