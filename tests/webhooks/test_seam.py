@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -313,3 +314,18 @@ def test_broker_that_never_answers_is_503_not_a_hang(tmp_path: Path) -> None:
     assert response.status_code == 503
     [event] = events_in(ledger)
     assert event.status == EventStatus.RECEIVED
+
+
+def test_forged_request_leaves_one_log_line(
+    client: TestClient, ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused webhook is one warning naming the reason, with neither secret nor body in it."""
+    body = body_of(sample_event(code=PIN))
+    with caplog.at_level(logging.INFO, logger="app.webhooks.seam"):
+        post(client, body, signed_headers(OTHER_SECRET, body))
+
+    [record] = [r for r in caplog.records if r.name == "app.webhooks.seam"]
+    assert record.levelno == logging.WARNING
+    assert "signature check failed" in record.getMessage()
+    for secret in (PIN, WEBHOOK_SECRET, OTHER_SECRET):
+        assert secret not in caplog.text
