@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from app.errors import ConfigError
@@ -48,6 +49,21 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=WORKER_THREADS)
     worker.set_defaults(run=_worker)
 
+    beat = commands.add_parser("beat", help="run Celery beat: the sweeper and reconcile, on time")
+    beat.set_defaults(run=_beat)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="process Seam events the webhook missed (from Seam's events/list)"
+    )
+    reconcile.add_argument(
+        "--since", type=parse_duration, default=parse_duration("24h"),
+        help="how far back to look, e.g. 24h, 90m, 2d (default 24h)",
+    )  # fmt: skip
+    reconcile.set_defaults(run=_reconcile)
+
+    sweep = commands.add_parser("sweep", help="re-queue work the ledger says is stuck, once")
+    sweep.set_defaults(run=_sweep)
+
     migrate = commands.add_parser("migrate", help="apply the ledger's database migrations")
     migrate.set_defaults(run=_migrate)
 
@@ -84,7 +100,8 @@ def _serve(args: argparse.Namespace) -> int:
     worker = None
     if settings.embedded_broker and not args.no_worker:
         settings.require("SEAM_API_KEY")
-        worker = subprocess.Popen(worker_command(WORKER_THREADS // 2))  # noqa: S603
+        # Single-machine mode: the worker runs beat (sweeper, reconcile) inside it too.
+        worker = subprocess.Popen(worker_command(WORKER_THREADS // 2, with_beat=True))  # noqa: S603
     try:
         uvicorn.run(
             create_app(settings, ledger=ledger),
@@ -100,12 +117,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_command(concurrency: int) -> list[str]:
+def worker_command(concurrency: int, *, with_beat: bool = False) -> list[str]:
     # Threads: a worker spends its time waiting on Seam, Twilio and SendGrid, not computing.
     return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
-        "--without-gossip", "--without-mingle",
+        "--without-gossip", "--without-mingle", *(["--beat"] if with_beat else []),
     ]  # fmt: skip
 
 
@@ -113,6 +130,68 @@ def _worker(args: argparse.Namespace) -> int:
     load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not inside Celery
     command = worker_command(args.concurrency)
     os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
+
+
+def _beat(args: argparse.Namespace) -> int:
+    load_settings(require=("SEAM_API_KEY",))
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "-l", "INFO"]
+    os.execv(command[0], command)  # noqa: S606 - replaces this process
+
+
+def parse_duration(text: str) -> timedelta:
+    """24h, 90m, 2d, 3600s (or a bare number of seconds) as a timedelta."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 24h") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the duration must be positive")
+    return timedelta(seconds=value * units[unit])
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from app.container import Services
+    from app.ledger.models import utcnow
+    from app.logs import configure_logging
+    from app.queue import CeleryEnqueuer
+    from app.reconcile import reconcile
+    from workers.celery_app import create_celery_app
+
+    settings = load_settings(require=("SEAM_API_KEY",))
+    configure_logging(settings)
+    services = Services.from_settings(settings)
+    enqueuer = CeleryEnqueuer(create_celery_app(settings))
+    found = reconcile(services.ledger, services.seam, enqueuer.enqueue_event, utcnow() - args.since)
+    print(
+        f"listed {found.listed} events from Seam; {found.recorded} were new to the ledger, "
+        f"{found.queued} queued for processing"
+    )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from app.ledger.store import Ledger
+    from app.logs import configure_logging
+    from app.queue import CeleryEnqueuer
+    from app.sweeper import sweep
+    from workers.celery_app import create_celery_app
+
+    settings = load_settings()
+    configure_logging(settings)
+    enqueuer = CeleryEnqueuer(create_celery_app(settings))
+    swept = sweep(
+        Ledger.from_url(settings.database_url),
+        enqueuer.enqueue_event,
+        enqueuer.enqueue_delivery,
+        patience=timedelta(seconds=2 * settings.sweep_interval_seconds),
+    )
+    print(
+        f"re-queued {swept.events} events and {swept.deliveries} deliveries; "
+        f"took back {swept.recovered} from stopped workers"
+    )
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:

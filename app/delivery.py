@@ -1,24 +1,38 @@
-"""Sending one delivery: claim it, re-read the credential, render, send, record the attempt.
+"""Sending one delivery: claim it, compose it, resolve any lost answer, send, record.
 
-The credential is fetched from Seam at send time (the ledger keeps only its fingerprint), so a
-delivery whose credential changed since it was planned is superseded, never sent stale.
+Every provider call is recorded as in flight before it is made. A call that gets no answer
+leaves the delivery `unknown`: before any resend the provider is asked whether the message
+went out (Twilio's message list), so a timeout does not become a second SMS.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from app.compose import Composed, Unsendable, compose
 from app.container import Services
 from app.credentials import fingerprint
-from app.errors import KeycourierError, NotFound, ProviderError, TransientProviderError
-from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.store import AttemptResult
-from app.messages import message_context
-from app.planner import FRONT_DESK_CARD
-from app.ports import Email, Sent, Sms
+from app.errors import (
+    KeycourierError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    UnknownOutcome,
+)
+from app.fallback import after_failure
+from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
+from app.ledger.store import AttemptEnd
+from app.ports import Sms
+from app.processing import EnqueueSend
+from app.retry_policy import backoff_seconds
 
 log = logging.getLogger(__name__)
+
+# How soon to ask the provider about a call that got no answer.
+RESOLVE_AFTER_SECONDS = 10.0
 
 
 class Result(StrEnum):
@@ -27,126 +41,172 @@ class Result(StrEnum):
     FAILED = "failed"
     SUPERSEDED = "superseded"
     SKIPPED = "skipped"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
     NOT_PENDING = "not_pending"
 
 
-class _Unsendable(Exception):
-    """The delivery can no longer go out as planned; `status` says how it ends."""
-
-    def __init__(self, status: DeliveryStatus, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    # Seconds until the delivery is due again (RETRY and UNKNOWN).
+    retry_in: float | None = None
 
 
-def send_delivery(services: Services, delivery_id: int) -> Result:
-    """Send a pending delivery once. Transient failures are recorded and re-raised to retry."""
-    ledger = services.ledger
-    delivery = ledger.claim_delivery(delivery_id)
-    if delivery is None:
-        return Result.NOT_PENDING
+def send_delivery(services: Services, delivery_id: int, enqueue: EnqueueSend) -> Outcome:
+    """Take one delivery as far as it can go now. Never sends a message twice."""
+    ledger, settings = services.ledger, services.settings
+    lease = timedelta(seconds=settings.delivery_lease_seconds)
+    claimed = ledger.claim_delivery(delivery_id, lease)
+    if claimed is None:
+        return Outcome(Result.NOT_PENDING)
+    delivery = claimed.delivery
     context = {"delivery_id": delivery_id, "channel": delivery.channel, "kind": delivery.kind}
 
     try:
-        message = _compose(services, delivery)
-    except _Unsendable as unsendable:
+        composed = compose(services, delivery, ledger.siblings(delivery))
+    except Unsendable as unsendable:
         ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
         log.info("delivery not sent: %s", unsendable.reason, extra=context)
-        return Result(unsendable.status.value)
-    except Exception as exc:
-        # Seam unreachable, a template being fixed, the ledger blinking: try again later.
-        ledger.release_delivery(delivery_id, DeliveryStatus.PENDING, _describe(exc))
-        raise
+        return Outcome(Result(unsendable.status.value))
+    except KeycourierError as exc:
+        # Seam unreachable, a template being fixed: try again later, within the retry window.
+        return _retry_later(services, delivery, exc, enqueue, context)
 
-    started = utcnow()
+    message_fp = _message_fingerprint(services, composed)
+    if claimed.unresolved is not None:
+        try:
+            found = _find_lost_send(services, composed, claimed.unresolved)
+        except TransientProviderError as exc:
+            delay = backoff_seconds(1, exc.retry_after)
+            ledger.release_delivery(
+                delivery_id, DeliveryStatus.UNKNOWN, str(exc), next_attempt_at=_in(delay)
+            )
+            return Outcome(Result.UNKNOWN, delay)
+        if found is not None:
+            ledger.settle_unknown(claimed.unresolved.id, found)
+            log.info("a send that got no answer had gone out", extra=context)
+            return Outcome(Result.SENT)
+        ledger.settle_unknown(claimed.unresolved.id, None)
+
+    provider = _provider(services, delivery)
+    attempt_id = ledger.begin_attempt(delivery_id, provider, message_fp, lease)
     try:
-        sent = _send(services, message)
-    except ProviderError as exc:
-        transient = isinstance(exc, TransientProviderError)
-        ledger.record_attempt(
-            delivery_id,
-            AttemptResult(
-                started_at=started,
-                outcome=(
-                    AttemptOutcome.TRANSIENT_ERROR if transient else AttemptOutcome.PERMANENT_ERROR
-                ),
-                provider=exc.provider,
-                error_code=exc.code,
-                error_message=exc.message,
-            ),
+        if isinstance(composed.message, Sms):
+            sent = services.sms.send_sms(composed.message)
+        else:
+            sent = services.email.send_email(composed.message)
+    except UnknownOutcome as exc:
+        ledger.finish_attempt(
+            attempt_id,
+            _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS)),
         )
-        if transient:
-            log.warning("send failed, will retry: %s", exc, extra=context)
-            raise
+        log.warning("no answer from %s; will check before resending", provider, extra=context)
+        return Outcome(Result.UNKNOWN, RESOLVE_AFTER_SECONDS)
+    except TransientProviderError as exc:
+        return _retry_later(services, delivery, exc, enqueue, context, attempt_id, composed)
+    except PermanentProviderError as exc:
+        ledger.finish_attempt(
+            attempt_id, _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
+        )
         log.error("send failed for good: %s", exc, extra=context)
-        return Result.FAILED
+        after_failure(services, delivery, composed.guest, enqueue)
+        return Outcome(Result.FAILED)
 
-    ledger.record_attempt(
-        delivery_id,
-        AttemptResult(
-            started_at=started,
-            outcome=AttemptOutcome.DRY_RUN if sent.dry_run else AttemptOutcome.SENT,
-            provider=sent.provider,
-            provider_message_id=sent.provider_message_id,
-        ),
+    outcome = AttemptOutcome.DRY_RUN if sent.dry_run else AttemptOutcome.SENT
+    ledger.finish_attempt(
+        attempt_id,
+        AttemptEnd(outcome, DeliveryStatus(outcome.value), sent.provider_message_id),
     )
     log.info("delivery %s", "recorded (dry run)" if sent.dry_run else "sent", extra=context)
-    return Result.DRY_RUN if sent.dry_run else Result.SENT
+    return Outcome(Result(outcome.value))
 
 
-def _send(services: Services, message: Sms | Email) -> Sent:
-    if isinstance(message, Sms):
-        return services.sms.send_sms(message)
-    return services.email.send_email(message)
-
-
-def _describe(exc: Exception) -> str:
-    # Our exceptions carry no credentials; anything else is named by its type only.
-    return str(exc) if isinstance(exc, KeycourierError) else type(exc).__name__
-
-
-def _compose(services: Services, delivery: Delivery) -> Sms | Email:
-    seam, settings = services.seam, services.settings
-    try:
-        method = seam.get_access_method(delivery.access_method_id)
-        grant = (
-            seam.get_access_grant(delivery.access_grant_id) if delivery.access_grant_id else None
-        )
-        guest = seam.get_guest(delivery.user_identity_id) if delivery.user_identity_id else None
-    except NotFound as exc:
-        raise _Unsendable(DeliveryStatus.SUPERSEDED, f"gone from Seam: {exc.message}") from exc
-    spaces = seam.get_spaces(delivery.access_method_id)
-    reference = f"kc-{delivery.id}"
-
-    front_desk = delivery.kind == FRONT_DESK_CARD
-    destination: str | None
-    if front_desk:
-        destination = settings.front_desk_email
-        if destination is None:
-            raise _Unsendable(DeliveryStatus.SKIPPED, "FRONT_DESK_EMAIL is not set")
-    else:
-        credential = method.credential
-        if not method.is_issued or credential is None:
-            raise _Unsendable(DeliveryStatus.SUPERSEDED, "the access method is no longer issued")
-        current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
-        if current != delivery.credential_fingerprint:
-            raise _Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
-        sms = delivery.channel == "sms"
-        destination = (guest.phone_number if sms else guest.email_address) if guest else None
-        if not destination:
-            missing = "a phone number" if sms else "an email address"
-            raise _Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
-
-    context = message_context(
-        method=method,
-        grant=grant,
-        guest=guest,
-        spaces=spaces,
-        timezone=settings.timezone,
-        include_credential=not front_desk,
-        code_changed=not front_desk and services.ledger.guest_had_other_credential(delivery),
+def _retry_later(
+    services: Services,
+    delivery: Delivery,
+    exc: KeycourierError,
+    enqueue: EnqueueSend,
+    context: dict[str, object],
+    attempt_id: int | None = None,
+    composed: Composed | None = None,
+) -> Outcome:
+    """Schedule the next try, or fail the delivery once the retry window is spent."""
+    ledger = services.ledger
+    now = utcnow()
+    window = timedelta(seconds=services.settings.retry_window_seconds)
+    deadline = delivery.retry_deadline or now + window
+    failures = 1 + sum(
+        a.outcome in (AttemptOutcome.TRANSIENT_ERROR, AttemptOutcome.UNKNOWN)
+        for a in delivery.attempts
     )
+    delay = backoff_seconds(failures, exc.retry_after if isinstance(exc, ProviderError) else None)
+    exhausted = now + timedelta(seconds=delay) > deadline
+    if attempt_id is None:
+        # Failed before any provider call (Seam, templates): recorded all the same, so the
+        # timeline shows it and the backoff counts it.
+        source = exc.provider if isinstance(exc, ProviderError) else "keycourier"
+        attempt_id = ledger.begin_attempt(delivery.id, source, None, timedelta(0))
+    end = _end(AttemptOutcome.TRANSIENT_ERROR, DeliveryStatus.PENDING, exc, _in(delay))
+    if exhausted:
+        end = AttemptEnd(
+            end.outcome,
+            DeliveryStatus.FAILED,
+            error_code=end.error_code or "retries_exhausted",
+            error_message=f"gave up after {failures} tries: {end.error_message}",
+        )
+    ledger.finish_attempt(attempt_id, replace(end, retry_deadline=deadline))
+    if exhausted:
+        log.error("retries exhausted: %s", exc, extra=context)
+        after_failure(services, delivery, composed.guest if composed else None, enqueue)
+        return Outcome(Result.FAILED)
+    log.warning("will retry in %.0f s: %s", delay, exc, extra=context)
+    return Outcome(Result.RETRY, delay)
+
+
+def _end(
+    outcome: AttemptOutcome,
+    status: DeliveryStatus,
+    exc: KeycourierError,
+    next_attempt_at: datetime | None = None,
+) -> AttemptEnd:
+    code = exc.code if isinstance(exc, ProviderError) else type(exc).__name__
+    message = exc.message if isinstance(exc, ProviderError) else str(exc)
+    return AttemptEnd(
+        outcome, status, error_code=code, error_message=message, next_attempt_at=next_attempt_at
+    )
+
+
+def _in(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)
+
+
+def _provider(services: Services, delivery: Delivery) -> str:
+    settings = services.settings
     if delivery.channel == "sms":
-        return Sms(destination, services.renderer.render_sms(delivery.kind, context), reference)
-    rendered = services.renderer.render_email(delivery.kind, context)
-    return Email(destination, rendered.subject, rendered.text, rendered.html, reference)
+        return "twilio" if settings.sms_enabled else "dry_run"
+    return "sendgrid" if settings.email_enabled else "dry_run"
+
+
+def _message_fingerprint(services: Services, composed: Composed) -> str:
+    message = composed.message
+    body = message.body if isinstance(message, Sms) else message.text
+    return fingerprint(services.settings.fingerprint_key(), message.to, body)
+
+
+def _find_lost_send(services: Services, composed: Composed, lost: Attempt) -> str | None:
+    """The provider's id for the message a lost call carried, or None if it never went out.
+
+    When the provider cannot be asked (SendGrid, dry run), the message is taken as not sent:
+    a second email is a lesser harm than a guest without a key.
+    """
+    message = composed.message
+    sender = services.sms if isinstance(message, Sms) else services.email
+    candidates = sender.recent_messages(message.to, lost.started_at)
+    if candidates is None:
+        return None
+    key = services.settings.fingerprint_key()
+    for candidate in candidates:
+        if fingerprint(key, message.to, candidate.body) == lost.message_fingerprint:
+            return candidate.provider_message_id
+    return None

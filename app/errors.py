@@ -7,6 +7,7 @@
     ├── BrokerUnavailable           the broker cannot be reached; the caller retries or 503s
     └── ProviderError               a call to Seam, Twilio or SendGrid failed
         ├── TransientProviderError  worth retrying: timeouts, connection errors, 429, 5xx
+        │   └── UnknownOutcome      the request left but no answer came: it may have been sent
         └── PermanentProviderError  retrying cannot help: invalid number, unsubscribed, 4xx
             └── NotFound            the Seam resource no longer exists
 
@@ -64,6 +65,13 @@ class ProviderError(KeycourierError):
 
 class TransientProviderError(ProviderError):
     """Retrying later may succeed."""
+
+
+class UnknownOutcome(TransientProviderError):
+    """The request reached the provider but its answer did not reach us.
+
+    The message may have been accepted: resolve that (ask the provider) before any resend.
+    """
 
 
 class PermanentProviderError(ProviderError):

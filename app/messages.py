@@ -24,6 +24,7 @@ def message_context(
     timezone: str,
     code_changed: bool = False,
     include_credential: bool = True,
+    problem: str | None = None,
 ) -> dict[str, object]:
     """Every documented template variable (see templates/README.md)."""
     name = (guest.full_name if guest else None) or (grant.display_name if grant else "") or ""
@@ -47,4 +48,5 @@ def message_context(
             method.instant_key_url if include_credential and method.mode == "mobile_key" else None
         ),
         "code_changed": code_changed,
+        "problem": problem,
     }

@@ -15,6 +15,8 @@ from app.settings import Channel
 # The guest message for each mode that puts a credential in a guest's hand.
 GUEST_MESSAGE = {"code": "pin_code", "mobile_key": "instant_key"}
 FRONT_DESK_CARD = "front_desk_card"
+# A guest was left without their credential: every channel failed.
+FRONT_DESK_UNDELIVERED = "front_desk_undelivered"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ stray log of one of these objects cannot leak a PIN or an Instant Key URL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -85,6 +86,10 @@ class SeamReader(Protocol):
 
     def get_spaces(self, access_method_id: str) -> list[Space]: ...
 
+    def list_events(
+        self, since: datetime, event_types: Sequence[str]
+    ) -> list[SeamEventSummary]: ...
+
 
 @dataclass(frozen=True)
 class Sms:
@@ -112,9 +117,26 @@ class Sent:
     dry_run: bool = False
 
 
+@dataclass(frozen=True)
+class ProviderMessage:
+    """A message the provider says it holds, for telling whether an unanswered send went out."""
+
+    provider_message_id: str
+    body: str = field(repr=False)
+    created_at: datetime | None = None
+
+
 class SmsSender(Protocol):
     def send_sms(self, message: Sms) -> Sent: ...
+
+    def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
+        """Messages to `to` created since `since`; None when the provider cannot be asked."""
+        ...
 
 
 class EmailSender(Protocol):
     def send_email(self, message: Email) -> Sent: ...
+
+    def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
+        """As SmsSender.recent_messages."""
+        ...

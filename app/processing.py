@@ -72,8 +72,10 @@ def _act(services: Services, event: Event, enqueue_send: EnqueueSend) -> Outcome
         detail = _card_issued(services, method)
     else:
         detail = _plan_guest(services, event, method)
-    for delivery_id in services.ledger.pending_delivery_ids(access_method_id):
+    pending = services.ledger.pending_delivery_ids(access_method_id)
+    for delivery_id in pending:
         enqueue_send(delivery_id)
+    services.ledger.mark_deliveries_enqueued(pending)
     return Outcome(EventStatus.PROCESSED, detail)
 
 

@@ -11,6 +11,8 @@ from app.errors import BrokerUnavailable
 
 PROCESS_EVENT = "keycourier.process_event"
 SEND_DELIVERY = "keycourier.send_delivery"
+SWEEP = "keycourier.sweep"
+RECONCILE = "keycourier.reconcile"
 
 # Fail fast when the broker is down: the webhook answers 503 and Svix retries later. With the
 # ledger's 3 s and the broker's 2 s connect timeouts, a dead dependency costs well under the 15 s

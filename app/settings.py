@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # Where the dry-run channels write what they would have sent (the demo reads it).
     dry_run_outbox: Path | None = None
     provider_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # How long a transient failure is retried before the delivery fails (and falls back).
+    retry_window_seconds: float = Field(default=30 * 60, gt=0)
+    # How long a worker may hold a delivery before the sweeper takes it back.
+    delivery_lease_seconds: float = Field(default=60, gt=0)
+    # How often beat runs the sweeper and the catch-up from Seam's events/list.
+    sweep_interval_seconds: float = Field(default=30, gt=0)
+    reconcile_interval_seconds: float = Field(default=15 * 60, gt=0)
+    reconcile_lookback_hours: float = Field(default=24, gt=0)
     log_level: str = "INFO"
 
     @field_validator("seam_api_key")

@@ -7,6 +7,7 @@ around them); tests/test_end_to_end.py runs the same path through real processes
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.container import Services
 from app.delivery import Result, send_delivery
 from app.errors import TransientProviderError
-from app.ledger.models import Delivery, DeliveryStatus, EventStatus, FlagStatus
+from app.ledger.models import Delivery, DeliveryStatus, EventStatus, FlagStatus, utcnow
 from app.ledger.store import NewEvent
 from app.processing import process_event
 from app.settings import load_settings
@@ -63,11 +64,28 @@ def record(services: Services, sample: str, event_id: str | None = None, **chang
     return recorded.event_id
 
 
+def send(services: Services, delivery_id: int, handed_on: list[int] | None = None) -> Result:
+    """Send one delivery as the worker's task would; what it hands on lands in `handed_on`."""
+    return send_delivery(services, delivery_id, (handed_on or []).append).result
+
+
 def run(services: Services, event_id: int) -> list[Result]:
-    """Process an event and send every delivery it hands on, as the worker would."""
-    handed_on: list[int] = []
-    process_event(services, event_id, handed_on.append)
-    return [send_delivery(services, delivery_id) for delivery_id in handed_on]
+    """Process an event and send every delivery it hands on (fallbacks too), as workers would."""
+    queue: list[int] = []
+    process_event(services, event_id, queue.append)
+    results = []
+    while queue:
+        results.append(send(services, queue.pop(0), queue))
+    return results
+
+
+def time_passes(services: Services, delivery_id: int) -> None:
+    """Make a delivery waiting for its retry due now, as if its backoff had elapsed."""
+    with services.ledger.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE deliveries SET next_attempt_at = :now WHERE id = :id"),
+            {"now": utcnow() - timedelta(seconds=1), "id": delivery_id},
+        )
 
 
 def deliveries(services: Services) -> list[Delivery]:
@@ -133,8 +151,8 @@ def test_a_delivery_handed_on_twice_is_sent_once(services: Services, twilio: Twi
     process_event(services, record(services, "access_method.issued.code"), handed_on.append)
     sms_id = next(d.id for d in deliveries(services) if d.channel == "sms")
 
-    assert send_delivery(services, sms_id) == Result.SENT
-    assert send_delivery(services, sms_id) == Result.NOT_PENDING
+    assert send(services, sms_id) == Result.SENT
+    assert send(services, sms_id) == Result.NOT_PENDING
     assert len(twilio.sent) == 1
 
 
@@ -238,7 +256,7 @@ def test_deleted_access_method_cancels_pending(services: Services, twilio: Twili
 
     assert {d.status for d in deliveries(services)} == {DeliveryStatus.SUPERSEDED}
     for delivery in deliveries(services):
-        assert send_delivery(services, delivery.id) == Result.NOT_PENDING
+        assert send(services, delivery.id) == Result.NOT_PENDING
     assert twilio.sent == []
 
 
@@ -250,7 +268,7 @@ def test_credential_changed_before_sending_is_not_sent_stale(
     process_event(services, record(services, "access_method.issued.code"), handed_on.append)
     set_method(seam, CODE_ID, code=NEW_PIN)
 
-    assert {send_delivery(services, d) for d in handed_on} == {Result.SUPERSEDED}
+    assert {send(services, d) for d in handed_on} == {Result.SUPERSEDED}
     assert twilio.sent == []
 
 
@@ -295,11 +313,12 @@ def test_transient_twilio_error_retries_then_sends_once(
     sms_id = next(d.id for d in deliveries(services) if d.channel == "sms")
     twilio.fail_next(1, 500, {"code": 20500, "message": "Internal Server Error", "status": 500})
 
-    with pytest.raises(TransientProviderError):
-        send_delivery(services, sms_id)
+    assert send(services, sms_id) == Result.RETRY
     assert services.ledger.get_delivery(sms_id).status == DeliveryStatus.PENDING  # type: ignore[union-attr]
+    assert send(services, sms_id) == Result.NOT_PENDING  # not due before its backoff
+    time_passes(services, sms_id)
 
-    assert send_delivery(services, sms_id) == Result.SENT
+    assert send(services, sms_id) == Result.SENT
     assert len(twilio.sent) == 1
     outcomes = [a.outcome for a in services.ledger.get_delivery(sms_id).attempts]  # type: ignore[union-attr]
     assert outcomes == ["transient_error", "sent"]

@@ -3,16 +3,23 @@
 `celery -A workers.celery_app worker` finds `app` here; it is built on first access (PEP 562
 module `__getattr__`), not at import, so importing this module never reads the environment.
 
-Every setting below is chosen for "nothing lost, nothing sent twice":
-- task_acks_late + task_reject_on_worker_lost: a task is acknowledged only after it ran, and a
-  worker killed mid-task hands it back instead of dropping it; the ledger's claim on a delivery
-  keeps a re-run from sending twice.
-- worker_prefetch_multiplier=1: a worker holds no more than it is working on, so a dying worker
-  strands at most its running tasks.
-- visibility_timeout (Redis): how long an unacknowledged task waits before Redis hands it to
-  another worker. It must exceed the longest countdown a retry uses (MAX_COUNTDOWN_SECONDS),
-  or a countdown task would run twice.
-- time limits: a hung provider call cannot hold a worker thread for ever.
+Every setting below is chosen for "nothing lost, nothing sent twice". The ledger is the record
+of work; the broker only carries ids, and the sweeper (beat) re-queues what the ledger says is
+unfinished, so a broker that forgets its queue loses nothing.
+
+- task_acks_late + task_reject_on_worker_lost: a task is acknowledged after it ran, and a
+  worker that dies mid-task hands it back instead of dropping it. The ledger's claim (a lease)
+  keeps a re-run from sending twice; an expired lease is taken back by the sweeper.
+- worker_prefetch_multiplier=1: a worker reserves no more than it can work on (one per thread),
+  so a worker that stops strands little, and a warm shutdown returns the rest to the queue.
+- visibility_timeout (Redis): how long an unacknowledged task waits before Redis gives it to
+  another worker. It is longer than any retry countdown (app.retry_policy.MAX_DELAY_SECONDS),
+  or a countdown task would run twice; it is not how a dead worker's task is recovered (the
+  sweeper does that within a lease, a minute by default).
+- task_time_limit / task_soft_time_limit: a hung call cannot hold a worker thread for ever;
+  every provider call has its own timeout (PROVIDER_TIMEOUT_SECONDS) well inside them.
+- beat: `sweep` every SWEEP_INTERVAL_SECONDS, `reconcile` every RECONCILE_INTERVAL_SECONDS.
+  Each expires after one interval, so a stopped worker does not come back to a pile of them.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from typing import Any
 from celery import Celery
 
 from app.container import Services
+from app.queue import RECONCILE, SWEEP
 from app.settings import Settings, load_settings
 
-MAX_COUNTDOWN_SECONDS = 15 * 60
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
+STATE_DIR = Path("var")
 
 
 class KeycourierCelery(Celery):
@@ -48,6 +56,7 @@ class KeycourierCelery(Celery):
 
 def create_celery_app(settings: Settings) -> KeycourierCelery:
     celery = KeycourierCelery(settings)
+    STATE_DIR.mkdir(exist_ok=True)
     transport_options: dict[str, Any] = {}
     if settings.embedded_broker:
         Path(settings.broker_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +81,19 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
         broker_transport_options=transport_options,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
+        beat_schedule={
+            "sweep": {
+                "task": SWEEP,
+                "schedule": settings.sweep_interval_seconds,
+                "options": {"expires": settings.sweep_interval_seconds},
+            },
+            "reconcile": {
+                "task": RECONCILE,
+                "schedule": settings.reconcile_interval_seconds,
+                "options": {"expires": settings.reconcile_interval_seconds},
+            },
+        },
+        beat_schedule_filename=str(STATE_DIR / "celerybeat-schedule"),
     )
     return celery
 

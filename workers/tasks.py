@@ -1,8 +1,8 @@
-"""Thin tasks: load by id, call one `app` function, map errors to retry or fail."""
+"""Thin tasks: load by id, call one `app` function, map the outcome to retry or done."""
 
 from __future__ import annotations
 
-import random
+from datetime import timedelta
 from typing import cast
 
 from celery import Task, shared_task
@@ -10,39 +10,67 @@ from celery import Task, shared_task
 from app import delivery, processing
 from app.container import Services
 from app.errors import KeycourierError, ProviderError
-from app.queue import PROCESS_EVENT, SEND_DELIVERY, CeleryEnqueuer
-from workers.celery_app import MAX_COUNTDOWN_SECONDS, KeycourierCelery
-
-MAX_RETRIES = 12
-
-
-def backoff(retries: int, exc: Exception) -> float:
-    """Exponential backoff with jitter, honouring a provider's own retry hint."""
-    delay: float = min(MAX_COUNTDOWN_SECONDS, 5 * 2**retries) * random.uniform(0.8, 1.2)  # noqa: S311
-    hint = exc.retry_after if isinstance(exc, ProviderError) else None
-    return float(min(MAX_COUNTDOWN_SECONDS, max(delay, hint or 0.0)))
+from app.ledger.models import utcnow
+from app.queue import PROCESS_EVENT, RECONCILE, SEND_DELIVERY, SWEEP, CeleryEnqueuer
+from app.reconcile import reconcile as reconcile_events
+from app.retry_policy import backoff_seconds
+from app.sweeper import sweep as sweep_ledger
+from workers.celery_app import KeycourierCelery
 
 
 def _services(task: Task[..., object]) -> Services:
     return cast(KeycourierCelery, task.app).services()
 
 
-@shared_task(bind=True, name=PROCESS_EVENT, max_retries=MAX_RETRIES)
+def _retry_in(task: Task[..., object], exc: KeycourierError) -> float:
+    hint = exc.retry_after if isinstance(exc, ProviderError) else None
+    return backoff_seconds(task.request.retries + 1, hint)
+
+
+@shared_task(bind=True, name=PROCESS_EVENT, max_retries=12)
 def process_event(self: Task[[int], str], event_id: int) -> str:
+    # Past max_retries the event stays unfinished in the ledger and the sweeper re-queues it.
     try:
-        enqueuer = CeleryEnqueuer(self.app)
         outcome = processing.process_event(
-            _services(self), event_id, enqueue_send=enqueuer.enqueue_delivery
+            _services(self), event_id, enqueue_send=CeleryEnqueuer(self.app).enqueue_delivery
         )
     except KeycourierError as exc:
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries, exc)) from exc
+        raise self.retry(exc=exc, countdown=_retry_in(self, exc)) from exc
     return outcome.status.value
 
 
-@shared_task(bind=True, name=SEND_DELIVERY, max_retries=MAX_RETRIES)
+@shared_task(bind=True, name=SEND_DELIVERY, max_retries=None)
 def send_delivery(self: Task[[int], str], delivery_id: int) -> str:
+    # No max_retries: the ledger bounds a delivery's retries (RETRY_WINDOW_SECONDS).
     try:
-        result = delivery.send_delivery(_services(self), delivery_id)
+        outcome = delivery.send_delivery(
+            _services(self), delivery_id, enqueue=CeleryEnqueuer(self.app).enqueue_delivery
+        )
     except KeycourierError as exc:
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries, exc)) from exc
-    return result.value
+        raise self.retry(exc=exc, countdown=_retry_in(self, exc)) from exc
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.result.value
+
+
+@shared_task(bind=True, name=SWEEP, ignore_result=True)
+def sweep(self: Task[[], str]) -> str:
+    services = _services(self)
+    enqueuer = CeleryEnqueuer(self.app)
+    swept = sweep_ledger(
+        services.ledger,
+        enqueuer.enqueue_event,
+        enqueuer.enqueue_delivery,
+        patience=timedelta(seconds=2 * services.settings.sweep_interval_seconds),
+    )
+    return f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered"
+
+
+@shared_task(bind=True, name=RECONCILE, ignore_result=True)
+def reconcile(self: Task[[], str]) -> str:
+    services = _services(self)
+    since = utcnow() - timedelta(hours=services.settings.reconcile_lookback_hours)
+    found = reconcile_events(
+        services.ledger, services.seam, CeleryEnqueuer(self.app).enqueue_event, since
+    )
+    return f"{found.recorded} of {found.listed} events were new"

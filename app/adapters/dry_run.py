@@ -29,6 +29,10 @@ class DryRunSms:
     def __init__(self, outbox: Path | None = None) -> None:
         self._outbox = outbox
 
+    def recent_messages(self, to: str, since: datetime) -> None:
+        """A dry run never leaves a send in doubt."""
+        return None
+
     def send_sms(self, message: Sms) -> Sent:
         record = {"channel": "sms", "to": message.to, "body": message.body}
         return _dry_send(self._outbox, "sms", message.to, message.reference, record)
@@ -37,6 +41,10 @@ class DryRunSms:
 class DryRunEmail:
     def __init__(self, outbox: Path | None = None) -> None:
         self._outbox = outbox
+
+    def recent_messages(self, to: str, since: datetime) -> None:
+        """A dry run never leaves a send in doubt."""
+        return None
 
     def send_email(self, message: Email) -> Sent:
         record = {

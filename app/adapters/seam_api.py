@@ -9,8 +9,9 @@ logged, formatted or put into an exception here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -27,9 +28,10 @@ from app.errors import (
     TransientProviderError,
 )
 from app.masking import mask_text
-from app.ports import AccessGrant, AccessMethod, AccessMode, Guest, Space
+from app.ports import AccessGrant, AccessMethod, AccessMode, Guest, SeamEventSummary, Space
 
 PROVIDER = "seam"
+EVENTS_PAGE = 500
 T = TypeVar("T")
 
 _MODES: dict[str, AccessMode] = {
@@ -155,6 +157,28 @@ class SeamApiReader:
             spaces.append(Space(space_id=item["space_id"], name=str(name)))
         return spaces
 
+    def list_events(self, since: datetime, event_types: Sequence[str]) -> list[SeamEventSummary]:
+        """Every event of these types since `since`, newest first, read page by page."""
+        found: list[SeamEventSummary] = []
+        offset = 0
+        while True:
+            page = self._call("events.list", partial(self._events_page, since, event_types, offset))
+            found.extend(_summary(event) for event in page)
+            if len(page) < EVENTS_PAGE:
+                return found
+            offset += len(page)
+
+    def _events_page(self, since: datetime, event_types: Sequence[str], offset: int) -> list[Any]:
+        return list(
+            self._seam.events.list(
+                since=since.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                # The SDK types this as a list of literal event names; ours are plain str.
+                event_types=list(event_types),  # type: ignore[arg-type]
+                limit=EVENTS_PAGE,
+                unstable_offset=offset,
+            )
+        )
+
     # -- the boundary ----------------------------------------------------------------------
 
     def _remember_hint(self, response: httpx.Response) -> None:
@@ -201,6 +225,18 @@ def _by_status(
             PROVIDER, text, code=code, status=status, retry_after=retry_after
         )
     return PermanentProviderError(PROVIDER, text, code=code, status=status)
+
+
+def _summary(event: Any) -> SeamEventSummary:
+    grant_ids = getattr(event, "access_grant_ids", None) or []
+    return SeamEventSummary(
+        event_id=str(getattr(event, "event_id", "")),
+        event_type=str(getattr(event, "event_type", "")),
+        workspace_id=_text(event, "workspace_id"),
+        access_method_id=_text(event, "access_method_id"),
+        access_grant_ids=tuple(str(g) for g in grant_ids),
+        occurred_at=_text(event, "occurred_at"),
+    )
 
 
 def _text(resource: Any, name: str) -> str | None:

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import urllib.error
+from datetime import datetime
 from typing import Any
 
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
@@ -20,7 +21,13 @@ from sendgrid.helpers.mail import CustomArg, From, Mail, To
 from sendgrid.helpers.mail.exceptions import ApiKeyIncludedException
 
 from app.adapters.retry_hints import retry_after_seconds
-from app.errors import ConfigError, PermanentProviderError, ProviderError, TransientProviderError
+from app.errors import (
+    ConfigError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    UnknownOutcome,
+)
 from app.masking import mask_email, mask_text
 from app.ports import Email, Sent
 
@@ -79,7 +86,7 @@ class SendGridEmail:
         except SendGridHTTPError as exc:
             raise _from_status(ref, exc) from exc
         except TimeoutError as exc:
-            raise TransientProviderError(
+            raise UnknownOutcome(
                 PROVIDER, f"{ref}: no answer in time (may have been sent)", code="read_timeout"
             ) from exc
         except urllib.error.URLError as exc:
@@ -94,6 +101,10 @@ class SendGridEmail:
         message_id = response.headers.get("X-Message-Id") if response.headers else None
         log.info("sendgrid accepted email ref=%s to=%s", message.reference, mask_email(message.to))
         return Sent(provider=PROVIDER, provider_message_id=message_id or None)
+
+    def recent_messages(self, to: str, since: datetime) -> None:
+        """SendGrid has no lookup of sent mail without its Email Activity add-on."""
+        return None
 
 
 def _from_status(ref: str, exc: SendGridHTTPError) -> ProviderError:

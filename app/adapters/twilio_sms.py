@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -17,9 +18,15 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from app.adapters.retry_hints import retry_after_seconds
-from app.errors import ConfigError, PermanentProviderError, ProviderError, TransientProviderError
+from app.errors import (
+    ConfigError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    UnknownOutcome,
+)
 from app.masking import mask_phone, mask_text
-from app.ports import Sent, Sms
+from app.ports import ProviderMessage, Sent, Sms
 
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 log = logging.getLogger(__name__)
@@ -29,6 +36,10 @@ PROVIDER = "twilio"
 # enabled, unreachable via this sender. Other 4xx are permanent too; these are named for clarity.
 PERMANENT_CODES = frozenset({21211, 21408, 21610, 21612, 21614})
 TOO_MANY_REQUESTS = 20429
+# Looking up a send whose answer was lost: how many recent messages to read, and how far
+# Twilio's clock may be behind ours.
+RECENT_LIMIT = 50
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 class TwilioSms:
@@ -83,6 +94,24 @@ class TwilioSms:
         log.info("twilio accepted sms ref=%s to=%s", message.reference, mask_phone(message.to))
         return Sent(provider=PROVIDER, provider_message_id=sid if isinstance(sid, str) else None)
 
+    def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Twilio's newest messages to `to` created since `since` (allowing for clock skew)."""
+        try:
+            found = self._client.messages.list(to=to, limit=RECENT_LIMIT, page_size=RECENT_LIMIT)
+        except (TwilioException, requests.exceptions.RequestException) as exc:
+            raise self._translate(exc, Sms(to=to, body="", reference="lookup")) from exc
+        cutoff = since - CLOCK_SKEW
+        messages = []
+        for item in found:
+            created = getattr(item, "date_created", None)
+            sid, body = getattr(item, "sid", None), getattr(item, "body", None)
+            if not isinstance(sid, str) or not isinstance(body, str):
+                continue
+            if isinstance(created, datetime) and created < cutoff:
+                continue
+            messages.append(ProviderMessage(sid, body, created))
+        return messages
+
     # -- the boundary ----------------------------------------------------------------------
 
     def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -125,7 +154,7 @@ class TwilioSms:
             return TransientProviderError(PROVIDER, f"{ref}: connect timed out", code="timeout")
         if isinstance(exc, requests.exceptions.Timeout):
             # The request went out but no answer came: Twilio may have accepted it.
-            return TransientProviderError(
+            return UnknownOutcome(
                 PROVIDER, f"{ref}: no answer in time (may have been sent)", code="read_timeout"
             )
         if isinstance(exc, requests.exceptions.RequestException):

@@ -63,7 +63,8 @@ class EventStatus(StrEnum):
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # planned, waiting for a worker
-    SENDING = "sending"  # claimed by a worker; a provider call may be in flight
+    SENDING = "sending"  # claimed by a worker until lease_expires_at; a call may be in flight
+    UNKNOWN = "unknown"  # a provider call got no answer: find out whether it went, then resend
     SENT = "sent"  # the provider accepted it
     DRY_RUN = "dry_run"  # rendered and recorded; the channel has no credentials
     FAILED = "failed"  # permanent failure, recorded with the provider's code
@@ -72,6 +73,8 @@ class DeliveryStatus(StrEnum):
 
 
 class AttemptOutcome(StrEnum):
+    IN_FLIGHT = "in_flight"  # recorded before the provider is called
+    UNKNOWN = "unknown"  # no answer: the provider may or may not have the message
     SENT = "sent"
     DRY_RUN = "dry_run"
     TRANSIENT_ERROR = "transient_error"
@@ -118,6 +121,8 @@ class Event(Base):
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="event")
 
+    __table_args__ = (Index("ix_events_status_queued", "status", "queued_at"),)
+
 
 class Delivery(Base):
     __tablename__ = "deliveries"
@@ -150,9 +155,22 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None]
+    # Retries: when a pending delivery is due again, and when trying stops.
+    next_attempt_at: Mapped[datetime | None]
+    retry_deadline: Mapped[datetime | None]
+    # A worker's claim; past it, the sweeper takes the delivery back.
+    lease_expires_at: Mapped[datetime | None]
+    # Last time it was handed to the broker (the sweeper re-queues what waits too long).
+    enqueued_at: Mapped[datetime | None]
+    # The delivery on another channel this one stands in for.
+    fallback_for_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
 
     event: Mapped[Event | None] = relationship(back_populates="deliveries")
     attempts: Mapped[list[Attempt]] = relationship(back_populates="delivery", order_by="Attempt.id")
+
+    @property
+    def is_guest_message(self) -> bool:
+        return not self.kind.startswith("front_desk")
 
 
 class Attempt(Base):
@@ -161,10 +179,13 @@ class Attempt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
     started_at: Mapped[datetime]
-    finished_at: Mapped[datetime]
-    duration_ms: Mapped[int]
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[int | None]
     outcome: Mapped[str] = mapped_column(String(20))
     provider: Mapped[str] = mapped_column(String(20))
+    # Keyed fingerprint of destination and body, to recognise this message in the
+    # provider's list when its answer was lost.
+    message_fingerprint: Mapped[str | None] = mapped_column(String(100))
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)

@@ -227,7 +227,9 @@ class SeamStandin(StandinServer):
             if wanted := request.param(name):
                 events = [e for e in events if _matches(e, name, wanted)]
         events.sort(key=_event_time, reverse=True)
+        offset = int(float(request.param("unstable_offset") or 0))
         limit = request.param("limit")
+        events = events[offset:]
         return _ok("events", events[: int(float(limit))] if limit else events)
 
     def _list_encoders(self, request: RecordedRequest) -> Answer:

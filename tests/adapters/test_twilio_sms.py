@@ -11,7 +11,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from app.adapters.twilio_sms import TwilioSms
-from app.errors import PermanentProviderError, TransientProviderError
+from app.errors import PermanentProviderError, TransientProviderError, UnknownOutcome
 from app.masking import mask_phone
 from app.ports import Sent, Sms
 from app.standins.twilio import TwilioStandin
@@ -126,8 +126,8 @@ def test_connection_refused_is_transient(dead_url: str) -> None:
     assert caught.value.code == "connection_error"
 
 
-def test_slow_answer_is_transient_read_timeout(twilio: TwilioStandin) -> None:
-    """No answer within the timeout is transient and flagged as possibly sent."""
+def test_slow_answer_is_an_unknown_outcome(twilio: TwilioStandin) -> None:
+    """No answer within the timeout is an UnknownOutcome: the SMS may have been sent."""
     twilio.latency = 1.0
     sms = TwilioSms(
         twilio.account_sid,
@@ -136,7 +136,7 @@ def test_slow_answer_is_transient_read_timeout(twilio: TwilioStandin) -> None:
         base_url=twilio.url,
         timeout=0.2,
     )
-    with pytest.raises(TransientProviderError) as caught:
+    with pytest.raises(UnknownOutcome) as caught:
         sms.send_sms(Sms(GUEST, BODY))
     assert caught.value.code == "read_timeout"
 

@@ -1,0 +1,157 @@
+"""Building one delivery's message from Seam's current state and the templates.
+
+The credential is read from Seam now (the ledger keeps only its fingerprint), so a delivery
+whose credential changed since it was planned is superseded, never sent stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.container import Services
+from app.credentials import fingerprint
+from app.errors import NotFound, ProviderError
+from app.ledger.models import Delivery, DeliveryStatus
+from app.messages import message_context
+from app.planner import FRONT_DESK_CARD, FRONT_DESK_UNDELIVERED
+from app.ports import Email, Guest, Sms
+
+
+class Unsendable(Exception):
+    """The delivery can no longer go out as planned; `status` says how it ends."""
+
+    def __init__(self, status: DeliveryStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Composed:
+    message: Sms | Email
+    guest: Guest | None
+
+
+def compose(services: Services, delivery: Delivery, siblings: Sequence[Delivery] = ()) -> Composed:
+    """The message `delivery` stands for, rendered from Seam's current state.
+
+    Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
+    """
+    if delivery.kind == FRONT_DESK_UNDELIVERED:
+        return Composed(_front_desk_alert(services, delivery, siblings), None)
+    seam, settings = services.seam, services.settings
+    try:
+        method = seam.get_access_method(delivery.access_method_id)
+        grant = (
+            seam.get_access_grant(delivery.access_grant_id) if delivery.access_grant_id else None
+        )
+        guest = seam.get_guest(delivery.user_identity_id) if delivery.user_identity_id else None
+    except NotFound as exc:
+        raise Unsendable(DeliveryStatus.SUPERSEDED, f"gone from Seam: {exc.message}") from exc
+    spaces = seam.get_spaces(delivery.access_method_id)
+    front_desk = delivery.kind == FRONT_DESK_CARD
+
+    destination: str | None
+    if front_desk:
+        destination = _front_desk_address(services)
+    else:
+        credential = method.credential
+        if not method.is_issued or credential is None:
+            raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method is no longer issued")
+        current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
+        if current != delivery.credential_fingerprint:
+            raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
+        destination = guest_destination(guest, delivery.channel)
+        if not destination:
+            missing = "a phone number" if delivery.channel == "sms" else "an email address"
+            raise Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
+
+    context = message_context(
+        method=method,
+        grant=grant,
+        guest=guest,
+        spaces=spaces,
+        timezone=settings.timezone,
+        include_credential=not front_desk,
+        code_changed=not front_desk and services.ledger.guest_had_other_credential(delivery),
+    )
+    return Composed(_render(services, delivery, destination, context), guest)
+
+
+def guest_destination(guest: Guest | None, channel: str) -> str | None:
+    if guest is None:
+        return None
+    return guest.phone_number if channel == "sms" else guest.email_address
+
+
+def _front_desk_address(services: Services) -> str:
+    address = services.settings.front_desk_email
+    if address is None:
+        raise Unsendable(DeliveryStatus.SKIPPED, "FRONT_DESK_EMAIL is not set")
+    return address
+
+
+def _render(
+    services: Services, delivery: Delivery, destination: str, context: dict[str, object]
+) -> Sms | Email:
+    reference = f"kc-{delivery.id}"
+    if delivery.channel == "sms":
+        return Sms(destination, services.renderer.render_sms(delivery.kind, context), reference)
+    rendered = services.renderer.render_email(delivery.kind, context)
+    return Email(destination, rendered.subject, rendered.text, rendered.html, reference)
+
+
+def _front_desk_alert(
+    services: Services, delivery: Delivery, siblings: Sequence[Delivery]
+) -> Email:
+    """Tell the front desk a guest has no key. Built from the ledger when Seam cannot answer."""
+    destination = _front_desk_address(services)
+    context: dict[str, object] = {
+        "guest_name": delivery.guest_name or "",
+        "guest_first_name": (delivery.guest_name or "").split(" ")[0],
+        "space_names": [],
+        "stay_starts_at": "unknown",
+        "stay_ends_at": "unknown",
+        "reservation": delivery.reservation,
+        "access_grant_id": delivery.access_grant_id or "",
+        "access_method_id": delivery.access_method_id,
+        "pin_code": None,
+        "instant_key_url": None,
+        "code_changed": False,
+        "problem": None,
+    }
+    try:
+        method = services.seam.get_access_method(delivery.access_method_id)
+        grant = (
+            services.seam.get_access_grant(delivery.access_grant_id)
+            if delivery.access_grant_id
+            else None
+        )
+        spaces = services.seam.get_spaces(delivery.access_method_id)
+        context = message_context(
+            method=method,
+            grant=grant,
+            guest=None,
+            spaces=spaces,
+            timezone=services.settings.timezone,
+            include_credential=False,
+        ) | {"guest_name": context["guest_name"], "guest_first_name": context["guest_first_name"]}
+    except ProviderError:
+        pass  # the alert matters more than its details: send what the ledger knows
+    context["problem"] = describe_failures(siblings)
+    rendered = services.renderer.render_email(delivery.kind, context)
+    return Email(destination, rendered.subject, rendered.text, rendered.html, f"kc-{delivery.id}")
+
+
+def describe_failures(deliveries: Sequence[Delivery]) -> str:
+    """One line per failed channel, for the front desk: where to and why (no credential)."""
+    lines = []
+    for failed in deliveries:
+        if failed.status != DeliveryStatus.FAILED:
+            continue
+        channel = "SMS" if failed.channel == "sms" else "Email"
+        code = f" (code {failed.error_code})" if failed.error_code else ""
+        reason = failed.error_message or "failed"
+        lines.append(f"{channel} to {failed.destination_masked or '?'}: {reason}{code}")
+    return "\n".join(lines) or "no channel could reach the guest"

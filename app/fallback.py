@@ -1,0 +1,79 @@
+"""After a delivery fails for good: try the guest's other channel, else tell the front desk.
+
+A guest at a locked door is the failure keycourier exists to prevent, so a failed channel is
+never the end: the other channel is planned (once: the ledger's unique key sees to that), and
+when no channel is left that holds or will hold the credential, the front desk is emailed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.compose import guest_destination
+from app.container import Services
+from app.ledger.models import Delivery, DeliveryStatus
+from app.ledger.store import NewDelivery
+from app.masking import mask_destination
+from app.planner import FRONT_DESK_UNDELIVERED
+from app.ports import Guest
+from app.processing import EnqueueSend
+
+log = logging.getLogger(__name__)
+
+
+def after_failure(
+    services: Services, delivery: Delivery, guest: Guest | None, enqueue: EnqueueSend
+) -> None:
+    if not delivery.is_guest_message:
+        log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
+        return
+    ledger = services.ledger
+    other = "email" if delivery.channel == "sms" else "sms"
+    destination = guest_destination(guest, other)
+    if destination:
+        fallback_id, created = ledger.plan_delivery(
+            _like(delivery, channel=other, destination=destination, fallback_for_id=delivery.id)
+        )
+        if created:
+            log.warning(
+                "falling back to %s", other, extra={"delivery_id": fallback_id, "kind": other}
+            )
+            enqueue(fallback_id)
+    if ledger.credential_is_live(delivery):
+        return
+    front_desk = services.settings.front_desk_email
+    alert_id, created = ledger.plan_delivery(
+        _like(delivery, kind=FRONT_DESK_UNDELIVERED, channel="email", destination=front_desk)
+    )
+    log.error(
+        "guest left without a credential: every channel failed; front desk %s",
+        "alerted" if front_desk else "NOT alerted (FRONT_DESK_EMAIL is not set)",
+        extra={"delivery_id": delivery.id},
+    )
+    if created and front_desk:
+        enqueue(alert_id)
+
+
+def _like(
+    delivery: Delivery,
+    *,
+    channel: str,
+    destination: str | None,
+    kind: str | None = None,
+    fallback_for_id: int | None = None,
+) -> NewDelivery:
+    return NewDelivery(
+        access_method_id=delivery.access_method_id,
+        kind=kind or delivery.kind,
+        channel=channel,
+        credential_fingerprint=delivery.credential_fingerprint,
+        event_id=delivery.event_id,
+        access_grant_id=delivery.access_grant_id,
+        user_identity_id=delivery.user_identity_id,
+        guest_name=delivery.guest_name,
+        reservation=delivery.reservation,
+        destination_masked=mask_destination(destination) if destination else None,
+        status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
+        error_message=None if destination else "FRONT_DESK_EMAIL is not set",
+        fallback_for_id=fallback_for_id,
+    )

@@ -1,0 +1,59 @@
+"""The sweeper: the ledger, not the broker, is the record of work to do.
+
+Run periodically (Celery beat; embedded in single-machine mode), it hands back to the broker
+whatever the ledger says is unfinished but nobody is working on: events recorded but never
+processed (a broker restarted without persistence forgets its queue), deliveries due for a
+retry whose message was lost, and deliveries held by a worker that died (its lease expired).
+Handing the same work on twice is harmless: processing is idempotent and sends are claimed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from app.ledger.models import utcnow
+from app.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Swept:
+    events: int
+    deliveries: int
+    recovered: int
+
+
+def sweep(
+    ledger: Ledger,
+    enqueue_event: Callable[[int], None],
+    enqueue_delivery: Callable[[int], None],
+    *,
+    patience: timedelta,
+) -> Swept:
+    """Re-queue work that has waited longer than `patience` without a worker finishing it."""
+    now = utcnow()
+    waited_since = now - patience
+
+    recovered = ledger.recover_expired_leases(now)
+    if recovered:
+        log.warning("took back %d deliveries from workers that stopped", len(recovered))
+
+    event_ids = ledger.stale_event_ids(waited_since, BATCH)
+    for event_id in event_ids:
+        enqueue_event(event_id)
+    ledger.mark_events_requeued(event_ids)
+
+    delivery_ids = ledger.due_delivery_ids(now, waited_since, BATCH)
+    for delivery_id in delivery_ids:
+        enqueue_delivery(delivery_id)
+    ledger.mark_deliveries_enqueued(delivery_ids)
+
+    if event_ids or delivery_ids:
+        log.warning("re-queued %d events and %d deliveries", len(event_ids), len(delivery_ids))
+    return Swept(len(event_ids), len(delivery_ids), len(recovered))
