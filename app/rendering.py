@@ -39,6 +39,7 @@ VARIABLES: dict[str, str] = {
     "pin_code": "The door PIN code, e.g. 1234 (set for pin_code only, else None)",
     "instant_key_url": "The Instant Key (mobile key) link (set for instant_key only, else None)",
     "code_changed": "True when this message replaces a code the guest was sent before",
+    "problem": "What went wrong, one line per channel (front_desk_undelivered only, else None)",
 }
 
 GUEST_PARTS = ("sms.txt", "email_subject.txt", "email.txt", "email.html")
@@ -48,6 +49,7 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     "pin_code": GUEST_PARTS,
     "instant_key": GUEST_PARTS,
     "front_desk_card": EMAIL_PARTS,
+    "front_desk_undelivered": EMAIL_PARTS,
 }
 
 SAMPLE_PIN = "1234"
@@ -63,6 +65,7 @@ _SAMPLE_STAY: dict[str, object] = {
     "pin_code": None,
     "instant_key_url": None,
     "code_changed": False,
+    "problem": None,
 }
 SAMPLE_CONTEXTS: dict[str, dict[str, object]] = {
     "pin_code": _SAMPLE_STAY
@@ -73,6 +76,12 @@ SAMPLE_CONTEXTS: dict[str, dict[str, object]] = {
         "instant_key_url": SAMPLE_INSTANT_KEY_URL,
     },
     "front_desk_card": _SAMPLE_STAY | {"access_method_id": "27d8ad77-55c2-4e20-b5b3-43555926f0e8"},
+    "front_desk_undelivered": _SAMPLE_STAY
+    | {
+        "access_method_id": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+        "problem": "SMS to +1********23: not a valid phone number (code 21211)\n"
+        "Email to a***@example.com: the from address is not a verified Sender (code 403)",
+    },
 }
 
 MAX_OUTPUT_CHARS = 100_000  # one rendered part; a real message is a few KB at most

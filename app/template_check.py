@@ -90,7 +90,7 @@ def _check_message(renderer: Renderer, message: str, parts: list[str]) -> list[P
     runs: list[tuple[str, dict[str, object]]] = [("", sample)]
     if message == "pin_code":
         runs.append((" when the code has changed", sample | {"code_changed": True}))
-    if message == "front_desk_card":  # give it credentials, to prove it never shows them
+    if message.startswith("front_desk"):  # give it credentials, to prove it never shows them
         runs.append(
             ("", sample | {"pin_code": SAMPLE_PIN, "instant_key_url": SAMPLE_INSTANT_KEY_URL})
         )
@@ -113,7 +113,7 @@ def _check_message(renderer: Renderer, message: str, parts: list[str]) -> list[P
                 problems.append(
                     Problem(name, "the Instant Key link is not shown: use {{ instant_key_url }}")
                 )
-            if message == "front_desk_card" and (
+            if message.startswith("front_desk") and (
                 SAMPLE_PIN in output or SAMPLE_INSTANT_KEY_URL in output
             ):
                 problems.append(
