@@ -33,12 +33,13 @@ class Composed:
     guest: Guest | None
 
 
-def compose(services: Services, delivery: Delivery, siblings: Sequence[Delivery] = ()) -> Composed:
+def compose(services: Services, delivery: Delivery) -> Composed:
     """The message `delivery` stands for, rendered from Seam's current state.
 
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
     if delivery.kind == FRONT_DESK_UNDELIVERED:
+        siblings = services.ledger.siblings(delivery)
         return Composed(_front_desk_alert(services, delivery, siblings), None)
     seam, settings = services.seam, services.settings
     try:

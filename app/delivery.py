@@ -64,7 +64,7 @@ def send_delivery(services: Services, delivery_id: int, enqueue: EnqueueSend) ->
     context = {"delivery_id": delivery_id, "channel": delivery.channel, "kind": delivery.kind}
 
     try:
-        composed = compose(services, delivery, ledger.siblings(delivery))
+        composed = compose(services, delivery)
     except Unsendable as unsendable:
         ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
         log.info("delivery not sent: %s", unsendable.reason, extra=context)

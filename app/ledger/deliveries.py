@@ -181,7 +181,7 @@ class DeliveryStore(LedgerBase):
             return session.get(Delivery, delivery_id, options=[selectinload(Delivery.attempts)])
 
     def siblings(self, delivery: Delivery) -> list[Delivery]:
-        """The deliveries of the same credential on every channel, this one included."""
+        """Every delivery of the same credential (any channel, any message), this one included."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -189,7 +189,6 @@ class DeliveryStore(LedgerBase):
                     .options(selectinload(Delivery.attempts))
                     .where(
                         Delivery.access_method_id == delivery.access_method_id,
-                        Delivery.kind == delivery.kind,
                         Delivery.credential_fingerprint == delivery.credential_fingerprint,
                     )
                     .order_by(Delivery.id)

@@ -90,6 +90,9 @@ class StandinServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.latency: float = 0.0
+        # Seconds to hold the answer after the request was acted on: the provider accepted
+        # it, but its reply is late (a client timeout then leaves the outcome unknown).
+        self.reply_delay: float = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -202,7 +205,10 @@ class StandinServer:
         denied = self.authorize(request)
         if denied is not None:
             return denied
-        return self.route(request)
+        answer = self.route(request)
+        if self.reply_delay > 0:
+            self._stopping.wait(self.reply_delay)
+        return answer
 
 
 class _QuietServer(ThreadingHTTPServer):
