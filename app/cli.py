@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--concurrency", type=int, default=WORKER_THREADS)
+    worker.add_argument(
+        "--beat", action="store_true", help="also run beat (the sweeper) in this worker"
+    )
     worker.set_defaults(run=_worker)
 
     beat = commands.add_parser("beat", help="run Celery beat: the sweeper and reconcile, on time")
@@ -128,7 +131,7 @@ def worker_command(concurrency: int, *, with_beat: bool = False) -> list[str]:
 
 def _worker(args: argparse.Namespace) -> int:
     load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not inside Celery
-    command = worker_command(args.concurrency)
+    command = worker_command(args.concurrency, with_beat=args.beat)
     os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
 
 

@@ -7,59 +7,24 @@ to their stand-ins. Then the processes' own logs are searched for anything secre
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from app.demo import free_port, wait_for
-from app.standins.seam import SAMPLES, SeamStandin
+from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
-from app.standins.signing import signed_headers
 from app.standins.twilio import TwilioStandin
 from tests.conftest import ROOT, WEBHOOK_SECRET, provider_env
+from tests.processes import Processes, free_port, post_sample, ready, wait_for
 
 pytestmark = pytest.mark.e2e
 
 PIN = "605213"
 CODE_ID = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
-
-
-class Processes:
-    """keycourier's web and worker processes, with their output captured to files."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = {**os.environ, **env}
-        self.logs = logs
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, *args: str) -> None:
-        output = (self.logs / f"{name}.log").open("wb")
-        self.running.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "app", *args],
-                cwd=ROOT,
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        )
-
-    def stop(self) -> str:
-        for process in self.running:
-            process.send_signal(signal.SIGTERM)
-        for process in self.running:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        return "\n".join(path.read_text() for path in sorted(self.logs.glob("*.log")))
 
 
 @pytest.fixture
@@ -86,25 +51,10 @@ def service(
     processes.start("worker", "worker", "--concurrency", "4")
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: _ready(base), 60), "web process never became ready"
+        assert wait_for(lambda: ready(base), 60), "web process never became ready"
         yield base, processes
     finally:
         processes.stop()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def post_sample(base: str, name: str, msg_id: str, **changes: object) -> httpx.Response:
-    event = json.loads((SAMPLES / "events" / f"{name}.json").read_text())
-    event.update(changes)
-    body = json.dumps(event).encode()
-    headers = signed_headers(WEBHOOK_SECRET, body, msg_id=msg_id)
-    return httpx.post(f"{base}/webhooks/seam", content=body, headers=headers, timeout=10)
 
 
 def test_event_to_sms_through_real_processes(
