@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import inspect
 
-from app.cli import main
-from app.ledger.models import DeliveryStatus
+from app.cli import main, parse_duration
+from app.ledger.models import DeliveryStatus, utcnow
 from app.ledger.store import Ledger, NewDelivery, make_engine
+from app.standins.seam import SAMPLES, SeamStandin
 from tests.conftest import TEMPLATES
 
 
@@ -84,3 +88,46 @@ def test_configuration_error_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.startswith("keycourier: configuration error: DATABASE_URL is invalid")
     assert "\n" not in err
+
+
+def test_reconcile_command_queues_events_the_ledger_lacks(
+    seam: SeamStandin,
+    redis_url: str,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """`keycourier reconcile --since 24h` records missed events and queues them, once."""
+    event = json.loads((SAMPLES / "events" / "access_method.issued.code.json").read_text())
+    seam.put_event({**event, "created_at": utcnow().isoformat()})
+    for name, value in {
+        "SEAM_API_KEY": seam.api_key,
+        "SEAM_ENDPOINT": seam.url,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["reconcile", "--since", "24h"]) == 0
+    assert main(["reconcile", "--since", "24h"]) == 0
+
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert first == "listed 1 events from Seam; 1 were new to the ledger, 1 queued for processing"
+    assert second.startswith("listed 1 events from Seam; 0 were new")
+    assert redis.Redis.from_url(redis_url).llen("keycourier") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("24h", 86400), ("90m", 5400), ("2d", 172800), ("30", 30)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    """--since takes hours, minutes, days or seconds."""
+    assert parse_duration(text).total_seconds() == seconds
+
+
+def test_bad_duration_is_refused() -> None:
+    """A duration that is not one is a clear error."""
+    with pytest.raises(argparse.ArgumentTypeError, match="not a duration"):
+        parse_duration("yesterday")
