@@ -77,7 +77,9 @@ def send_delivery(services: Services, delivery_id: int, enqueue: EnqueueSend) ->
     if claimed.unresolved is not None:
         try:
             found = _find_lost_send(services, composed, claimed.unresolved)
-        except TransientProviderError as exc:
+        except ProviderError as exc:
+            # Without an answer, resending could send twice: ask again later.
+            log.warning("could not check a send that got no answer: %s", exc, extra=context)
             delay = backoff_seconds(1, exc.retry_after)
             ledger.release_delivery(
                 delivery_id, DeliveryStatus.UNKNOWN, str(exc), next_attempt_at=_in(delay)
@@ -88,6 +90,14 @@ def send_delivery(services: Services, delivery_id: int, enqueue: EnqueueSend) ->
             log.info("a send that got no answer had gone out", extra=context)
             return Outcome(Result.SENT)
         ledger.settle_unknown(claimed.unresolved.id, None)
+        if delivery.retry_deadline is not None and utcnow() > delivery.retry_deadline:
+            # The provider kept not answering for the whole window: stop, fall back, report.
+            ledger.release_delivery(
+                delivery_id, DeliveryStatus.FAILED, "no answer from the provider in the window"
+            )
+            log.error("giving up: the provider never answered", extra=context)
+            after_failure(services, delivery, composed.guest, enqueue)
+            return Outcome(Result.FAILED)
 
     provider = _provider(services, delivery)
     attempt_id = ledger.begin_attempt(delivery_id, provider, message_fp, lease)
@@ -97,9 +107,9 @@ def send_delivery(services: Services, delivery_id: int, enqueue: EnqueueSend) ->
         else:
             sent = services.email.send_email(composed.message)
     except UnknownOutcome as exc:
+        end = _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS))
         ledger.finish_attempt(
-            attempt_id,
-            _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS)),
+            attempt_id, replace(end, retry_deadline=_deadline(services, delivery))
         )
         log.warning("no answer from %s; will check before resending", provider, extra=context)
         return Outcome(Result.UNKNOWN, RESOLVE_AFTER_SECONDS)
@@ -134,8 +144,7 @@ def _retry_later(
     """Schedule the next try, or fail the delivery once the retry window is spent."""
     ledger = services.ledger
     now = utcnow()
-    window = timedelta(seconds=services.settings.retry_window_seconds)
-    deadline = delivery.retry_deadline or now + window
+    deadline = _deadline(services, delivery)
     failures = 1 + sum(
         a.outcome in (AttemptOutcome.TRANSIENT_ERROR, AttemptOutcome.UNKNOWN)
         for a in delivery.attempts
@@ -175,6 +184,12 @@ def _end(
     return AttemptEnd(
         outcome, status, error_code=code, error_message=message, next_attempt_at=next_attempt_at
     )
+
+
+def _deadline(services: Services, delivery: Delivery) -> datetime:
+    """When retrying this delivery stops: the retry window, counted from its first failure."""
+    window = timedelta(seconds=services.settings.retry_window_seconds)
+    return delivery.retry_deadline or utcnow() + window
 
 
 def _in(seconds: float) -> datetime:

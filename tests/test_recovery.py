@@ -147,24 +147,56 @@ def test_retries_stop_at_the_window_then_fall_back(
     assert delivery_on(narrow, "email").fallback_for_id == sms.id
 
 
-def test_permanent_error_is_not_retried_and_falls_back(
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [
+        ("+15005550001", "21211"),  # not a valid number
+        ("+15005550002", "21612"),  # cannot be reached from this sender
+        ("+15005550003", "21408"),  # region not enabled
+        ("+15005550004", "21610"),  # the guest replied STOP
+        ("+15005550009", "21614"),  # not a mobile number
+    ],
+)
+def test_permanent_sms_error_is_not_retried_and_falls_back(
     settings_env: dict[str, str], services: Services, seam: SeamStandin,
-    twilio: TwilioStandin, sendgrid: SendGridStandin,
+    twilio: TwilioStandin, sendgrid: SendGridStandin, number: str, code: str,
 ) -> None:  # fmt: skip
-    """Twilio 21211 fails the SMS at once (one attempt); the guest gets the PIN by email."""
+    """Each permanent Twilio code fails the SMS at once (one attempt); email takes over."""
     narrow = only_sms(settings_env, services)
-    set_guest(seam, phone_number=INVALID_NUMBER)
+    set_guest(seam, phone_number=number)
     worker = Worker(narrow)
     worker.process(record(narrow, "access_method.issued.code"))
     worker.drain()
 
     sms = delivery_on(narrow, "sms")
-    assert (sms.status, sms.error_code) == (DeliveryStatus.FAILED, "21211")
+    assert (sms.status, sms.error_code) == (DeliveryStatus.FAILED, code)
     assert len(narrow.ledger.get_delivery(sms.id).attempts) == 1  # type: ignore[union-attr]
     [mail] = sendgrid.sent
     assert PIN in next(p["value"] for p in mail["content"] if p["type"] == "text/plain")
     alerts = [d for d in deliveries(narrow) if d.kind == FRONT_DESK_UNDELIVERED]
     assert alerts == []  # the guest has their PIN: nothing to report
+
+
+@pytest.mark.parametrize("status", [400, 403, 413])
+def test_permanent_email_error_is_not_retried_and_falls_back(
+    settings_env: dict[str, str], services: Services, twilio: TwilioStandin,
+    sendgrid: SendGridStandin, status: int,
+) -> None:  # fmt: skip
+    """SendGrid 400, 403 and 413 fail the email at once; the SMS takes over."""
+    env = {**settings_env, "DELIVERY_CHANNELS": "email"}
+    narrow = Services.from_settings(load_settings(env), services.ledger)
+    sendgrid.fail_next(1, status, {"errors": [{"message": "refused"}]}, path="/v3/mail/send")
+    worker = Worker(narrow)
+    worker.process(record(narrow, "access_method.issued.code"))
+    worker.drain()
+
+    email = delivery_on(narrow, "email")
+    assert (email.status, len(narrow.ledger.get_delivery(email.id).attempts)) == (  # type: ignore[union-attr]
+        DeliveryStatus.FAILED,
+        1,
+    )
+    [sms] = twilio.sent
+    assert PIN in sms["body"]
 
 
 def test_every_channel_failing_alerts_the_front_desk(
@@ -383,3 +415,56 @@ def test_issued_after_deleted_sends_nothing(
 
     assert twilio.sent == []
     assert deliveries(services) == []
+
+
+def test_provider_silent_for_the_whole_window_fails_and_falls_back(
+    settings_env: dict[str, str], services: Services, twilio: TwilioStandin,
+    sendgrid: SendGridStandin,
+) -> None:  # fmt: skip
+    """Twilio never answering (and never taking the SMS) ends in failure and the email."""
+    env = {
+        **settings_env,
+        "DELIVERY_CHANNELS": "sms",
+        "PROVIDER_TIMEOUT_SECONDS": "0.3",
+        "RETRY_WINDOW_SECONDS": "1",
+    }
+    silent = Services.from_settings(load_settings(env), services.ledger)
+    worker = Worker(silent)
+    worker.process(record(silent, "access_method.issued.code"))
+    sms = delivery_on(silent, "sms")
+    twilio.latency = 0.6
+    twilio.fail_next(
+        10, 503, {"code": 20503, "message": "Service Unavailable", "status": 503}, method="POST"
+    )
+
+    assert worker.send(sms.id) == Result.UNKNOWN
+    time.sleep(1.2)  # past the window, and past the hung request
+    twilio.latency = 0
+    time_passes(silent, sms.id)
+    assert worker.send(sms.id) == Result.FAILED
+    worker.drain()
+
+    assert twilio.sent == []
+    assert silent.ledger.get_delivery(sms.id).status == DeliveryStatus.FAILED  # type: ignore[union-attr]
+    [mail] = sendgrid.sent
+    assert mail["personalizations"][0]["to"][0]["email"] == "alex.rivera@example.com"
+
+
+def test_lookup_failing_keeps_the_send_in_doubt_not_resent(
+    quick: Services, twilio: TwilioStandin
+) -> None:
+    """When Twilio cannot be asked about a lost answer, nothing is resent until it can."""
+    worker = Worker(quick)
+    worker.process(record(quick, "access_method.issued.code"))
+    sms = delivery_on(quick, "sms")
+    twilio.reply_delay = 1.5
+    assert worker.send(sms.id) == Result.UNKNOWN
+    twilio.reply_delay = 0
+    twilio.fail_next(1, 500, {"code": 20500, "message": "Internal Server Error"}, method="GET")
+    time_passes(quick, sms.id)
+
+    assert worker.send(sms.id) == Result.UNKNOWN
+    assert len(twilio.sent) == 1
+    time_passes(quick, sms.id)
+    assert worker.send(sms.id) == Result.SENT
+    assert len(twilio.sent) == 1

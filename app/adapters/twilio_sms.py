@@ -98,8 +98,14 @@ class TwilioSms:
         """Twilio's newest messages to `to` created since `since` (allowing for clock skew)."""
         try:
             found = self._client.messages.list(to=to, limit=RECENT_LIMIT, page_size=RECENT_LIMIT)
-        except (TwilioException, requests.exceptions.RequestException) as exc:
+        except (TwilioRestException, requests.exceptions.RequestException) as exc:
             raise self._translate(exc, Sms(to=to, body="", reference="lookup")) from exc
+        except TwilioException as exc:
+            # The SDK's list pages raise a bare TwilioException on any HTTP error; a lookup is
+            # a read, safe to try again.
+            raise TransientProviderError(
+                PROVIDER, f"message lookup failed: {type(exc).__name__}", code="lookup_failed"
+            ) from exc
         cutoff = since - CLOCK_SKEW
         messages = []
         for item in found:
