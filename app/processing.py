@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from app.container import Services
 from app.credentials import fingerprint
-from app.errors import NotFound
+from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
 from app.events import Action, action_for
-from app.ledger.models import DeliveryStatus, Event, EventStatus
+from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
 from app.ledger.store import NewDelivery
 from app.masking import mask_destination
 from app.planner import FRONT_DESK_CARD, Recipient, guest_message_kind, plan_guest_messages
 from app.ports import AccessMethod
+from app.retry_policy import backoff_seconds
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,23 @@ def process_event(services: Services, event_id: int, enqueue_send: EnqueueSend) 
         extra={"event_id": event_id, "event_type": event.event_type, "outcome": outcome.detail},
     )
     return outcome
+
+
+def retry_later(services: Services, event_id: int, exc: KeycourierError) -> str:
+    """Record a failed try; the sweeper hands the event on again after a backoff.
+
+    Errors reading Seam are retried for as long as Seam does not answer: without Seam nothing
+    can be sent, and giving up would lose the guest's key.
+    """
+    log.warning("event not processed, will retry: %s", exc, extra={"event_id": event_id})
+    hint = exc.retry_after if isinstance(exc, ProviderError) else None
+    try:
+        event = services.ledger.get_event(event_id)
+        delay = backoff_seconds((event.attempts if event else 0) + 1, hint)
+        services.ledger.event_failed(event_id, str(exc), utcnow() + timedelta(seconds=delay))
+    except LedgerUnavailable:
+        pass  # still unfinished in the ledger: the sweeper finds it when the ledger is back
+    return "retry"
 
 
 def _act(services: Services, event: Event, enqueue_send: EnqueueSend) -> Outcome:

@@ -44,7 +44,7 @@ def sweep(
     if recovered:
         log.warning("took back %d deliveries from workers that stopped", len(recovered))
 
-    event_ids = ledger.stale_event_ids(waited_since, BATCH)
+    event_ids = ledger.stale_event_ids(now, waited_since, BATCH)
     for event_id in event_ids:
         enqueue_event(event_id)
     ledger.mark_events_requeued(event_ids)

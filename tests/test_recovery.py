@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.container import Services
 from app.delivery import Result, send_delivery
+from app.errors import TransientProviderError
 from app.ledger.models import (
     AttemptOutcome,
     Delivery,
@@ -27,7 +28,7 @@ from app.ledger.models import (
     utcnow,
 )
 from app.planner import FRONT_DESK_UNDELIVERED
-from app.processing import process_event
+from app.processing import process_event, retry_later
 from app.reconcile import reconcile
 from app.settings import load_settings
 from app.standins.seam import SAMPLES, SeamStandin
@@ -467,4 +468,37 @@ def test_lookup_failing_keeps_the_send_in_doubt_not_resent(
     assert len(twilio.sent) == 1
     time_passes(quick, sms.id)
     assert worker.send(sms.id) == Result.SENT
+    assert len(twilio.sent) == 1
+
+
+def test_event_failing_on_seam_is_retried_by_the_sweeper_after_a_backoff(
+    services: Services, seam: SeamStandin, twilio: TwilioStandin
+) -> None:
+    """Seam down while processing: the failure is recorded and the sweeper retries when due."""
+    event_id = record(services, "access_method.issued.code")
+    # Three: the SDK's own two retries of a read, and the read.
+    seam.fail_next(3, 503, {"error": {"type": "service_unavailable", "message": "down"}})
+    with pytest.raises(TransientProviderError) as caught:
+        process_event(services, event_id, lambda _id: None)
+    assert retry_later(services, event_id, caught.value) == "retry"
+
+    failed = services.ledger.get_event(event_id)
+    assert failed is not None
+    assert (failed.status, failed.attempts) == (EventStatus.RECEIVED, 1)
+    assert failed.next_attempt_at is not None
+    assert failed.next_attempt_at > utcnow()
+    handed: list[int] = []
+    sweep(services.ledger, handed.append, lambda _id: None, patience=timedelta(0))
+    assert handed == []  # not before its backoff
+
+    with services.ledger.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE events SET next_attempt_at = :now WHERE id = :id"),
+            {"now": utcnow() - timedelta(seconds=1), "id": event_id},
+        )
+    sweep(services.ledger, handed.append, lambda _id: None, patience=timedelta(0))
+    assert handed == [event_id]
+    worker = Worker(services)
+    worker.process(event_id)
+    worker.drain()
     assert len(twilio.sent) == 1

@@ -27,15 +27,17 @@ def _retry_in(task: Task[..., object], exc: KeycourierError) -> float:
     return backoff_seconds(task.request.retries + 1, hint)
 
 
-@shared_task(bind=True, name=PROCESS_EVENT, max_retries=12)
+@shared_task(bind=True, name=PROCESS_EVENT)
 def process_event(self: Task[[int], str], event_id: int) -> str:
-    # Past max_retries the event stays unfinished in the ledger and the sweeper re-queues it.
+    # No Celery retry: the sweeper retries unfinished events from the ledger. Duplicates of
+    # this task are harmless, but duplicated retry chains would multiply.
+    services = _services(self)
     try:
         outcome = processing.process_event(
-            _services(self), event_id, enqueue_send=CeleryEnqueuer(self.app).enqueue_delivery
+            services, event_id, enqueue_send=CeleryEnqueuer(self.app).enqueue_delivery
         )
     except KeycourierError as exc:
-        raise self.retry(exc=exc, countdown=_retry_in(self, exc)) from exc
+        return processing.retry_later(services, event_id, exc)
     return outcome.status.value
 
 

@@ -118,6 +118,9 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
+    # Failed tries at processing it (Seam or the ledger unreachable), and when to try again.
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="event")
 

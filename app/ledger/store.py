@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.ledger.base import LedgerBase, make_engine
@@ -137,8 +137,22 @@ class Ledger(DeliveryStore):
 
     # -- deliveries ------------------------------------------------------------------------
 
-    def stale_event_ids(self, waited_since: datetime, limit: int) -> list[int]:
-        """Events recorded or queued before `waited_since` that no worker has finished."""
+    def event_failed(self, event_id: int, detail: str, retry_at: datetime) -> int:
+        """Record a failed try at processing an event; the sweeper retries it at `retry_at`.
+
+        Returns how many tries have failed so far.
+        """
+        with self._transaction() as session:
+            event = session.get(Event, event_id)
+            if event is None or event.status not in (EventStatus.RECEIVED, EventStatus.QUEUED):
+                return 0
+            event.attempts += 1
+            event.detail = detail
+            event.next_attempt_at = retry_at
+            return event.attempts
+
+    def stale_event_ids(self, now: datetime, waited_since: datetime, limit: int) -> list[int]:
+        """Unfinished events handed on before `waited_since` whose retry (if any) is due."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -146,6 +160,7 @@ class Ledger(DeliveryStore):
                     .where(
                         Event.status.in_((EventStatus.RECEIVED, EventStatus.QUEUED)),
                         func.coalesce(Event.queued_at, Event.received_at) < waited_since,
+                        or_(Event.next_attempt_at.is_(None), Event.next_attempt_at <= now),
                     )
                     .order_by(Event.id)
                     .limit(limit)

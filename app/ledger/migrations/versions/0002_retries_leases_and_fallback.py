@@ -40,12 +40,16 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_events_status_queued", ["status", "queued_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_status_queued")
+        batch_op.drop_column("next_attempt_at")
+        batch_op.drop_column("attempts")
 
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_constraint(
