@@ -178,7 +178,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from app.ledger.store import Ledger
     from app.logs import configure_logging
     from app.queue import CeleryEnqueuer
-    from app.sweeper import sweep
+    from app.sweeper import patience_for, sweep
     from workers.celery_app import create_celery_app
 
     settings = load_settings()
@@ -188,7 +188,7 @@ def _sweep(args: argparse.Namespace) -> int:
         Ledger.from_url(settings.database_url),
         enqueuer.enqueue_event,
         enqueuer.enqueue_delivery,
-        patience=timedelta(seconds=2 * settings.sweep_interval_seconds),
+        patience=patience_for(settings),
     )
     print(
         f"re-queued {swept.events} events and {swept.deliveries} deliveries; "

@@ -16,10 +16,16 @@ from datetime import timedelta
 
 from app.ledger.models import utcnow
 from app.ledger.store import Ledger
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
+
+
+def patience_for(settings: Settings) -> timedelta:
+    """How long unfinished work may wait before the sweeper re-queues it: two sweeps."""
+    return timedelta(seconds=2 * settings.sweep_interval_seconds)
 
 
 @dataclass(frozen=True)

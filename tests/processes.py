@@ -8,6 +8,8 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,7 +20,15 @@ from app.standins.seam import SAMPLES
 from app.standins.signing import signed_headers
 from tests.conftest import WEBHOOK_SECRET
 
-__all__ = ["Processes", "RedisServer", "free_port", "post_sample", "ready", "wait_for"]
+__all__ = [
+    "Processes",
+    "RedisServer",
+    "free_port",
+    "post_sample",
+    "ready",
+    "running_web",
+    "wait_for",
+]
 
 
 class Processes:
@@ -112,6 +122,20 @@ class RedisServer:
             return False
         finally:
             client.close()
+
+
+@contextmanager
+def running_web(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, Processes]]:
+    """keycourier's web process on a free port, ready; every process started stopped after."""
+    port = free_port()
+    processes = Processes({**env, "PORT": str(port)}, workdir)
+    processes.start("web", "serve", "--no-worker")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: ready(base), 60), "web process never became ready"
+        yield base, processes
+    finally:
+        processes.stop()
 
 
 def ready(base: str) -> bool:

@@ -19,7 +19,7 @@ from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import ROOT, WEBHOOK_SECRET, provider_env
-from tests.processes import Processes, free_port, post_sample, ready, wait_for
+from tests.processes import Processes, post_sample, running_web, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -39,22 +39,14 @@ def service(
     method = seam.get("access_method", CODE_ID)
     assert method is not None
     seam.put_access_method({**method, "code": PIN})
-    port = free_port()
     env = {
         **provider_env(seam, twilio, sendgrid),
         "DATABASE_URL": clean_postgres_url,
         "REDIS_URL": redis_url,
-        "PORT": str(port),
     }
-    processes = Processes(env, tmp_path)
-    processes.start("web", "serve", "--no-worker")
-    processes.start("worker", "worker", "--concurrency", "4")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_for(lambda: ready(base), 60), "web process never became ready"
+    with running_web(env, tmp_path) as (base, processes):
+        processes.start("worker", "worker", "--concurrency", "4")
         yield base, processes
-    finally:
-        processes.stop()
 
 
 def test_event_to_sms_through_real_processes(

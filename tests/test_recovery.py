@@ -72,6 +72,13 @@ class Worker:
         return results
 
 
+def lose_the_answer(worker: Worker, twilio: TwilioStandin, delivery_id: int) -> None:
+    """Send through a Twilio that takes the SMS but answers after the client gave up."""
+    twilio.reply_delay = 1.5
+    assert worker.send(delivery_id) == Result.UNKNOWN
+    twilio.reply_delay = 0
+
+
 def deliveries(services: Services) -> list[Delivery]:
     with Session(services.ledger.engine) as session:
         return list(session.scalars(select(Delivery).order_by(Delivery.id)))
@@ -233,10 +240,7 @@ def test_sms_accepted_but_answer_lost_is_not_sent_twice(
     worker = Worker(quick)
     worker.process(record(quick, "access_method.issued.code"))
     sms = delivery_on(quick, "sms")
-    twilio.reply_delay = 1.5
-
-    assert worker.send(sms.id) == Result.UNKNOWN
-    twilio.reply_delay = 0
+    lose_the_answer(worker, twilio, sms.id)
     assert quick.ledger.get_delivery(sms.id).status == DeliveryStatus.UNKNOWN  # type: ignore[union-attr]
     time_passes(quick, sms.id)
 
@@ -458,9 +462,7 @@ def test_lookup_failing_keeps_the_send_in_doubt_not_resent(
     worker = Worker(quick)
     worker.process(record(quick, "access_method.issued.code"))
     sms = delivery_on(quick, "sms")
-    twilio.reply_delay = 1.5
-    assert worker.send(sms.id) == Result.UNKNOWN
-    twilio.reply_delay = 0
+    lose_the_answer(worker, twilio, sms.id)
     twilio.fail_next(1, 500, {"code": 20500, "message": "Internal Server Error"}, method="GET")
     time_passes(quick, sms.id)
 

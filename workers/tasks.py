@@ -14,6 +14,7 @@ from app.ledger.models import utcnow
 from app.queue import PROCESS_EVENT, RECONCILE, SEND_DELIVERY, SWEEP, CeleryEnqueuer
 from app.reconcile import reconcile as reconcile_events
 from app.retry_policy import backoff_seconds
+from app.sweeper import patience_for
 from app.sweeper import sweep as sweep_ledger
 from workers.celery_app import KeycourierCelery
 
@@ -63,7 +64,7 @@ def sweep(self: Task[[], str]) -> str:
         services.ledger,
         enqueuer.enqueue_event,
         enqueuer.enqueue_delivery,
-        patience=timedelta(seconds=2 * services.settings.sweep_interval_seconds),
+        patience=patience_for(services.settings),
     )
     return f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered"
 

@@ -20,7 +20,7 @@ from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import provider_env
 from tests.faults.tcp_proxy import TcpProxy
-from tests.processes import Processes, RedisServer, free_port, post_sample, ready, wait_for
+from tests.processes import Processes, RedisServer, post_sample, running_web, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -64,34 +64,38 @@ def keycourier(
     broker: RedisServer,
     tmp_path: Path,
 ) -> Iterator[tuple[str, Processes]]:
-    """The web process (running) and the environment to start workers in; all stopped after."""
+    """The web process (running), through which tests start workers; all stopped after."""
     method = seam.get("access_method", CODE_ID)
     assert method is not None
     seam.put_access_method({**method, "code": PIN})
-    port = free_port()
     env = {
         **provider_env(seam, twilio, sendgrid),
         "DATABASE_URL": clean_postgres_url.replace(
             clean_postgres_url.split("@", 1)[1].split("/", 1)[0], f"127.0.0.1:{database.port}"
         ),
         "REDIS_URL": broker.url,
-        "PORT": str(port),
         "PROVIDER_TIMEOUT_SECONDS": "10",
         "DELIVERY_LEASE_SECONDS": "6",
         "SWEEP_INTERVAL_SECONDS": "1",
     }
-    processes = Processes(env, tmp_path)
-    processes.start("web", "serve", "--no-worker")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_for(lambda: ready(base), 60), "web process never became ready"
-        yield base, processes
-    finally:
-        processes.stop()
+    with running_web(env, tmp_path) as running:
+        yield running
 
 
 def start_worker(processes: Processes, name: str = "worker") -> None:
     processes.start(name, "worker", "--concurrency", "4", "--beat")
+
+
+def send_and_hold(base: str, processes: Processes, twilio: TwilioStandin, msg_id: str) -> None:
+    """Post an issued PIN with a worker running, and return while Twilio holds the SMS."""
+    start_worker(processes)
+    twilio.latency = HOLD_SECONDS
+    post_sample(base, "access_method.issued.code", msg_id, code=PIN)
+
+    def reached_twilio() -> bool:
+        return sum(1 for r in twilio.requests if r.method == "POST") == 1
+
+    assert wait_for(reached_twilio, 30), "the SMS never reached Twilio"
 
 
 def deliveries(ledger: Ledger) -> list[Delivery]:
@@ -143,10 +147,7 @@ def test_sigterm_mid_send_finishes_and_sends_once(
 ) -> None:
     """SIGTERM (to the whole group, or to PID 1 only) lets the running send finish, once."""
     base, processes = keycourier
-    start_worker(processes)
-    twilio.latency = HOLD_SECONDS
-    post_sample(base, "access_method.issued.code", "msg_f2", code=PIN)
-    assert wait_for(lambda: _twilio_posts(twilio) == 1, 30), "the SMS never reached Twilio"
+    send_and_hold(base, processes, twilio, "msg_f2")
 
     processes.signal("worker", signal.SIGTERM, whole_group=whole_group)
     assert processes.wait("worker", timeout=30) == 0  # a warm shutdown, well inside a grace
@@ -171,12 +172,9 @@ def test_sigkill_mid_send_completes_after_restart_once(
 ) -> None:
     """A worker killed mid-call: a new one settles the SMS within 2 minutes, sent exactly once."""
     base, processes = keycourier
-    start_worker(processes)
-    twilio.latency = HOLD_SECONDS
     if not twilio_took_it:
         twilio.fail_next(1, 503, {"code": 20503, "message": "unavailable", "status": 503})
-    post_sample(base, "access_method.issued.code", "msg_f3", code=PIN)
-    assert wait_for(lambda: _twilio_posts(twilio) == 1, 30), "the SMS never reached Twilio"
+    send_and_hold(base, processes, twilio, "msg_f3")
 
     processes.signal("worker", signal.SIGKILL, whole_group=True)
     processes.wait("worker", timeout=10)
@@ -238,7 +236,3 @@ def test_database_lost_while_processing_is_retried(
     assert (len(twilio.sent), len(sendgrid.sent)) == (1, 1)
     with Session(ledger.engine) as session:
         assert session.scalars(select(Event.status)).all() == [EventStatus.PROCESSED]
-
-
-def _twilio_posts(twilio: TwilioStandin) -> int:
-    return sum(1 for r in twilio.requests if r.method == "POST")
