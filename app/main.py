@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -10,6 +13,7 @@ from starlette.routing import Route
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.ledger.store import Ledger
+from app.loop_watch import LoopWatch
 from app.queue import CeleryEnqueuer, Enqueuer
 from app.settings import Settings
 from app.webhooks.seam import SeamWebhookEndpoint
@@ -30,8 +34,16 @@ def create_app(
         settings.seam_webhook_secret.get_secret_value(), ledger, enqueuer
     )
 
+    loop_watch = LoopWatch()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loop_watch.start()
+        yield
+        await loop_watch.stop()
+
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "event_loop_lag": loop_watch.report()})
 
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
@@ -51,9 +63,10 @@ def create_app(
         )
 
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/webhooks/seam", seam_webhook.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-        ]
+        ],
     )

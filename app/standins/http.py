@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,8 @@ class RecordedRequest:
     body: bytes
     json: Any = None
     form: dict[str, list[str]] | None = None
+    # Wall-clock time the request arrived (time.time()), for latency measurements.
+    received_at: float = field(default_factory=time.time)
 
     def param(self, name: str) -> str | None:
         """A single-valued parameter, from the JSON body, the form body or the query string."""

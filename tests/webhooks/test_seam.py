@@ -282,7 +282,9 @@ def test_broker_unreachable_is_503_and_the_retry_queues_it(ledger: Ledger, redis
 
 def test_healthz_and_readyz(client: TestClient) -> None:
     """healthz says alive; readyz says the database and the broker answer."""
-    assert client.get("/healthz").json() == {"status": "ok"}
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert set(health["event_loop_lag"]) == {"max_ms", "recent_max_ms"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
