@@ -112,6 +112,9 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port or settings.port,
             proxy_headers=True,
             log_config=None,
+            # One line per request at webhook rates is noise and CPU; refusals and failures
+            # are logged by the endpoint itself.
+            access_log=False,
         )
     finally:
         if worker is not None:

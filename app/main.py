@@ -12,11 +12,21 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.ingest import IngestWriter
 from app.ledger.store import Ledger
 from app.loop_watch import LoopWatch
-from app.queue import CeleryEnqueuer, Enqueuer
+from app.queue import CeleryEnqueuer, Enqueuer, RedisEnqueuer
 from app.settings import Settings
 from app.webhooks.seam import SeamWebhookEndpoint
+
+
+def make_enqueuer(settings: Settings) -> Enqueuer:
+    """Redis: raw pipelined pushes. The embedded broker: Celery's own producer."""
+    if settings.redis_url is not None:
+        return RedisEnqueuer(settings.redis_url)
+    from workers.celery_app import create_celery_app
+
+    return CeleryEnqueuer(create_celery_app(settings))
 
 
 def create_app(
@@ -27,19 +37,18 @@ def create_app(
     if ledger is None:
         ledger = Ledger.from_url(settings.database_url)
     if enqueuer is None:
-        from workers.celery_app import create_celery_app
-
-        enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    seam_webhook = SeamWebhookEndpoint(
-        settings.seam_webhook_secret.get_secret_value(), ledger, enqueuer
-    )
+        enqueuer = make_enqueuer(settings)
+    writer = IngestWriter(ledger, enqueuer)
+    seam_webhook = SeamWebhookEndpoint(settings.seam_webhook_secret.get_secret_value(), writer)
 
     loop_watch = LoopWatch()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop_watch.start()
+        writer.start()
         yield
+        writer.stop()
         await loop_watch.stop()
 
     async def healthz(request: Request) -> JSONResponse:

@@ -58,7 +58,7 @@ def reconcile(
         recorded += 1
         if result.needs_enqueue:
             enqueue_event(result.event_id)
-            ledger.mark_event_queued(result.event_id)
+            ledger.mark_events_queued([result.event_id])
             queued += 1
     if recorded:
         log.warning("reconcile found %d events the webhook never delivered", recorded)

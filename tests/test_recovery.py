@@ -331,7 +331,7 @@ def test_sweeper_requeues_events_the_broker_forgot(services: Services) -> None:
     """Events recorded (and queued) but never processed are handed to the broker again."""
     received = record(services, "access_method.issued.code")
     queued = record(services, "access_method.issued.mobile_key")
-    services.ledger.mark_event_queued(queued)
+    services.ledger.mark_events_queued([queued])
     done = record(services, "access_method.deleted")
     services.ledger.finish_event(done, EventStatus.PROCESSED)
 

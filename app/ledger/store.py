@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.ledger.base import LedgerBase, make_engine
 from app.ledger.deliveries import AttemptEnd, Claimed, DeliveryStore, NewDelivery
@@ -76,19 +78,7 @@ class Ledger(DeliveryStore):
 
     def record_event(self, new: NewEvent) -> Recorded:
         """Insert an event, or report the one already recorded under the same ids."""
-        row = Event(
-            svix_id=new.svix_id,
-            seam_event_id=new.seam_event_id,
-            event_type=new.event_type,
-            workspace_id=new.workspace_id,
-            access_method_id=new.access_method_id,
-            access_grant_ids=list(new.access_grant_ids),
-            is_backup_code=new.is_backup_code,
-            occurred_at=new.occurred_at,
-            source=new.source,
-            status=new.status,
-            detail=new.detail,
-        )
+        row = Event(**_event_values(new))
         try:
             with self._transaction() as session:
                 session.add(row)
@@ -99,6 +89,71 @@ class Ledger(DeliveryStore):
                 raise
             return Recorded(existing.id, duplicate=True, status=EventStatus(existing.status))
 
+    def record_events(self, news: Sequence[NewEvent]) -> list[Recorded]:
+        """Insert many events in one statement (group commit); duplicates are reported.
+
+        A duplicate, by svix-id or by Seam event id, of an event already recorded or of an
+        earlier one in the same batch, is not inserted: its Recorded points at the first.
+        """
+        if not news:
+            return []
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(Event)
+            .values([_event_values(new) for new in news])
+            .on_conflict_do_nothing()
+            .returning(Event.id, Event.svix_id, Event.seam_event_id)
+        )
+        with self._transaction() as session:
+            inserted = session.execute(statement).all()
+            fresh = {}
+            for row in inserted:
+                fresh[("svix", row.svix_id)] = row.id
+                fresh[("event", row.seam_event_id)] = row.id
+            existing = self._existing(session, news)
+        results: list[Recorded] = []
+        claimed: set[int] = set()
+        for new in news:
+            keys = [("svix", new.svix_id), ("event", new.seam_event_id)]
+            new_id = next((fresh[k] for k in keys if k[1] is not None and k in fresh), None)
+            if new_id is not None and new_id not in claimed:
+                claimed.add(new_id)
+                results.append(Recorded(new_id, duplicate=False, status=new.status))
+                continue
+            found = next((existing[k] for k in keys if k[1] is not None and k in existing), None)
+            if found is None and new_id is not None:  # a repeat inside this batch
+                found = (new_id, new.status)
+            assert found is not None, "a skipped insert always has a row it clashed with"
+            results.append(Recorded(found[0], duplicate=True, status=EventStatus(found[1])))
+        return results
+
+    @staticmethod
+    def _existing(
+        session: Session, news: Sequence[NewEvent]
+    ) -> dict[tuple[str, str | None], tuple[int, str]]:
+        svix_ids = [n.svix_id for n in news if n.svix_id]
+        event_ids = [n.seam_event_id for n in news if n.seam_event_id]
+        rows = session.execute(
+            select(Event.id, Event.svix_id, Event.seam_event_id, Event.status).where(
+                or_(Event.svix_id.in_(svix_ids), Event.seam_event_id.in_(event_ids))
+            )
+        ).all()
+        found: dict[tuple[str, str | None], tuple[int, str]] = {}
+        for row in rows:
+            found[("svix", row.svix_id)] = (row.id, row.status)
+            found[("event", row.seam_event_id)] = (row.id, row.status)
+        return found
+
+    def mark_events_queued(self, event_ids: Sequence[int]) -> None:
+        if not event_ids:
+            return
+        with self._transaction() as session:
+            session.execute(
+                update(Event)
+                .where(Event.id.in_(event_ids), Event.status == EventStatus.RECEIVED)
+                .values(status=EventStatus.QUEUED, queued_at=utcnow())
+            )
+
     def _find_event(self, svix_id: str | None, seam_event_id: str | None) -> Event | None:
         with self._transaction() as session:
             for column, value in ((Event.svix_id, svix_id), (Event.seam_event_id, seam_event_id)):
@@ -107,14 +162,6 @@ class Ledger(DeliveryStore):
                     if found is not None:
                         return found
         return None
-
-    def mark_event_queued(self, event_id: int) -> None:
-        with self._transaction() as session:
-            session.execute(
-                update(Event)
-                .where(Event.id == event_id, Event.status == EventStatus.RECEIVED)
-                .values(status=EventStatus.QUEUED, queued_at=utcnow())
-            )
 
     def get_event(self, event_id: int) -> Event | None:
         with self._transaction() as session:
@@ -236,3 +283,20 @@ class Ledger(DeliveryStore):
                     .order_by(FrontDeskFlag.id)
                 )
             )
+
+
+def _event_values(new: NewEvent) -> dict[str, object]:
+    return {
+        "svix_id": new.svix_id,
+        "seam_event_id": new.seam_event_id,
+        "event_type": new.event_type,
+        "workspace_id": new.workspace_id,
+        "access_method_id": new.access_method_id,
+        "access_grant_ids": list(new.access_grant_ids),
+        "is_backup_code": new.is_backup_code,
+        "occurred_at": new.occurred_at,
+        "source": new.source,
+        "status": new.status,
+        "detail": new.detail,
+        "received_at": utcnow(),
+    }

@@ -7,8 +7,8 @@ What each answer means to Svix:
   event types keycourier does not act on are 2xx too, so Seam stops retrying them.
 - 503: the ledger or the broker is unreachable; Svix retries later with the same svix-id.
 
-The ledger write and the broker publish are blocking calls; they run in the threadpool so the
-event loop keeps serving other requests.
+The ledger write and the broker publish are blocking calls: the ingest writer thread makes them
+(app/ingest.py), for many requests at once, while the event loop keeps serving.
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ import json
 import logging
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.events import Action, action_for
+from app.ingest import IngestWriter
 from app.ledger.models import EventStatus
-from app.ledger.store import Ledger, NewEvent, Recorded
-from app.queue import Enqueuer
+from app.ledger.store import NewEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +38,9 @@ class BodyTooLarge(Exception):
 
 
 class SeamWebhookEndpoint:
-    def __init__(self, secret: str, ledger: Ledger, enqueuer: Enqueuer) -> None:
+    def __init__(self, secret: str, writer: IngestWriter) -> None:
         self._webhook = Webhook(secret)
-        self._ledger = ledger
-        self._enqueuer = enqueuer
+        self._writer = writer
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -65,24 +63,18 @@ class SeamWebhookEndpoint:
 
         new_event = _read_event(svix_id, payload)
         try:
-            recorded = await run_in_threadpool(self._ledger.record_event, new_event)
-            if recorded.needs_enqueue:
-                await run_in_threadpool(self._enqueue, recorded)
+            recorded = await self._writer.record(new_event)
         except (LedgerUnavailable, BrokerUnavailable) as exc:
             log.error("seam webhook deferred (503): %s", exc)
             return _answer(503, "unavailable")
 
         outcome = "duplicate" if recorded.duplicate else new_event.status.value
-        log.info(
+        log.debug(
             "seam webhook %s",
             outcome,
             extra={"event_id": recorded.event_id, "event_type": new_event.event_type},
         )
         return _answer(200, outcome, event=recorded.event_id)
-
-    def _enqueue(self, recorded: Recorded) -> None:
-        self._enqueuer.enqueue_event(recorded.event_id)
-        self._ledger.mark_event_queued(recorded.event_id)
 
 
 async def _read_capped(request: Request) -> bytes:

@@ -21,13 +21,12 @@ from app.ledger.migrate import upgrade
 from app.ledger.models import Event, EventStatus
 from app.ledger.store import Ledger
 from app.main import create_app
-from app.queue import PROCESS_EVENT, CeleryEnqueuer
+from app.queue import PROCESS_EVENT
 from app.settings import load_settings
 from app.standins.seam import SAMPLES
 from app.standins.signing import signed_headers
 from app.webhooks.seam import MAX_BODY_BYTES
 from tests.conftest import WEBHOOK_SECRET
-from workers.celery_app import create_celery_app
 
 OTHER_SECRET = "whsec_" + base64.b64encode(b"someone else's secret!!").decode()
 PIN = "739164"
@@ -70,8 +69,7 @@ def events_in(ledger: Ledger) -> list[Event]:
 
 def make_client(ledger: Ledger, redis_url: str) -> TestClient:
     settings = load_settings({"SEAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "REDIS_URL": redis_url})
-    enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    return TestClient(create_app(settings, ledger=ledger, enqueuer=enqueuer))
+    return TestClient(create_app(settings, ledger=ledger))
 
 
 @pytest.fixture

@@ -1,0 +1,109 @@
+"""Group commit for incoming webhooks: many requests, one transaction, one broker round trip.
+
+Each request hands its event to a single writer thread and waits. The writer takes every event
+waiting at that moment, inserts them in one statement, commits, queues the new ones with one
+pipelined push, marks them queued, and only then releases the requests: "2xx means recorded"
+still holds, but a burst of requests costs one commit instead of one each. A lone request is
+written at once (there is no timer to wait for), so at low load it costs what it always did.
+
+The event loop only ever puts to a queue and awaits a future: the database and the broker are
+touched by the writer thread alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.ledger.store import Ledger, NewEvent, Recorded
+from app.queue import Enqueuer
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    event: NewEvent
+    future: asyncio.Future[Recorded]
+    loop: asyncio.AbstractEventLoop
+
+
+class IngestWriter:
+    def __init__(self, ledger: Ledger, enqueuer: Enqueuer) -> None:
+        self._ledger = ledger
+        self._enqueuer = enqueuer
+        self._waiting: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._waiting.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    async def record(self, event: NewEvent) -> Recorded:
+        """Record (and queue, when it has work) one event; raises LedgerUnavailable or
+        BrokerUnavailable when it could not be done."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Recorded] = loop.create_future()
+        self._waiting.put(_Waiting(event, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            first = self._waiting.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._waiting.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            self._write(batch)
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            recorded = self._ledger.record_events([w.event for w in batch])
+            to_queue = sorted({r.event_id for r in recorded if r.needs_enqueue})
+            self._enqueuer.enqueue_events(to_queue)
+            self._ledger.mark_events_queued(to_queue)
+        except (LedgerUnavailable, BrokerUnavailable) as exc:
+            for waiting in batch:
+                _settle(waiting, exc)
+            return
+        except Exception as exc:
+            log.exception("ingest writer failed on a batch of %d", len(batch))
+            for waiting in batch:
+                _settle(waiting, exc)
+            return
+        if len(batch) > 1:
+            log.debug("recorded %d webhooks in one commit", len(batch))
+        for waiting, result in zip(batch, recorded, strict=True):
+            _settle(waiting, result)
+
+
+def _settle(waiting: _Waiting, outcome: Recorded | BaseException) -> None:
+    def settle() -> None:
+        if waiting.future.done():  # the request went away (client disconnected)
+            return
+        if isinstance(outcome, BaseException):
+            waiting.future.set_exception(outcome)
+        else:
+            waiting.future.set_result(outcome)
+
+    waiting.loop.call_soon_threadsafe(settle)

@@ -1,0 +1,1 @@
+"""keycourier's benchmarks: `bench/run` (see README "Benchmarks")."""

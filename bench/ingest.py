@@ -1,0 +1,139 @@
+"""Ingest: POST /webhooks/seam doing its real work, against a bare Starlette endpoint.
+
+Both are served by the same uvicorn set-up and loaded by wrk with the same pre-signed,
+distinct events at the same concurrency, one after the other in the same run, so the ratio
+between them holds on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from app.demo import free_port
+from app.standins.seam import SAMPLES
+from app.standins.signing import signed_headers
+from bench.procs import Proc, wait_until_ready
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WRK_THREADS = 1  # the other core is the server's
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    wrapped: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    label: str
+    bare: Load
+    keycourier: Load
+    loop_lag_max_ms: float
+    web_peak_rss_mb: float
+
+    @property
+    def ratio(self) -> float:
+        return self.keycourier.rps / self.bare.rps
+
+
+def write_requests(path: Path, count: int) -> None:
+    """`count` distinct events, each signed now, as a Lua table for bench/replay.lua."""
+    template = json.loads((SAMPLES / "events" / "access_method.issued.code.json").read_text())
+    now = datetime.now(UTC)
+    with path.open("w") as out:
+        out.write("return {\n")
+        for _ in range(count):
+            event_id = str(uuid.uuid4())
+            body = json.dumps({**template, "event_id": event_id}).encode()
+            headers = signed_headers(SECRET, body, msg_id=f"msg_{event_id}", timestamp=now)
+            out.write(
+                f'{{"{headers["svix-id"]}","{headers["svix-timestamp"]}",'
+                f'"{headers["svix-signature"]}",[==[{body.decode()}]==]}},\n'
+            )
+        out.write("}\n")
+
+
+def wrk(url: str, requests_file: Path, connections: int, seconds: int) -> Load:
+    script = Path(__file__).with_name("replay.lua")
+    result = subprocess.run(
+        [
+            "wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+            "-s", str(script), url,
+        ],
+        env={
+            **os.environ,
+            "BENCH_REQUESTS": str(requests_file),
+            "BENCH_THREADS": str(WRK_THREADS),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    return Load(
+        requests=summary["requests"],
+        seconds=summary["duration_us"] / 1e6,
+        non_2xx=summary["non_2xx"],
+        socket_errors=summary["socket_errors"],
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+        max_ms=summary["max_us"] / 1000,
+        wrapped=summary["wrapped"],
+    )
+
+
+def run_ingest(
+    label: str,
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    connections: int = 64,
+    seconds: int = 10,
+    distinct_events: int = 60_000,
+) -> IngestResult:
+    workdir.mkdir(parents=True, exist_ok=True)
+    requests_file = workdir / "requests.lua"
+    write_requests(requests_file, distinct_events)
+
+    port = free_port()
+    bare = Proc("bare", ["-m", "bench.bare", "--port", str(port)], env, workdir)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/webhooks/seam")
+        bare_load = wrk(
+            f"http://127.0.0.1:{port}/webhooks/seam", requests_file, connections, seconds
+        )
+    finally:
+        bare.stop()
+
+    # Signed a few seconds ago; still well inside Svix's 5-minute tolerance.
+    port = free_port()
+    web_env = {**env, "SEAM_WEBHOOK_SECRET": SECRET, "PORT": str(port)}
+    web = Proc("web", ["-m", "app", "serve", "--no-worker"], web_env, workdir)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz")
+        httpx.get(f"http://127.0.0.1:{port}/healthz").json()  # resets the recent lag
+        load = wrk(f"http://127.0.0.1:{port}/webhooks/seam", requests_file, connections, seconds)
+        lag = httpx.get(f"http://127.0.0.1:{port}/healthz").json()["event_loop_lag"]
+        rss = web.peak_rss_mb()
+    finally:
+        web.stop()
+    return IngestResult(label, bare_load, load, lag["recent_max_ms"], rss)

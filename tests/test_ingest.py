@@ -1,0 +1,67 @@
+"""Group commit of incoming webhooks: many at once, each recorded and queued exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis
+
+from app.ingest import IngestWriter
+from app.ledger.models import EventStatus
+from app.ledger.store import Ledger, NewEvent
+from app.queue import QUEUE, RedisEnqueuer
+
+
+def event(n: int, svix: str | None = None, **changes: object) -> NewEvent:
+    fields: dict[str, object] = {
+        "svix_id": svix or f"msg_{n}",
+        "seam_event_id": f"event-{n}",
+        "event_type": "access_method.issued",
+        "access_method_id": "am-1",
+    }
+    fields.update(changes)
+    return NewEvent(**fields)  # type: ignore[arg-type]
+
+
+def test_one_batch_sorts_new_from_duplicate(ledger: Ledger) -> None:
+    """In one statement: new events, repeats inside the batch and of older rows, all told apart."""
+    [older] = ledger.record_events([event(0)])
+    results = ledger.record_events(
+        [
+            event(1),
+            event(1),  # the same svix-id again, in the same batch
+            event(1, svix="msg_other"),  # the same Seam event under another svix-id
+            event(0),  # recorded by an earlier batch
+            event(2, seam_event_id=None, event_type=None, status=EventStatus.REJECTED),
+        ]
+    )
+
+    first, again, other_svix, old, rejected = results
+    assert not first.duplicate
+    assert (again.duplicate, again.event_id) == (True, first.event_id)
+    assert (other_svix.duplicate, other_svix.event_id) == (True, first.event_id)
+    assert (old.duplicate, old.event_id) == (True, older.event_id)
+    assert (rejected.duplicate, rejected.status, rejected.needs_enqueue) == (
+        False,
+        EventStatus.REJECTED,
+        False,
+    )
+
+
+def test_concurrent_webhooks_are_each_queued_once(ledger: Ledger, redis_url: str) -> None:
+    """300 concurrent requests for 100 events (each sent 3 times): 100 rows, 100 messages."""
+    writer = IngestWriter(ledger, RedisEnqueuer(redis_url))
+    writer.start()
+
+    async def burst() -> list[bool]:
+        requests = [writer.record(event(n)) for n in range(100) for _ in range(3)]
+        return [result.duplicate for result in await asyncio.gather(*requests)]
+
+    try:
+        duplicates = asyncio.run(burst())
+    finally:
+        writer.stop()
+
+    assert duplicates.count(False) == 100
+    assert duplicates.count(True) == 200
+    assert redis.Redis.from_url(redis_url).llen(QUEUE) == 100
