@@ -78,32 +78,50 @@ class IngestWriter:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
-            recorded = self._ledger.record_events([w.event for w in batch])
+            recorded = self._ledger.record_events([w.event for w in batch], as_queued=True)
             to_queue = sorted({r.event_id for r in recorded if r.needs_enqueue})
-            self._enqueuer.enqueue_events(to_queue)
-            self._ledger.mark_events_queued(to_queue)
+            try:
+                self._enqueuer.enqueue_events(to_queue)
+            except BrokerUnavailable:
+                fresh = sorted(
+                    {r.event_id for r in recorded if r.needs_enqueue and not r.duplicate}
+                )
+                self._ledger.unqueue_events(fresh)
+                raise
+            # Duplicates of events whose first publish failed were stored as received.
+            self._ledger.mark_events_queued(
+                sorted({r.event_id for r in recorded if r.needs_enqueue and r.duplicate})
+            )
         except (LedgerUnavailable, BrokerUnavailable) as exc:
-            for waiting in batch:
-                _settle(waiting, exc)
+            _settle(batch, exc)
             return
         except Exception as exc:
             log.exception("ingest writer failed on a batch of %d", len(batch))
-            for waiting in batch:
-                _settle(waiting, exc)
+            _settle(batch, exc)
             return
         if len(batch) > 1:
             log.debug("recorded %d webhooks in one commit", len(batch))
-        for waiting, result in zip(batch, recorded, strict=True):
-            _settle(waiting, result)
+        _settle(batch, recorded)
 
 
-def _settle(waiting: _Waiting, outcome: Recorded | BaseException) -> None:
-    def settle() -> None:
+def _settle(batch: list[_Waiting], outcomes: list[Recorded] | BaseException) -> None:
+    """Release a batch's requests with one wake-up of their event loop, not one each."""
+    results: list[Recorded | BaseException] = (
+        list(outcomes) if isinstance(outcomes, list) else [outcomes] * len(batch)
+    )
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, Recorded | BaseException]]]
+    by_loop = {}
+    for waiting, result in zip(batch, results, strict=True):
+        by_loop.setdefault(waiting.loop, []).append((waiting, result))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_resolve, settled)
+
+
+def _resolve(settled: list[tuple[_Waiting, Recorded | BaseException]]) -> None:
+    for waiting, outcome in settled:
         if waiting.future.done():  # the request went away (client disconnected)
-            return
+            continue
         if isinstance(outcome, BaseException):
             waiting.future.set_exception(outcome)
         else:
             waiting.future.set_result(outcome)
-
-    waiting.loop.call_soon_threadsafe(settle)

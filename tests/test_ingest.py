@@ -25,7 +25,7 @@ def event(n: int, svix: str | None = None, **changes: object) -> NewEvent:
 
 def test_one_batch_sorts_new_from_duplicate(ledger: Ledger) -> None:
     """In one statement: new events, repeats inside the batch and of older rows, all told apart."""
-    [older] = ledger.record_events([event(0)])
+    [older] = ledger.record_events([event(0)], as_queued=False)
     results = ledger.record_events(
         [
             event(1),
@@ -33,14 +33,16 @@ def test_one_batch_sorts_new_from_duplicate(ledger: Ledger) -> None:
             event(1, svix="msg_other"),  # the same Seam event under another svix-id
             event(0),  # recorded by an earlier batch
             event(2, seam_event_id=None, event_type=None, status=EventStatus.REJECTED),
-        ]
+        ],
+        as_queued=True,
     )
 
     first, again, other_svix, old, rejected = results
-    assert not first.duplicate
+    assert (first.duplicate, first.status, first.needs_enqueue) == (False, EventStatus.QUEUED, True)
     assert (again.duplicate, again.event_id) == (True, first.event_id)
     assert (other_svix.duplicate, other_svix.event_id) == (True, first.event_id)
     assert (old.duplicate, old.event_id) == (True, older.event_id)
+    assert old.needs_enqueue  # recorded, never queued: this time it must be
     assert (rejected.duplicate, rejected.status, rejected.needs_enqueue) == (
         False,
         EventStatus.REJECTED,
