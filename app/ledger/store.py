@@ -7,17 +7,17 @@ only along the transitions these modules allow. A database that cannot be reache
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from app.ledger import batch
 from app.ledger.base import LedgerBase, make_engine
+from app.ledger.batch import NewEvent, Recorded
 from app.ledger.deliveries import AttemptEnd, Claimed, DeliveryStore, NewDelivery
 from app.ledger.models import (
     Event,
@@ -39,33 +39,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """An incoming event as the ledger keeps it: ids and flags, never a credential."""
-
-    svix_id: str | None
-    seam_event_id: str | None
-    event_type: str | None
-    workspace_id: str | None = None
-    access_method_id: str | None = None
-    access_grant_ids: tuple[str, ...] = ()
-    is_backup_code: bool = False
-    occurred_at: str | None = None
-    source: str = "webhook"
-    status: EventStatus = EventStatus.RECEIVED
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class Recorded:
-    event_id: int
-    duplicate: bool
-    status: EventStatus
-    # Whether the caller must hand it to the broker: a new event with work to do, or a
-    # duplicate of one whose first publish never happened.
-    needs_enqueue: bool
-
-
 class Ledger(DeliveryStore):
     """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py."""
 
@@ -77,7 +50,8 @@ class Ledger(DeliveryStore):
 
     def record_event(self, new: NewEvent) -> Recorded:
         """Insert an event, or report the one already recorded under the same ids."""
-        row = Event(**_event_values(new, utcnow()))
+        [values] = batch.event_rows([new], as_queued=False, now=utcnow())
+        row = Event(**values)
         try:
             with self._transaction() as session:
                 session.add(row)
@@ -93,24 +67,14 @@ class Ledger(DeliveryStore):
     def record_events(self, news: Sequence[NewEvent], *, as_queued: bool) -> list[Recorded]:
         """Insert many events in one round trip (group commit); duplicates are reported.
 
-        A duplicate, by svix-id or by Seam event id, of an event already recorded or of an
-        earlier one in the same batch, is not inserted: its Recorded points at the first.
-        With `as_queued`, events with work to do are stored as queued already, saving a
-        round trip: the caller queues them next, and calls `unqueue_events` if it cannot (a
-        queued event never processed is re-queued by the sweeper all the same).
+        See app/ledger/batch.py for what `as_queued` means and how duplicates are told apart.
         """
         if not news:
             return []
-        now = utcnow()
-        rows: list[dict[str, object]] = []
-        for new in news:
-            values = _event_values(new, now)
-            if as_queued and new.status == EventStatus.RECEIVED:
-                values["status"], values["queued_at"] = EventStatus.QUEUED.value, now
-            rows.append(values)
+        rows = batch.event_rows(news, as_queued=as_queued, now=utcnow())
         with self._transaction() as session:
             if self.engine.dialect.name == "postgresql":
-                inserted = session.execute(PG_INSERT_EVENTS, _as_arrays(rows)).all()
+                inserted = session.execute(batch.PG_INSERT, batch.as_arrays(rows)).all()
             else:
                 statement = (
                     sqlite.insert(Event)
@@ -118,28 +82,18 @@ class Ledger(DeliveryStore):
                     .returning(Event.id, Event.svix_id, Event.seam_event_id)
                 )
                 inserted = session.execute(statement, rows).all()
-            fresh: dict[tuple[str, str | None], int] = {}
-            for ids in inserted:
-                fresh[("svix", ids.svix_id)] = ids.id
-                fresh[("event", ids.seam_event_id)] = ids.id
-            existing = self._existing(session, news) if len(inserted) < len(news) else {}
-        results: list[Recorded] = []
-        claimed: set[int] = set()
-        for new, values in zip(news, rows, strict=True):
-            keys = [("svix", new.svix_id), ("event", new.seam_event_id)]
-            new_id = next((fresh[k] for k in keys if k[1] is not None and k in fresh), None)
-            if new_id is not None and new_id not in claimed:
-                claimed.add(new_id)
-                status = EventStatus(str(values["status"]))
-                results.append(Recorded(new_id, False, status, status == EventStatus.QUEUED))
-                continue
-            found = next((existing[k] for k in keys if k[1] is not None and k in existing), None)
-            if found is None and new_id is not None:  # a repeat inside this batch
-                found = (new_id, str(values["status"]))
-            assert found is not None, "a skipped insert always has a row it clashed with"
-            status = EventStatus(found[1])
-            results.append(Recorded(found[0], True, status, status == EventStatus.RECEIVED))
-        return results
+            existing: Sequence[Any] = ()
+            if len(inserted) < len(news):
+                params = batch.existing_params(news)
+                existing = session.execute(
+                    select(Event.id, Event.svix_id, Event.seam_event_id, Event.status).where(
+                        or_(
+                            Event.svix_id.in_(params["svix"]),
+                            Event.seam_event_id.in_(params["events"]),
+                        )
+                    )
+                ).all()
+        return batch.match(news, rows, inserted, existing)
 
     def unqueue_events(self, event_ids: Sequence[int]) -> None:
         """Queued events whose publish failed: back to received, for Svix's retry to queue."""
@@ -151,23 +105,6 @@ class Ledger(DeliveryStore):
                 .where(Event.id.in_(event_ids), Event.status == EventStatus.QUEUED)
                 .values(status=EventStatus.RECEIVED, queued_at=None)
             )
-
-    @staticmethod
-    def _existing(
-        session: Session, news: Sequence[NewEvent]
-    ) -> dict[tuple[str, str | None], tuple[int, str]]:
-        svix_ids = [n.svix_id for n in news if n.svix_id]
-        event_ids = [n.seam_event_id for n in news if n.seam_event_id]
-        rows = session.execute(
-            select(Event.id, Event.svix_id, Event.seam_event_id, Event.status).where(
-                or_(Event.svix_id.in_(svix_ids), Event.seam_event_id.in_(event_ids))
-            )
-        ).all()
-        found: dict[tuple[str, str | None], tuple[int, str]] = {}
-        for row in rows:
-            found[("svix", row.svix_id)] = (row.id, row.status)
-            found[("event", row.seam_event_id)] = (row.id, row.status)
-        return found
 
     def mark_events_queued(self, event_ids: Sequence[int]) -> None:
         if not event_ids:
@@ -306,59 +243,3 @@ class Ledger(DeliveryStore):
                     .order_by(FrontDeskFlag.id)
                 )
             )
-
-
-def _event_values(new: NewEvent, received_at: datetime) -> dict[str, object]:
-    return {
-        "svix_id": new.svix_id,
-        "seam_event_id": new.seam_event_id,
-        "event_type": new.event_type,
-        "workspace_id": new.workspace_id,
-        "access_method_id": new.access_method_id,
-        "access_grant_ids": list(new.access_grant_ids),
-        "is_backup_code": new.is_backup_code,
-        "occurred_at": new.occurred_at,
-        "source": new.source,
-        "status": new.status.value,
-        "detail": new.detail,
-        "received_at": received_at,
-    }
-
-
-# One statement text whatever the batch size: the rows travel as arrays, so PostgreSQL (and
-# psycopg's automatic prepared statements) parse and plan it once. SQLAlchemy's many-values
-# insert costs ~100 us of Python per row; this, a few.
-_PG_COLUMNS = {
-    "svix_id": "text",
-    "seam_event_id": "text",
-    "event_type": "text",
-    "workspace_id": "text",
-    "access_method_id": "text",
-    "access_grant_ids": "json",
-    "is_backup_code": "boolean",
-    "occurred_at": "text",
-    "source": "text",
-    "status": "text",
-    "detail": "text",
-    "received_at": "timestamptz",
-    "queued_at": "timestamptz",
-}
-# Column names and types are the constants above; every value is a bound parameter.
-_PG_ARRAYS = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _PG_COLUMNS.items())
-PG_INSERT_EVENTS = text(
-    " ".join(
-        [
-            "INSERT INTO events (",
-            ", ".join([*_PG_COLUMNS, "attempts"]),
-            ") SELECT *, 0 FROM unnest(",
-            _PG_ARRAYS,
-            ") ON CONFLICT DO NOTHING RETURNING id, svix_id, seam_event_id",
-        ]
-    )
-)
-
-
-def _as_arrays(rows: Sequence[dict[str, object]]) -> dict[str, list[object]]:
-    arrays = {name: [row.get(name) for row in rows] for name in _PG_COLUMNS}
-    arrays["access_grant_ids"] = [json.dumps(ids) for ids in arrays["access_grant_ids"]]
-    return arrays
