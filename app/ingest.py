@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.ledger.store import Ledger, NewEvent, Recorded
@@ -34,6 +35,16 @@ class _Waiting:
     loop: asyncio.AbstractEventLoop
 
 
+class EventWriter(Protocol):
+    """What the webhook endpoint needs: record an event, or raise why it could not."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def record(self, event: NewEvent) -> Recorded: ...
+
+
 class IngestWriter:
     def __init__(self, ledger: Ledger, enqueuer: Enqueuer) -> None:
         self._ledger = ledger
@@ -45,10 +56,10 @@ class IngestWriter:
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self._thread is not None:
             self._waiting.put(None)
-            self._thread.join(timeout=10)
+            await asyncio.to_thread(self._thread.join, 10)
             self._thread = None
 
     async def record(self, event: NewEvent) -> Recorded:

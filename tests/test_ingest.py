@@ -6,9 +6,11 @@ import asyncio
 
 import redis
 
+from app.errors import BrokerUnavailable
 from app.ingest import IngestWriter
+from app.ingest_async import AsyncIngestWriter
 from app.ledger.models import EventStatus
-from app.ledger.store import Ledger, NewEvent
+from app.ledger.store import Ledger, NewEvent, Recorded
 from app.queue import QUEUE, RedisEnqueuer
 
 
@@ -53,17 +55,68 @@ def test_one_batch_sorts_new_from_duplicate(ledger: Ledger) -> None:
 def test_concurrent_webhooks_are_each_queued_once(ledger: Ledger, redis_url: str) -> None:
     """300 concurrent requests for 100 events (each sent 3 times): 100 rows, 100 messages."""
     writer = IngestWriter(ledger, RedisEnqueuer(redis_url))
-    writer.start()
 
     async def burst() -> list[bool]:
-        requests = [writer.record(event(n)) for n in range(100) for _ in range(3)]
-        return [result.duplicate for result in await asyncio.gather(*requests)]
+        writer.start()
+        try:
+            requests = [writer.record(event(n)) for n in range(100) for _ in range(3)]
+            return [result.duplicate for result in await asyncio.gather(*requests)]
+        finally:
+            await writer.stop()
 
-    try:
-        duplicates = asyncio.run(burst())
-    finally:
-        writer.stop()
+    duplicates = asyncio.run(burst())
 
     assert duplicates.count(False) == 100
     assert duplicates.count(True) == 200
     assert redis.Redis.from_url(redis_url).llen(QUEUE) == 100
+
+
+def test_async_writer_queues_each_event_once(clean_postgres_url: str, redis_url: str) -> None:
+    """The on-loop writer (PostgreSQL + Redis) keeps the same promise under a burst."""
+    writer = AsyncIngestWriter(clean_postgres_url, redis_url)
+
+    async def burst() -> list[Recorded]:
+        writer.start()
+        try:
+            requests = [writer.record(event(n)) for n in range(150) for _ in range(2)]
+            return list(await asyncio.gather(*requests))
+        finally:
+            await writer.stop()
+
+    results = asyncio.run(burst())
+
+    assert [r.duplicate for r in results].count(False) == 150
+    assert redis.Redis.from_url(redis_url).llen(QUEUE) == 150
+    ledger = Ledger.from_url(clean_postgres_url)
+    statuses = {ledger.get_event(r.event_id).status for r in results}  # type: ignore[union-attr]
+    assert statuses == {EventStatus.QUEUED}
+    assert len({r.event_id for r in results}) == 150
+    ledger.engine.dispose()
+
+
+def test_async_writer_broker_down_leaves_events_for_the_retry(
+    clean_postgres_url: str, redis_url: str
+) -> None:
+    """Redis down: the request fails (503), the event stays received, and the retry queues it."""
+    down = AsyncIngestWriter(clean_postgres_url, "redis://127.0.0.1:1/0")
+    up = AsyncIngestWriter(clean_postgres_url, redis_url)
+
+    async def attempt(writer: AsyncIngestWriter) -> Recorded | Exception:
+        writer.start()
+        try:
+            return await writer.record(event(7))
+        except Exception as exc:
+            return exc
+        finally:
+            await writer.stop()
+
+    failed = asyncio.run(attempt(down))
+    retried = asyncio.run(attempt(up))
+
+    assert isinstance(failed, BrokerUnavailable)
+    assert isinstance(retried, Recorded)
+    assert (retried.duplicate, retried.needs_enqueue) == (True, True)
+    assert redis.Redis.from_url(redis_url).llen(QUEUE) == 1
+    ledger = Ledger.from_url(clean_postgres_url)
+    assert ledger.get_event(retried.event_id).status == EventStatus.QUEUED  # type: ignore[union-attr]
+    ledger.engine.dispose()

@@ -24,7 +24,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.events import Action, action_for
-from app.ingest import IngestWriter
+from app.ingest import EventWriter
 from app.ledger.models import EventStatus
 from app.ledger.store import NewEvent
 
@@ -38,7 +38,7 @@ class BodyTooLarge(Exception):
 
 
 class SeamWebhookEndpoint:
-    def __init__(self, secret: str, writer: IngestWriter) -> None:
+    def __init__(self, secret: str, writer: EventWriter) -> None:
         self._webhook = Webhook(secret)
         self._writer = writer
 
