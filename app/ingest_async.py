@@ -32,6 +32,7 @@ from app.queue import PROCESS_EVENT, QUEUE, celery_message
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 32
+LANES = 2
 
 UNQUEUE = (
     "UPDATE events SET status = 'received', queued_at = NULL "
@@ -45,26 +46,30 @@ MARK_QUEUED = (
 
 class AsyncIngestWriter:
     def __init__(self, database_url: str, redis_url: str) -> None:
-        self._dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=3, socket_connect_timeout=2, max_connections=4
+            redis_url, socket_timeout=3, socket_connect_timeout=2, max_connections=LANES * 2
         )
         self._origin = f"{os.getpid()}@{socket.gethostname()}".replace('"', "")
-        self._connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        # Two lanes, each with its own connection: one batch builds and sends while the
+        # other waits for its commit.
+        self._lanes = [_Lane(dsn) for _ in range(LANES)]
         self._waiting: list[tuple[NewEvent, asyncio.Future[Recorded]]] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run(lane)) for lane in self._lanes]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._connection is not None:
-            await self._connection.close()
+                await task
+        for lane in self._lanes:
+            await lane.close()
         await self._redis.aclose()
 
     async def record(self, event: NewEvent) -> Recorded:
@@ -73,31 +78,32 @@ class AsyncIngestWriter:
         self._wake.set()
         return await future
 
-    async def _run(self) -> None:
+    async def _run(self, lane: _Lane) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._waiting:
-                taken, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                try:
-                    outcomes: list[Recorded] | BaseException = await self._write(
-                        [event for event, _ in taken]
-                    )
-                except (LedgerUnavailable, BrokerUnavailable) as exc:
-                    outcomes = exc
-                except Exception as exc:
-                    log.exception("ingest writer failed on a batch of %d", len(taken))
-                    outcomes = exc
-                for n, (_, future) in enumerate(taken):
-                    if future.done():
-                        continue
-                    if isinstance(outcomes, BaseException):
-                        future.set_exception(outcomes)
-                    else:
-                        future.set_result(outcomes[n])
+            if not self._waiting:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            taken, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                outcomes: list[Recorded] | BaseException = await self._write(
+                    lane, [event for event, _ in taken]
+                )
+            except (LedgerUnavailable, BrokerUnavailable) as exc:
+                outcomes = exc
+            except Exception as exc:
+                log.exception("ingest writer failed on a batch of %d", len(taken))
+                outcomes = exc
+            for n, (_, future) in enumerate(taken):
+                if future.done():
+                    continue
+                if isinstance(outcomes, BaseException):
+                    future.set_exception(outcomes)
+                else:
+                    future.set_result(outcomes[n])
 
-    async def _write(self, news: list[NewEvent]) -> list[Recorded]:
-        recorded = await self._record(news)
+    async def _write(self, lane: _Lane, news: list[NewEvent]) -> list[Recorded]:
+        recorded = await lane.record(news)
         to_queue = sorted({r.event_id for r in recorded if r.needs_enqueue})
         stored_queued = sorted(
             {r.event_id for r in recorded if r.needs_enqueue and not r.duplicate}
@@ -108,15 +114,23 @@ class AsyncIngestWriter:
                     QUEUE, *[celery_message(PROCESS_EVENT, [i], self._origin) for i in to_queue]
                 )
         except (RedisError, OSError) as exc:
-            await self._execute(UNQUEUE, {"ids": stored_queued})
+            await lane.execute(UNQUEUE, {"ids": stored_queued})
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
         # Duplicates of events whose first publish failed were stored as received.
         retried = sorted({r.event_id for r in recorded if r.needs_enqueue and r.duplicate})
         if retried:
-            await self._execute(MARK_QUEUED, {"ids": retried})
+            await lane.execute(MARK_QUEUED, {"ids": retried})
         return recorded
 
-    async def _record(self, news: list[NewEvent]) -> list[Recorded]:
+
+class _Lane:
+    """One PostgreSQL connection, reopened after a failure."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+
+    async def record(self, news: list[NewEvent]) -> list[Recorded]:
         rows = batch.event_rows(news, as_queued=True, now=utcnow())
         connection = await self._connect()
         try:
@@ -130,11 +144,11 @@ class AsyncIngestWriter:
                     )
                     existing = await cursor.fetchall()
         except psycopg.OperationalError as exc:
-            await self._drop_connection()
+            await self.close()
             raise LedgerUnavailable(f"ledger unavailable: {type(exc).__name__}") from exc
         return batch.match(news, rows, inserted, existing)
 
-    async def _execute(self, sql: str, params: dict[str, list[int]]) -> None:
+    async def execute(self, sql: str, params: dict[str, list[int]]) -> None:
         if not params["ids"]:
             return
         connection = await self._connect()
@@ -142,8 +156,14 @@ class AsyncIngestWriter:
             await connection.execute(sql, params)
             await connection.commit()
         except psycopg.OperationalError as exc:
-            await self._drop_connection()
+            await self.close()
             raise LedgerUnavailable(f"ledger unavailable: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self._connection.close()
+            self._connection = None
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
@@ -154,9 +174,3 @@ class AsyncIngestWriter:
             except psycopg.OperationalError as exc:
                 raise LedgerUnavailable(f"ledger unavailable: {type(exc).__name__}") from exc
         return self._connection
-
-    async def _drop_connection(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(psycopg.Error):
-                await self._connection.close()
-            self._connection = None
