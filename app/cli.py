@@ -137,6 +137,8 @@ def worker_command(concurrency: int, *, with_beat: bool = False) -> list[str]:
 
 def _worker(args: argparse.Namespace) -> int:
     load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not inside Celery
+    # One database connection per worker thread, and a few for beat and the sweeper.
+    os.environ.setdefault("DATABASE_POOL_SIZE", str(args.concurrency + 4))
     command = worker_command(args.concurrency, with_beat=args.beat)
     os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
 

@@ -29,7 +29,7 @@ class Services:
         assert settings.seam_api_key is not None
         return cls(
             settings=settings,
-            ledger=ledger or Ledger.from_url(settings.database_url),
+            ledger=ledger or Ledger.from_url(settings.database_url, settings.database_pool_size),
             seam=SeamApiReader(
                 api_key=settings.seam_api_key.get_secret_value(),
                 endpoint=settings.seam_endpoint,

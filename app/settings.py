@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # Where the dry-run channels write what they would have sent (the demo reads it).
     dry_run_outbox: Path | None = None
     provider_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Connections each process keeps to the database; a worker needs one per thread.
+    database_pool_size: int = Field(default=10, ge=1, le=500)
     # How long a transient failure is retried before the delivery fails (and falls back).
     retry_window_seconds: float = Field(default=30 * 60, gt=0)
     # How long a worker may hold a delivery before the sweeper takes it back.

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -39,6 +40,7 @@ TOO_MANY_REQUESTS = 20429
 # Looking up a send whose answer was lost: how many recent messages to read, and how far
 # Twilio's clock may be behind ours.
 RECENT_LIMIT = 50
+POOL_SIZE = 64
 CLOCK_SKEW = timedelta(minutes=2)
 
 
@@ -69,6 +71,12 @@ class TwilioSms:
         http_client = TwilioHttpClient(
             timeout=timeout, request_hooks={"response": [self._remember_headers]}
         )
+        if http_client.session is not None:
+            # The SDK sizes its pool by CPU count (and not at all for http://); a worker sends
+            # from many threads at once, and a pool too small reconnects for every message.
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+            http_client.session.mount("https://", adapter)
+            http_client.session.mount("http://", adapter)
         # With a base URL override, TWILIO_REGION/TWILIO_EDGE must not rewrite its host.
         environment: dict[str, str] | None = {} if base_url else None
         self._client = Client(

@@ -14,7 +14,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from app.errors import LedgerUnavailable
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, pool_size: int = 10) -> Engine:
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -25,8 +25,10 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(
         database_url,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
+        # Connections past the pool are opened and closed per use: on PostgreSQL that is a
+        # process fork each time. A worker's pool matches its threads (DATABASE_POOL_SIZE).
+        pool_size=pool_size,
+        max_overflow=10,
         pool_timeout=3,
         connect_args={"connect_timeout": 3},
     )

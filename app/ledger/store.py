@@ -43,8 +43,8 @@ class Ledger(DeliveryStore):
     """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py."""
 
     @classmethod
-    def from_url(cls, database_url: str) -> Ledger:
-        return cls(make_engine(database_url))
+    def from_url(cls, database_url: str, pool_size: int = 10) -> Ledger:
+        return cls(make_engine(database_url, pool_size))
 
     # -- events ----------------------------------------------------------------------------
 

@@ -247,6 +247,11 @@ def _parse(handler: BaseHTTPRequestHandler) -> RecordedRequest:
 def _make_handler(standin: StandinServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"keycourier-{standin.name}"
+        # Keep-alive, as the real APIs do: a new connection per request would measure the
+        # stand-in's TCP set-up, not keycourier. Headers and body go out in two writes, so
+        # Nagle's algorithm must be off or every answer waits for a delayed ACK (~40 ms).
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             try:
