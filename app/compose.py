@@ -15,7 +15,7 @@ from app.errors import NotFound, ProviderError
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages import message_context
 from app.planner import FRONT_DESK_CARD, FRONT_DESK_UNDELIVERED
-from app.ports import Email, Guest, Sms
+from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
 
 
 class Unsendable(Exception):
@@ -28,12 +28,26 @@ class Unsendable(Exception):
 
 
 @dataclass(frozen=True)
+class SeamState:
+    """What processing an event just read from Seam, so sending at once need not read it again.
+
+    Only ever passed to a send made in the same task, moments after the read: a send from the
+    queue (a retry, the sweeper) reads Seam afresh.
+    """
+
+    method: AccessMethod
+    grants: dict[str, AccessGrant]
+    guests: dict[str, Guest]
+    spaces: list[Space]
+
+
+@dataclass(frozen=True)
 class Composed:
     message: Sms | Email
     guest: Guest | None
 
 
-def compose(services: Services, delivery: Delivery) -> Composed:
+def compose(services: Services, delivery: Delivery, state: SeamState | None = None) -> Composed:
     """The message `delivery` stands for, rendered from Seam's current state.
 
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
@@ -41,16 +55,8 @@ def compose(services: Services, delivery: Delivery) -> Composed:
     if delivery.kind == FRONT_DESK_UNDELIVERED:
         siblings = services.ledger.siblings(delivery)
         return Composed(_front_desk_alert(services, delivery, siblings), None)
-    seam, settings = services.seam, services.settings
-    try:
-        method = seam.get_access_method(delivery.access_method_id)
-        grant = (
-            seam.get_access_grant(delivery.access_grant_id) if delivery.access_grant_id else None
-        )
-        guest = seam.get_guest(delivery.user_identity_id) if delivery.user_identity_id else None
-    except NotFound as exc:
-        raise Unsendable(DeliveryStatus.SUPERSEDED, f"gone from Seam: {exc.message}") from exc
-    spaces = seam.get_spaces(delivery.access_method_id)
+    settings = services.settings
+    method, grant, guest, spaces = _read_seam(services, delivery, state)
     front_desk = delivery.kind == FRONT_DESK_CARD
 
     destination: str | None
@@ -78,6 +84,26 @@ def compose(services: Services, delivery: Delivery) -> Composed:
         code_changed=not front_desk and services.ledger.guest_had_other_credential(delivery),
     )
     return Composed(_render(services, delivery, destination, context), guest)
+
+
+def _read_seam(
+    services: Services, delivery: Delivery, state: SeamState | None
+) -> tuple[AccessMethod, AccessGrant | None, Guest | None, list[Space]]:
+    if state is not None and state.method.access_method_id == delivery.access_method_id:
+        grant = state.grants.get(delivery.access_grant_id or "")
+        guest = state.guests.get(delivery.user_identity_id or "")
+        if grant is not None and (guest is not None or delivery.user_identity_id is None):
+            return state.method, grant, guest, state.spaces
+    seam = services.seam
+    try:
+        method = seam.get_access_method(delivery.access_method_id)
+        grant = (
+            seam.get_access_grant(delivery.access_grant_id) if delivery.access_grant_id else None
+        )
+        guest = seam.get_guest(delivery.user_identity_id) if delivery.user_identity_id else None
+    except NotFound as exc:
+        raise Unsendable(DeliveryStatus.SUPERSEDED, f"gone from Seam: {exc.message}") from exc
+    return method, grant, guest, seam.get_spaces(delivery.access_method_id)
 
 
 def guest_destination(guest: Guest | None, channel: str) -> str | None:

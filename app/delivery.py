@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from app.compose import Composed, Unsendable, compose
+from app.compose import Composed, SeamState, Unsendable, compose
 from app.container import Services
 from app.credentials import fingerprint
 from app.errors import (
@@ -53,7 +53,9 @@ class Outcome:
     retry_in: float | None = None
 
 
-def send_delivery(services: Services, delivery_id: int, enqueue: EnqueueSend) -> Outcome:
+def send_delivery(
+    services: Services, delivery_id: int, enqueue: EnqueueSend, state: SeamState | None = None
+) -> Outcome:
     """Take one delivery as far as it can go now. Never sends a message twice."""
     ledger, settings = services.ledger, services.settings
     lease = timedelta(seconds=settings.delivery_lease_seconds)
@@ -64,7 +66,7 @@ def send_delivery(services: Services, delivery_id: int, enqueue: EnqueueSend) ->
     context = {"delivery_id": delivery_id, "channel": delivery.channel, "kind": delivery.kind}
 
     try:
-        composed = compose(services, delivery)
+        composed = compose(services, delivery, state)
     except Unsendable as unsendable:
         ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
         log.info("delivery not sent: %s", unsendable.reason, extra=context)

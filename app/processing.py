@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app.compose import SeamState
 from app.container import Services
 from app.credentials import fingerprint
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
@@ -26,6 +27,8 @@ from app.retry_policy import backoff_seconds
 log = logging.getLogger(__name__)
 
 EnqueueSend = Callable[[int], None]
+# Sends a delivery planned a moment ago, in this task, with the Seam state just read.
+SendNow = Callable[[int, SeamState], None]
 FINAL = {EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.REJECTED, EventStatus.FAILED}
 
 
@@ -35,8 +38,17 @@ class Outcome:
     detail: str
 
 
-def process_event(services: Services, event_id: int, enqueue_send: EnqueueSend) -> Outcome:
-    """Act on a recorded event. Transient errors propagate so the caller retries."""
+def process_event(
+    services: Services,
+    event_id: int,
+    enqueue_send: EnqueueSend,
+    send_now: SendNow | None = None,
+) -> Outcome:
+    """Act on a recorded event. Transient errors propagate so the caller retries.
+
+    Deliveries it plans are handed to `send_now` with the Seam state just read (saving a
+    queue hop and four Seam reads each) when given, else queued.
+    """
     event = services.ledger.get_event(event_id)
     if event is None:
         log.error("event %s is not in the ledger", event_id)
@@ -44,7 +56,7 @@ def process_event(services: Services, event_id: int, enqueue_send: EnqueueSend) 
     if EventStatus(event.status) in FINAL:
         return Outcome(EventStatus(event.status), "already done")
 
-    outcome = _act(services, event, enqueue_send)
+    outcome = _act(services, event, enqueue_send, send_now)
     services.ledger.finish_event(event_id, outcome.status, outcome.detail)
     log.info(
         "event processed",
@@ -70,7 +82,9 @@ def retry_later(services: Services, event_id: int, exc: KeycourierError) -> str:
     return "retry"
 
 
-def _act(services: Services, event: Event, enqueue_send: EnqueueSend) -> Outcome:
+def _act(
+    services: Services, event: Event, enqueue_send: EnqueueSend, send_now: SendNow | None
+) -> Outcome:
     action = action_for(event.event_type or "")
     access_method_id = event.access_method_id
     if action is Action.RECORD or access_method_id is None:
@@ -85,16 +99,21 @@ def _act(services: Services, event: Event, enqueue_send: EnqueueSend) -> Outcome
     except NotFound:
         return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
 
+    state = None
     if action is Action.FLAG_CARD:
         detail = _flag_card(services, event, method)
     elif method.mode == "card":
         detail = _card_issued(services, method)
     else:
-        detail = _plan_guest(services, event, method)
+        detail, state = _plan_guest(services, event, method)
     pending = services.ledger.pending_delivery_ids(access_method_id)
-    for delivery_id in pending:
-        enqueue_send(delivery_id)
-    services.ledger.mark_deliveries_enqueued(pending)
+    if send_now is not None and state is not None:
+        for delivery_id in pending:
+            send_now(delivery_id, state)
+    else:
+        for delivery_id in pending:
+            enqueue_send(delivery_id)
+        services.ledger.mark_deliveries_enqueued(pending)
     return Outcome(EventStatus.PROCESSED, detail)
 
 
@@ -113,16 +132,17 @@ def _recipients(services: Services, event: Event) -> list[Recipient]:
     return recipients
 
 
-def _plan_guest(services: Services, event: Event, method: AccessMethod) -> str:
+def _plan_guest(
+    services: Services, event: Event, method: AccessMethod
+) -> tuple[str, SeamState | None]:
     kind = guest_message_kind(method)
     if kind is None:
-        return f"mode {method.mode} has no guest message"
+        return f"mode {method.mode} has no guest message", None
     if not method.is_issued or method.credential is None:
-        return "the access method is not issued yet"
+        return "the access method is not issued yet", None
 
-    plan = plan_guest_messages(
-        method, _recipients(services, event), services.settings.delivery_channels
-    )
+    recipients = _recipients(services, event)
+    plan = plan_guest_messages(method, recipients, services.settings.delivery_channels)
     credential_fp = fingerprint(
         services.settings.fingerprint_key(), method.access_method_id, method.credential
     )
@@ -144,7 +164,15 @@ def _plan_guest(services: Services, event: Event, method: AccessMethod) -> str:
     for note in plan.notes:
         log.warning("nothing to send: %s", note, extra={"event_id": event.id})
     notes = "; ".join(plan.notes)
-    return f"planned {created} new deliveries" + (f"; {notes}" if notes else "")
+    state = None
+    if created:
+        state = SeamState(
+            method=method,
+            grants={r.grant.access_grant_id: r.grant for r in recipients},
+            guests={r.guest.user_identity_id: r.guest for r in recipients if r.guest},
+            spaces=services.seam.get_spaces(method.access_method_id),
+        )
+    return f"planned {created} new deliveries" + (f"; {notes}" if notes else ""), state
 
 
 def _card_issued(services: Services, method: AccessMethod) -> str:

@@ -57,13 +57,17 @@ class CeleryEnqueuer:
     def enqueue_event(self, event_id: int) -> None:
         self._publish(PROCESS_EVENT, event_id)
 
-    def enqueue_delivery(self, delivery_id: int) -> None:
-        self._publish(SEND_DELIVERY, delivery_id)
+    def enqueue_delivery(self, delivery_id: int, countdown: float | None = None) -> None:
+        self._publish(SEND_DELIVERY, delivery_id, countdown)
 
-    def _publish(self, task_name: str, object_id: int) -> None:
+    def _publish(self, task_name: str, object_id: int, countdown: float | None = None) -> None:
         try:
             self._celery.send_task(
-                task_name, args=[object_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY
+                task_name,
+                args=[object_id],
+                countdown=countdown,
+                retry=True,
+                retry_policy=PUBLISH_RETRY_POLICY,
             )
         except (KombuOperationalError, OSError) as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc

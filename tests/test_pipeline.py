@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app.compose import SeamState
 from app.container import Services
 from app.delivery import Result, send_delivery
 from app.errors import TransientProviderError
@@ -373,3 +374,29 @@ def test_the_pin_is_never_stored_in_clear(services: Services, seam: SeamStandin)
                 assert PIN not in dumped
                 assert NEW_PIN not in dumped
                 assert INSTANT_KEY not in dumped
+
+
+def test_sending_at_once_reuses_what_processing_read(
+    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+) -> None:
+    """Sent in the processing task, both messages go out on four Seam reads, not twelve."""
+    event_id = record(services, "access_method.issued.code")
+    seam.clear_requests()
+    queued: list[int] = []
+
+    def send_now(delivery_id: int, state: SeamState) -> None:
+        send_delivery(services, delivery_id, queued.append, state)
+
+    process_event(services, event_id, queued.append, send_now)
+
+    assert queued == []
+    assert len(twilio.sent) == 1
+    assert len(sendgrid.sent) == 1
+    assert PIN in twilio.sent[0]["body"]
+    reads = sorted(r.path for r in seam.requests)
+    assert reads == [
+        "/access_grants/get",
+        "/access_methods/get",
+        "/access_methods/get_related",
+        "/user_identities/get",
+    ]

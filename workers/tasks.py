@@ -8,6 +8,7 @@ from typing import cast
 from celery import Task, shared_task
 
 from app import delivery, processing
+from app.compose import SeamState
 from app.container import Services
 from app.errors import KeycourierError, ProviderError
 from app.ledger.models import utcnow
@@ -35,9 +36,22 @@ def process_event(self: Task[[int], str], event_id: int) -> str:
     # No Celery retry: the sweeper retries unfinished events from the ledger. Duplicates of
     # this task are harmless, but duplicated retry chains would multiply.
     services = _services(self)
+    enqueuer = CeleryEnqueuer(self.app)
+
+    def send_now(delivery_id: int, state: SeamState) -> None:
+        # Planned a moment ago: send it here, with the Seam state just read, instead of
+        # queueing it to be read again. What cannot go now is queued for its retry.
+        try:
+            sent = delivery.send_delivery(services, delivery_id, enqueuer.enqueue_delivery, state)
+        except KeycourierError:
+            enqueuer.enqueue_delivery(delivery_id)
+            return
+        if sent.retry_in is not None:
+            enqueuer.enqueue_delivery(delivery_id, countdown=sent.retry_in + DUE_MARGIN_SECONDS)
+
     try:
         outcome = processing.process_event(
-            services, event_id, enqueue_send=CeleryEnqueuer(self.app).enqueue_delivery
+            services, event_id, enqueue_send=enqueuer.enqueue_delivery, send_now=send_now
         )
     except KeycourierError as exc:
         return processing.retry_later(services, event_id, exc)
