@@ -108,7 +108,7 @@ def run_ingest(
     *,
     connections: int = 64,
     seconds: int = 10,
-    distinct_events: int = 60_000,
+    distinct_events: int = 100_000,
 ) -> IngestResult:
     workdir.mkdir(parents=True, exist_ok=True)
     requests_file = workdir / "requests.lua"
