@@ -16,10 +16,12 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.ledger.batch import QueuePlan
 from app.ledger.store import Ledger, NewEvent, Recorded
 from app.queue import Enqueuer
 
@@ -90,19 +92,13 @@ class IngestWriter:
     def _write(self, batch: list[_Waiting]) -> None:
         try:
             recorded = self._ledger.record_events([w.event for w in batch], as_queued=True)
-            to_queue = sorted({r.event_id for r in recorded if r.needs_enqueue})
+            plan = QueuePlan.of(recorded)
             try:
-                self._enqueuer.enqueue_events(to_queue)
+                self._enqueuer.enqueue_events(plan.to_queue)
             except BrokerUnavailable:
-                fresh = sorted(
-                    {r.event_id for r in recorded if r.needs_enqueue and not r.duplicate}
-                )
-                self._ledger.unqueue_events(fresh)
+                self._ledger.unqueue_events(plan.stored_queued)
                 raise
-            # Duplicates of events whose first publish failed were stored as received.
-            self._ledger.mark_events_queued(
-                sorted({r.event_id for r in recorded if r.needs_enqueue and r.duplicate})
-            )
+            self._ledger.mark_events_queued(plan.retried)
         except (LedgerUnavailable, BrokerUnavailable) as exc:
             _settle(batch, exc)
             return
@@ -117,22 +113,23 @@ class IngestWriter:
 
 def _settle(batch: list[_Waiting], outcomes: list[Recorded] | BaseException) -> None:
     """Release a batch's requests with one wake-up of their event loop, not one each."""
-    results: list[Recorded | BaseException] = (
-        list(outcomes) if isinstance(outcomes, list) else [outcomes] * len(batch)
-    )
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, Recorded | BaseException]]]
-    by_loop = {}
-    for waiting, result in zip(batch, results, strict=True):
-        by_loop.setdefault(waiting.loop, []).append((waiting, result))
-    for loop, settled in by_loop.items():
-        loop.call_soon_threadsafe(_resolve, settled)
+    by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}
+    for n, waiting in enumerate(batch):
+        by_loop.setdefault(waiting.loop, []).append(n)
+    for loop, indexes in by_loop.items():
+        futures = [batch[n].future for n in indexes]
+        chosen = outcomes if isinstance(outcomes, BaseException) else [outcomes[n] for n in indexes]
+        loop.call_soon_threadsafe(settle_futures, futures, chosen)
 
 
-def _resolve(settled: list[tuple[_Waiting, Recorded | BaseException]]) -> None:
-    for waiting, outcome in settled:
-        if waiting.future.done():  # the request went away (client disconnected)
+def settle_futures(
+    futures: Sequence[asyncio.Future[Recorded]], outcomes: Sequence[Recorded] | BaseException
+) -> None:
+    """Give each waiting request its Recorded, or the batch's error. Call on their loop."""
+    for n, future in enumerate(futures):
+        if future.done():  # the request went away (client disconnected)
             continue
-        if isinstance(outcome, BaseException):
-            waiting.future.set_exception(outcome)
+        if isinstance(outcomes, BaseException):
+            future.set_exception(outcomes)
         else:
-            waiting.future.set_result(outcome)
+            future.set_result(outcomes[n])

@@ -16,18 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 
 import psycopg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.ingest import settle_futures
 from app.ledger import batch
-from app.ledger.batch import NewEvent, Recorded
+from app.ledger.batch import NewEvent, QueuePlan, Recorded
 from app.ledger.models import utcnow
-from app.queue import PROCESS_EVENT, QUEUE, celery_message
+from app.queue import QUEUE, process_event_messages
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,6 @@ class AsyncIngestWriter:
         self._redis = aioredis.Redis.from_url(
             redis_url, socket_timeout=3, socket_connect_timeout=2, max_connections=LANES * 2
         )
-        self._origin = f"{os.getpid()}@{socket.gethostname()}".replace('"', "")
         # Two lanes, each with its own connection: one batch builds and sends while the
         # other waits for its commit.
         self._lanes = [_Lane(dsn) for _ in range(LANES)]
@@ -94,32 +92,18 @@ class AsyncIngestWriter:
             except Exception as exc:
                 log.exception("ingest writer failed on a batch of %d", len(taken))
                 outcomes = exc
-            for n, (_, future) in enumerate(taken):
-                if future.done():
-                    continue
-                if isinstance(outcomes, BaseException):
-                    future.set_exception(outcomes)
-                else:
-                    future.set_result(outcomes[n])
+            settle_futures([future for _, future in taken], outcomes)
 
     async def _write(self, lane: _Lane, news: list[NewEvent]) -> list[Recorded]:
         recorded = await lane.record(news)
-        to_queue = sorted({r.event_id for r in recorded if r.needs_enqueue})
-        stored_queued = sorted(
-            {r.event_id for r in recorded if r.needs_enqueue and not r.duplicate}
-        )
+        plan = QueuePlan.of(recorded)
         try:
-            if to_queue:
-                await self._redis.lpush(
-                    QUEUE, *[celery_message(PROCESS_EVENT, [i], self._origin) for i in to_queue]
-                )
+            if plan.to_queue:
+                await self._redis.lpush(QUEUE, *process_event_messages(plan.to_queue))
         except (RedisError, OSError) as exc:
-            await lane.execute(UNQUEUE, {"ids": stored_queued})
+            await lane.execute(UNQUEUE, {"ids": plan.stored_queued})
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
-        # Duplicates of events whose first publish failed were stored as received.
-        retried = sorted({r.event_id for r in recorded if r.needs_enqueue and r.duplicate})
-        if retried:
-            await lane.execute(MARK_QUEUED, {"ids": retried})
+        await lane.execute(MARK_QUEUED, {"ids": plan.retried})
         return recorded
 
 

@@ -94,17 +94,12 @@ class RedisEnqueuer:
                 socket_connect_timeout=2,
             )
         )
-        # Escaped once here: the message template takes it as it is.
-        self._origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
 
     def enqueue_events(self, event_ids: Sequence[int]) -> None:
         if not event_ids:
             return
-        messages = [
-            celery_message(PROCESS_EVENT, [event_id], self._origin) for event_id in event_ids
-        ]
         try:
-            self._redis.lpush(QUEUE, *messages)
+            self._redis.lpush(QUEUE, *process_event_messages(event_ids))
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
@@ -113,6 +108,13 @@ class RedisEnqueuer:
             self._redis.ping()
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+
+
+def process_event_messages(event_ids: Sequence[int]) -> list[bytes]:
+    """One `process_event` task message per event, for a single LPUSH."""
+    # Escaped here: the message template takes it as it is.
+    origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
+    return [celery_message(PROCESS_EVENT, [event_id], origin) for event_id in event_ids]
 
 
 def celery_message(task_name: str, args: list[int], origin: str) -> bytes:

@@ -50,6 +50,24 @@ class Recorded:
     needs_enqueue: bool
 
 
+@dataclass(frozen=True)
+class QueuePlan:
+    """What a recorded batch asks of the broker, and of the ledger if the broker says no."""
+
+    to_queue: list[int]  # every event with work to do
+    stored_queued: list[int]  # new events stored as queued: back to received if the push fails
+    retried: list[int]  # duplicates of events whose first publish failed: mark them queued
+
+    @classmethod
+    def of(cls, recorded: Sequence[Recorded]) -> QueuePlan:
+        due = [r for r in recorded if r.needs_enqueue]
+        return cls(
+            to_queue=sorted({r.event_id for r in due}),
+            stored_queued=sorted({r.event_id for r in due if not r.duplicate}),
+            retried=sorted({r.event_id for r in due if r.duplicate}),
+        )
+
+
 def event_rows(
     news: Sequence[NewEvent], *, as_queued: bool, now: datetime
 ) -> list[dict[str, object]]:
