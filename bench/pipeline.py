@@ -124,6 +124,23 @@ def _arrivals(twilio: TwilioStandin, sendgrid: SendGridStandin) -> list[float]:
     return [r.received_at for r in [*twilio.requests, *sendgrid.requests] if r.method == "POST"]
 
 
+def _post_all(
+    hotel: Hotel, port: int, rate: float, env: dict[str, str], workdir: Path, *, timeout: float
+) -> list[float]:
+    """Post every guest's event at `rate`/s from a load generator process; when each left."""
+    requests_file, results_file = workdir / "requests.json", workdir / "sent.json"
+    requests_file.write_text(json.dumps(hotel.signed_requests()))
+    load = Proc(
+        "loadgen",
+        ["-m", "bench.loadgen", str(requests_file), str(results_file),
+         "--url", f"http://127.0.0.1:{port}/webhooks/seam", "--rate", str(rate)],
+        env, workdir,
+    )  # fmt: skip
+    load.process.wait(timeout=timeout)
+    sent_at: list[float] = json.loads(results_file.read_text())["sent_at"]
+    return sent_at
+
+
 def _worker(env: dict[str, str], workdir: Path) -> Proc:
     return Proc(
         "worker", ["-m", "app", "worker", "--concurrency", str(WORKER_CONCURRENCY)], env, workdir
@@ -137,8 +154,6 @@ def run_end_to_end(
     events = int(rate * seconds)
     with SeamStandin() as seam, TwilioStandin() as twilio, SendGridStandin() as sendgrid:
         hotel = Hotel(seam, events)
-        requests_file, results_file = workdir / "requests.json", workdir / "sent.json"
-        requests_file.write_text(json.dumps(hotel.signed_requests()))
         port = free_port()
         env = {**_env(base_env, seam, twilio, sendgrid), "PORT": str(port)}
         web = Proc("web", ["-m", "app", "serve", "--no-worker"], env, workdir)
@@ -146,19 +161,12 @@ def run_end_to_end(
         try:
             wait_until_ready(f"http://127.0.0.1:{port}/healthz")
             time.sleep(2)  # the worker connects to the broker
-            load = Proc(
-                "loadgen",
-                ["-m", "bench.loadgen", str(requests_file), str(results_file),
-                 "--url", f"http://127.0.0.1:{port}/webhooks/seam", "--rate", str(rate)],
-                env, workdir,
-            )  # fmt: skip
-            load.process.wait(timeout=seconds * 3)
+            sent_at = _post_all(hotel, port, rate, env, workdir, timeout=seconds * 3)
             wait_for(lambda: len(_sms_times(twilio)) >= events, 120)
             web_rss, worker_rss = web.peak_rss_mb(), worker.peak_rss_mb()
         finally:
             web.stop()
             worker.stop()
-        sent_at = json.loads(results_file.read_text())["sent_at"]
         received = _sms_times(twilio)
     latencies = sorted(
         (received[phone] - sent_at[n]) * 1000
@@ -186,20 +194,12 @@ def run_worker_throughput(
     workdir.mkdir(parents=True, exist_ok=True)
     with SeamStandin() as seam, TwilioStandin() as twilio, SendGridStandin() as sendgrid:
         hotel = Hotel(seam, events)
-        requests_file, results_file = workdir / "requests.json", workdir / "sent.json"
-        requests_file.write_text(json.dumps(hotel.signed_requests()))
         port = free_port()
         env = {**_env(base_env, seam, twilio, sendgrid), "PORT": str(port)}
         web = Proc("web", ["-m", "app", "serve", "--no-worker"], env, workdir)
         try:
             wait_until_ready(f"http://127.0.0.1:{port}/healthz")
-            load = Proc(
-                "loadgen",
-                ["-m", "bench.loadgen", str(requests_file), str(results_file),
-                 "--url", f"http://127.0.0.1:{port}/webhooks/seam", "--rate", "2000"],
-                env, workdir,
-            )  # fmt: skip
-            load.process.wait(timeout=300)
+            _post_all(hotel, port, 2000, env, workdir, timeout=300)
         finally:
             web.stop()
         # Everything is queued; now the worker alone, against slow providers.
