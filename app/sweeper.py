@@ -53,7 +53,7 @@ def sweep(
     event_ids = ledger.stale_event_ids(now, waited_since, BATCH)
     for event_id in event_ids:
         enqueue_event(event_id)
-    ledger.mark_events_requeued(event_ids)
+    ledger.mark_events_queued(event_ids)
 
     delivery_ids = ledger.due_delivery_ids(now, waited_since, BATCH)
     for delivery_id in delivery_ids:

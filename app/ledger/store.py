@@ -107,12 +107,16 @@ class Ledger(DeliveryStore):
             )
 
     def mark_events_queued(self, event_ids: Sequence[int]) -> None:
+        """Handed to the broker just now (again, for the sweeper): unfinished events only."""
         if not event_ids:
             return
         with self._transaction() as session:
             session.execute(
                 update(Event)
-                .where(Event.id.in_(event_ids), Event.status == EventStatus.RECEIVED)
+                .where(
+                    Event.id.in_(event_ids),
+                    Event.status.in_((EventStatus.RECEIVED, EventStatus.QUEUED)),
+                )
                 .values(status=EventStatus.QUEUED, queued_at=utcnow())
             )
 
@@ -172,19 +176,6 @@ class Ledger(DeliveryStore):
                     .order_by(Event.id)
                     .limit(limit)
                 )
-            )
-
-    def mark_events_requeued(self, event_ids: Sequence[int]) -> None:
-        if not event_ids:
-            return
-        with self._transaction() as session:
-            session.execute(
-                update(Event)
-                .where(
-                    Event.id.in_(event_ids),
-                    Event.status.in_((EventStatus.RECEIVED, EventStatus.QUEUED)),
-                )
-                .values(status=EventStatus.QUEUED, queued_at=utcnow())
             )
 
     # -- front-desk flags ------------------------------------------------------------------
