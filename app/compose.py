@@ -47,8 +47,17 @@ class Composed:
     guest: Guest | None
 
 
-def compose(services: Services, delivery: Delivery, state: SeamState | None = None) -> Composed:
+def compose(
+    services: Services,
+    delivery: Delivery,
+    state: SeamState | None = None,
+    *,
+    other_credential_sent: bool | None = None,
+) -> Composed:
     """The message `delivery` stands for, rendered from Seam's current state.
+
+    `other_credential_sent` (the guest already has another code of this access method: the
+    message says it changed) is read from the ledger unless the caller read it with its claim.
 
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
@@ -74,6 +83,8 @@ def compose(services: Services, delivery: Delivery, state: SeamState | None = No
             missing = "a phone number" if delivery.channel == "sms" else "an email address"
             raise Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
 
+    if other_credential_sent is None and not front_desk:
+        other_credential_sent = services.ledger.guest_had_other_credential(delivery)
     context = message_context(
         method=method,
         grant=grant,
@@ -81,7 +92,7 @@ def compose(services: Services, delivery: Delivery, state: SeamState | None = No
         spaces=spaces,
         timezone=settings.timezone,
         include_credential=not front_desk,
-        code_changed=not front_desk and services.ledger.guest_had_other_credential(delivery),
+        code_changed=not front_desk and bool(other_credential_sent),
     )
     return Composed(_render(services, delivery, destination, context), guest)
 

@@ -66,7 +66,9 @@ def send_delivery(
     context = {"delivery_id": delivery_id, "channel": delivery.channel, "kind": delivery.kind}
 
     try:
-        composed = compose(services, delivery, state)
+        composed = compose(
+            services, delivery, state, other_credential_sent=claimed.other_credential_sent
+        )
     except Unsendable as unsendable:
         ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
         log.info("delivery not sent: %s", unsendable.reason, extra=context)

@@ -99,14 +99,15 @@ def _act(
     except NotFound:
         return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
 
-    state = None
+    state, pending = None, None
     if action is Action.FLAG_CARD:
         detail = _flag_card(services, event, method)
     elif method.mode == "card":
         detail = _card_issued(services, method)
     else:
-        detail, state = _plan_guest(services, event, method)
-    pending = services.ledger.pending_delivery_ids(access_method_id)
+        detail, state, pending = _plan_guest(services, event, method)
+    if pending is None:
+        pending = services.ledger.pending_delivery_ids(access_method_id)
     if send_now is not None and state is not None:
         for delivery_id in pending:
             send_now(delivery_id, state)
@@ -134,21 +135,23 @@ def _recipients(services: Services, event: Event) -> list[Recipient]:
 
 def _plan_guest(
     services: Services, event: Event, method: AccessMethod
-) -> tuple[str, SeamState | None]:
+) -> tuple[str, SeamState | None, list[int] | None]:
+    """Plan the guest's messages; returns what happened, the Seam state read (when there is
+    something new to send with it) and the access method's pending deliveries."""
     kind = guest_message_kind(method)
     if kind is None:
-        return f"mode {method.mode} has no guest message", None
+        return f"mode {method.mode} has no guest message", None, None
     if not method.is_issued or method.credential is None:
-        return "the access method is not issued yet", None
+        return "the access method is not issued yet", None, None
 
     recipients = _recipients(services, event)
     plan = plan_guest_messages(method, recipients, services.settings.delivery_channels)
     credential_fp = fingerprint(
         services.settings.fingerprint_key(), method.access_method_id, method.credential
     )
-    created = 0
-    for message in plan.messages:
-        _, is_new = services.ledger.plan_delivery(
+    created, pending = services.ledger.plan_credential(
+        method.access_method_id,
+        [
             _new_delivery(
                 event,
                 method,
@@ -158,9 +161,11 @@ def _plan_guest(
                 recipient=message.recipient,
                 destination=message.destination,
             )
-        )
-        created += is_new
-    services.ledger.supersede_pending(method.access_method_id, kind, credential_fp)
+            for message in plan.messages
+        ],
+        kind,
+        credential_fp,
+    )
     for note in plan.notes:
         log.warning("nothing to send: %s", note, extra={"event_id": event.id})
     notes = "; ".join(plan.notes)
@@ -172,7 +177,7 @@ def _plan_guest(
             guests={r.guest.user_identity_id: r.guest for r in recipients if r.guest},
             spaces=services.seam.get_spaces(method.access_method_id),
         )
-    return f"planned {created} new deliveries" + (f"; {notes}" if notes else ""), state
+    return f"planned {created} new deliveries" + (f"; {notes}" if notes else ""), state, pending
 
 
 def _card_issued(services: Services, method: AccessMethod) -> str:

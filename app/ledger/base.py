@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -50,17 +50,29 @@ class LedgerBase:
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except OperationalError as exc:
-            raise LedgerUnavailable(f"ledger unavailable: {type(exc.orig).__name__}") from exc
-        except DBAPIError as exc:
-            # A connection cut mid-statement surfaces as an InterfaceError from psycopg.
-            if exc.connection_invalidated:
-                raise LedgerUnavailable("ledger unavailable: connection lost") from exc
-            raise
+        with _unavailable_as_ours(), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A transaction for Core statements: the delivery hot path, where an ORM session's
+        bookkeeping cost more CPU than the SQL it sent."""
+        with _unavailable_as_ours(), self.engine.begin() as connection:
+            yield connection
 
     def ping(self) -> None:
         with self._transaction() as session:
             session.execute(text("SELECT 1"))
+
+
+@contextmanager
+def _unavailable_as_ours() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise LedgerUnavailable(f"ledger unavailable: {type(exc.orig).__name__}") from exc
+    except DBAPIError as exc:
+        # A connection cut mid-statement surfaces as an InterfaceError from psycopg.
+        if exc.connection_invalidated:
+            raise LedgerUnavailable("ledger unavailable: connection lost") from exc
+        raise

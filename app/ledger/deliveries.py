@@ -1,30 +1,21 @@
-"""Deliveries and their attempts: every state change a delivery can make, and nothing else.
-
-    pending ──claim──> sending ──begin_attempt──> (provider call) ──finish_attempt──> sent
-       ^                  │                                           ├──> failed
-       │                  │                                           ├──> pending (retry later)
-       │                  │                                           └──> unknown
-       │                  └──release──> pending | superseded | skipped
-       └───── unknown ──claim (resolve first)──> sending ...
-    sending whose lease expired ──recover──> unknown (a call was in flight) | pending
-
-A claim and an in-flight attempt are committed before any provider is called, so a process
-that dies mid-call leaves a record saying a message may have gone out.
+"""Deliveries: planning them, ending those that will never go, and what the sweeper and
+the ops views read. Sending one (claim, attempts) is app/ledger/sending.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, fields
+from datetime import datetime
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from app.ledger.base import LedgerBase
-from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
+from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
+from app.ledger.sending import DELIVERIES, SendingStore
 
+SUPERSEDED_REASON = "a newer credential replaced it"
 # A guest holds (or will hold) the credential through a delivery in one of these.
 LIVE = (
     DeliveryStatus.PENDING,
@@ -52,70 +43,82 @@ class NewDelivery:
     fallback_for_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Claimed:
-    delivery: Delivery
-    # The attempt whose answer was lost, when the claim took an `unknown` delivery.
-    unresolved: Attempt | None
+_NEW_DELIVERY_FIELDS = tuple(field.name for field in fields(NewDelivery))
+# Planning twice (a duplicate event, a retried task) inserts nothing: the unique key decides.
+_INSERT_NEW = {
+    "postgresql": postgresql.insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.id),
+    "sqlite": sqlite.insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.id),
+}
+_EXISTING = select(DELIVERIES.c.id).where(
+    DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+    DELIVERIES.c.kind == bindparam("b_kind"),
+    DELIVERIES.c.credential_fingerprint == bindparam("b_fingerprint"),
+    DELIVERIES.c.channel == bindparam("b_channel"),
+)
+_SUPERSEDE = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.status == DeliveryStatus.PENDING,
+        DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+        DELIVERIES.c.kind == bindparam("b_kind"),
+        DELIVERIES.c.credential_fingerprint != bindparam("b_keep"),
+    )
+    .values(status=DeliveryStatus.SUPERSEDED, error_message=SUPERSEDED_REASON,
+            updated_at=bindparam("b_now"))
+)  # fmt: skip
+_PENDING_IDS = (
+    select(DELIVERIES.c.id)
+    .where(
+        DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+        DELIVERIES.c.status == DeliveryStatus.PENDING,
+    )
+    .order_by(DELIVERIES.c.id)
+)
 
 
-@dataclass(frozen=True)
-class AttemptEnd:
-    """How a provider call ended, and what it means for its delivery."""
-
-    outcome: AttemptOutcome
-    status: DeliveryStatus
-    provider_message_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    next_attempt_at: datetime | None = None
-    retry_deadline: datetime | None = None
-
-
-class DeliveryStore(LedgerBase):
+class DeliveryStore(SendingStore):
     def plan_delivery(self, new: NewDelivery) -> tuple[int, bool]:
         """Insert a delivery unless one exists for this credential and channel.
 
         Returns the delivery's id and whether it was created now.
         """
-        row = Delivery(
-            access_method_id=new.access_method_id,
-            kind=new.kind,
-            channel=new.channel,
-            credential_fingerprint=new.credential_fingerprint,
-            event_id=new.event_id,
-            access_grant_id=new.access_grant_id,
-            user_identity_id=new.user_identity_id,
-            guest_name=new.guest_name,
-            reservation=new.reservation,
-            destination_masked=new.destination_masked,
-            status=new.status,
-            error_message=new.error_message,
-            fallback_for_id=new.fallback_for_id,
-        )
-        try:
-            with self._transaction() as session:
-                session.add(row)
-            return row.id, True
-        except IntegrityError:
-            with self._transaction() as session:
-                existing = session.scalar(
-                    select(Delivery.id).where(
-                        Delivery.access_method_id == new.access_method_id,
-                        Delivery.kind == new.kind,
-                        Delivery.credential_fingerprint == new.credential_fingerprint,
-                        Delivery.channel == new.channel,
-                    )
-                )
-            if existing is None:  # pragma: no cover - a unique clash always leaves a row
-                raise
-            return existing, False
+        with self._connection() as connection:
+            return self._plan(connection, new)
+
+    def plan_credential(
+        self, access_method_id: str, news: Sequence[NewDelivery], kind: str, fingerprint: str
+    ) -> tuple[int, list[int]]:
+        """Plan one credential's messages in one transaction: insert those not planned yet,
+        supersede pending deliveries of any other credential of this kind, and list what is
+        pending for the access method. Returns (how many were new, the pending ids)."""
+        with self._connection() as connection:
+            created = sum(self._plan(connection, new)[1] for new in news)
+            connection.execute(
+                _SUPERSEDE,
+                {"b_access_method_id": access_method_id, "b_kind": kind,
+                 "b_keep": fingerprint, "b_now": utcnow()},
+            )  # fmt: skip
+            pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
+            return created, list(pending.scalars())
+
+    def _plan(self, connection: Connection, new: NewDelivery) -> tuple[int, bool]:
+        insert_new = _INSERT_NEW[connection.dialect.name]
+        values = {name: getattr(new, name) for name in _NEW_DELIVERY_FIELDS}
+        created = connection.execute(insert_new, values).scalar()
+        if created is not None:
+            return created, True
+        existing: int = connection.execute(
+            _EXISTING,
+            {"b_access_method_id": new.access_method_id, "b_kind": new.kind,
+             "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel},
+        ).scalar_one()  # fmt: skip
+        return existing, False
 
     def supersede_pending(self, access_method_id: str, kind: str, keep_fingerprint: str) -> int:
         """Pending deliveries of an older credential will never go out. Returns how many."""
         return self._end_pending(
             DeliveryStatus.SUPERSEDED,
-            "a newer credential replaced it",
+            SUPERSEDED_REASON,
             Delivery.access_method_id == access_method_id,
             Delivery.kind == kind,
             Delivery.credential_fingerprint != keep_fingerprint,
@@ -136,17 +139,9 @@ class DeliveryStore(LedgerBase):
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def pending_delivery_ids(self, access_method_id: str) -> list[int]:
-        with self._transaction() as session:
-            return list(
-                session.scalars(
-                    select(Delivery.id)
-                    .where(
-                        Delivery.access_method_id == access_method_id,
-                        Delivery.status == DeliveryStatus.PENDING,
-                    )
-                    .order_by(Delivery.id)
-                )
-            )
+        with self._connection() as connection:
+            pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
+            return list(pending.scalars())
 
     def guest_had_other_credential(self, delivery: Delivery) -> bool:
         """Whether this guest was already sent another credential of this access method."""
@@ -192,154 +187,6 @@ class DeliveryStore(LedgerBase):
                         Delivery.credential_fingerprint == delivery.credential_fingerprint,
                     )
                     .order_by(Delivery.id)
-                )
-            )
-
-    # -- claiming and attempts -------------------------------------------------------------
-
-    def claim_delivery(self, delivery_id: int, lease: timedelta) -> Claimed | None:
-        """Take a due pending (or unknown) delivery for `lease`; None if it is not ours to send."""
-        now = utcnow()
-        with self._transaction() as session:
-            current = session.scalar(
-                select(Delivery)
-                .options(selectinload(Delivery.attempts))
-                .where(Delivery.id == delivery_id)
-            )
-            if current is None or current.status not in (
-                DeliveryStatus.PENDING,
-                DeliveryStatus.UNKNOWN,
-            ):
-                return None
-            if current.next_attempt_at is not None and current.next_attempt_at > now:
-                return None
-            previous = current.status
-            result = session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == previous)
-                .values(status=DeliveryStatus.SENDING, lease_expires_at=now + lease, updated_at=now)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return None  # another worker claimed it between our read and our write
-            unresolved = None
-            if previous == DeliveryStatus.UNKNOWN:
-                unresolved = next(
-                    (a for a in reversed(current.attempts) if a.outcome == AttemptOutcome.UNKNOWN),
-                    None,
-                )
-            # Detach before mirroring the update, so the session does not write it again.
-            session.expunge(current)
-            current.status = DeliveryStatus.SENDING
-            current.lease_expires_at = now + lease
-            return Claimed(current, unresolved)
-
-    def release_delivery(
-        self,
-        delivery_id: int,
-        status: DeliveryStatus,
-        reason: str,
-        *,
-        next_attempt_at: datetime | None = None,
-    ) -> None:
-        """Give a claimed delivery back (pending, unknown) or end it unsent."""
-        with self._transaction() as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
-                .values(
-                    status=status,
-                    error_message=reason,
-                    next_attempt_at=next_attempt_at,
-                    lease_expires_at=None,
-                    updated_at=utcnow(),
-                )
-            )
-
-    def begin_attempt(
-        self, delivery_id: int, provider: str, message_fingerprint: str | None, lease: timedelta
-    ) -> int:
-        """Record that a provider call is about to be made (committed before it is)."""
-        now = utcnow()
-        attempt = Attempt(
-            delivery_id=delivery_id,
-            started_at=now,
-            outcome=AttemptOutcome.IN_FLIGHT,
-            provider=provider,
-            message_fingerprint=message_fingerprint,
-        )
-        with self._transaction() as session:
-            session.add(attempt)
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id)
-                .values(lease_expires_at=now + lease, updated_at=now)
-            )
-        return attempt.id
-
-    def finish_attempt(self, attempt_id: int, end: AttemptEnd) -> None:
-        """Record how a provider call ended and move its delivery on, in one transaction."""
-        now = utcnow()
-        with self._transaction() as session:
-            attempt = session.get(Attempt, attempt_id)
-            assert attempt is not None
-            attempt.outcome = end.outcome
-            attempt.finished_at = now
-            attempt.duration_ms = int((now - attempt.started_at).total_seconds() * 1000)
-            attempt.provider_message_id = end.provider_message_id
-            attempt.error_code = end.error_code
-            attempt.error_message = end.error_message
-            delivered = end.status in (DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)
-            values: dict[str, object] = {
-                "status": end.status,
-                "provider_message_id": end.provider_message_id,
-                "error_code": end.error_code,
-                "error_message": end.error_message,
-                "next_attempt_at": end.next_attempt_at,
-                "lease_expires_at": None,
-                "updated_at": now,
-                "sent_at": now if delivered else None,
-            }
-            if end.retry_deadline is not None:
-                values["retry_deadline"] = end.retry_deadline
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == attempt.delivery_id, Delivery.status == DeliveryStatus.SENDING
-                )
-                .values(**values)
-            )
-
-    def settle_unknown(self, attempt_id: int, provider_message_id: str | None) -> None:
-        """Record what the provider said about a call whose answer was lost.
-
-        Found: the attempt and its delivery are sent. Not found: the attempt is marked as never
-        received, and the claimed delivery goes on to send again.
-        """
-        now = utcnow()
-        with self._transaction() as session:
-            attempt = session.get(Attempt, attempt_id)
-            assert attempt is not None
-            if provider_message_id is None:
-                attempt.outcome = AttemptOutcome.TRANSIENT_ERROR
-                attempt.error_code = "not_received"
-                attempt.error_message = "the provider has no such message: sending again"
-                return
-            attempt.outcome = AttemptOutcome.SENT
-            attempt.provider_message_id = provider_message_id
-            attempt.error_code = attempt.error_message = None
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == attempt.delivery_id, Delivery.status == DeliveryStatus.SENDING
-                )
-                .values(
-                    status=DeliveryStatus.SENT,
-                    provider_message_id=provider_message_id,
-                    error_code=None,
-                    error_message=None,
-                    lease_expires_at=None,
-                    sent_at=now,
-                    updated_at=now,
                 )
             )
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.ledger import batch
 from app.ledger.base import LedgerBase, make_engine
 from app.ledger.batch import NewEvent, Recorded
-from app.ledger.deliveries import AttemptEnd, Claimed, DeliveryStore, NewDelivery
+from app.ledger.deliveries import DeliveryStore, NewDelivery
 from app.ledger.models import (
     Event,
     EventStatus,
@@ -26,6 +26,7 @@ from app.ledger.models import (
     FrontDeskFlag,
     utcnow,
 )
+from app.ledger.sending import AttemptEnd, Claimed
 
 __all__ = [
     "AttemptEnd",
