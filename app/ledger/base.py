@@ -24,7 +24,11 @@ def make_engine(database_url: str, pool_size: int = 10) -> Engine:
         return engine
     return create_engine(
         database_url,
-        pool_pre_ping=True,
+        # No pre-ping: it cost a round trip on every transaction (the worker makes several per
+        # delivery). A connection that died with its server fails its first statement instead,
+        # which is LedgerUnavailable (retried like any outage), and SQLAlchemy then recycles
+        # every connection older than the failure, so one restart costs one failed transaction.
+        pool_pre_ping=False,
         # Connections past the pool are opened and closed per use: on PostgreSQL that is a
         # process fork each time. A worker's pool matches its threads (DATABASE_POOL_SIZE).
         pool_size=pool_size,

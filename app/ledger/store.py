@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +38,16 @@ __all__ = [
     "Recorded",
     "make_engine",
 ]
+
+
+EVENTS = cast(Table, Event.__table__)
+_GET_EVENT = select(EVENTS).where(EVENTS.c.id == bindparam("b_id"))
+_FINISH_EVENT = (
+    update(EVENTS)
+    .where(EVENTS.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), detail=bindparam("b_detail"),
+            processed_at=bindparam("b_now"))
+)  # fmt: skip
 
 
 class Ledger(DeliveryStore):
@@ -131,15 +141,16 @@ class Ledger(DeliveryStore):
         return None
 
     def get_event(self, event_id: int) -> Event | None:
-        with self._transaction() as session:
-            return session.get(Event, event_id)
+        """The event, detached (read on every task: a Core read, not an ORM session)."""
+        with self._connection() as connection:
+            row = connection.execute(_GET_EVENT, {"b_id": event_id}).mappings().first()
+        return None if row is None else Event(**row)
 
     def finish_event(self, event_id: int, status: EventStatus, detail: str | None = None) -> None:
-        with self._transaction() as session:
-            session.execute(
-                update(Event)
-                .where(Event.id == event_id)
-                .values(status=status, detail=detail, processed_at=utcnow())
+        with self._connection() as connection:
+            connection.execute(
+                _FINISH_EVENT,
+                {"b_id": event_id, "b_status": status, "b_detail": detail, "b_now": utcnow()},
             )
 
     def seen_seam_event_ids(self, seam_event_ids: Sequence[str]) -> set[str]:

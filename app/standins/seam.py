@@ -101,6 +101,12 @@ class SeamStandin(StandinServer):
         with self._lock:
             return copy.deepcopy(list(self._stores[kind].values()))
 
+    def matching(self, kind: str, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Copies of the resources of `kind` that `wanted` accepts (only those are copied: a
+        benchmark's store holds thousands)."""
+        with self._lock:
+            return copy.deepcopy([r for r in self._stores[kind].values() if wanted(r)])
+
     def put_access_method(self, d: dict[str, Any]) -> dict[str, Any]:
         return self.put("access_method", d)
 
@@ -204,9 +210,9 @@ class SeamStandin(StandinServer):
         methods = [self._lookup("access_method", i) for i in ids]
         include = request.param_list("include") or list(RELATED)
         wanted = [k for k in include if k not in (request.param_list("exclude") or [])]
-        grants = [
-            g for g in self.all("access_grant") if set(ids) & set(g.get("access_method_ids") or [])
-        ]
+        grants = self.matching(
+            "access_grant", lambda g: bool(set(ids) & set(g.get("access_method_ids") or []))
+        )
         space_ids = _unique(s for g in grants for s in g.get("space_ids") or [])
         spaces = [s for s in (self.get("space", i) for i in space_ids) if s is not None]
         related = {"spaces": spaces, "access_grants": grants, "access_methods": methods}
