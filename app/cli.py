@@ -107,7 +107,9 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.embedded_broker and not args.no_worker:
         settings.require("SEAM_API_KEY")
         # Single-machine mode: the worker runs beat (sweeper, reconcile) inside it too.
-        worker = subprocess.Popen(worker_command(WORKER_THREADS // 2, with_beat=True))  # noqa: S603
+        worker = subprocess.Popen(  # noqa: S603 - our own command line
+            worker_command(WORKER_THREADS // 2, settings.log_level, with_beat=True)
+        )
     try:
         uvicorn.run(
             create_app(settings, ledger=ledger),
@@ -126,20 +128,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_command(concurrency: int, *, with_beat: bool = False) -> list[str]:
+def worker_command(concurrency: int, log_level: str, *, with_beat: bool = False) -> list[str]:
     # Threads: a worker spends its time waiting on Seam, Twilio and SendGrid, not computing.
+    # Celery's --loglevel sets the root logger's level too: it must be LOG_LEVEL's.
     return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-        "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
+        "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", log_level.upper(),
         "--without-gossip", "--without-mingle", *(["--beat"] if with_beat else []),
     ]  # fmt: skip
 
 
 def _worker(args: argparse.Namespace) -> int:
-    load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not inside Celery
+    settings = load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not in Celery
     # One database connection per worker thread, and a few for beat and the sweeper.
     os.environ.setdefault("DATABASE_POOL_SIZE", str(args.concurrency + 4))
-    command = worker_command(args.concurrency, with_beat=args.beat)
+    command = worker_command(args.concurrency, settings.log_level, with_beat=args.beat)
     os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
 
 

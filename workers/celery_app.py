@@ -61,6 +61,9 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
     if settings.embedded_broker:
         Path(settings.broker_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     else:
+        if settings.broker_url.startswith("redis://"):
+            # rediss:// keeps kombu's own transport: the scheme is what turns TLS on.
+            celery.conf.broker_transport = "workers.broker:Transport"
         transport_options.update(
             visibility_timeout=VISIBILITY_TIMEOUT_SECONDS,
             socket_timeout=3,
