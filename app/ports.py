@@ -75,6 +75,14 @@ class SeamEventSummary:
     occurred_at: str | None
 
 
+@dataclass(frozen=True)
+class Related:
+    """An access method's spaces and access grants (by id), read in one call."""
+
+    spaces: list[Space]
+    grants: dict[str, AccessGrant]
+
+
 class SeamReader(Protocol):
     """Reads the current state of an access method and the people and places around it."""
 
@@ -85,6 +93,8 @@ class SeamReader(Protocol):
     def get_guest(self, user_identity_id: str) -> Guest: ...
 
     def get_spaces(self, access_method_id: str) -> list[Space]: ...
+
+    def get_related(self, access_method_id: str) -> Related: ...
 
     def list_events(
         self, since: datetime, event_types: Sequence[str]

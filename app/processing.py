@@ -8,7 +8,7 @@ only after claiming it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +21,7 @@ from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
 from app.ledger.store import NewDelivery
 from app.masking import mask_destination
 from app.planner import FRONT_DESK_CARD, Recipient, guest_message_kind, plan_guest_messages
-from app.ports import AccessMethod
+from app.ports import AccessGrant, AccessMethod
 from app.retry_policy import backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -118,11 +118,15 @@ def _act(
     return Outcome(EventStatus.PROCESSED, detail)
 
 
-def _recipients(services: Services, event: Event) -> list[Recipient]:
+def _recipients(
+    services: Services, event: Event, known: Mapping[str, AccessGrant] | None = None
+) -> list[Recipient]:
+    """The guests of the event's grants; `known` grants (just read with the access method's
+    related resources) are not read again."""
     recipients = []
     for grant_id in event.access_grant_ids:
         try:
-            grant = services.seam.get_access_grant(grant_id)
+            grant = (known or {}).get(grant_id) or services.seam.get_access_grant(grant_id)
         except NotFound:
             log.warning("access grant %s no longer exists", grant_id)
             continue
@@ -144,7 +148,8 @@ def _plan_guest(
     if not method.is_issued or method.credential is None:
         return "the access method is not issued yet", None, None
 
-    recipients = _recipients(services, event)
+    related = services.seam.get_related(method.access_method_id)
+    recipients = _recipients(services, event, related.grants)
     plan = plan_guest_messages(method, recipients, services.settings.delivery_channels)
     credential_fp = fingerprint(
         services.settings.fingerprint_key(), method.access_method_id, method.credential
@@ -175,7 +180,7 @@ def _plan_guest(
             method=method,
             grants={r.grant.access_grant_id: r.grant for r in recipients},
             guests={r.guest.user_identity_id: r.guest for r in recipients if r.guest},
-            spaces=services.seam.get_spaces(method.access_method_id),
+            spaces=related.spaces,
         )
     return f"planned {created} new deliveries" + (f"; {notes}" if notes else ""), state, pending
 

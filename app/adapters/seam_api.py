@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import httpx
@@ -28,7 +29,15 @@ from app.errors import (
     TransientProviderError,
 )
 from app.masking import mask_text
-from app.ports import AccessGrant, AccessMethod, AccessMode, Guest, SeamEventSummary, Space
+from app.ports import (
+    AccessGrant,
+    AccessMethod,
+    AccessMode,
+    Guest,
+    Related,
+    SeamEventSummary,
+    Space,
+)
 
 PROVIDER = "seam"
 EVENTS_PAGE = 500
@@ -118,17 +127,7 @@ class SeamApiReader:
             "access_grants.get",
             lambda: self._seam.access_grants.get(access_grant_id=access_grant_id),
         )
-        space_ids = getattr(found, "space_ids", None) or []
-        return AccessGrant(
-            access_grant_id=_text(found, "access_grant_id") or access_grant_id,
-            user_identity_id=_text(found, "user_identity_id"),
-            display_name=_text(found, "display_name") or "",
-            starts_at=_instant(found, "starts_at", access_grant_id),
-            ends_at=_instant(found, "ends_at", access_grant_id),
-            space_ids=tuple(str(s) for s in space_ids),
-            access_grant_key=_text(found, "access_grant_key"),
-            reservation_key=_text(found, "reservation_key"),
-        )
+        return _grant(found, access_grant_id)
 
     def get_guest(self, user_identity_id: str) -> Guest:
         found = self._call(
@@ -143,10 +142,19 @@ class SeamApiReader:
         )
 
     def get_spaces(self, access_method_id: str) -> list[Space]:
+        return self._related(access_method_id, ["spaces"]).spaces
+
+    def get_related(self, access_method_id: str) -> Related:
+        """The access method's spaces and access grants, in one call instead of one per grant."""
+        return self._related(access_method_id, ["spaces", "access_grants"])
+
+    def _related(self, access_method_id: str, include: list[str]) -> Related:
         batch = self._call(
             "access_methods.get_related",
             lambda: self._seam.access_methods.get_related(
-                access_method_ids=[access_method_id], include=["spaces"]
+                access_method_ids=[access_method_id],
+                # The SDK types this as a list of literal names; ours are plain str.
+                include=include,  # type: ignore[arg-type]
             ),
         )
         spaces: list[Space] = []
@@ -155,7 +163,12 @@ class SeamApiReader:
                 continue
             name = item.get("display_name") or item.get("name") or ""
             spaces.append(Space(space_id=item["space_id"], name=str(name)))
-        return spaces
+        grants: dict[str, AccessGrant] = {}
+        for item in getattr(batch, "access_grants", None) or []:
+            if isinstance(item, Mapping) and isinstance(item.get("access_grant_id"), str):
+                grant_id = item["access_grant_id"]
+                grants[grant_id] = _grant(SimpleNamespace(**item), grant_id)
+        return Related(spaces=spaces, grants=grants)
 
     def list_events(self, since: datetime, event_types: Sequence[str]) -> list[SeamEventSummary]:
         """Every event of these types since `since`, newest first, read page by page."""
@@ -225,6 +238,20 @@ def _by_status(
             PROVIDER, text, code=code, status=status, retry_after=retry_after
         )
     return PermanentProviderError(PROVIDER, text, code=code, status=status)
+
+
+def _grant(found: Any, access_grant_id: str) -> AccessGrant:
+    space_ids = getattr(found, "space_ids", None) or []
+    return AccessGrant(
+        access_grant_id=_text(found, "access_grant_id") or access_grant_id,
+        user_identity_id=_text(found, "user_identity_id"),
+        display_name=_text(found, "display_name") or "",
+        starts_at=_instant(found, "starts_at", access_grant_id),
+        ends_at=_instant(found, "ends_at", access_grant_id),
+        space_ids=tuple(str(s) for s in space_ids),
+        access_grant_key=_text(found, "access_grant_key"),
+        reservation_key=_text(found, "reservation_key"),
+    )
 
 
 def _summary(event: Any) -> SeamEventSummary:
