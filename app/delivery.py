@@ -24,7 +24,7 @@ from app.errors import (
 )
 from app.fallback import after_failure
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.store import AttemptEnd
+from app.ledger.store import AttemptEnd, InFlight
 from app.ports import Sms
 from app.processing import EnqueueSend
 from app.retry_policy import backoff_seconds
@@ -104,7 +104,7 @@ def send_delivery(
             return Outcome(Result.FAILED)
 
     provider = _provider(services, delivery)
-    attempt_id = ledger.begin_attempt(delivery_id, provider, message_fp, lease)
+    attempt = ledger.begin_attempt(delivery_id, provider, message_fp, lease)
     try:
         if isinstance(composed.message, Sms):
             sent = services.sms.send_sms(composed.message)
@@ -112,16 +112,14 @@ def send_delivery(
             sent = services.email.send_email(composed.message)
     except UnknownOutcome as exc:
         end = _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS))
-        ledger.finish_attempt(
-            attempt_id, replace(end, retry_deadline=_deadline(services, delivery))
-        )
+        ledger.finish_attempt(attempt, replace(end, retry_deadline=_deadline(services, delivery)))
         log.warning("no answer from %s; will check before resending", provider, extra=context)
         return Outcome(Result.UNKNOWN, RESOLVE_AFTER_SECONDS)
     except TransientProviderError as exc:
-        return _retry_later(services, delivery, exc, enqueue, context, attempt_id, composed)
+        return _retry_later(services, delivery, exc, enqueue, context, attempt, composed)
     except PermanentProviderError as exc:
         ledger.finish_attempt(
-            attempt_id, _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
+            attempt, _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
         )
         log.error("send failed for good: %s", exc, extra=context)
         after_failure(services, delivery, composed.guest, enqueue)
@@ -129,8 +127,7 @@ def send_delivery(
 
     outcome = AttemptOutcome.DRY_RUN if sent.dry_run else AttemptOutcome.SENT
     ledger.finish_attempt(
-        attempt_id,
-        AttemptEnd(outcome, DeliveryStatus(outcome.value), sent.provider_message_id),
+        attempt, AttemptEnd(outcome, DeliveryStatus(outcome.value), sent.provider_message_id)
     )
     log.info("delivery %s", "recorded (dry run)" if sent.dry_run else "sent", extra=context)
     return Outcome(Result(outcome.value))
@@ -142,7 +139,7 @@ def _retry_later(
     exc: KeycourierError,
     enqueue: EnqueueSend,
     context: dict[str, object],
-    attempt_id: int | None = None,
+    attempt: InFlight | None = None,
     composed: Composed | None = None,
 ) -> Outcome:
     """Schedule the next try, or fail the delivery once the retry window is spent."""
@@ -155,11 +152,11 @@ def _retry_later(
     )
     delay = backoff_seconds(failures, exc.retry_after if isinstance(exc, ProviderError) else None)
     exhausted = now + timedelta(seconds=delay) > deadline
-    if attempt_id is None:
+    if attempt is None:
         # Failed before any provider call (Seam, templates): recorded all the same, so the
         # timeline shows it and the backoff counts it.
         source = exc.provider if isinstance(exc, ProviderError) else "keycourier"
-        attempt_id = ledger.begin_attempt(delivery.id, source, None, timedelta(0))
+        attempt = ledger.begin_attempt(delivery.id, source, None, timedelta(0))
     end = _end(AttemptOutcome.TRANSIENT_ERROR, DeliveryStatus.PENDING, exc, _in(delay))
     if exhausted:
         end = AttemptEnd(
@@ -168,7 +165,7 @@ def _retry_later(
             error_code=end.error_code or "retries_exhausted",
             error_message=f"gave up after {failures} tries: {end.error_message}",
         )
-    ledger.finish_attempt(attempt_id, replace(end, retry_deadline=deadline))
+    ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline))
     if exhausted:
         log.error("retries exhausted: %s", exc, extra=context)
         after_failure(services, delivery, composed.guest if composed else None, enqueue)

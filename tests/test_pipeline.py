@@ -379,7 +379,8 @@ def test_the_pin_is_never_stored_in_clear(services: Services, seam: SeamStandin)
 def test_sending_at_once_reuses_what_processing_read(
     services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
-    """Sent in the processing task, both messages go out on four Seam reads, not twelve."""
+    """Sent in the processing task, both messages go out on three Seam reads, not twelve: the
+    access method, its related spaces and grants in one call, and the guest."""
     event_id = record(services, "access_method.issued.code")
     seam.clear_requests()
     queued: list[int] = []
@@ -395,8 +396,23 @@ def test_sending_at_once_reuses_what_processing_read(
     assert PIN in twilio.sent[0]["body"]
     reads = sorted(r.path for r in seam.requests)
     assert reads == [
-        "/access_grants/get",
         "/access_methods/get",
         "/access_methods/get_related",
         "/user_identities/get",
     ]
+
+
+def test_a_grant_missing_from_related_resources_is_read_on_its_own(
+    services: Services, seam: SeamStandin, twilio: TwilioStandin
+) -> None:
+    """A grant the event names but get_related does not list is read with access_grants/get,
+    and its guest still gets the code."""
+    grant = seam.get("access_grant", GRANT_ID)
+    assert grant is not None
+    seam.put_access_grant({**grant, "access_method_ids": []})
+    seam.clear_requests()
+
+    run(services, record(services, "access_method.issued.code"))
+
+    assert "/access_grants/get" in [r.path for r in seam.requests]
+    assert PIN in sms_bodies(twilio)[0]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, exists, insert, or_, select, update
 
 from app.ledger.base import LedgerBase
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
@@ -46,6 +46,42 @@ _CLAIM = (
     .values(status=DeliveryStatus.SENDING, lease_expires_at=bindparam("b_lease"),
             updated_at=bindparam("b_now"))
 )  # fmt: skip
+_OTHER = DELIVERIES.alias("other")
+# The claim's fast path: a pending delivery, due, taken in one statement that also says
+# whether it has attempts to load and whether the guest already holds another credential.
+# PostgreSQL only: SQLite renders RETURNING's columns unqualified, which would turn the
+# correlated subqueries' `deliveries.id` into the subquery's own `id`.
+_CLAIM_PENDING = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.id == bindparam("b_id"),
+        DELIVERIES.c.status == DeliveryStatus.PENDING,
+        or_(
+            DELIVERIES.c.next_attempt_at.is_(None),
+            DELIVERIES.c.next_attempt_at <= bindparam("b_now"),
+        ),
+    )
+    .values(status=DeliveryStatus.SENDING, lease_expires_at=bindparam("b_lease"),
+            updated_at=bindparam("b_now"))
+    .returning(
+        *DELIVERIES.c,
+        exists()
+        .where(ATTEMPTS.c.delivery_id == DELIVERIES.c.id)
+        .correlate(DELIVERIES)
+        .label("has_attempts"),
+        exists()
+        .where(
+            _OTHER.c.access_method_id == DELIVERIES.c.access_method_id,
+            _OTHER.c.kind == DELIVERIES.c.kind,
+            _OTHER.c.channel == DELIVERIES.c.channel,
+            _OTHER.c.user_identity_id == DELIVERIES.c.user_identity_id,
+            _OTHER.c.credential_fingerprint != DELIVERIES.c.credential_fingerprint,
+            _OTHER.c.status.in_(SENT_STATUSES),
+        )
+        .correlate(DELIVERIES)
+        .label("other_credential_sent"),
+    )
+)  # fmt: skip
 _OTHER_CREDENTIAL_SENT = select(DELIVERIES.c.id).where(
     DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
     DELIVERIES.c.kind == bindparam("b_kind"),
@@ -66,9 +102,6 @@ _EXTEND_LEASE = (
     update(DELIVERIES)
     .where(DELIVERIES.c.id == bindparam("b_id"))
     .values(lease_expires_at=bindparam("b_lease"), updated_at=bindparam("b_now"))
-)
-_ATTEMPT_STARTED = select(ATTEMPTS.c.delivery_id, ATTEMPTS.c.started_at).where(
-    ATTEMPTS.c.id == bindparam("b_id")
 )
 _FINISH_ATTEMPT = (
     update(ATTEMPTS)
@@ -116,6 +149,15 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class InFlight:
+    """An attempt recorded as in flight: what finishing it needs, without reading it back."""
+
+    id: int
+    delivery_id: int
+    started_at: datetime
+
+
+@dataclass(frozen=True)
 class AttemptEnd:
     """How a provider call ended, and what it means for its delivery."""
 
@@ -136,6 +178,19 @@ class SendingStore(LedgerBase):
         """
         now = utcnow()
         with self._connection() as connection:
+            taken = None
+            if connection.dialect.name == "postgresql":
+                fast = connection.execute(
+                    _CLAIM_PENDING, {"b_id": delivery_id, "b_now": now, "b_lease": now + lease}
+                )
+                taken = fast.mappings().first()
+            if taken is not None:
+                delivery = _delivery(taken)
+                if taken["has_attempts"]:
+                    delivery.attempts = _attempts(connection, delivery_id)
+                sent = delivery.is_guest_message and bool(taken["other_credential_sent"])
+                return Claimed(delivery, None, sent)
+            # Not a due pending delivery: an unknown one to resolve, or nothing to claim.
             row = connection.execute(_READ, {"b_id": delivery_id}).mappings().first()
             if row is None or row["status"] not in CLAIMABLE:
                 return None
@@ -150,12 +205,7 @@ class SendingStore(LedgerBase):
                 return None  # another worker claimed it between our read and our write
             delivery = _delivery(row, status=DeliveryStatus.SENDING, lease_expires_at=now + lease)
             if row["has_attempts"]:
-                delivery.attempts = [
-                    Attempt(**attempt)
-                    for attempt in connection.execute(_ATTEMPTS_OF, {"b_id": delivery_id})
-                    .mappings()
-                    .all()
-                ]
+                delivery.attempts = _attempts(connection, delivery_id)
             other_sent = delivery.is_guest_message and _other_credential_sent(connection, delivery)
         unresolved = None
         if row["status"] == DeliveryStatus.UNKNOWN:
@@ -183,7 +233,7 @@ class SendingStore(LedgerBase):
 
     def begin_attempt(
         self, delivery_id: int, provider: str, message_fingerprint: str | None, lease: timedelta
-    ) -> int:
+    ) -> InFlight:
         """Record that a provider call is about to be made (committed before it is)."""
         now = utcnow()
         with self._connection() as connection:
@@ -195,23 +245,22 @@ class SendingStore(LedgerBase):
             connection.execute(
                 _EXTEND_LEASE, {"b_id": delivery_id, "b_lease": now + lease, "b_now": now}
             )
-        return attempt_id
+        return InFlight(attempt_id, delivery_id, now)
 
-    def finish_attempt(self, attempt_id: int, end: AttemptEnd) -> None:
+    def finish_attempt(self, attempt: InFlight, end: AttemptEnd) -> None:
         """Record how a provider call ended and move its delivery on, in one transaction."""
         now = utcnow()
         with self._connection() as connection:
-            started = connection.execute(_ATTEMPT_STARTED, {"b_id": attempt_id}).one()
             connection.execute(
                 _FINISH_ATTEMPT,
-                {"b_id": attempt_id, "b_outcome": end.outcome, "b_now": now,
-                 "b_duration_ms": int((now - started.started_at).total_seconds() * 1000),
+                {"b_id": attempt.id, "b_outcome": end.outcome, "b_now": now,
+                 "b_duration_ms": int((now - attempt.started_at).total_seconds() * 1000),
                  "b_provider_message_id": end.provider_message_id,
                  "b_error_code": end.error_code, "b_error_message": end.error_message},
             )  # fmt: skip
             delivered = end.status in SENT_STATUSES
             params: dict[str, Any] = {
-                "b_delivery_id": started.delivery_id,
+                "b_delivery_id": attempt.delivery_id,
                 "b_status": end.status,
                 "b_provider_message_id": end.provider_message_id,
                 "b_error_code": end.error_code,
@@ -253,6 +302,11 @@ def _delivery(row: Any, **changes: Any) -> Delivery:
     """A detached Delivery from a Core row (what the ORM would have loaded), with `changes`."""
     values = {key: row[key] for key in DELIVERIES.c.keys()}  # noqa: SIM118 - column keys, not a dict | changes
     return Delivery(**values)
+
+
+def _attempts(connection: Connection, delivery_id: int) -> list[Attempt]:
+    rows = connection.execute(_ATTEMPTS_OF, {"b_id": delivery_id}).mappings().all()
+    return [Attempt(**row) for row in rows]
 
 
 def _other_credential_sent(connection: Connection, delivery: Delivery) -> bool:

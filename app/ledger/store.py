@@ -26,11 +26,12 @@ from app.ledger.models import (
     FrontDeskFlag,
     utcnow,
 )
-from app.ledger.sending import AttemptEnd, Claimed
+from app.ledger.sending import AttemptEnd, Claimed, InFlight
 
 __all__ = [
     "AttemptEnd",
     "Claimed",
+    "InFlight",
     "Ledger",
     "LedgerBase",
     "NewDelivery",
