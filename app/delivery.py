@@ -104,7 +104,11 @@ def send_delivery(
             return Outcome(Result.FAILED)
 
     provider = _provider(services, delivery)
-    attempt = ledger.begin_attempt(delivery_id, provider, message_fp, lease)
+    # Renew the claim for the provider call only when Seam reads or a lost-send lookup used up
+    # much of it: composing from the state just read takes no time, and saves a statement.
+    held = delivery.lease_expires_at
+    renew = held is None or held - utcnow() < lease / 2
+    attempt = ledger.begin_attempt(delivery_id, provider, message_fp, lease if renew else None)
     try:
         if isinstance(composed.message, Sms):
             sent = services.sms.send_sms(composed.message)

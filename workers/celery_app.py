@@ -24,11 +24,13 @@ unfinished, so a broker that forgets its queue loses nothing.
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready
 
 from app.container import Services
 from app.queue import RECONCILE, SWEEP
@@ -99,6 +101,16 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
         beat_schedule_filename=str(STATE_DIR / "celerybeat-schedule"),
     )
     return celery
+
+
+@worker_ready.connect
+def _settle_the_heap(**_: object) -> None:
+    """Start-up objects (Celery, SQLAlchemy, the SDKs) live as long as the worker: freeze them
+    out of the collector's way and collect young objects less eagerly. Profiled, full
+    collections over that heap were a steady share of a busy worker's CPU."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 _built: dict[str, KeycourierCelery] = {}

@@ -54,6 +54,9 @@ _MODES: dict[str, AccessMode] = {
 # between them capped: by default it obeys a Retry-After of up to 120 s per retry, which would
 # park a worker thread; a long hint is better surfaced as TransientProviderError.retry_after.
 MAX_SDK_BACKOFF_SECONDS = 1.0
+# httpx keeps 20 idle connections by default: a worker reading from 64 threads closed and
+# reopened connections (a TLS handshake each, against the real API) on most reads.
+POOL_LIMITS = httpx.Limits(max_connections=128, max_keepalive_connections=64)
 
 
 def _retry_policy() -> Retry:
@@ -81,7 +84,10 @@ class SeamApiReader:
                 endpoint=endpoint,
                 timeout=timeout,
                 retries=_retry_policy(),
-                httpx_options={"event_hooks": {"response": [self._remember_hint]}},
+                httpx_options={
+                    "event_hooks": {"response": [self._remember_hint]},
+                    "limits": POOL_LIMITS,
+                },
             )
         except SeamError as exc:
             # The SDK's option and token errors describe the key's kind, never its value.

@@ -232,9 +232,16 @@ class SendingStore(LedgerBase):
             )  # fmt: skip
 
     def begin_attempt(
-        self, delivery_id: int, provider: str, message_fingerprint: str | None, lease: timedelta
+        self,
+        delivery_id: int,
+        provider: str,
+        message_fingerprint: str | None,
+        lease: timedelta | None,
     ) -> InFlight:
-        """Record that a provider call is about to be made (committed before it is)."""
+        """Record that a provider call is about to be made (committed before it is).
+
+        `lease` renews the claim from now; None keeps the claim's (taken a moment ago).
+        """
         now = utcnow()
         with self._connection() as connection:
             attempt_id: int = connection.execute(
@@ -242,9 +249,10 @@ class SendingStore(LedgerBase):
                 {"delivery_id": delivery_id, "started_at": now, "outcome": AttemptOutcome.IN_FLIGHT,
                  "provider": provider, "message_fingerprint": message_fingerprint},
             ).scalar_one()  # fmt: skip
-            connection.execute(
-                _EXTEND_LEASE, {"b_id": delivery_id, "b_lease": now + lease, "b_now": now}
-            )
+            if lease is not None:
+                connection.execute(
+                    _EXTEND_LEASE, {"b_id": delivery_id, "b_lease": now + lease, "b_now": now}
+                )
         return InFlight(attempt_id, delivery_id, now)
 
     def finish_attempt(self, attempt: InFlight, end: AttemptEnd) -> None:
@@ -300,8 +308,8 @@ class SendingStore(LedgerBase):
 
 def _delivery(row: Any, **changes: Any) -> Delivery:
     """A detached Delivery from a Core row (what the ORM would have loaded), with `changes`."""
-    values = {key: row[key] for key in DELIVERIES.c.keys()}  # noqa: SIM118 - column keys, not a dict | changes
-    return Delivery(**values)
+    values = {column.key: row[column.key] for column in DELIVERIES.c}
+    return Delivery(**(values | changes))
 
 
 def _attempts(connection: Connection, delivery_id: int) -> list[Attempt]:
