@@ -41,7 +41,18 @@ TOO_MANY_REQUESTS = 20429
 # Twilio's clock may be behind ours.
 RECENT_LIMIT = 50
 POOL_SIZE = 64
+DEFAULT_BASE_URL = "https://api.twilio.com"
 CLOCK_SKEW = timedelta(minutes=2)
+
+
+def _settle_environment(session: requests.Session, url: str) -> None:
+    """Read the proxy and CA-bundle variables once, as requests would for `url`, instead of
+    on every message: requests scans the whole environment twice per request, which was ~5 %
+    of a worker's CPU."""
+    found = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(found["proxies"])
+    session.verify = found["verify"]
+    session.trust_env = False
 
 
 class TwilioSms:
@@ -77,6 +88,7 @@ class TwilioSms:
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
             http_client.session.mount("https://", adapter)
             http_client.session.mount("http://", adapter)
+            _settle_environment(http_client.session, base_url or DEFAULT_BASE_URL)
         # With a base URL override, TWILIO_REGION/TWILIO_EDGE must not rewrite its host.
         environment: dict[str, str] | None = {} if base_url else None
         self._client = Client(

@@ -170,3 +170,32 @@ def test_sdk_lists_and_fetches_sent_messages(twilio: TwilioStandin) -> None:
     assert [m.sid for m in listed] == [first.sid]
     assert client.messages.list(to=GUEST, date_sent_after=before + timedelta(hours=1)) == []
     assert client.messages(first.sid).fetch().status == "sent"
+
+
+def test_proxy_variables_read_at_start_still_apply(
+    twilio: TwilioStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy variables are read once, when the adapter is built, and still decide the
+    route: through HTTP_PROXY (here a closed port, so the send fails as a connection error),
+    unless NO_PROXY names Twilio's host."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+
+    def adapter() -> TwilioSms:
+        return TwilioSms(
+            twilio.account_sid,
+            twilio.auth_token,
+            from_number="+15555550100",
+            base_url=twilio.url,
+            timeout=2,
+        )
+
+    proxied = adapter()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # too late for the adapter already built
+    with pytest.raises(TransientProviderError):
+        proxied.send_sms(Sms(GUEST, BODY))
+    assert twilio.sent == []
+
+    adapter().send_sms(Sms(GUEST, BODY))
+    assert len(twilio.sent) == 1
