@@ -13,7 +13,7 @@ from pathlib import Path
 from app.errors import ConfigError
 from app.settings import load_settings
 
-WORKER_THREADS = 16
+WORKER_THREADS = 32
 
 
 def main(argv: Sequence[str] | None = None) -> int:
