@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -103,6 +104,9 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.database_url.startswith("sqlite"):
         # Single-machine mode has no release phase: bring the SQLite ledger up to date here.
         upgrade(ledger.engine)
+    # uvicorn re-raises the SIGTERM it stopped on once it is done; Python's default action for
+    # it kills the process before `finally` runs, which would orphan the embedded worker.
+    signal.signal(signal.SIGTERM, _exit_quietly)
     worker = None
     if settings.embedded_broker and not args.no_worker:
         settings.require("SEAM_API_KEY")
@@ -126,6 +130,10 @@ def _serve(args: argparse.Namespace) -> int:
             worker.terminate()
             worker.wait(timeout=30)
     return 0
+
+
+def _exit_quietly(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def worker_command(concurrency: int, log_level: str, *, with_beat: bool = False) -> list[str]:

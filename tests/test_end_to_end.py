@@ -8,6 +8,7 @@ to their stand-ins. Then the processes' own logs are searched for anything secre
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import ROOT, WEBHOOK_SECRET, provider_env
-from tests.processes import Processes, post_sample, running_web, wait_for
+from tests.processes import Processes, free_port, post_sample, ready, running_web, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +104,46 @@ def test_demo_runs_the_whole_path_with_no_accounts(tmp_path: Path) -> None:
     assert "HTTP 400" in result.stdout  # the forged event
     assert "duplicate" in result.stdout
     assert "front-desk flag for the card: closed" in result.stdout
+
+
+def test_stopping_single_machine_serve_stops_its_worker(seam: SeamStandin, tmp_path: Path) -> None:
+    """SIGTERM to `keycourier serve` on the embedded defaults (a dyno stopping, a Ctrl-C in a
+    service manager) takes its embedded worker down with it: nothing is left running."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "DATABASE_URL"))}
+    port = free_port()
+    processes = Processes({**env, **provider_env(seam, None, None), "PORT": str(port)}, tmp_path)
+    serve = processes.start("serve", "serve")
+    worker_pid = None
+    try:
+        assert wait_for(lambda: ready(f"http://127.0.0.1:{port}"), 60), "serve never got ready"
+        assert wait_for(lambda: bool(_children(serve.pid)), 30), "no embedded worker started"
+        worker_pid = _children(serve.pid)[0]
+
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+
+        assert wait_for(lambda: not _alive(worker_pid), 30), "the embedded worker outlived serve"
+    finally:
+        processes.stop()
+        if worker_pid is not None and _alive(worker_pid):
+            os.killpg(os.getpgid(worker_pid), signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.exists():
+        return []
+    found: list[int] = []
+    for task in tasks.iterdir():
+        children = task / "children"
+        if children.exists():
+            found += [int(child) for child in children.read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
