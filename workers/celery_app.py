@@ -28,14 +28,18 @@ import gc
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 from celery.signals import worker_ready
 
-from app.container import Services
 from app.queue import RECONCILE, SWEEP
 from app.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # Only a worker builds Services (and with them the Seam, Twilio and SendGrid SDKs); the
+    # web process uses this module to publish on the embedded broker and must not carry them.
+    from app.container import Services
 
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 SWITCH_INTERVAL_SECONDS = 0.02
@@ -52,6 +56,8 @@ class KeycourierCelery(Celery):
         self._services_lock = threading.Lock()
 
     def services(self) -> Services:
+        from app.container import Services
+
         with self._services_lock:
             if self._services is None:
                 self._services = Services.from_settings(self.keycourier_settings)
