@@ -1,5 +1,6 @@
 -- wrk script: replays pre-signed requests, each once, and prints a JSON summary.
--- The requests file (BENCH_REQUESTS) is a Lua chunk returning { {id, ts, sig, body}, ... }.
+-- The requests file (BENCH_REQUESTS) has one request a line: svix-id, svix-timestamp,
+-- svix-signature and the body, separated by tabs (JSON bodies hold no raw tab or newline).
 local path = os.getenv("BENCH_REQUESTS")
 local threads = {}
 local counter = 0
@@ -11,7 +12,11 @@ function setup(thread)
 end
 
 function init(args)
-  requests_data = dofile(path)
+  requests_data = {}
+  for line in io.lines(path) do
+    local id, ts, sig, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    requests_data[#requests_data + 1] = {id, ts, sig, body}
+  end
   step = tonumber(os.getenv("BENCH_THREADS") or "1")
   index = offset
   wrapped = 0
