@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from jinja2 import BaseLoader, StrictUndefined, nodes, select_autoescape
+from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, nodes, select_autoescape
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -217,8 +217,6 @@ class SnapshotLoader(BaseLoader):
     def get_source(
         self, environment: Any, template: str
     ) -> tuple[str, str | None, Callable[[], bool]]:
-        from jinja2 import TemplateNotFound
-
         if template not in self._sources:
             raise TemplateNotFound(template)
         return self._sources[template], f"{self._root}/{template}", lambda: True

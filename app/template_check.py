@@ -159,7 +159,7 @@ def _check_sources(renderer: Renderer) -> list[Problem]:
     known = set(VARIABLES) | set(environment.globals)
     problems = []
     for name, source in sorted(renderer.files.sources.items()):
-        if not name.endswith((".txt", ".html")) or name == "README.md":
+        if not name.endswith((".txt", ".html")):
             continue
         try:
             tree = environment.parse(source, name=name)

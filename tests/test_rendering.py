@@ -266,5 +266,7 @@ def test_sample_contexts_hold_exactly_the_documented_variables() -> None:
 def test_readme_documents_every_variable_and_message() -> None:
     """templates/README.md mentions every variable in VARIABLES and every message folder."""
     readme = (SHIPPED / "README.md").read_text(encoding="utf-8")
-    for name in [*VARIABLES, *MESSAGES]:
-        assert f"`{name}`" in readme
+    for name in VARIABLES:
+        assert f"| `{name}` |" in readme
+    for message in MESSAGES:
+        assert f"| `{message}/` |" in readme
