@@ -19,8 +19,13 @@ import css_inline
 from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 
 from app.errors import TemplateError
-from app.properties import Audience, PropertiesError, PropertyMap, normalize_locale
-from app.properties import parse_properties as parse_properties_file
+from app.properties import (
+    Audience,
+    PropertiesError,
+    PropertyMap,
+    normalize_locale,
+    parse_properties,
+)
 from app.sandbox import MAX_OUTPUT_CHARS, Sandbox, SnapshotLoader, render_budget
 from app.template_catalog import GUEST_PARTS, MESSAGES, PROPERTIES_FILE
 from app.template_files import TemplateFiles, read_files
@@ -52,7 +57,7 @@ class Renderer:
         self.properties_error: PropertiesError | None = None
         if PROPERTIES_FILE in files.sources:
             try:
-                self.properties = parse_properties_file(files.sources[PROPERTIES_FILE])
+                self.properties = parse_properties(files.sources[PROPERTIES_FILE])
             except PropertiesError as exc:
                 self.properties_error = exc
         # message -> {normalized locale: folder name as written}
