@@ -157,7 +157,10 @@ class Settings(BaseSettings):
     @field_validator("default_locale")
     @classmethod
     def _default_locale(cls, value: str) -> str:
-        return normalize_locale(value)
+        try:
+            return normalize_locale(value)
+        except ValueError:
+            raise ValueError("is not a language code Babel knows") from None
 
     # -- derived views -------------------------------------------------------------------
 
