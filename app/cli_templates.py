@@ -54,6 +54,8 @@ def _templates_check(args: argparse.Namespace) -> int:
     for sms in result.sms:
         print(f"SMS {sms.name}{f' ({sms.when.strip()})' if sms.when else ''}: "
               f"{sms.segments.describe()}")  # fmt: skip
+    for note in result.notes:
+        print(f"note: {note}")
     for problem in result.problems:
         print(problem)
     if result.problems:

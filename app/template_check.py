@@ -56,6 +56,8 @@ class SmsReport:
 class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     sms: list[SmsReport] = field(default_factory=list)
+    # Worth knowing, not wrong: e.g. a language properties.toml asks for that falls back.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -93,11 +95,27 @@ def check_renderer(renderer: Renderer, *, max_segments: int = 2) -> CheckResult:
     for message in MESSAGES:
         for locale in sorted(renderer.locale_folders.get(message, {})):
             _check_message(renderer, message, locale, max_segments, result)
+    result.notes += _fallback_notes(renderer)
     unique: dict[str, Problem] = {}  # one problem per file:line (a syntax error fails twice)
     for problem in result.problems:
         unique.setdefault(problem.where, problem)
     result.problems = list(unique.values())
     return result
+
+
+def _fallback_notes(renderer: Renderer) -> list[str]:
+    """Languages properties.toml asks for that some messages have no folder for."""
+    notes = []
+    for locale in sorted(renderer.properties.locales()):
+        fallen = [m for m in MESSAGES if renderer.locale_for(m, locale) != locale]
+        if fallen:
+            instead = ", ".join(sorted({renderer.locale_for(m, locale) for m in fallen}))
+            notes.append(
+                f"{PROPERTIES_FILE} asks for {locale}, but {', '.join(fallen)} "
+                f"{'has' if len(fallen) == 1 else 'have'} no {locale} folder: "
+                f"those guests get {instead} for {'it' if len(fallen) == 1 else 'them'}"
+            )
+    return notes
 
 
 def _check_layout(renderer: Renderer) -> list[Problem]:

@@ -253,3 +253,21 @@ def test_bad_properties_file_is_reported(
 def test_missing_templates_folder_is_a_problem(tmp_path: Path) -> None:
     """Checking a folder that does not exist reports it instead of passing."""
     assert not check_templates(tmp_path / "nowhere").ok
+
+
+def test_a_language_without_folders_is_noted_not_failed(templates: Path) -> None:
+    """A language with no folders, or missing one, passes with a note saying en is used."""
+    shutil.rmtree(templates / "front_desk_card" / "fr")
+    write(
+        templates,
+        "properties.toml",
+        '[workspaces."ws-1"]\nlocale = "de"\n[spaces.s]\nlocale = "fr"\n',
+    )
+    result = check_templates(templates)
+    assert result.ok
+    assert result.notes == [
+        "properties.toml asks for de, but pin_code, code_changed, instant_key, front_desk_card, "
+        "front_desk_undelivered have no de folder: those guests get en for them",
+        "properties.toml asks for fr, but front_desk_card has no fr folder: "
+        "those guests get en for it",
+    ]
