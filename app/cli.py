@@ -9,8 +9,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
+from app.cli_templates import add_template_commands
 from app.errors import ConfigError
 from app.settings import load_settings
 
@@ -75,11 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--limit", type=int, default=20)
     deliveries.set_defaults(run=_deliveries)
 
-    templates = commands.add_parser("templates", help="work with message templates")
-    template_commands = templates.add_subparsers(required=True, metavar="ACTION")
-    check = template_commands.add_parser("check", help="render every template with sample data")
-    check.add_argument("--dir", type=Path, help="templates directory (default: $TEMPLATES_DIR)")
-    check.set_defaults(run=_templates_check)
+    add_template_commands(commands)
 
     demo = commands.add_parser("demo", help="the whole path on this machine, no accounts needed")
     demo.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
@@ -262,20 +258,6 @@ def format_deliveries(rows: Sequence[object]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
-
-
-def _templates_check(args: argparse.Namespace) -> int:
-    from app.template_check import check_templates
-
-    directory = args.dir or load_settings().templates_dir
-    problems = check_templates(directory)
-    for problem in problems:
-        print(f"{problem.where}: {problem.reason}")
-    if problems:
-        print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
-        return 1
-    print(f"all templates in {directory} render")
-    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -13,9 +13,10 @@ from app.container import Services
 from app.credentials import fingerprint
 from app.errors import NotFound, ProviderError
 from app.ledger.models import Delivery, DeliveryStatus
-from app.messages import message_context
+from app.messages import ledger_context, message_context
 from app.planner import FRONT_DESK_CARD, FRONT_DESK_UNDELIVERED
 from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
+from app.template_catalog import template_message
 
 
 class Unsendable(Exception):
@@ -85,16 +86,19 @@ def compose(
 
     if other_credential_sent is None and not front_desk:
         other_credential_sent = services.ledger.guest_had_other_credential(delivery)
+    code_changed = not front_desk and bool(other_credential_sent)
+    message = template_message(delivery.kind, code_changed=code_changed)
+    space_ids = [space.space_id for space in spaces]
     context = message_context(
         method=method,
         grant=grant,
         guest=guest,
         spaces=spaces,
-        timezone=settings.timezone,
+        audience=services.renderer.audience(message, method.workspace_id, space_ids),
         include_credential=not front_desk,
-        code_changed=not front_desk and bool(other_credential_sent),
+        code_changed=code_changed,
     )
-    return Composed(_render(services, delivery, destination, context), guest)
+    return Composed(_render(services, delivery, message, destination, context), guest)
 
 
 def _read_seam(
@@ -131,12 +135,16 @@ def _front_desk_address(services: Services) -> str:
 
 
 def _render(
-    services: Services, delivery: Delivery, destination: str, context: dict[str, object]
+    services: Services,
+    delivery: Delivery,
+    message: str,
+    destination: str,
+    context: dict[str, object],
 ) -> Sms | Email:
     reference = f"kc-{delivery.id}"
     if delivery.channel == "sms":
-        return Sms(destination, services.renderer.render_sms(delivery.kind, context), reference)
-    rendered = services.renderer.render_email(delivery.kind, context)
+        return Sms(destination, services.renderer.render_sms(message, context), reference)
+    rendered = services.renderer.render_email(message, context)
     return Email(destination, rendered.subject, rendered.text, rendered.html, reference)
 
 
@@ -145,20 +153,13 @@ def _front_desk_alert(
 ) -> Email:
     """Tell the front desk a guest has no key. Built from the ledger when Seam cannot answer."""
     destination = _front_desk_address(services)
-    context: dict[str, object] = {
-        "guest_name": delivery.guest_name or "",
-        "guest_first_name": (delivery.guest_name or "").split(" ")[0],
-        "space_names": [],
-        "stay_starts_at": "unknown",
-        "stay_ends_at": "unknown",
-        "reservation": delivery.reservation,
-        "access_grant_id": delivery.access_grant_id or "",
-        "access_method_id": delivery.access_method_id,
-        "pin_code": None,
-        "instant_key_url": None,
-        "code_changed": False,
-        "problem": None,
-    }
+    context = ledger_context(
+        guest_name=delivery.guest_name or "",
+        reservation=delivery.reservation,
+        access_grant_id=delivery.access_grant_id or "",
+        access_method_id=delivery.access_method_id,
+        audience=services.renderer.audience(delivery.kind, None, []),
+    )
     try:
         method = services.seam.get_access_method(delivery.access_method_id)
         grant = (
@@ -172,7 +173,9 @@ def _front_desk_alert(
             grant=grant,
             guest=None,
             spaces=spaces,
-            timezone=services.settings.timezone,
+            audience=services.renderer.audience(
+                delivery.kind, method.workspace_id, [space.space_id for space in spaces]
+            ),
             include_credential=False,
         ) | {"guest_name": context["guest_name"], "guest_first_name": context["guest_first_name"]}
     except ProviderError:

@@ -9,8 +9,8 @@ from app.adapters.seam_api import SeamApiReader
 from app.adapters.sendgrid_email import SendGridEmail
 from app.adapters.twilio_sms import TwilioSms
 from app.ledger.store import Ledger
+from app.live_templates import LiveTemplates
 from app.ports import EmailSender, SeamReader, SmsSender
-from app.rendering import Renderer
 from app.settings import Settings
 
 
@@ -21,7 +21,7 @@ class Services:
     seam: SeamReader
     sms: SmsSender
     email: EmailSender
-    renderer: Renderer
+    renderer: LiveTemplates
 
     @classmethod
     def from_settings(cls, settings: Settings, ledger: Ledger | None = None) -> Services:
@@ -37,7 +37,7 @@ class Services:
             ),
             sms=build_sms_sender(settings),
             email=build_email_sender(settings),
-            renderer=Renderer(settings.templates_dir),
+            renderer=LiveTemplates.from_settings(settings),
         )
 
 

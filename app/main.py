@@ -16,6 +16,7 @@ from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.ingest import EventWriter, IngestWriter
 from app.ingest_async import AsyncIngestWriter
 from app.ledger.store import Ledger
+from app.live_templates import LiveTemplates
 from app.loop_watch import LoopWatch
 from app.queue import CeleryEnqueuer, Enqueuer, RedisEnqueuer
 from app.settings import Settings
@@ -39,7 +40,11 @@ def make_writer(settings: Settings, ledger: Ledger, enqueuer: Enqueuer) -> Event
 
 
 def create_app(
-    settings: Settings, *, ledger: Ledger | None = None, enqueuer: Enqueuer | None = None
+    settings: Settings,
+    *,
+    ledger: Ledger | None = None,
+    enqueuer: Enqueuer | None = None,
+    templates: LiveTemplates | None = None,
 ) -> Starlette:
     settings.require("SEAM_WEBHOOK_SECRET")
     assert settings.seam_webhook_secret is not None
@@ -47,6 +52,9 @@ def create_app(
         ledger = Ledger.from_url(settings.database_url)
     if enqueuer is None:
         enqueuer = make_enqueuer(settings)
+    if templates is None:
+        templates = LiveTemplates.from_settings(settings)
+    live_templates = templates
     writer = make_writer(settings, ledger, enqueuer)
     seam_webhook = SeamWebhookEndpoint(settings.seam_webhook_secret.get_secret_value(), writer)
 
@@ -80,8 +88,12 @@ def create_app(
             except unavailable:
                 checks[name] = "unavailable"
         ready = all(value == "ok" for value in checks.values())
+        # Templates that fail the check do not stop webhooks from being taken in (the last
+        # good version keeps serving): "degraded" is a 200, for people and alerts to read.
+        template_status = await run_in_threadpool(live_templates.status)
+        status = "ready" if template_status["status"] == "ok" else "degraded"
         return JSONResponse(
-            {"status": "ready" if ready else "not ready", **checks},
+            {"status": status if ready else "not ready", **checks, "templates": template_status},
             status_code=200 if ready else 503,
         )
 

@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
+from app.properties import normalize_locale
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -36,6 +37,7 @@ HINTS: dict[str, str] = {
     "DELIVERY_CHANNELS": "a comma-separated list of: sms, email",
     "PORT": "the TCP port the web process listens on",
     "TIMEZONE": "an IANA time zone such as Europe/Paris",
+    "DEFAULT_LOCALE": "a language code with a folder in every message, such as en or fr",
 }
 
 
@@ -69,6 +71,13 @@ class Settings(BaseSettings):
 
     delivery_channels: Annotated[tuple[Channel, ...], NoDecode] = ALL_CHANNELS
     timezone: str = "UTC"
+    # The language of a message for a workspace or space properties.toml does not map, and
+    # the folder every other language falls back to.
+    default_locale: str = "en"
+    # An SMS longer than this many segments fails `keycourier templates check`.
+    sms_max_segments: int = Field(default=2, ge=1, le=10)
+    # How often a process looks for edited templates (0: before every message).
+    templates_reload_seconds: float = Field(default=2.0, ge=0)
     # Keys the fingerprint kept instead of a PIN. Falls back to one derived from the webhook
     # secret; set it explicitly in production so rotating the webhook secret changes nothing.
     credential_hash_key: SecretStr | None = None
@@ -144,6 +153,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("is not a known time zone") from None
         return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _default_locale(cls, value: str) -> str:
+        try:
+            return normalize_locale(value)
+        except ValueError:
+            raise ValueError("is not a language code Babel knows") from None
 
     # -- derived views -------------------------------------------------------------------
 

@@ -19,9 +19,12 @@ from tests.conftest import TEMPLATES
 
 
 def test_templates_check_passes_on_shipped_templates(capsys: pytest.CaptureFixture[str]) -> None:
-    """The templates in the repository render cleanly."""
+    """The templates in the repository pass, and every SMS is listed with its segment count."""
     assert main(["templates", "check", "--dir", str(TEMPLATES)]) == 0
-    assert "all templates" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "all templates" in out
+    assert "SMS pin_code/fr/sms.txt: 1 segment, GSM-7," in out
+    assert "SMS instant_key/en/sms.txt (without dates or room): 1 segment, GSM-7," in out
 
 
 def test_templates_check_names_file_and_line(
@@ -30,11 +33,105 @@ def test_templates_check_names_file_and_line(
     """A broken template fails the check with its file and line."""
     broken = tmp_path / "templates"
     shutil.copytree(TEMPLATES, broken)
-    sms = broken / "pin_code" / "sms.txt"
+    sms = broken / "pin_code" / "en" / "sms.txt"
     sms.write_text("Hello {{ guest_name }}\nyour code is {{ pin_code }\n")
 
     assert main(["templates", "check", "--dir", str(broken)]) == 1
-    assert "pin_code/sms.txt:2:" in capsys.readouterr().out
+    assert "pin_code/en/sms.txt:2: syntax error" in capsys.readouterr().out
+
+
+def test_templates_check_uses_the_sms_segment_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A two-segment SMS passes by default (limit 2) and fails with SMS_MAX_SEGMENTS=1."""
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    (folder / "pin_code" / "en" / "sms.txt").write_text("Code {{ pin_code }}." + " Welcome!" * 20)
+    assert main(["templates", "check", "--dir", str(folder)]) == 0
+    monkeypatch.setenv("SMS_MAX_SEGMENTS", "1")
+    assert main(["templates", "check", "--dir", str(folder)]) == 1
+    assert "pin_code/en/sms.txt: the SMS is too long: 2 segments, GSM-7" in capsys.readouterr().out
+
+
+def test_preview_prints_sms_and_email_and_saves_the_html(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """preview pin_code --locale fr prints the French SMS and email, and the HTML file's path."""
+    assert (
+        main(["templates", "preview", "pin_code", "--locale", "fr", "--dir", str(TEMPLATES)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "Bonjour Alex, votre code de porte pour Room 204 est 1234" in out
+    assert "--- Email subject: Votre code de porte pour Room 204" in out
+    assert "Code de porte : 1234" in out
+    uri = out.split("open ")[1].split(" in a browser")[0]
+    html = Path(uri.removeprefix("file://")).read_text(encoding="utf-8")
+    assert 'lang="fr"' in html
+    assert "1234" in html
+
+
+def test_preview_one_channel_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """--channel sms prints the SMS and no email; a front-desk message has no SMS to show."""
+    assert (
+        main(["templates", "preview", "code_changed", "--channel", "sms", "--dir", str(TEMPLATES)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "has changed. Your new code is 1234" in out
+    assert "Email" not in out
+    assert (
+        main(
+            ["templates", "preview", "front_desk_card", "--channel", "sms", "--dir", str(TEMPLATES)]
+        )
+        == 2
+    )
+    assert "email only" in capsys.readouterr().err
+
+
+def test_preview_with_an_event_uses_its_workspace_and_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--event takes the event's workspace (so fr and Paris time from properties.toml) and code."""
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    event = json.loads((SAMPLES / "events" / "access_method.issued.code.json").read_text())
+    (folder / "properties.toml").write_text(
+        f'[workspaces."{event["workspace_id"]}"]\nlocale = "fr"\ntimezone = "Europe/Paris"\n'
+    )
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event | {"code": "86420"}))
+
+    args = ["templates", "preview", "pin_code", "--channel", "sms", "--event", str(event_file)]
+    assert main([*args, "--dir", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "est 86420, valable du ven. 20 juin 2025, 17:00" in out
+
+
+def test_preview_refuses_what_it_cannot_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown message or an event file that is not JSON is a clear error, exit 2."""
+    assert main(["templates", "preview", "pin_kode", "--dir", str(TEMPLATES)]) == 2
+    assert "the messages are: pin_code" in capsys.readouterr().err
+    bad = tmp_path / "event.json"
+    bad.write_text("{not json")
+    assert (
+        main(["templates", "preview", "pin_code", "--event", str(bad), "--dir", str(TEMPLATES)])
+        == 2
+    )
+    assert "is not a JSON Seam event" in capsys.readouterr().err
+
+
+def test_preview_of_a_broken_template_names_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Previewing a template with a typo prints file:line and the reason, exit 1."""
+    broken = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, broken)
+    (broken / "instant_key" / "fr" / "sms.txt").write_text("Bonjour {{ guest_nmae }}")
+    args = ["templates", "preview", "instant_key", "--locale", "fr", "--dir", str(broken)]
+    assert main(args) == 1
+    assert "instant_key/fr/sms.txt:1:" in capsys.readouterr().err
 
 
 def test_migrate_creates_the_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,3 +228,36 @@ def test_bad_duration_is_refused() -> None:
     """A duration that is not one is a clear error."""
     with pytest.raises(argparse.ArgumentTypeError, match="not a duration"):
         parse_duration("yesterday")
+
+
+def test_configmap_lays_out_the_folder_again(capsys: pytest.CaptureFixture[str]) -> None:
+    """The ConfigMap's data and the volume's items put every template file back at its path."""
+    assert main(["templates", "configmap", "--dir", str(TEMPLATES)]) == 0
+    configmap = json.loads(capsys.readouterr().out)
+    assert main(["templates", "configmap", "--volume", "--dir", str(TEMPLATES)]) == 0
+    volume = json.loads(capsys.readouterr().out)
+    assert configmap["kind"] == "ConfigMap"
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    laid_out = {
+        item["path"]: configmap["data"][item["key"]] for item in volume["configMap"]["items"]
+    }
+    on_disk = {
+        p.relative_to(TEMPLATES).as_posix(): p.read_text(encoding="utf-8")
+        for p in TEMPLATES.rglob("*")
+        if p.suffix in (".txt", ".html", ".toml")
+    }
+    assert laid_out == on_disk
+    assert all("/" not in key for key in configmap["data"])
+
+
+def test_configmap_refuses_templates_that_fail_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No ConfigMap is printed for a folder with a problem; the problem is."""
+    broken = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, broken)
+    (broken / "pin_code" / "fr" / "sms.txt").write_text("Bonjour, code {{ pin_code }")
+    assert main(["templates", "configmap", "--dir", str(broken)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "pin_code/fr/sms.txt:1: syntax error" in captured.err

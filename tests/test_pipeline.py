@@ -107,7 +107,13 @@ def test_pin_code_reaches_guest_by_sms_and_email(
     assert sorted(results) == [Result.SENT, Result.SENT]
     [sms] = twilio.sent
     assert sms["to"] == "+15555550123"
-    for fact in (PIN, "Alex", "Room 204", "20 Jun 2025", "23 Jun 2025"):
+    for fact in (
+        PIN,
+        "Alex",
+        "Room 204",
+        "Fri, Jun 20, 2025, 3:00 PM",
+        "Mon, Jun 23, 2025, 11:00 AM",
+    ):
         assert fact in sms["body"]
     [mail] = sendgrid.sent
     assert mail["personalizations"][0]["to"][0]["email"] == "alex.rivera@example.com"
@@ -238,7 +244,14 @@ def test_card_encoding_flags_front_desk_not_guest(
     [mail] = sendgrid.sent
     assert mail["personalizations"][0]["to"][0]["email"] == "frontdesk@hotel.example"
     text_part = next(p["value"] for p in mail["content"] if p["type"] == "text/plain")
-    for fact in ("Alex Rivera", "Room 204", "20 Jun 2025", "23 Jun 2025", GRANT_ID, CARD_ID):
+    for fact in (
+        "Alex Rivera",
+        "Room 204",
+        "Fri, Jun 20, 2025, 3:00 PM",
+        "Mon, Jun 23, 2025, 11:00 AM",
+        GRANT_ID,
+        CARD_ID,
+    ):
         assert fact in text_part
     [flag] = services.ledger.flags(CARD_ID)
     assert flag.status == FlagStatus.OPEN

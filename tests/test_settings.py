@@ -97,6 +97,9 @@ def test_secrets_print_as_stars() -> None:
         ({"PORT": "eighty"}, "PORT"),
         ({"DELIVERY_CHANNELS": "sms,pigeon"}, "DELIVERY_CHANNELS"),
         ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"DEFAULT_LOCALE": "klingon"}, "DEFAULT_LOCALE"),
+        ({"SMS_MAX_SEGMENTS": "0"}, "SMS_MAX_SEGMENTS"),
+        ({"TEMPLATES_RELOAD_SECONDS": "-1"}, "TEMPLATES_RELOAD_SECONDS"),
     ],
 )
 def test_malformed_value_is_one_line_naming_the_variable(env: dict[str, str], named: str) -> None:
@@ -134,3 +137,11 @@ def test_serve_without_secret_stops_with_one_clear_line(tmp_path: Path) -> None:
         "keycourier: configuration error: SEAM_WEBHOOK_SECRET is not set: it must be "
         "the signing secret Seam shows for your webhook (whsec_...)"
     ]
+
+
+def test_template_settings_defaults_and_locale_spelling() -> None:
+    """Templates default to en, 2 SMS segments, a 2 s reload; pt-BR is read as Babel's pt_BR."""
+    defaults = load_settings({})
+    assert (defaults.default_locale, defaults.sms_max_segments) == ("en", 2)
+    assert defaults.templates_reload_seconds == 2.0
+    assert load_settings({"DEFAULT_LOCALE": "pt-BR"}).default_locale == "pt_BR"

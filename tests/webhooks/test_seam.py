@@ -26,7 +26,7 @@ from app.settings import load_settings
 from app.standins.seam import SAMPLES
 from app.standins.signing import signed_headers
 from app.webhooks.seam import MAX_BODY_BYTES
-from tests.conftest import WEBHOOK_SECRET
+from tests.conftest import TEMPLATES, WEBHOOK_SECRET
 
 OTHER_SECRET = "whsec_" + base64.b64encode(b"someone else's secret!!").decode()
 PIN = "739164"
@@ -68,7 +68,13 @@ def events_in(ledger: Ledger) -> list[Event]:
 
 
 def make_client(ledger: Ledger, redis_url: str) -> TestClient:
-    settings = load_settings({"SEAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "REDIS_URL": redis_url})
+    settings = load_settings(
+        {
+            "SEAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "REDIS_URL": redis_url,
+            "TEMPLATES_DIR": str(TEMPLATES),
+        }
+    )
     return TestClient(create_app(settings, ledger=ledger))
 
 
@@ -279,13 +285,18 @@ def test_broker_unreachable_is_503_and_the_retry_queues_it(ledger: Ledger, redis
 
 
 def test_healthz_and_readyz(client: TestClient) -> None:
-    """healthz says alive; readyz says the database and the broker answer."""
+    """healthz says alive; readyz says the database and the broker answer, templates are ok."""
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
     assert set(health["event_loop_lag"]) == {"max_ms", "recent_max_ms"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "broker": "ok",
+        "templates": {"status": "ok"},
+    }
 
 
 def test_readyz_names_what_is_down(ledger: Ledger) -> None:

@@ -1,0 +1,60 @@
+"""What the templates folder holds: the messages, their parts, and the variables they may use.
+
+templates/README.md documents the same list for the ops team; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+GUEST_PARTS = ("sms.txt", "email_subject.txt", "email.txt", "email.html")
+EMAIL_PARTS = ("email_subject.txt", "email.txt", "email.html")
+# Message name (its folder under templates/) -> the files each of its locale folders holds.
+MESSAGES: dict[str, tuple[str, ...]] = {
+    "pin_code": GUEST_PARTS,
+    "code_changed": GUEST_PARTS,
+    "instant_key": GUEST_PARTS,
+    "front_desk_card": EMAIL_PARTS,
+    "front_desk_undelivered": EMAIL_PARTS,
+}
+# The variable a guest message exists to deliver: its body must show it.
+CREDENTIAL_OF: dict[str, str] = {
+    "pin_code": "pin_code",
+    "code_changed": "pin_code",
+    "instant_key": "instant_key_url",
+}
+# Files of a message that go to the guest's screen in full (the subject shows on lock screens).
+BODY_PARTS = ("sms.txt", "email.txt", "email.html")
+PROPERTIES_FILE = "properties.toml"
+LAYOUT_FILE = "_layout.html"
+
+VARIABLES: dict[str, str] = {
+    "guest_name": "The guest's full name, e.g. Alex Rivera",
+    "guest_first_name": "The guest's first name, e.g. Alex (may be empty)",
+    "space_names": (
+        "The rooms and spaces the access covers, a list, e.g. ['Room 204'] (may be empty)"
+    ),
+    "property_name": "The hotel's name from properties.toml (may be empty)",
+    "stay_starts_at": (
+        "When access starts, in the hotel's time zone and the guest's language "
+        "(empty when it works at once)"
+    ),
+    "stay_ends_at": (
+        "When access ends, in the hotel's time zone and the guest's language "
+        "(empty when it has no end)"
+    ),
+    "reservation": "The reservation key or access grant key, e.g. reservation-8841 (may be None)",
+    "access_grant_name": "The access grant's name in Seam, e.g. Alex Rivera, Room 204",
+    "access_grant_id": "Seam's id of the access grant",
+    "access_method_id": "Seam's id of the access method (the code, mobile key or card)",
+    "pin_code": "The door PIN code, e.g. 1234 (pin_code and code_changed only, else None)",
+    "instant_key_url": "The Instant Key (mobile key) link (instant_key only, else None)",
+    "code_changed": "True when this message replaces a credential the guest was sent before",
+    "problem": "What went wrong, one line per channel (front_desk_undelivered only, else None)",
+    "locale": "The language of this message, e.g. en or fr (for <html lang>)",
+}
+
+
+def template_message(kind: str, *, code_changed: bool) -> str:
+    """The message folder a delivery of `kind` is written from."""
+    if kind == "pin_code" and code_changed:
+        return "code_changed"
+    return kind
