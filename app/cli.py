@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from app import ops_commands
 from app.errors import ConfigError
 from app.settings import load_settings
 
@@ -79,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     check = template_commands.add_parser("check", help="render every template with sample data")
     check.add_argument("--dir", type=Path, help="templates directory (default: $TEMPLATES_DIR)")
     check.set_defaults(run=_templates_check)
+    ops_commands.add_templates_configmap(template_commands)
+    ops_commands.add_commands(commands)
 
     demo = commands.add_parser("demo", help="the whole path on this machine, no accounts needed")
     demo.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
@@ -89,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.error_reports import init_error_reports
     from app.ledger.migrate import upgrade
     from app.ledger.store import Ledger
     from app.logs import configure_logging
@@ -96,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(require=("SEAM_WEBHOOK_SECRET",))
     configure_logging(settings)
+    init_error_reports(settings)
     # The event loop shares the GIL with the ingest writer thread: hand it over every 1 ms
     # instead of every 5, so a request never waits long behind the writer's Python.
     sys.setswitchinterval(0.001)

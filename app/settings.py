@@ -36,6 +36,8 @@ HINTS: dict[str, str] = {
     "DELIVERY_CHANNELS": "a comma-separated list of: sms, email",
     "PORT": "the TCP port the web process listens on",
     "TIMEZONE": "an IANA time zone such as Europe/Paris",
+    "LOG_FORMAT": "json or console",
+    "WORKER_METRICS_PORT": "a free TCP port for the worker's /metrics",
 }
 
 
@@ -86,6 +88,15 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=15 * 60, gt=0)
     reconcile_lookback_hours: float = Field(default=24, gt=0)
     log_level: str = "INFO"
+    # json: one JSON object per line (log platforms); console: key=value text for a terminal.
+    log_format: Literal["json", "console"] = "json"
+    # Optional error reporting to Sentry; events are scrubbed of PII before they leave.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str | None = None
+    # The port a worker serves /metrics on (Prometheus); unset, the worker serves none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The file a worker touches on every heartbeat; `keycourier worker-health` reads its age.
+    worker_heartbeat_file: Path = Path("/tmp/keycourier-worker-heartbeat")  # noqa: S108
 
     @field_validator("seam_api_key")
     @classmethod
