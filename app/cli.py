@@ -134,7 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
 def worker_command(concurrency: int, *, with_beat: bool = False) -> list[str]:
     # Threads: a worker spends its time waiting on Seam, Twilio and SendGrid, not computing.
     return [
-        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        # --quiet: no start-up banner, so every line the worker writes is a JSON log line.
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker",
         "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
         "--without-gossip", "--without-mingle", *(["--beat"] if with_beat else []),
     ]  # fmt: skip

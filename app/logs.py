@@ -37,7 +37,8 @@ QUIET_LOGGERS = ("twilio.http_client", "python_http_client", "httpx", "httpcore"
 
 def redact_fields(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
     """The redaction step: every field of the line, message and traceback included."""
-    return {key: redact_value(value) for key, value in event_dict.items()}
+    redacted: EventDict = redact_value(event_dict)
+    return redacted
 
 
 def _drop_internals(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
@@ -83,6 +84,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    # Python warnings (Celery's, the SDKs') become log lines too, instead of bare stderr text.
+    logging.captureWarnings(True)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Celery's task logger writes to a handler of its own unless told otherwise.

@@ -26,6 +26,7 @@ _SECRETS = re.compile(
 # "PIN: 4821", "passcode is 4821"), since a bare number may as well be an id. A provider's
 # error code, which ProviderError writes as "(code 21211)", is kept.
 _PIN = re.compile(r"(?i)(\b(?:pin|pin_code|code|passcode)\b[^0-9\n]{0,12}?)\d{4,12}\b")
+_ENCODED = re.compile(r"%2B(?=\d)|%40", re.IGNORECASE)
 # Values under these keys are dropped whatever they look like (structured log fields, Sentry
 # request data and local variables).
 SENSITIVE_KEYS = frozenset(
@@ -49,6 +50,8 @@ SENSITIVE_KEYS = frozenset(
 
 def redact(text: str) -> str:
     """The text with secrets and PINs removed, phone numbers and email addresses masked."""
+    # A URL (an access log's query string) writes "+" and "@" as %2B and %40.
+    text = _ENCODED.sub(lambda m: "+" if m.group(0).upper() == "%2B" else "@", text)
     text = _SECRETS.sub(REDACTED, text)
     text = _PIN.sub(_without_pin, text)
     return mask_text(text)
