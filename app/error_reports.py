@@ -52,7 +52,6 @@ def init_error_reports(settings: Settings, **options: Any) -> bool:
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.sentry_environment,
-        send_default_pii=False,
         include_local_variables=False,
         max_request_body_size="never",
         before_send=_before_send,

@@ -84,6 +84,7 @@ class SeamStandin(StandinServer):
     ) -> None:
         super().__init__(host=host, port=port)
         self.api_key = api_key
+        self.workspace = dict(WORKSPACE)
         self._stores: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._routes: dict[str, Callable[[RecordedRequest], Answer]] = {
             "/access_methods/get": self._get_access_method,
@@ -291,7 +292,7 @@ class SeamStandin(StandinServer):
         return _ok("action_attempt", attempt)
 
     def _get_workspace(self, request: RecordedRequest) -> Answer:
-        return _ok("workspace", dict(WORKSPACE))
+        return _ok("workspace", dict(self.workspace))
 
     def _create_webhook(self, request: RecordedRequest) -> Answer:
         url = self._required(request, "url")["url"]
