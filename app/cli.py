@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: $PORT, else 8000)")
     serve.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="proxies whose X-Forwarded-* headers are trusted ('*' behind Heroku's router or "
+        "an ingress; default 127.0.0.1)",
+    )
+    serve.add_argument(
         "--no-worker",
         action="store_true",
         help="do not start the embedded worker even without REDIS_URL",
@@ -119,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port or settings.port,
             proxy_headers=True,
+            forwarded_allow_ips=args.forwarded_allow_ips,
             log_config=None,
             # One line per request at webhook rates is noise and CPU; refusals and failures
             # are logged by the endpoint itself.

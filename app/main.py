@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -86,7 +87,14 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    metrics_token = settings.metrics_token
+
     async def metrics(request: Request) -> Response:
+        if metrics_token is not None:
+            given = request.headers.get("authorization", "").encode()
+            wanted = f"Bearer {metrics_token.get_secret_value()}".encode()
+            if not hmac.compare_digest(given, wanted):
+                return Response("metrics need METRICS_TOKEN as a bearer token\n", status_code=401)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(

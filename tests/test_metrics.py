@@ -168,3 +168,22 @@ def test_no_label_holds_anything_personal(services: Services, seam: SeamStandin)
                 assert ALLOWED_LABELS[label].match(label_value), (label, label_value)
                 checked += 1
     assert checked > 0
+
+
+def test_metrics_token_guards_the_endpoint(ledger: Ledger, redis_url: str) -> None:
+    """With METRICS_TOKEN set, /metrics answers only a scraper that presents it."""
+    from starlette.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import load_settings
+
+    settings = load_settings(
+        {"SEAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "REDIS_URL": redis_url, "METRICS_TOKEN": "s3cret"}
+    )
+    with TestClient(create_app(settings, ledger=ledger)) as client:
+        assert client.get("/metrics").status_code == 401
+        wrong = client.get("/metrics", headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        right = client.get("/metrics", headers={"authorization": "Bearer s3cret"})
+    assert right.status_code == 200
+    assert "keycourier_webhooks_total" in right.text
