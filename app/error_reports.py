@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from app.redaction import redact_value
+from app.redaction import hide_configured_secrets, redact_value
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def init_error_reports(settings: Settings, **options: Any) -> bool:
     """Start Sentry when SENTRY_DSN is set; False when it is not (or sentry-sdk is missing)."""
     if settings.sentry_dsn is None:
         return False
+    hide_configured_secrets(settings)
     try:
         import sentry_sdk
     except ImportError:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from app.redaction import redact_value
+from app.redaction import hide_configured_secrets, redact_value
 from app.settings import Settings
 
 # Context a log call may pass with extra=...; it becomes fields of the JSON line.
@@ -74,6 +74,7 @@ def _processors(log_format: str) -> tuple[list[Processor], list[Processor]]:
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """Send every record, from any library, through redaction to `stream` (stderr)."""
+    hide_configured_secrets(settings)
     shared, final = _processors(settings.log_format)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(allow=CONTEXT_FIELDS)],

@@ -8,10 +8,13 @@ addresses, and removes PIN codes, Instant Key URLs, webhook secrets, API keys an
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import SecretStr
+
 from app.masking import mask_text
+from app.settings import Settings
 
 REDACTED = "[redacted]"
 
@@ -48,8 +51,33 @@ SENSITIVE_KEYS = frozenset(
 )
 
 
+class _Configured:
+    """The secrets this process was configured with, removed wherever they appear: a Twilio
+    auth token or a custom key has no shape a pattern could recognise."""
+
+    pattern: re.Pattern[str] | None = None
+
+
+def hide_values(values: Iterable[str]) -> None:
+    """Remove these exact values (the configured secrets) from everything redacted from now on."""
+    # Short values would blank out ordinary words and numbers; real secrets are long.
+    wanted = sorted({value for value in values if len(value) >= 8}, key=len, reverse=True)
+    _Configured.pattern = re.compile("|".join(map(re.escape, wanted))) if wanted else None
+
+
+def hide_configured_secrets(settings: Settings) -> None:
+    """Remove every secret setting's value (API keys, tokens, the webhook secret, the DSN)."""
+    hide_values(
+        value.get_secret_value()
+        for value in (getattr(settings, name) for name in type(settings).model_fields)
+        if isinstance(value, SecretStr)
+    )
+
+
 def redact(text: str) -> str:
     """The text with secrets and PINs removed, phone numbers and email addresses masked."""
+    if _Configured.pattern is not None:
+        text = _Configured.pattern.sub(REDACTED, text)
     # A URL (an access log's query string) writes "+" and "@" as %2B and %40.
     text = _ENCODED.sub(lambda m: "+" if m.group(0).upper() == "%2B" else "@", text)
     text = _SECRETS.sub(REDACTED, text)

@@ -18,7 +18,7 @@ from sentry_sdk.transport import Transport
 
 from app.error_reports import init_error_reports, scrub_event
 from app.settings import load_settings
-from tests.test_log_paths import HIDDEN, SENSITIVE
+from tests.test_log_paths import HIDDEN, SENSITIVE, TWILIO_TOKEN
 
 
 class KeptEnvelopes(Transport):
@@ -35,7 +35,9 @@ class KeptEnvelopes(Transport):
 @pytest.fixture
 def kept() -> Iterator[KeptEnvelopes]:
     transport = KeptEnvelopes()
-    settings = load_settings({"SENTRY_DSN": "https://public@sentry.invalid/1"})
+    settings = load_settings(
+        {"SENTRY_DSN": "https://public@sentry.invalid/1", "TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
+    )
     assert init_error_reports(settings, transport=transport)
     yield transport
     sentry_sdk.get_client().close()

@@ -35,14 +35,20 @@ INSTANT_KEY = "https://ik.seam.co/QWERTY42"
 SEAM_KEY = "seam_live_k3y5ecr3t"
 SENDGRID_KEY = "SG.s3ndgr1d.k3y"
 TOKEN = "eyJhbGciOi.t0k3n.s1gn4tur3"
+# A Twilio auth token has no recognisable shape: it is removed because it is configured.
+TWILIO_TOKEN = "9f3b2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
 PHONE = "+15555550123"
 EMAIL = "alex.rivera@example.com"
 SENSITIVE = (
     f"door code {PIN}, key {INSTANT_KEY}, webhook secret {WEBHOOK_SECRET}, api key {SEAM_KEY}, "
-    f"sendgrid {SENDGRID_KEY}, Authorization: Bearer {TOKEN}, guest {PHONE} {EMAIL}"
+    f"sendgrid {SENDGRID_KEY}, Authorization: Bearer {TOKEN}, twilio {TWILIO_TOKEN}, "
+    f"guest {PHONE} {EMAIL}"
 )
 # The phone number's digits and the address's local part: hidden in any encoding (a URL's too).
-HIDDEN = (PIN, "QWERTY42", WEBHOOK_SECRET, SEAM_KEY, SENDGRID_KEY, TOKEN, "5555550123", "rivera")
+HIDDEN = (
+    PIN, "QWERTY42", WEBHOOK_SECRET, SEAM_KEY, SENDGRID_KEY, TOKEN, TWILIO_TOKEN,
+    "5555550123", "rivera",
+)  # fmt: skip
 
 
 def assert_redacted(text: str) -> list[dict[str, object]]:
@@ -61,7 +67,13 @@ def assert_redacted(text: str) -> list[dict[str, object]]:
 def web_logs(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, io.StringIO]]:
     """The web app under a real uvicorn (in a thread), logging as the web process does."""
     stream = io.StringIO()
-    settings = load_settings({"SEAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "LOG_LEVEL": "DEBUG"})
+    settings = load_settings(
+        {
+            "SEAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+            "LOG_LEVEL": "DEBUG",
+        }
+    )
     configure_logging(settings, stream=stream)
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     from app.ledger.migrate import upgrade
@@ -125,6 +137,7 @@ def worker(
         "REDIS_URL": redis_url,
         "WORKER_METRICS_PORT": str(free_port()),
         "WORKER_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
     }
     processes = Processes(env, tmp_path)
     processes.start("worker", "worker", "--concurrency", "2")
