@@ -126,3 +126,14 @@ def test_console_format_is_key_value_text() -> None:
     text = stream.getvalue()
     assert "to +1********23" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_configured_secrets_are_removed_by_value(captured: io.StringIO) -> None:
+    """A secret setting with no recognisable shape (a Twilio auth token) is removed wherever
+    it appears, once logging is configured with it."""
+    token = "9f3b2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
+    configure_logging(load_settings({"TWILIO_AUTH_TOKEN": token}), stream=captured)
+    logging.getLogger("keycourier.test").warning("auth failed with %s", token)
+
+    [line] = lines(captured)
+    assert line["message"] == "auth failed with [redacted]"
