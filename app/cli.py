@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
+from app import ops_commands
 from app.cli_templates import add_template_commands
 from app.errors import ConfigError
 from app.settings import load_settings
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: $PORT, else 8000)")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="proxies whose X-Forwarded-* headers are trusted ('*' behind Heroku's router or "
+        "an ingress; default 127.0.0.1)",
+    )
     serve.add_argument(
         "--no-worker",
         action="store_true",
@@ -76,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.set_defaults(run=_deliveries)
 
     add_template_commands(commands)
+    ops_commands.add_commands(commands)
 
     demo = commands.add_parser("demo", help="the whole path on this machine, no accounts needed")
     demo.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
@@ -86,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.error_reports import init_error_reports
     from app.ledger.migrate import upgrade
     from app.ledger.store import Ledger
     from app.logs import configure_logging
@@ -93,6 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(require=("SEAM_WEBHOOK_SECRET",))
     configure_logging(settings)
+    init_error_reports(settings)
     # The event loop shares the GIL with the ingest writer thread: hand it over every 1 ms
     # instead of every 5, so a request never waits long behind the writer's Python.
     sys.setswitchinterval(0.001)
@@ -116,6 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port or settings.port,
             proxy_headers=True,
+            forwarded_allow_ips=args.forwarded_allow_ips,
             log_config=None,
             # One line per request at webhook rates is noise and CPU; refusals and failures
             # are logged by the endpoint itself.
@@ -136,7 +147,8 @@ def worker_command(concurrency: int, log_level: str, *, with_beat: bool = False)
     # Threads: a worker spends its time waiting on Seam, Twilio and SendGrid, not computing.
     # Celery's --loglevel sets the root logger's level too: it must be LOG_LEVEL's.
     return [
-        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        # --quiet: no start-up banner, so every line the worker writes is a JSON log line.
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker",
         "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", log_level.upper(),
         "--without-gossip", "--without-mingle", *(["--beat"] if with_beat else []),
     ]  # fmt: skip

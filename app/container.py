@@ -12,6 +12,7 @@ from app.ledger.store import Ledger
 from app.live_templates import LiveTemplates
 from app.ports import EmailSender, SeamReader, SmsSender
 from app.settings import Settings
+from app.timed_ports import TimedEmail, TimedSeamReader, TimedSms
 
 
 @dataclass
@@ -30,10 +31,12 @@ class Services:
         return cls(
             settings=settings,
             ledger=ledger or Ledger.from_url(settings.database_url, settings.database_pool_size),
-            seam=SeamApiReader(
-                api_key=settings.seam_api_key.get_secret_value(),
-                endpoint=settings.seam_endpoint,
-                timeout=settings.provider_timeout_seconds,
+            seam=TimedSeamReader(
+                SeamApiReader(
+                    api_key=settings.seam_api_key.get_secret_value(),
+                    endpoint=settings.seam_endpoint,
+                    timeout=settings.provider_timeout_seconds,
+                )
             ),
             sms=build_sms_sender(settings),
             email=build_email_sender(settings),
@@ -46,7 +49,7 @@ def build_sms_sender(settings: Settings) -> SmsSender:
         return DryRunSms(settings.dry_run_outbox)
     assert settings.twilio_account_sid is not None
     assert settings.twilio_auth_token is not None
-    return TwilioSms(
+    twilio = TwilioSms(
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token.get_secret_value(),
         from_number=settings.twilio_from_number,
@@ -54,6 +57,7 @@ def build_sms_sender(settings: Settings) -> SmsSender:
         base_url=settings.twilio_base_url,
         timeout=settings.provider_timeout_seconds,
     )
+    return TimedSms(twilio)
 
 
 def build_email_sender(settings: Settings) -> EmailSender:
@@ -61,9 +65,10 @@ def build_email_sender(settings: Settings) -> EmailSender:
         return DryRunEmail(settings.dry_run_outbox)
     assert settings.sendgrid_api_key is not None
     assert settings.sendgrid_from_email is not None
-    return SendGridEmail(
+    sendgrid = SendGridEmail(
         api_key=settings.sendgrid_api_key.get_secret_value(),
         from_email=settings.sendgrid_from_email,
         base_url=settings.sendgrid_base_url,
         timeout=settings.provider_timeout_seconds,
     )
+    return TimedEmail(sendgrid)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from app import metrics
 from app.compose import Composed, SeamState, Unsendable, compose
 from app.container import Services
 from app.credentials import fingerprint
@@ -72,6 +73,7 @@ def send_delivery(
     except Unsendable as unsendable:
         ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
         log.info("delivery not sent: %s", unsendable.reason, extra=context)
+        metrics.delivery_finished(delivery.channel, unsendable.status.value)
         return Outcome(Result(unsendable.status.value))
     except KeycourierError as exc:
         # Seam unreachable, a template being fixed: try again later, within the retry window.
@@ -92,6 +94,7 @@ def send_delivery(
         if found is not None:
             ledger.settle_unknown(claimed.unresolved.id, found)
             log.info("a send that got no answer had gone out", extra=context)
+            metrics.delivery_finished(delivery.channel, "sent")
             return Outcome(Result.SENT)
         ledger.settle_unknown(claimed.unresolved.id, None)
         if delivery.retry_deadline is not None and utcnow() > delivery.retry_deadline:
@@ -100,6 +103,7 @@ def send_delivery(
                 delivery_id, DeliveryStatus.FAILED, "no answer from the provider in the window"
             )
             log.error("giving up: the provider never answered", extra=context)
+            metrics.delivery_finished(delivery.channel, "failed")
             after_failure(services, delivery, composed.guest, enqueue)
             return Outcome(Result.FAILED)
 
@@ -118,6 +122,7 @@ def send_delivery(
         end = _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS))
         ledger.finish_attempt(attempt, replace(end, retry_deadline=_deadline(services, delivery)))
         log.warning("no answer from %s; will check before resending", provider, extra=context)
+        metrics.delivery_finished(delivery.channel, "unknown")
         return Outcome(Result.UNKNOWN, RESOLVE_AFTER_SECONDS)
     except TransientProviderError as exc:
         return _retry_later(services, delivery, exc, enqueue, context, attempt, composed)
@@ -126,6 +131,7 @@ def send_delivery(
             attempt, _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
         )
         log.error("send failed for good: %s", exc, extra=context)
+        metrics.delivery_finished(delivery.channel, "failed")
         after_failure(services, delivery, composed.guest, enqueue)
         return Outcome(Result.FAILED)
 
@@ -134,6 +140,7 @@ def send_delivery(
         attempt, AttemptEnd(outcome, DeliveryStatus(outcome.value), sent.provider_message_id)
     )
     log.info("delivery %s", "recorded (dry run)" if sent.dry_run else "sent", extra=context)
+    metrics.delivery_finished(delivery.channel, outcome.value)
     return Outcome(Result(outcome.value))
 
 
@@ -172,9 +179,11 @@ def _retry_later(
     ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline))
     if exhausted:
         log.error("retries exhausted: %s", exc, extra=context)
+        metrics.delivery_finished(delivery.channel, "failed")
         after_failure(services, delivery, composed.guest if composed else None, enqueue)
         return Outcome(Result.FAILED)
     log.warning("will retry in %.0f s: %s", delay, exc, extra=context)
+    metrics.retry_scheduled(delivery.channel)
     return Outcome(Result.RETRY, delay)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
@@ -97,11 +99,22 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    metrics_token = settings.metrics_token
+
+    async def metrics(request: Request) -> Response:
+        if metrics_token is not None:
+            given = request.headers.get("authorization", "").encode()
+            wanted = f"Bearer {metrics_token.get_secret_value()}".encode()
+            if not hmac.compare_digest(given, wanted):
+                return Response("metrics need METRICS_TOKEN as a bearer token\n", status_code=401)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         lifespan=lifespan,
         routes=[
             Route("/webhooks/seam", seam_webhook.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app import metrics
 from app.compose import SeamState
 from app.container import Services
 from app.credentials import fingerprint
@@ -55,9 +56,11 @@ def process_event(
         return Outcome(EventStatus.FAILED, "not in the ledger")
     if EventStatus(event.status) in FINAL:
         return Outcome(EventStatus(event.status), "already done")
+    metrics.processing_event(event.received_at)
 
     outcome = _act(services, event, enqueue_send, send_now)
     services.ledger.finish_event(event_id, outcome.status, outcome.detail)
+    metrics.event_processed(event.event_type, outcome.status.value)
     log.info(
         "event processed",
         extra={"event_id": event_id, "event_type": event.event_type, "outcome": outcome.detail},
@@ -72,6 +75,7 @@ def retry_later(services: Services, event_id: int, exc: KeycourierError) -> str:
     can be sent, and giving up would lose the guest's key.
     """
     log.warning("event not processed, will retry: %s", exc, extra={"event_id": event_id})
+    metrics.retry_scheduled("event")
     hint = exc.retry_after if isinstance(exc, ProviderError) else None
     try:
         event = services.ledger.get_event(event_id)

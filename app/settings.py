@@ -13,10 +13,10 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -38,6 +38,8 @@ HINTS: dict[str, str] = {
     "PORT": "the TCP port the web process listens on",
     "TIMEZONE": "an IANA time zone such as Europe/Paris",
     "DEFAULT_LOCALE": "a language code with a folder in every message, such as en or fr",
+    "LOG_FORMAT": "json or console",
+    "WORKER_METRICS_PORT": "a free TCP port for the worker's /metrics",
 }
 
 
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     seam_webhook_secret: SecretStr | None = None
 
     redis_url: str | None = None
+    # false: a rediss:// broker's certificate is not verified (Heroku Redis's is self-signed).
+    redis_tls_verify: bool = True
     database_url: str = DEFAULT_DATABASE_URL
 
     twilio_account_sid: str | None = None
@@ -95,6 +99,35 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=15 * 60, gt=0)
     reconcile_lookback_hours: float = Field(default=24, gt=0)
     log_level: str = "INFO"
+    # json: one JSON object per line (log platforms); console: key=value text for a terminal.
+    log_format: Literal["json", "console"] = "json"
+    # Optional error reporting to Sentry; events are scrubbed of PII before they leave.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str | None = None
+    # When set, the web process's /metrics asks for `Authorization: Bearer <token>` (a public
+    # Heroku app would otherwise show its counters to anyone).
+    metrics_token: SecretStr | None = None
+    # The port a worker serves /metrics on (Prometheus); unset, the worker serves none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The file a worker touches on every heartbeat; `keycourier worker-health` reads its age.
+    worker_heartbeat_file: Path = Path("/tmp/keycourier-worker-heartbeat")  # noqa: S108
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unverified_redis_tls(cls, data: Any) -> Any:
+        """With REDIS_TLS_VERIFY=false, the URL says so itself, to redis-py and Celery alike."""
+        if not isinstance(data, dict):
+            return data
+        verify = str(data.get("redis_tls_verify", "true")).strip().lower()
+        url = data.get("redis_url")
+        if (
+            verify in ("false", "0", "no", "off")
+            and isinstance(url, str)
+            and url.startswith("rediss://")
+            and "ssl_cert_reqs=" not in url
+        ):
+            data = {**data, "redis_url": f"{url}{'&' if '?' in url else '?'}ssl_cert_reqs=none"}
+        return data
 
     @field_validator("seam_api_key")
     @classmethod

@@ -145,3 +145,19 @@ def test_template_settings_defaults_and_locale_spelling() -> None:
     assert (defaults.default_locale, defaults.sms_max_segments) == ("en", 2)
     assert defaults.templates_reload_seconds == 2.0
     assert load_settings({"DEFAULT_LOCALE": "pt-BR"}).default_locale == "pt_BR"
+
+
+def test_unverified_redis_tls_is_written_into_the_url() -> None:
+    """REDIS_TLS_VERIFY=false makes a rediss:// URL skip certificate checks for every client;
+    by default, and for plain redis://, the URL is left alone."""
+    import redis
+
+    url = "rediss://:pw@redis.example.com:6380/0"
+    unverified = load_settings({"REDIS_URL": url, "REDIS_TLS_VERIFY": "false"}).redis_url
+    assert unverified == url + "?ssl_cert_reqs=none"
+    assert redis.Redis.from_url(unverified).connection_pool.connection_kwargs["ssl_cert_reqs"] == (
+        "none"
+    )
+    assert load_settings({"REDIS_URL": url}).redis_url == url
+    plain = "redis://localhost:6379/0"
+    assert load_settings({"REDIS_URL": plain, "REDIS_TLS_VERIFY": "false"}).redis_url == plain

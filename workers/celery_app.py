@@ -137,8 +137,10 @@ def __getattr__(name: str) -> KeycourierCelery:
         raise AttributeError(name)
     if "app" not in _built:
         from app.logs import configure_logging
+        from app.worker_hooks import install
 
         settings = load_settings(require=("SEAM_API_KEY",))
         configure_logging(settings)
+        install(settings)
         _built["app"] = create_celery_app(settings)
     return _built["app"]

@@ -12,8 +12,10 @@ Answers wrap a resource in its name (`{"access_method": {...}, "ok": true}`); er
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -33,8 +35,20 @@ KINDS: dict[str, tuple[str, str]] = {
     "event": ("event_id", "event_not_found"),
     "acs_encoder": ("acs_encoder_id", "acs_encoder_not_found"),
     "action_attempt": ("action_attempt_id", "action_attempt_not_found"),
+    "webhook": ("webhook_id", "webhook_not_found"),
 }
 RELATED = ("spaces", "access_grants", "access_methods")
+WORKSPACE = {
+    "workspace_id": "8d1a8f2e-5e8b-4c5e-9d0b-2f3a4b5c6d7e",
+    "name": "Stand-in Hotels",
+    "company_name": "Stand-in Hotels",
+    "connect_partner_name": "Stand-in Hotels",
+    "is_sandbox": True,
+    "is_suspended": False,
+    "is_publishable_key_auth_enabled": False,
+    "organization_id": None,
+    "publishable_key": None,
+}
 
 
 def now_iso() -> str:
@@ -70,6 +84,7 @@ class SeamStandin(StandinServer):
     ) -> None:
         super().__init__(host=host, port=port)
         self.api_key = api_key
+        self.workspace = dict(WORKSPACE)
         self._stores: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._routes: dict[str, Callable[[RecordedRequest], Answer]] = {
             "/access_methods/get": self._get_access_method,
@@ -80,6 +95,9 @@ class SeamStandin(StandinServer):
             "/events/list": self._list_events,
             "/acs/encoders/list": self._list_encoders,
             "/action_attempts/get": self._get_action_attempt,
+            "/workspaces/get": self._get_workspace,
+            "/webhooks/create": self._create_webhook,
+            "/webhooks/list": self._list_webhooks,
         }
 
     # -- the store -------------------------------------------------------------------------
@@ -278,6 +296,24 @@ class SeamStandin(StandinServer):
         }
         self.put("action_attempt", attempt)
         return _ok("action_attempt", attempt)
+
+    def _get_workspace(self, request: RecordedRequest) -> Answer:
+        return _ok("workspace", dict(self.workspace))
+
+    def _create_webhook(self, request: RecordedRequest) -> Answer:
+        url = self._required(request, "url")["url"]
+        if not url.startswith("https://"):
+            raise _Missing(seam_error(400, "invalid_input", "url must be an https:// URL"))
+        webhook = {
+            "webhook_id": str(uuid.uuid4()),
+            "url": url,
+            "event_types": request.param_list("event_types"),
+            "secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+        }
+        return _ok("webhook", self.put("webhook", webhook))
+
+    def _list_webhooks(self, request: RecordedRequest) -> Answer:
+        return _ok("webhooks", self.all("webhook"))
 
 
 def _unique(items: Iterable[str]) -> list[str]:

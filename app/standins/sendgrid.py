@@ -154,6 +154,8 @@ class SendGridStandin(StandinServer):
         self.api_key = api_key
         self._sent: list[dict[str, Any]] = []
         self.message_ids: list[str] = []
+        # What GET /v3/scopes lists: the permissions of the API key.
+        self.scopes: list[str] = ["mail.send", "user.profile.read"]
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -182,6 +184,8 @@ class SendGridStandin(StandinServer):
         )
 
     def route(self, request: RecordedRequest) -> Answer:
+        if request.path.rstrip("/") == "/v3/scopes" and request.method == "GET":
+            return Answer(200, {"scopes": list(self.scopes)})
         if request.path.rstrip("/") != "/v3/mail/send":
             return sendgrid_error(404, "Not Found")
         if request.method != "POST":

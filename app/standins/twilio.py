@@ -25,6 +25,7 @@ DEFAULT_AUTH_TOKEN = "standin_auth_token"  # noqa: S105 - the stand-in's fixed t
 _MESSAGES = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json$"
 )
+_ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)\.json$")
 
 # Twilio's magic "To" numbers for test credentials: number -> (code, message template).
 MAGIC_TO: dict[str, tuple[int, str]] = {
@@ -83,6 +84,8 @@ class TwilioStandin(StandinServer):
         self.auth_token = auth_token
         self._sent: list[dict[str, Any]] = []
         self._sent_at: dict[str, datetime] = {}
+        # What fetching the account answers: active, suspended or closed.
+        self.account_status = "active"
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -101,6 +104,9 @@ class TwilioStandin(StandinServer):
         return twilio_error(401, 20003, "Authenticate")
 
     def route(self, request: RecordedRequest) -> Answer:
+        account = _ACCOUNT.match(request.path)
+        if account is not None and request.method == "GET":
+            return self._account(account["account"])
         match = _MESSAGES.match(request.path)
         if match is None or match["account"] != self.account_sid:
             return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
@@ -158,6 +164,22 @@ class TwilioStandin(StandinServer):
             self._sent.append({**message, "status": "sent", "date_sent": rfc2822(now)})
             self._sent_at[sid] = now
         return Answer(201, message)
+
+    def _account(self, account_sid: str) -> Answer:
+        if account_sid != self.account_sid:
+            return twilio_error(404, 20404, f"The requested resource {account_sid} was not found")
+        created = rfc2822(datetime(2024, 1, 1, tzinfo=UTC))
+        account = {
+            "sid": self.account_sid,
+            "friendly_name": "Stand-in account",
+            "status": self.account_status,
+            "type": "Full",
+            "owner_account_sid": self.account_sid,
+            "date_created": created,
+            "date_updated": created,
+            "uri": f"{API}/Accounts/{self.account_sid}.json",
+        }
+        return Answer(200, account)
 
     def _fetch(self, path: str, sid: str) -> Answer:
         for message in self.sent:

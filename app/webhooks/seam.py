@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from app import metrics
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.events import Action, action_for
 from app.ingest import EventWriter
@@ -66,7 +67,7 @@ class SeamWebhookEndpoint:
             recorded = await self._writer.record(new_event)
         except (LedgerUnavailable, BrokerUnavailable) as exc:
             log.error("seam webhook deferred (503): %s", exc)
-            return _answer(503, "unavailable")
+            return _answer(503, "unavailable", event_type=new_event.event_type)
 
         outcome = "duplicate" if recorded.duplicate else new_event.status.value
         log.debug(
@@ -74,7 +75,7 @@ class SeamWebhookEndpoint:
             outcome,
             extra={"event_id": recorded.event_id, "event_type": new_event.event_type},
         )
-        return _answer(200, outcome, event=recorded.event_id)
+        return _answer(200, outcome, event_type=new_event.event_type, event=recorded.event_id)
 
 
 async def _read_capped(request: Request) -> bytes:
@@ -129,5 +130,8 @@ def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _answer(status: int, outcome: str, **extra: object) -> JSONResponse:
+def _answer(
+    status: int, outcome: str, event_type: str | None = None, **extra: object
+) -> JSONResponse:
+    metrics.webhook_answered(event_type, outcome)
     return JSONResponse({"outcome": outcome, **extra}, status_code=status)
