@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_skeleton, get_datetime_format
@@ -25,8 +26,14 @@ def format_stay_time(moment: datetime | None, audience: Audience) -> str:
     """`Fri, Jun 20, 2025, 5:00 PM` (en), `ven. 20 juin 2025, 17:00` (fr); '' when unset."""
     if moment is None:
         return ""
-    zone = ZoneInfo(audience.timezone)
-    locale = audience.locale
+    return _stay_time(moment, audience.timezone, audience.locale)
+
+
+# Babel's formatting is a large share of composing a message, and a hotel's stays start and end
+# at a handful of times: the SMS and the email of one stay, and most guests of a day, share them.
+@lru_cache(maxsize=4096)
+def _stay_time(moment: datetime, timezone: str, locale: str) -> str:
+    zone = ZoneInfo(timezone)
     date = format_skeleton("yMMMEd", moment, tzinfo=zone, locale=locale)
     time = babel_time(moment, "short", tzinfo=zone, locale=locale)
     pattern = str(get_datetime_format("medium", locale=locale))
