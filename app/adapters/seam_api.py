@@ -54,9 +54,6 @@ _MODES: dict[str, AccessMode] = {
 # between them capped: by default it obeys a Retry-After of up to 120 s per retry, which would
 # park a worker thread; a long hint is better surfaced as TransientProviderError.retry_after.
 MAX_SDK_BACKOFF_SECONDS = 1.0
-# httpx keeps 20 idle connections by default: a worker reading from 64 threads closed and
-# reopened connections (a TLS handshake each, against the real API) on most reads.
-POOL_LIMITS = httpx.Limits(max_connections=128, max_keepalive_connections=64)
 
 
 def _retry_policy() -> Retry:
@@ -78,23 +75,46 @@ class SeamApiReader:
         if not api_key:
             raise ConfigError("SEAM_API_KEY is empty")
         self._hint = threading.local()
+        self._connect = partial(
+            Seam,
+            api_key=api_key,
+            endpoint=endpoint,
+            timeout=timeout,
+            retries=_retry_policy(),
+            httpx_options={"event_hooks": {"response": [self._remember_hint]}},
+        )
+        self._local = threading.local()
+        self._clients: list[Seam] = []
+        self._clients_lock = threading.Lock()
+        self._client()  # here, so that a malformed key fails at start-up
+
+    @property
+    def _seam(self) -> Seam:
+        """This thread's SDK client.
+
+        One per thread: httpx's connection pool rescans every pooled connection (quadratically,
+        and with a poll() on each idle one) on every request, under one lock; shared by a
+        worker's threads, that scan and that lock cost more CPU than the request itself.
+        """
+        client: Seam | None = getattr(self._local, "seam", None)
+        return client if client is not None else self._client()
+
+    def _client(self) -> Seam:
         try:
-            self._seam = Seam(
-                api_key=api_key,
-                endpoint=endpoint,
-                timeout=timeout,
-                retries=_retry_policy(),
-                httpx_options={
-                    "event_hooks": {"response": [self._remember_hint]},
-                    "limits": POOL_LIMITS,
-                },
-            )
+            client = self._connect()
         except SeamError as exc:
             # The SDK's option and token errors describe the key's kind, never its value.
             raise ConfigError(f"SEAM_API_KEY: {exc}") from exc
+        self._local.seam = client
+        with self._clients_lock:
+            self._clients.append(client)
+        return client
 
     def close(self) -> None:
-        self._seam.close()
+        with self._clients_lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
 
     def __enter__(self) -> SeamApiReader:
         return self
