@@ -25,7 +25,7 @@ from app.errors import (
 )
 from app.fallback import after_failure
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.store import AttemptEnd, InFlight
+from app.ledger.store import AttemptEnd, Claimed, InFlight
 from app.ports import Sms
 from app.processing import EnqueueSend
 from app.retry_policy import backoff_seconds
@@ -55,12 +55,20 @@ class Outcome:
 
 
 def send_delivery(
-    services: Services, delivery_id: int, enqueue: EnqueueSend, state: SeamState | None = None
+    services: Services,
+    delivery_id: int,
+    enqueue: EnqueueSend,
+    state: SeamState | None = None,
+    claimed: Claimed | None = None,
 ) -> Outcome:
-    """Take one delivery as far as it can go now. Never sends a message twice."""
+    """Take one delivery as far as it can go now. Never sends a message twice.
+
+    `claimed`: the claim made when it was planned, in this task; otherwise it is claimed here.
+    """
     ledger, settings = services.ledger, services.settings
     lease = timedelta(seconds=settings.delivery_lease_seconds)
-    claimed = ledger.claim_delivery(delivery_id, lease)
+    if claimed is None or claimed.delivery.id != delivery_id:
+        claimed = ledger.claim_delivery(delivery_id, lease)
     if claimed is None:
         return Outcome(Result.NOT_PENDING)
     delivery = claimed.delivery

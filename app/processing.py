@@ -19,7 +19,7 @@ from app.credentials import fingerprint
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
 from app.events import Action, action_for
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
-from app.ledger.store import NewDelivery
+from app.ledger.store import Claimed, NewDelivery, Planned
 from app.masking import mask_destination
 from app.planner import FRONT_DESK_CARD, Recipient, guest_message_kind, plan_guest_messages
 from app.ports import AccessGrant, AccessMethod
@@ -28,8 +28,9 @@ from app.retry_policy import backoff_seconds
 log = logging.getLogger(__name__)
 
 EnqueueSend = Callable[[int], None]
-# Sends a delivery planned a moment ago, in this task, with the Seam state just read.
-SendNow = Callable[[int, SeamState], None]
+# Sends a delivery planned a moment ago, in this task, with the Seam state just read (and,
+# when planning claimed it already, its claim).
+SendNow = Callable[[int, SeamState, Claimed | None], None]
 FINAL = {EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.REJECTED, EventStatus.FAILED}
 
 
@@ -103,18 +104,22 @@ def _act(
     except NotFound:
         return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
 
-    state, pending = None, None
+    state, planned = None, None
     if action is Action.FLAG_CARD:
         detail = _flag_card(services, event, method)
     elif method.mode == "card":
         detail = _card_issued(services, method)
     else:
-        detail, state, pending = _plan_guest(services, event, method)
-    if pending is None:
+        detail, state, planned = _plan_guest(services, event, method, claim=send_now is not None)
+    if planned is not None:
+        pending = planned.pending
+    else:
         pending = services.ledger.pending_delivery_ids(access_method_id)
     if send_now is not None and state is not None:
+        for claimed in planned.claimed if planned else []:
+            send_now(claimed.delivery.id, state, claimed)
         for delivery_id in pending:
-            send_now(delivery_id, state)
+            send_now(delivery_id, state, None)
     else:
         for delivery_id in pending:
             enqueue_send(delivery_id)
@@ -142,10 +147,11 @@ def _recipients(
 
 
 def _plan_guest(
-    services: Services, event: Event, method: AccessMethod
-) -> tuple[str, SeamState | None, list[int] | None]:
+    services: Services, event: Event, method: AccessMethod, *, claim: bool
+) -> tuple[str, SeamState | None, Planned | None]:
     """Plan the guest's messages; returns what happened, the Seam state read (when there is
-    something new to send with it) and the access method's pending deliveries."""
+    something new to send with it) and what was planned. With `claim`, the new deliveries are
+    claimed as they are planned, for this task to send at once."""
     kind = guest_message_kind(method)
     if kind is None:
         return f"mode {method.mode} has no guest message", None, None
@@ -158,7 +164,8 @@ def _plan_guest(
     credential_fp = fingerprint(
         services.settings.fingerprint_key(), method.access_method_id, method.credential
     )
-    created, pending = services.ledger.plan_credential(
+    lease = timedelta(seconds=services.settings.delivery_lease_seconds)
+    planned = services.ledger.plan_credential(
         method.access_method_id,
         [
             _new_delivery(
@@ -174,19 +181,21 @@ def _plan_guest(
         ],
         kind,
         credential_fp,
+        claim_for=lease if claim else None,
     )
     for note in plan.notes:
         log.warning("nothing to send: %s", note, extra={"event_id": event.id})
     notes = "; ".join(plan.notes)
     state = None
-    if created:
+    if planned.created:
         state = SeamState(
             method=method,
             grants={r.grant.access_grant_id: r.grant for r in recipients},
             guests={r.guest.user_identity_id: r.guest for r in recipients if r.guest},
             spaces=related.spaces,
         )
-    return f"planned {created} new deliveries" + (f"; {notes}" if notes else ""), state, pending
+    detail = f"planned {planned.created} new deliveries" + (f"; {notes}" if notes else "")
+    return detail, state, planned
 
 
 def _card_issued(services: Services, method: AccessMethod) -> str:

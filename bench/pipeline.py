@@ -24,7 +24,7 @@ from bench.procs import Proc, wait_until_ready
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 WORKER_POOL = "threads"
-WORKER_CONCURRENCY = 32
+WORKER_CONCURRENCY = 64
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from app.container import Services
 from app.delivery import Result, send_delivery
 from app.errors import TransientProviderError
 from app.ledger.models import Delivery, DeliveryStatus, EventStatus, FlagStatus, utcnow
-from app.ledger.store import NewEvent
+from app.ledger.store import Claimed, NewEvent
 from app.processing import process_event
 from app.settings import load_settings
 from app.standins.seam import SAMPLES, SeamStandin
@@ -398,8 +398,11 @@ def test_sending_at_once_reuses_what_processing_read(
     seam.clear_requests()
     queued: list[int] = []
 
-    def send_now(delivery_id: int, state: SeamState) -> None:
-        send_delivery(services, delivery_id, queued.append, state)
+    claims: list[Claimed | None] = []
+
+    def send_now(delivery_id: int, state: SeamState, claimed: Claimed | None) -> None:
+        claims.append(claimed)
+        send_delivery(services, delivery_id, queued.append, state, claimed)
 
     process_event(services, event_id, queued.append, send_now)
 
@@ -407,6 +410,10 @@ def test_sending_at_once_reuses_what_processing_read(
     assert len(twilio.sent) == 1
     assert len(sendgrid.sent) == 1
     assert PIN in twilio.sent[0]["body"]
+    # PostgreSQL claims them as it plans them, in the same transaction; SQLite one by one.
+    planned_claims = [claim for claim in claims if claim is not None]
+    expected = 2 if services.ledger.engine.dialect.name == "postgresql" else 0
+    assert len(planned_claims) == expected
     reads = sorted(r.path for r in seam.requests)
     assert reads == [
         "/access_methods/get",

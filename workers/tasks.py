@@ -12,6 +12,7 @@ from app.compose import SeamState
 from app.container import Services
 from app.errors import KeycourierError, ProviderError
 from app.ledger.models import utcnow
+from app.ledger.store import Claimed
 from app.queue import PROCESS_EVENT, RECONCILE, SEND_DELIVERY, SWEEP, CeleryEnqueuer
 from app.reconcile import reconcile as reconcile_events
 from app.retry_policy import backoff_seconds
@@ -38,11 +39,13 @@ def process_event(self: Task[[int], str], event_id: int) -> str:
     services = _services(self)
     enqueuer = CeleryEnqueuer(self.app)
 
-    def send_now(delivery_id: int, state: SeamState) -> None:
+    def send_now(delivery_id: int, state: SeamState, claimed: Claimed | None) -> None:
         # Planned a moment ago: send it here, with the Seam state just read, instead of
         # queueing it to be read again. What cannot go now is queued for its retry.
         try:
-            sent = delivery.send_delivery(services, delivery_id, enqueuer.enqueue_delivery, state)
+            sent = delivery.send_delivery(
+                services, delivery_id, enqueuer.enqueue_delivery, state, claimed
+            )
         except KeycourierError:
             enqueuer.enqueue_delivery(delivery_id)
             return

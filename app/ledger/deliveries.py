@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.sending import DELIVERIES, SendingStore
+from app.ledger.sending import DELIVERIES, Claimed, SendingStore, claim_planned
 
 SUPERSEDED_REASON = "a newer credential replaced it"
 # A guest holds (or will hold) the credential through a delivery in one of these.
@@ -76,6 +76,15 @@ _PENDING_IDS = (
 )
 
 
+@dataclass(frozen=True)
+class Planned:
+    created: int
+    # New deliveries claimed in the planning transaction (see plan_credential).
+    claimed: list[Claimed]
+    # The access method's deliveries still pending (not those claimed).
+    pending: list[int]
+
+
 class DeliveryStore(SendingStore):
     def plan_delivery(self, new: NewDelivery) -> tuple[int, bool]:
         """Insert a delivery unless one exists for this credential and channel.
@@ -86,20 +95,29 @@ class DeliveryStore(SendingStore):
             return self._plan(connection, new)
 
     def plan_credential(
-        self, access_method_id: str, news: Sequence[NewDelivery], kind: str, fingerprint: str
-    ) -> tuple[int, list[int]]:
+        self,
+        access_method_id: str,
+        news: Sequence[NewDelivery],
+        kind: str,
+        fingerprint: str,
+        *,
+        claim_for: timedelta | None = None,
+    ) -> Planned:
         """Plan one credential's messages in one transaction: insert those not planned yet,
         supersede pending deliveries of any other credential of this kind, and list what is
-        pending for the access method. Returns (how many were new, the pending ids)."""
+        pending for the access method. With `claim_for`, the new ones are claimed for that
+        lease in the same transaction, to be sent by the caller at once."""
         with self._connection() as connection:
-            created = sum(self._plan(connection, new)[1] for new in news)
+            planned = [self._plan(connection, new) for new in news]
             connection.execute(
                 _SUPERSEDE,
                 {"b_access_method_id": access_method_id, "b_kind": kind,
                  "b_keep": fingerprint, "b_now": utcnow()},
             )  # fmt: skip
+            new_ids = [delivery_id for delivery_id, created in planned if created]
+            claimed = claim_planned(connection, new_ids, claim_for) if claim_for else []
             pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
-            return created, list(pending.scalars())
+            return Planned(len(new_ids), claimed, list(pending.scalars()))
 
     def _plan(self, connection: Connection, new: NewDelivery) -> tuple[int, bool]:
         insert_new = _INSERT_NEW[connection.dialect.name]

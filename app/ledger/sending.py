@@ -18,6 +18,7 @@ statements built once at import: an ORM session per step cost more CPU than the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -51,37 +52,48 @@ _OTHER = DELIVERIES.alias("other")
 # whether it has attempts to load and whether the guest already holds another credential.
 # PostgreSQL only: SQLite renders RETURNING's columns unqualified, which would turn the
 # correlated subqueries' `deliveries.id` into the subquery's own `id`.
+_CLAIM_WHERE_DUE = (
+    DELIVERIES.c.status == DeliveryStatus.PENDING,
+    or_(
+        DELIVERIES.c.next_attempt_at.is_(None),
+        DELIVERIES.c.next_attempt_at <= bindparam("b_now"),
+    ),
+)
+_CLAIMED_COLUMNS = (
+    *DELIVERIES.c,
+    exists()
+    .where(ATTEMPTS.c.delivery_id == DELIVERIES.c.id)
+    .correlate(DELIVERIES)
+    .label("has_attempts"),
+    exists()
+    .where(
+        _OTHER.c.access_method_id == DELIVERIES.c.access_method_id,
+        _OTHER.c.kind == DELIVERIES.c.kind,
+        _OTHER.c.channel == DELIVERIES.c.channel,
+        _OTHER.c.user_identity_id == DELIVERIES.c.user_identity_id,
+        _OTHER.c.credential_fingerprint != DELIVERIES.c.credential_fingerprint,
+        _OTHER.c.status.in_(SENT_STATUSES),
+    )
+    .correlate(DELIVERIES)
+    .label("other_credential_sent"),
+)
+_CLAIM_SET = dict(
+    status=DeliveryStatus.SENDING, lease_expires_at=bindparam("b_lease"),
+    updated_at=bindparam("b_now"),
+)  # fmt: skip
 _CLAIM_PENDING = (
     update(DELIVERIES)
-    .where(
-        DELIVERIES.c.id == bindparam("b_id"),
-        DELIVERIES.c.status == DeliveryStatus.PENDING,
-        or_(
-            DELIVERIES.c.next_attempt_at.is_(None),
-            DELIVERIES.c.next_attempt_at <= bindparam("b_now"),
-        ),
-    )
-    .values(status=DeliveryStatus.SENDING, lease_expires_at=bindparam("b_lease"),
-            updated_at=bindparam("b_now"))
-    .returning(
-        *DELIVERIES.c,
-        exists()
-        .where(ATTEMPTS.c.delivery_id == DELIVERIES.c.id)
-        .correlate(DELIVERIES)
-        .label("has_attempts"),
-        exists()
-        .where(
-            _OTHER.c.access_method_id == DELIVERIES.c.access_method_id,
-            _OTHER.c.kind == DELIVERIES.c.kind,
-            _OTHER.c.channel == DELIVERIES.c.channel,
-            _OTHER.c.user_identity_id == DELIVERIES.c.user_identity_id,
-            _OTHER.c.credential_fingerprint != DELIVERIES.c.credential_fingerprint,
-            _OTHER.c.status.in_(SENT_STATUSES),
-        )
-        .correlate(DELIVERIES)
-        .label("other_credential_sent"),
-    )
-)  # fmt: skip
+    .where(DELIVERIES.c.id == bindparam("b_id"), *_CLAIM_WHERE_DUE)
+    .values(**_CLAIM_SET)
+    .returning(*_CLAIMED_COLUMNS)
+)
+# Deliveries just planned, to be sent in the same task: claimed in the planning transaction.
+_CLAIM_PENDING_MANY = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id.in_(bindparam("b_ids", expanding=True)), *_CLAIM_WHERE_DUE)
+    .values(**_CLAIM_SET)
+    .returning(*_CLAIMED_COLUMNS)
+)
 _OTHER_CREDENTIAL_SENT = select(DELIVERIES.c.id).where(
     DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
     DELIVERIES.c.kind == bindparam("b_kind"),
@@ -185,11 +197,7 @@ class SendingStore(LedgerBase):
                 )
                 taken = fast.mappings().first()
             if taken is not None:
-                delivery = _delivery(taken)
-                if taken["has_attempts"]:
-                    delivery.attempts = _attempts(connection, delivery_id)
-                sent = delivery.is_guest_message and bool(taken["other_credential_sent"])
-                return Claimed(delivery, None, sent)
+                return _claimed(connection, taken)
             # Not a due pending delivery: an unknown one to resolve, or nothing to claim.
             row = connection.execute(_READ, {"b_id": delivery_id}).mappings().first()
             if row is None or row["status"] not in CLAIMABLE:
@@ -310,6 +318,31 @@ def _delivery(row: Any, **changes: Any) -> Delivery:
     """A detached Delivery from a Core row (what the ORM would have loaded), with `changes`."""
     values = {column.key: row[column.key] for column in DELIVERIES.c}
     return Delivery(**(values | changes))
+
+
+def claim_planned(
+    connection: Connection, delivery_ids: Sequence[int], lease: timedelta
+) -> list[Claimed]:
+    """Claim deliveries planned in this transaction (PostgreSQL; elsewhere none are claimed
+    here, and each is claimed on its own when sent)."""
+    if not delivery_ids or connection.dialect.name != "postgresql":
+        return []
+    now = utcnow()
+    taken = connection.execute(
+        _CLAIM_PENDING_MANY, {"b_ids": list(delivery_ids), "b_now": now, "b_lease": now + lease}
+    )
+    return sorted(
+        (_claimed(connection, row) for row in taken.mappings().all()),
+        key=lambda claimed: claimed.delivery.id,
+    )
+
+
+def _claimed(connection: Connection, row: Any) -> Claimed:
+    """A pending delivery just claimed, from a row of _CLAIMED_COLUMNS."""
+    delivery = _delivery(row)
+    if row["has_attempts"]:
+        delivery.attempts = _attempts(connection, delivery.id)
+    return Claimed(delivery, None, delivery.is_guest_message and bool(row["other_credential_sent"]))
 
 
 def _attempts(connection: Connection, delivery_id: int) -> list[Attempt]:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.ledger import batch
 from app.ledger.base import LedgerBase, make_engine
 from app.ledger.batch import NewEvent, Recorded
-from app.ledger.deliveries import DeliveryStore, NewDelivery
+from app.ledger.deliveries import DeliveryStore, NewDelivery, Planned
 from app.ledger.models import (
     Event,
     EventStatus,
@@ -36,6 +36,7 @@ __all__ = [
     "LedgerBase",
     "NewDelivery",
     "NewEvent",
+    "Planned",
     "Recorded",
     "make_engine",
 ]
