@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from app.cli import _parser
+from app.cli import _parser, main
 from app.queue import QUEUE
 from app.settings import Settings
-from app.templates_configmap import path_for, render_configmap, template_files
+from app.template_configmap import configmap_yaml, volume_yaml
 from tests.conftest import ROOT, TEMPLATES
 
 BASE = ROOT / "deploy" / "kubernetes"
@@ -63,41 +62,28 @@ def test_kustomization_lists_every_manifest() -> None:
     assert sorted(kustomization["resources"]) == sorted(on_disk)
 
 
-def test_templates_configmap_is_the_shipped_templates() -> None:
-    """The ConfigMap is what `keycourier templates configmap` prints, and reads back byte for
-    byte as the template files."""
-    committed = (BASE / "templates-configmap.yaml").read_text()
-    assert committed == render_configmap(TEMPLATES)
-    data = yaml.safe_load(committed)["data"]
-    files = template_files(TEMPLATES)
-    assert len(data) == len(files)
-    for key, text in data.items():
-        assert (TEMPLATES / path_for(key)).read_text() == text
+def test_templates_configmap_is_the_shipped_templates(capsys: pytest.CaptureFixture[str]) -> None:
+    """The committed ConfigMap is exactly what `keycourier templates configmap` prints for the
+    shipped templates (tests/test_template_configmap.py checks that it reads back as them)."""
+    assert main(["templates", "configmap", "--dir", str(TEMPLATES)]) == 0
+    assert capsys.readouterr().out == (BASE / "templates-configmap.yaml").read_text()
+    assert configmap_yaml(TEMPLATES) == (BASE / "templates-configmap.yaml").read_text()
 
 
-def test_configmap_round_trips_awkward_text(tmp_path: Path) -> None:
-    """Leading spaces, no final newline and blank lines at the end survive the ConfigMap."""
-    (tmp_path / "pin_code").mkdir()
-    samples = {"pin_code/sms.txt": "  indented\nno final newline", "a.txt": "x\n\n\n", "b.txt": ""}
-    for name, text in samples.items():
-        (tmp_path / name).write_text(text)
-    data = yaml.safe_load(render_configmap(tmp_path))["data"]
-    assert {path_for(k): v or "" for k, v in data.items()} == samples
-
-
-def test_worker_mounts_every_template_at_its_path() -> None:
-    """The worker's templates volume maps each ConfigMap key back to its file's path."""
-    worker = one("Deployment", "keycourier-worker")
-    volumes = worker["spec"]["template"]["spec"]["volumes"]
-    [volume] = [v for v in volumes if v["name"] == "templates"]
-    items = {item["key"]: item["path"] for item in volume["configMap"]["items"]}
-    data = yaml.safe_load((BASE / "templates-configmap.yaml").read_text())["data"]
-    assert items == {key: path_for(key) for key in data}
-    assert volume["configMap"]["name"] == "keycourier-templates"
+@pytest.mark.parametrize("deployment", ["keycourier-web", "keycourier-worker"])
+def test_deployment_mounts_every_template_at_its_path(deployment: str) -> None:
+    """Web (for /readyz and doctor) and workers mount the templates volume that
+    `keycourier templates configmap --volume` prints, at TEMPLATES_DIR."""
+    spec = one("Deployment", deployment)["spec"]["template"]["spec"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == "templates"]
+    assert [volume] == yaml.safe_load(volume_yaml(TEMPLATES))
+    committed = one("ConfigMap", volume["configMap"]["name"])["data"]
+    assert {item["key"] for item in volume["configMap"]["items"]} == set(committed)
     config = one("ConfigMap", "keycourier-config")["data"]
-    [container] = worker["spec"]["template"]["spec"]["containers"]
+    [container] = spec["containers"]
     [mount] = [m for m in container["volumeMounts"] if m["name"] == "templates"]
     assert mount["mountPath"] == config["TEMPLATES_DIR"]
+    assert mount["readOnly"] is True
 
 
 def test_every_container_runs_a_real_command_without_inlined_secrets() -> None:

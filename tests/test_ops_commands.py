@@ -14,7 +14,7 @@ from app.events import SUBSCRIBED_EVENT_TYPES
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
-from tests.conftest import ROOT, TEMPLATES, WEBHOOK_SECRET, provider_env
+from tests.conftest import WEBHOOK_SECRET, provider_env
 from tests.processes import free_port
 
 
@@ -189,12 +189,3 @@ def test_worker_health_reads_the_heartbeat_age(
     os.utime(heartbeat, (old, old))
     assert main(["worker-health", "--max-age", "60"]) == 1
     assert "last heartbeat was 300 s ago" in capsys.readouterr().err
-
-
-def test_templates_configmap_prints_the_committed_configmap(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """`keycourier templates configmap` prints exactly the ConfigMap the Kubernetes base ships."""
-    assert main(["templates", "configmap", "--dir", str(TEMPLATES)]) == 0
-    committed = ROOT / "deploy" / "kubernetes" / "templates-configmap.yaml"
-    assert capsys.readouterr().out == committed.read_text()
