@@ -167,14 +167,41 @@ def procfile() -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
+def commands_in(line: str) -> list[list[str]]:
+    """The simple commands of a shell line: split on `&&`, `||`, `;` and `|`, without the
+    redirections (`> file`)."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    redirected = False
+    for word in lexer:
+        if word in ("&&", "||", ";", "|"):
+            commands.append([])
+        elif word in (">", ">>", "<", "2>"):
+            redirected = True
+        elif redirected:
+            redirected = False  # the file name
+        else:
+            commands[-1].append(word)
+    assert all(commands), line
+    return commands
+
+
 def test_procfile_runs_real_commands() -> None:
-    """Each Procfile process is a keycourier command that exists; web trusts the router."""
+    """Each Procfile process is keycourier commands that exist; the release checks the
+    templates before it migrates; web trusts the router."""
     processes = procfile()
     assert set(processes) == {"release", "web", "worker", "beat"}
-    for command in processes.values():
-        argv = shlex.split(command)
-        assert argv[0] == "keycourier", command
-        assert accepts(argv[1:]), command
+    for line in processes.values():
+        for argv in commands_in(line):
+            assert argv[0] == "keycourier", line
+            assert accepts(argv[1:]), line
+    assert commands_in(processes["release"]) == [
+        ["keycourier", "templates", "check"],
+        ["keycourier", "migrate"],
+    ]
+    for process in ("web", "worker", "beat"):
+        assert len(commands_in(processes[process])) == 1, process
     assert "--forwarded-allow-ips '*'" in processes["web"]
 
 
@@ -198,9 +225,11 @@ def test_every_setting_is_documented(document: str) -> None:
         assert re.search(rf"\b{name.upper()}\b", text), f"{name.upper()} missing from {document}"
 
 
-def test_readme_shows_only_commands_that_exist() -> None:
-    """Every `keycourier ...` command in README's code blocks is one the CLI accepts."""
-    readme = (ROOT / "README.md").read_text()
+@pytest.mark.parametrize(("document", "at_least"), [("README.md", 8), ("templates/README.md", 4)])
+def test_readme_shows_only_commands_that_exist(document: str, at_least: int) -> None:
+    """Every `keycourier ...` command in the guide's code blocks and text is one the CLI
+    accepts."""
+    readme = (ROOT / document).read_text()
     fenced = re.findall(r"```(\w*)\n(.*?)```", readme, flags=re.DOTALL)
     blocks = [body for language, body in fenced if language in ("", "sh", "bash")]
     # keycourier at the start of a line (after VAR=value or a .venv/bin/ path), or run
@@ -208,21 +237,29 @@ def test_readme_shows_only_commands_that_exist() -> None:
     shown = re.compile(
         r"^(?:[A-Z_]+=\S+ )*(?:\S*/bin/|heroku run |kubectl .* -- )?keycourier (.*)$"
     )
-    commands = [
+    lines = [
         match.group(1).split("#")[0]
         for block in blocks
         for line in block.splitlines()
         if (match := shown.match(line.strip()))
     ]
     # And the ones shown inline in the text, when they are whole commands (no placeholders).
-    commands += [
+    lines += [
         inline
         for inline in re.findall(r"`keycourier ([^`]*)`", readme)
         if not re.search(r"[\[<]|\.\.\.|URL|\bS\b", inline)
     ]
-    assert len(commands) >= 8
-    for command in commands:
-        assert accepts(shlex.split(command)), command
+    # Each line may chain commands (`keycourier templates check && keycourier migrate`).
+    commands = [
+        argv
+        for line in lines
+        for argv in commands_in(f"keycourier {line}")
+        if argv[0] == "keycourier"
+    ]
+    assert len(commands) >= at_least
+    assert ["keycourier", "templates", "check"] in commands
+    for argv in commands:
+        assert accepts(argv[1:]), shlex.join(argv)
 
 
 def test_dockerfile_runs_as_non_root_with_a_real_command() -> None:
