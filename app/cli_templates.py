@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from app.settings import load_settings
+from app.template_configmap import NAME as CONFIGMAP_NAME
 
 
 def add_template_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,11 +31,13 @@ def add_template_commands(commands: argparse._SubParsersAction[argparse.Argument
     preview.add_argument("--dir", type=Path, help="templates directory (default: $TEMPLATES_DIR)")
     preview.set_defaults(run=_templates_preview)
     configmap = template_commands.add_parser(
-        "configmap", help="print the templates as a Kubernetes ConfigMap (JSON, for kubectl apply)"
+        "configmap", help="print the templates as a Kubernetes ConfigMap (YAML, for kubectl apply)"
     )
-    configmap.add_argument("--name", default="keycourier-templates", help="the ConfigMap's name")
+    configmap.add_argument("--name", default=CONFIGMAP_NAME, help="the ConfigMap's name")
     configmap.add_argument(
-        "--volume", action="store_true", help="print the Deployment's volume entry instead"
+        "--volume",
+        action="store_true",
+        help="print instead the Deployments' `templates` volume that maps each key to its path",
     )
     configmap.add_argument("--dir", type=Path, help="templates directory (default: $TEMPLATES_DIR)")
     configmap.set_defaults(run=_templates_configmap)
@@ -106,7 +109,7 @@ def _templates_preview(args: argparse.Namespace) -> int:
 
 def _templates_configmap(args: argparse.Namespace) -> int:
     from app.template_check import check_templates
-    from app.template_configmap import ConfigMapError, render
+    from app.template_configmap import ConfigMapError, configmap_yaml, volume_yaml
 
     settings = load_settings()
     directory = args.dir or settings.templates_dir
@@ -125,7 +128,8 @@ def _templates_configmap(args: argparse.Namespace) -> int:
             )
             return 1
     try:
-        print(render(directory, args.name, volume_only=args.volume), end="")
+        render = volume_yaml if args.volume else configmap_yaml
+        print(render(directory, args.name), end="")
     except ConfigMapError as exc:
         print(f"keycourier templates configmap: {exc}", file=sys.stderr)
         return 2

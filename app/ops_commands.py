@@ -1,12 +1,11 @@
 """The operator's set-up and health commands of `keycourier`: register-webhook, doctor,
-worker-health, templates configmap (app/cli.py wires them in)."""
+worker-health (app/cli.py wires them in)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from app.settings import load_settings
@@ -27,21 +26,6 @@ def add_commands(commands: Any) -> None:
     )
     health.add_argument("--max-age", type=float, default=60.0, help="seconds (default 60)")
     health.set_defaults(run=worker_health)
-
-
-def add_templates_configmap(template_commands: Any) -> None:
-    configmap = template_commands.add_parser(
-        "configmap", help="print the templates as a Kubernetes ConfigMap"
-    )
-    configmap.add_argument("--dir", type=Path, help="templates directory (default: $TEMPLATES_DIR)")
-    configmap.set_defaults(run=templates_configmap)
-
-
-def templates_configmap(args: argparse.Namespace) -> int:
-    from app.templates_configmap import render_configmap
-
-    print(render_configmap(args.dir or load_settings().templates_dir), end="")
-    return 0
 
 
 def register_webhook(args: argparse.Namespace) -> int:

@@ -228,36 +228,3 @@ def test_bad_duration_is_refused() -> None:
     """A duration that is not one is a clear error."""
     with pytest.raises(argparse.ArgumentTypeError, match="not a duration"):
         parse_duration("yesterday")
-
-
-def test_configmap_lays_out_the_folder_again(capsys: pytest.CaptureFixture[str]) -> None:
-    """The ConfigMap's data and the volume's items put every template file back at its path."""
-    assert main(["templates", "configmap", "--dir", str(TEMPLATES)]) == 0
-    configmap = json.loads(capsys.readouterr().out)
-    assert main(["templates", "configmap", "--volume", "--dir", str(TEMPLATES)]) == 0
-    volume = json.loads(capsys.readouterr().out)
-    assert configmap["kind"] == "ConfigMap"
-    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
-    laid_out = {
-        item["path"]: configmap["data"][item["key"]] for item in volume["configMap"]["items"]
-    }
-    on_disk = {
-        p.relative_to(TEMPLATES).as_posix(): p.read_text(encoding="utf-8")
-        for p in TEMPLATES.rglob("*")
-        if p.suffix in (".txt", ".html", ".toml")
-    }
-    assert laid_out == on_disk
-    assert all("/" not in key for key in configmap["data"])
-
-
-def test_configmap_refuses_templates_that_fail_the_check(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """No ConfigMap is printed for a folder with a problem; the problem is."""
-    broken = tmp_path / "templates"
-    shutil.copytree(TEMPLATES, broken)
-    (broken / "pin_code" / "fr" / "sms.txt").write_text("Bonjour, code {{ pin_code }")
-    assert main(["templates", "configmap", "--dir", str(broken)]) == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "pin_code/fr/sms.txt:1: syntax error" in captured.err

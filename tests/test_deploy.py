@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from app.cli import _parser
+from app.cli import _parser, main
 from app.queue import QUEUE
 from app.settings import Settings
-from app.templates_configmap import path_for, render_configmap, template_files
+from app.template_configmap import configmap_yaml, volume_yaml
 from tests.conftest import ROOT, TEMPLATES
 
 BASE = ROOT / "deploy" / "kubernetes"
@@ -63,41 +62,28 @@ def test_kustomization_lists_every_manifest() -> None:
     assert sorted(kustomization["resources"]) == sorted(on_disk)
 
 
-def test_templates_configmap_is_the_shipped_templates() -> None:
-    """The ConfigMap is what `keycourier templates configmap` prints, and reads back byte for
-    byte as the template files."""
-    committed = (BASE / "templates-configmap.yaml").read_text()
-    assert committed == render_configmap(TEMPLATES)
-    data = yaml.safe_load(committed)["data"]
-    files = template_files(TEMPLATES)
-    assert len(data) == len(files)
-    for key, text in data.items():
-        assert (TEMPLATES / path_for(key)).read_text() == text
+def test_templates_configmap_is_the_shipped_templates(capsys: pytest.CaptureFixture[str]) -> None:
+    """The committed ConfigMap is exactly what `keycourier templates configmap` prints for the
+    shipped templates (tests/test_template_configmap.py checks that it reads back as them)."""
+    assert main(["templates", "configmap", "--dir", str(TEMPLATES)]) == 0
+    assert capsys.readouterr().out == (BASE / "templates-configmap.yaml").read_text()
+    assert configmap_yaml(TEMPLATES) == (BASE / "templates-configmap.yaml").read_text()
 
 
-def test_configmap_round_trips_awkward_text(tmp_path: Path) -> None:
-    """Leading spaces, no final newline and blank lines at the end survive the ConfigMap."""
-    (tmp_path / "pin_code").mkdir()
-    samples = {"pin_code/sms.txt": "  indented\nno final newline", "a.txt": "x\n\n\n", "b.txt": ""}
-    for name, text in samples.items():
-        (tmp_path / name).write_text(text)
-    data = yaml.safe_load(render_configmap(tmp_path))["data"]
-    assert {path_for(k): v or "" for k, v in data.items()} == samples
-
-
-def test_worker_mounts_every_template_at_its_path() -> None:
-    """The worker's templates volume maps each ConfigMap key back to its file's path."""
-    worker = one("Deployment", "keycourier-worker")
-    volumes = worker["spec"]["template"]["spec"]["volumes"]
-    [volume] = [v for v in volumes if v["name"] == "templates"]
-    items = {item["key"]: item["path"] for item in volume["configMap"]["items"]}
-    data = yaml.safe_load((BASE / "templates-configmap.yaml").read_text())["data"]
-    assert items == {key: path_for(key) for key in data}
-    assert volume["configMap"]["name"] == "keycourier-templates"
+@pytest.mark.parametrize("deployment", ["keycourier-web", "keycourier-worker"])
+def test_deployment_mounts_every_template_at_its_path(deployment: str) -> None:
+    """Web (for /readyz and doctor) and workers mount the templates volume that
+    `keycourier templates configmap --volume` prints, at TEMPLATES_DIR."""
+    spec = one("Deployment", deployment)["spec"]["template"]["spec"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == "templates"]
+    assert [volume] == yaml.safe_load(volume_yaml(TEMPLATES))
+    committed = one("ConfigMap", volume["configMap"]["name"])["data"]
+    assert {item["key"] for item in volume["configMap"]["items"]} == set(committed)
     config = one("ConfigMap", "keycourier-config")["data"]
-    [container] = worker["spec"]["template"]["spec"]["containers"]
+    [container] = spec["containers"]
     [mount] = [m for m in container["volumeMounts"] if m["name"] == "templates"]
     assert mount["mountPath"] == config["TEMPLATES_DIR"]
+    assert mount["readOnly"] is True
 
 
 def test_every_container_runs_a_real_command_without_inlined_secrets() -> None:
@@ -181,14 +167,41 @@ def procfile() -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
+def commands_in(line: str) -> list[list[str]]:
+    """The simple commands of a shell line: split on `&&`, `||`, `;` and `|`, without the
+    redirections (`> file`)."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    redirected = False
+    for word in lexer:
+        if word in ("&&", "||", ";", "|"):
+            commands.append([])
+        elif word in (">", ">>", "<", "2>"):
+            redirected = True
+        elif redirected:
+            redirected = False  # the file name
+        else:
+            commands[-1].append(word)
+    assert all(commands), line
+    return commands
+
+
 def test_procfile_runs_real_commands() -> None:
-    """Each Procfile process is a keycourier command that exists; web trusts the router."""
+    """Each Procfile process is keycourier commands that exist; the release checks the
+    templates before it migrates; web trusts the router."""
     processes = procfile()
     assert set(processes) == {"release", "web", "worker", "beat"}
-    for command in processes.values():
-        argv = shlex.split(command)
-        assert argv[0] == "keycourier", command
-        assert accepts(argv[1:]), command
+    for line in processes.values():
+        for argv in commands_in(line):
+            assert argv[0] == "keycourier", line
+            assert accepts(argv[1:]), line
+    assert commands_in(processes["release"]) == [
+        ["keycourier", "templates", "check"],
+        ["keycourier", "migrate"],
+    ]
+    for process in ("web", "worker", "beat"):
+        assert len(commands_in(processes[process])) == 1, process
     assert "--forwarded-allow-ips '*'" in processes["web"]
 
 
@@ -212,9 +225,11 @@ def test_every_setting_is_documented(document: str) -> None:
         assert re.search(rf"\b{name.upper()}\b", text), f"{name.upper()} missing from {document}"
 
 
-def test_readme_shows_only_commands_that_exist() -> None:
-    """Every `keycourier ...` command in README's code blocks is one the CLI accepts."""
-    readme = (ROOT / "README.md").read_text()
+@pytest.mark.parametrize(("document", "at_least"), [("README.md", 8), ("templates/README.md", 4)])
+def test_readme_shows_only_commands_that_exist(document: str, at_least: int) -> None:
+    """Every `keycourier ...` command in the guide's code blocks and text is one the CLI
+    accepts."""
+    readme = (ROOT / document).read_text()
     fenced = re.findall(r"```(\w*)\n(.*?)```", readme, flags=re.DOTALL)
     blocks = [body for language, body in fenced if language in ("", "sh", "bash")]
     # keycourier at the start of a line (after VAR=value or a .venv/bin/ path), or run
@@ -222,21 +237,29 @@ def test_readme_shows_only_commands_that_exist() -> None:
     shown = re.compile(
         r"^(?:[A-Z_]+=\S+ )*(?:\S*/bin/|heroku run |kubectl .* -- )?keycourier (.*)$"
     )
-    commands = [
+    lines = [
         match.group(1).split("#")[0]
         for block in blocks
         for line in block.splitlines()
         if (match := shown.match(line.strip()))
     ]
     # And the ones shown inline in the text, when they are whole commands (no placeholders).
-    commands += [
+    lines += [
         inline
         for inline in re.findall(r"`keycourier ([^`]*)`", readme)
         if not re.search(r"[\[<]|\.\.\.|URL|\bS\b", inline)
     ]
-    assert len(commands) >= 8
-    for command in commands:
-        assert accepts(shlex.split(command)), command
+    # Each line may chain commands (`keycourier templates check && keycourier migrate`).
+    commands = [
+        argv
+        for line in lines
+        for argv in commands_in(f"keycourier {line}")
+        if argv[0] == "keycourier"
+    ]
+    assert len(commands) >= at_least
+    assert ["keycourier", "templates", "check"] in commands
+    for argv in commands:
+        assert accepts(argv[1:]), shlex.join(argv)
 
 
 def test_dockerfile_runs_as_non_root_with_a_real_command() -> None:

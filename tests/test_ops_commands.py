@@ -4,6 +4,7 @@ through the official SDKs, a real ledger and a real Redis."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from app.events import SUBSCRIBED_EVENT_TYPES
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
-from tests.conftest import ROOT, TEMPLATES, WEBHOOK_SECRET, provider_env
+from tests.conftest import TEMPLATES, WEBHOOK_SECRET, provider_env
 from tests.processes import free_port
 
 
@@ -146,7 +147,8 @@ def test_doctor_catches_what_works_but_is_wrong(
     sendgrid.scopes = ["user.profile.read"]
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     broken = tmp_path / "templates"
-    broken.mkdir()
+    shutil.copytree(TEMPLATES, broken)
+    (broken / "pin_code" / "en" / "sms.txt").write_text("Your code: {{ pin_code }")
     monkeypatch.setenv("TEMPLATES_DIR", str(broken))
 
     assert main(["doctor"]) == 1
@@ -156,7 +158,8 @@ def test_doctor_catches_what_works_but_is_wrong(
     assert "FAIL  sendgrid: SENDGRID_API_KEY may not send mail" in out
     assert "FAIL  database: the ledger is at revision None" in out
     assert "run `keycourier migrate`" in out
-    assert "FAIL  templates: pin_code/sms.txt" in out
+    templates = [line for line in out.splitlines() if line.startswith("FAIL  templates: ")]
+    assert templates == ["FAIL  templates: pin_code/en/sms.txt:1: syntax error: unexpected '}'"]
 
 
 def test_doctor_warns_about_dry_channels(
@@ -189,12 +192,3 @@ def test_worker_health_reads_the_heartbeat_age(
     os.utime(heartbeat, (old, old))
     assert main(["worker-health", "--max-age", "60"]) == 1
     assert "last heartbeat was 300 s ago" in capsys.readouterr().err
-
-
-def test_templates_configmap_prints_the_committed_configmap(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """`keycourier templates configmap` prints exactly the ConfigMap the Kubernetes base ships."""
-    assert main(["templates", "configmap", "--dir", str(TEMPLATES)]) == 0
-    committed = ROOT / "deploy" / "kubernetes" / "templates-configmap.yaml"
-    assert capsys.readouterr().out == committed.read_text()
