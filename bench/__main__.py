@@ -74,7 +74,11 @@ def main() -> int:
                 env = {"DATABASE_URL": database_url, "REDIS_URL": fresh_redis()}
                 report.ingest.append(
                     run_ingest(
-                        "PostgreSQL + Redis", env, workdir / "ingest-pg", seconds=args.seconds
+                        "PostgreSQL + Redis",
+                        env,
+                        workdir / "ingest-pg",
+                        seconds=args.seconds,
+                        measure_blocks=True,
                     )
                 )
             embedded = {"DATABASE_URL": f"sqlite:///{workdir / 'ingest-embedded' / 'ledger.db'}"}

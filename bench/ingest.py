@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -43,12 +44,24 @@ class Load:
 
 
 @dataclass(frozen=True)
+class Blocks:
+    """Event-loop callbacks that held the loop over SLOW_CALLBACK_MS, from asyncio's debug
+    mode, under the same load (debug mode slows callbacks: these are upper bounds)."""
+
+    threshold_ms: float
+    count: int
+    longest_ms: float  # 0 when none was over the threshold
+    requests: int
+
+
+@dataclass(frozen=True)
 class IngestResult:
     label: str
     bare: Load
     keycourier: Load
     loop_lag_max_ms: float
     web_peak_rss_mb: float
+    blocks: Blocks | None = None
 
     @property
     def ratio(self) -> float:
@@ -107,6 +120,7 @@ def run_ingest(
     connections: int = 64,
     seconds: int = 10,
     distinct_events: int = 100_000,
+    measure_blocks: bool = False,
 ) -> IngestResult:
     workdir.mkdir(parents=True, exist_ok=True)
     requests_file = workdir / "requests.tsv"
@@ -134,4 +148,33 @@ def run_ingest(
         rss = web.peak_rss_mb()
     finally:
         web.stop()
-    return IngestResult(label, bare_load, load, lag["recent_max_ms"], rss)
+    blocks = None
+    if measure_blocks:
+        blocks = _blocks(web_env, workdir, connections, seconds)
+    return IngestResult(label, bare_load, load, lag["recent_max_ms"], rss, blocks)
+
+
+SLOW_CALLBACK_MS = 1.0
+_TOOK = re.compile(r"Executing .*? took (\d+\.\d+) seconds")
+
+
+def _blocks(web_env: dict[str, str], workdir: Path, connections: int, seconds: int) -> Blocks:
+    """The same load on a web process in asyncio's debug mode, which logs every callback
+    that held the loop longer than SLOW_CALLBACK_MS: how many, and the longest."""
+    requests_file = workdir / "requests-debug.tsv"
+    write_requests(requests_file, 50_000)  # new events: the first run recorded the others
+    port = free_port()
+    debug_env = {
+        **web_env,
+        "PORT": str(port),
+        "PYTHONASYNCIODEBUG": "1",
+        "SLOW_CALLBACK_MS": str(SLOW_CALLBACK_MS),
+    }
+    web = Proc("web-debug", ["-m", "app", "serve", "--no-worker"], debug_env, workdir)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz")
+        load = wrk(f"http://127.0.0.1:{port}/webhooks/seam", requests_file, connections, seconds)
+    finally:
+        web.stop()
+    took = [float(m) * 1000 for m in _TOOK.findall(web.log.read_text(errors="replace"))]
+    return Blocks(SLOW_CALLBACK_MS, len(took), max(took, default=0.0), load.requests)

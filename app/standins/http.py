@@ -215,6 +215,10 @@ class StandinServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: clients that open a connection per request
+    # (SendGrid's SDK) were reset under load, an artefact of the stand-in, not of the provider.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (e.g., after its own timeout) is not worth a traceback."""
 
