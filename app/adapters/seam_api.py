@@ -81,7 +81,11 @@ class SeamApiReader:
             endpoint=endpoint,
             timeout=timeout,
             retries=_retry_policy(),
-            httpx_options={"event_hooks": {"response": [self._remember_hint]}},
+            httpx_options={
+                "event_hooks": {"response": [self._remember_hint]},
+                # One TLS context for every thread's client: each loads the CA bundle, ~1 MB.
+                "verify": httpx.create_ssl_context(),
+            },
         )
         self._local = threading.local()
         self._clients: list[Seam] = []

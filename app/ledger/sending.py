@@ -23,7 +23,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.ledger.base import LedgerBase
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
@@ -90,7 +103,9 @@ _CLAIM_PENDING = (
 # Deliveries just planned, to be sent in the same task: claimed in the planning transaction.
 _CLAIM_PENDING_MANY = (
     update(DELIVERIES)
-    .where(DELIVERIES.c.id.in_(bindparam("b_ids", expanding=True)), *_CLAIM_WHERE_DUE)
+    # PostgreSQL only (see claim_planned): an array parameter keeps the statement cacheable,
+    # where an expanding IN is re-rendered on every execution.
+    .where(DELIVERIES.c.id == any_(bindparam("b_ids", type_=ARRAY(Integer))), *_CLAIM_WHERE_DUE)
     .values(**_CLAIM_SET)
     .returning(*_CLAIMED_COLUMNS)
 )
@@ -135,6 +150,12 @@ _END_SENDING = (
             updated_at=bindparam("b_now"), sent_at=bindparam("b_sent_at"))
 )  # fmt: skip
 _END_SENDING_WITH_DEADLINE = _END_SENDING.values(retry_deadline=bindparam("b_deadline"))
+# PostgreSQL runs a data-modifying WITH even when nothing reads it: the attempt and its
+# delivery end in one statement (one round trip and one parse instead of two).
+_FINISH_BOTH = {
+    deadline: statement.add_cte(_FINISH_ATTEMPT.cte("finished_attempt"))
+    for deadline, statement in ((False, _END_SENDING), (True, _END_SENDING_WITH_DEADLINE))
+}
 _SETTLE_NOT_RECEIVED = (
     update(ATTEMPTS)
     .where(ATTEMPTS.c.id == bindparam("b_id"))
@@ -266,31 +287,29 @@ class SendingStore(LedgerBase):
     def finish_attempt(self, attempt: InFlight, end: AttemptEnd) -> None:
         """Record how a provider call ended and move its delivery on, in one transaction."""
         now = utcnow()
+        params: dict[str, Any] = {
+            "b_id": attempt.id,
+            "b_outcome": end.outcome,
+            "b_duration_ms": int((now - attempt.started_at).total_seconds() * 1000),
+            "b_delivery_id": attempt.delivery_id,
+            "b_status": end.status,
+            "b_provider_message_id": end.provider_message_id,
+            "b_error_code": end.error_code,
+            "b_error_message": end.error_message,
+            "b_next": end.next_attempt_at,
+            "b_now": now,
+            "b_sent_at": now if end.status in SENT_STATUSES else None,
+        }
+        with_deadline = end.retry_deadline is not None
+        if with_deadline:
+            params["b_deadline"] = end.retry_deadline
         with self._connection() as connection:
-            connection.execute(
-                _FINISH_ATTEMPT,
-                {"b_id": attempt.id, "b_outcome": end.outcome, "b_now": now,
-                 "b_duration_ms": int((now - attempt.started_at).total_seconds() * 1000),
-                 "b_provider_message_id": end.provider_message_id,
-                 "b_error_code": end.error_code, "b_error_message": end.error_message},
-            )  # fmt: skip
-            delivered = end.status in SENT_STATUSES
-            params: dict[str, Any] = {
-                "b_delivery_id": attempt.delivery_id,
-                "b_status": end.status,
-                "b_provider_message_id": end.provider_message_id,
-                "b_error_code": end.error_code,
-                "b_error_message": end.error_message,
-                "b_next": end.next_attempt_at,
-                "b_now": now,
-                "b_sent_at": now if delivered else None,
-            }
-            if end.retry_deadline is None:
-                connection.execute(_END_SENDING, params)
-            else:
-                connection.execute(
-                    _END_SENDING_WITH_DEADLINE, {**params, "b_deadline": end.retry_deadline}
-                )
+            if connection.dialect.name == "postgresql":
+                connection.execute(_FINISH_BOTH[with_deadline], params)
+                return
+            connection.execute(_FINISH_ATTEMPT, params)
+            end_sending = _END_SENDING_WITH_DEADLINE if with_deadline else _END_SENDING
+            connection.execute(end_sending, params)
 
     def settle_unknown(self, attempt_id: int, provider_message_id: str | None) -> None:
         """Record what the provider said about a call whose answer was lost.
