@@ -92,6 +92,14 @@ def main() -> int:
                     {"DATABASE_URL": database_url, "REDIS_URL": fresh_redis()},
                     workdir / "end-to-end",
                 )
+            # Below one worker's capacity: the pipeline's own latency, without a backlog.
+            with fresh_postgres() as database_url:
+                report.end_to_end_unsaturated = run_end_to_end(
+                    {"DATABASE_URL": database_url, "REDIS_URL": fresh_redis()},
+                    workdir / "end-to-end-50",
+                    rate=50,
+                    seconds=30,
+                )
         if "worker" in wanted:
             with fresh_postgres() as database_url:
                 report.worker = run_worker_throughput(

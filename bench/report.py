@@ -22,6 +22,7 @@ class Report:
     commit: str
     ingest: list[IngestResult] = field(default_factory=list)
     end_to_end: EndToEndResult | None = None
+    end_to_end_unsaturated: EndToEndResult | None = None
     worker: WorkerResult | None = None
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
 
@@ -31,6 +32,12 @@ class Report:
             self._ingest_rows(result)
         if self.end_to_end is not None:
             self._end_to_end_rows(self.end_to_end)
+        if self.end_to_end_unsaturated is not None:
+            r = self.end_to_end_unsaturated
+            self._row(
+                f"end to end at {r.rate:.0f} events/s (no target): received, p50 / p99 / max",
+                f"{r.received}/{r.events}, {r.p50_ms:.0f} / {r.p99_ms:.0f} / {r.max_ms:.0f} ms",
+            )
         if self.worker is not None:
             self._worker_rows(self.worker)
         widths = [max(len(row[i]) for row in self.rows) for i in range(4)]
