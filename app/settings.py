@@ -99,9 +99,9 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=15 * 60, gt=0)
     reconcile_lookback_hours: float = Field(default=24, gt=0)
     log_level: str = "INFO"
-    # With PYTHONASYNCIODEBUG=1, the web process logs every event-loop callback that holds the
-    # loop longer than this (a blocked loop delays every request in flight).
-    slow_callback_ms: float = Field(default=5, gt=0)
+    # Diagnosis only: when set, the web process runs its event loop in asyncio's debug mode
+    # (which slows it) and logs every callback that held the loop longer than this many ms.
+    slow_callback_ms: float | None = Field(default=None, gt=0)
     # json: one JSON object per line (log platforms); console: key=value text for a terminal.
     log_format: Literal["json", "console"] = "json"
     # Optional error reporting to Sentry; events are scrubbed of PII before they leave.

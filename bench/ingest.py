@@ -24,6 +24,7 @@ from app.standins.signing import signed_headers
 from bench.procs import Proc, wait_until_ready
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WRK_THREADS = 1  # the other core is the server's
 
 
@@ -138,7 +139,13 @@ def run_ingest(
 
     # Signed a few seconds ago; still well inside Svix's 5-minute tolerance.
     port = free_port()
-    web_env = {**env, "SEAM_WEBHOOK_SECRET": SECRET, "PORT": str(port)}
+    # The web process loads the templates too (it reports them on /readyz): as in production.
+    web_env = {
+        **env,
+        "SEAM_WEBHOOK_SECRET": SECRET,
+        "PORT": str(port),
+        "TEMPLATES_DIR": str(TEMPLATES),
+    }
     web = Proc("web", ["-m", "app", "serve", "--no-worker"], web_env, workdir)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/healthz")
@@ -159,15 +166,14 @@ _TOOK = re.compile(r"Executing .*? took (\d+\.\d+) seconds")
 
 
 def _blocks(web_env: dict[str, str], workdir: Path, connections: int, seconds: int) -> Blocks:
-    """The same load on a web process in asyncio's debug mode, which logs every callback
-    that held the loop longer than SLOW_CALLBACK_MS: how many, and the longest."""
+    """The same load on a web process in asyncio's debug mode (SLOW_CALLBACK_MS set), which
+    logs every callback that held the loop longer than that: how many, and the longest."""
     requests_file = workdir / "requests-debug.tsv"
     write_requests(requests_file, 50_000)  # new events: the first run recorded the others
     port = free_port()
     debug_env = {
         **web_env,
         "PORT": str(port),
-        "PYTHONASYNCIODEBUG": "1",
         "SLOW_CALLBACK_MS": str(SLOW_CALLBACK_MS),
     }
     web = Proc("web-debug", ["-m", "app", "serve", "--no-worker"], debug_env, workdir)
