@@ -161,7 +161,7 @@ def run_ingest(
     return IngestResult(label, bare_load, load, lag["recent_max_ms"], rss, blocks)
 
 
-SLOW_CALLBACK_MS = 1.0
+SLOW_CALLBACK_MS = 3.0
 _TOOK = re.compile(r"Executing .*? took (\d+\.\d+) seconds")
 
 
