@@ -44,16 +44,11 @@ def add_template_commands(commands: argparse._SubParsersAction[argparse.Argument
 
 
 def _templates_check(args: argparse.Namespace) -> int:
-    from app.template_check import check_templates
+    from app.template_check import check_configured
 
     settings = load_settings()
     directory = args.dir or settings.templates_dir
-    result = check_templates(
-        directory,
-        default_locale=settings.default_locale,
-        default_timezone=settings.timezone,
-        max_segments=settings.sms_max_segments,
-    )
+    result = check_configured(settings, directory)
     for sms in result.sms:
         print(f"SMS {sms.name}{f' ({sms.when.strip()})' if sms.when else ''}: "
               f"{sms.segments.describe()}")  # fmt: skip
@@ -70,7 +65,7 @@ def _templates_check(args: argparse.Namespace) -> int:
 
 def _templates_preview(args: argparse.Namespace) -> int:
     from app.errors import TemplateError
-    from app.template_check import check_templates
+    from app.template_check import check_configured
     from app.template_preview import PreviewError, preview, read_event
 
     settings = load_settings()
@@ -92,12 +87,7 @@ def _templates_preview(args: argparse.Namespace) -> int:
         print(f"{exc}", file=sys.stderr)
         return 1
     print(shown.text, end="")
-    problems = check_templates(
-        directory,
-        default_locale=settings.default_locale,
-        default_timezone=settings.timezone,
-        max_segments=settings.sms_max_segments,
-    ).problems
+    problems = check_configured(settings, directory).problems
     if problems:
         print(
             f"\nnote: the templates have {len(problems)} problem(s); until they are fixed the"
@@ -108,18 +98,13 @@ def _templates_preview(args: argparse.Namespace) -> int:
 
 
 def _templates_configmap(args: argparse.Namespace) -> int:
-    from app.template_check import check_templates
+    from app.template_check import check_configured
     from app.template_configmap import ConfigMapError, configmap_yaml, volume_yaml
 
     settings = load_settings()
     directory = args.dir or settings.templates_dir
     if not args.volume:
-        problems = check_templates(
-            directory,
-            default_locale=settings.default_locale,
-            default_timezone=settings.timezone,
-            max_segments=settings.sms_max_segments,
-        ).problems
+        problems = check_configured(settings, directory).problems
         if problems:
             for problem in problems:
                 print(problem, file=sys.stderr)

@@ -25,7 +25,7 @@ from app.provider_checks import (
     twilio_account_status,
 )
 from app.settings import Settings
-from app.template_check import check_templates
+from app.template_check import check_configured
 
 
 class Level(StrEnum):
@@ -217,12 +217,7 @@ def _broker(settings: Settings) -> Iterator[Finding]:
 
 
 def _templates(settings: Settings) -> Iterator[Finding]:
-    problems = check_templates(
-        settings.templates_dir,
-        default_locale=settings.default_locale,
-        default_timezone=settings.timezone,
-        max_segments=settings.sms_max_segments,
-    ).problems
+    problems = check_configured(settings).problems
     for problem in problems:
         yield Finding(
             "templates", Level.FAIL, f"{problem.where}: {problem.reason}",

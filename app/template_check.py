@@ -19,6 +19,7 @@ from app.errors import TemplateError
 from app.messages import SAMPLE_INSTANT_KEY_URL, SAMPLE_PIN, sample_context
 from app.properties import Audience, normalize_locale
 from app.rendering import Renderer
+from app.settings import Settings
 from app.sms_segments import Segments, count_segments
 from app.template_catalog import (
     BODY_PARTS,
@@ -76,6 +77,17 @@ def check_templates(
         templates_dir, default_locale=default_locale, default_timezone=default_timezone
     )
     return check_renderer(renderer, max_segments=max_segments)
+
+
+def check_configured(settings: Settings, templates_dir: Path | None = None) -> CheckResult:
+    """Check a folder (TEMPLATES_DIR unless given) with the configured language, zone and
+    SMS limit, as the running service would."""
+    return check_templates(
+        templates_dir or settings.templates_dir,
+        default_locale=settings.default_locale,
+        default_timezone=settings.timezone,
+        max_segments=settings.sms_max_segments,
+    )
 
 
 def check_renderer(renderer: Renderer, *, max_segments: int = 2) -> CheckResult:
