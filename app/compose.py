@@ -14,7 +14,7 @@ from app.credentials import fingerprint
 from app.errors import NotFound, ProviderError
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages import ledger_context, message_context
-from app.planner import FRONT_DESK_CARD, FRONT_DESK_UNDELIVERED
+from app.planner import FRONT_DESK_ALERTS, FRONT_DESK_FROM_SEAM, FRONT_DESK_UNDELIVERED
 from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
 from app.template_catalog import template_message
 
@@ -67,11 +67,13 @@ def compose(
         return Composed(_front_desk_alert(services, delivery, siblings), None)
     settings = services.settings
     method, grant, guest, spaces = _read_seam(services, delivery, state)
-    front_desk = delivery.kind == FRONT_DESK_CARD
+    front_desk = delivery.kind in FRONT_DESK_FROM_SEAM
 
     destination: str | None
     if front_desk:
         destination = _front_desk_address(services)
+        if delivery.kind in FRONT_DESK_ALERTS.values() and method.is_issued:
+            raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
     else:
         credential = method.credential
         if not method.is_issued or credential is None:

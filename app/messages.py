@@ -127,6 +127,8 @@ _SAMPLE_METHODS = {
     "instant_key": ("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "mobile_key"),
     "front_desk_card": ("27d8ad77-55c2-4e20-b5b3-43555926f0e8", "card"),
     "front_desk_undelivered": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
+    "front_desk_issue_delayed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
+    "front_desk_issue_failed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
 }
 SAMPLE_PROBLEM = (
     "SMS to +1********23: not a valid phone number (code 21211)\n"
