@@ -16,6 +16,7 @@ from babel.dates import format_time as babel_time
 
 from app.ports import AccessGrant, AccessMethod, Guest, Space
 from app.properties import Audience
+from app.template_catalog import CREDENTIAL_OF
 
 # CLDR puts a narrow or non-breaking space before AM/PM and in some dates: outside GSM-7, one
 # of them would turn an SMS into UCS-2 and halve what fits in a segment.
@@ -155,7 +156,6 @@ def sample_context(
     message: str, audience: Audience, method: AccessMethod | None = None
 ) -> dict[str, object]:
     """The sample guest (Alex Rivera, Room 204, PIN 1234) as `message` would see them."""
-    front_desk = message.startswith("front_desk")
     return message_context(
         method=method or sample_method(message),
         grant=SAMPLE_GRANT,
@@ -163,6 +163,6 @@ def sample_context(
         spaces=SAMPLE_SPACES,
         audience=audience,
         code_changed=message == "code_changed",
-        include_credential=not front_desk,
+        include_credential=message in CREDENTIAL_OF,
         problem=SAMPLE_PROBLEM if message == "front_desk_undelivered" else None,
     )

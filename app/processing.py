@@ -16,6 +16,7 @@ from app import metrics
 from app.compose import SeamState
 from app.container import Services
 from app.credentials import fingerprint
+from app.deletion import deleted
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
 from app.events import Action, action_for
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
@@ -101,9 +102,8 @@ def _act(
     if action is Action.RECORD or access_method_id is None:
         return Outcome(EventStatus.IGNORED, f"no action for {event.event_type}")
     if action is Action.CANCEL:
-        cancelled = services.ledger.cancel_pending(access_method_id, "access method deleted")
-        services.ledger.close_flags(access_method_id)
-        return Outcome(EventStatus.PROCESSED, f"cancelled {cancelled} pending deliveries")
+        detail = deleted(services, event, access_method_id, enqueue_send)
+        return Outcome(EventStatus.PROCESSED, detail)
 
     try:
         method = services.seam.get_access_method(access_method_id)

@@ -156,6 +156,20 @@ class DeliveryStore(SendingStore):
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def delivered(self, access_method_id: str, kinds: Sequence[str]) -> list[Delivery]:
+        """This access method's deliveries of `kinds` that went out (sent, or a dry run's)."""
+        with self._transaction() as session:
+            found = session.scalars(
+                select(Delivery)
+                .where(
+                    Delivery.access_method_id == access_method_id,
+                    Delivery.kind.in_(kinds),
+                    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)),
+                )
+                .order_by(Delivery.id)
+            )
+            return list(found)
+
     def pending_delivery_ids(self, access_method_id: str) -> list[int]:
         with self._connection() as connection:
             pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
