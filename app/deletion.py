@@ -19,7 +19,10 @@ def deleted(
     services: Services, event: Event, access_method_id: str, enqueue_send: Callable[[int], None]
 ) -> str:
     """Cancel the access method's pending sends and flags; plan and hand on the notices."""
-    cancelled = services.ledger.cancel_pending(access_method_id, "access method deleted")
+    # A repeat of the deletion must not cancel the notices the first one planned.
+    cancelled = services.ledger.cancel_pending(
+        access_method_id, "access method deleted", keep=(ACCESS_CANCELLED,)
+    )
     services.ledger.close_flags(access_method_id)
     detail = f"cancelled {cancelled} pending deliveries"
     if services.settings.notify_guest_on_delete:

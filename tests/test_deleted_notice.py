@@ -20,6 +20,7 @@ from tests.test_pipeline import (
     distinctive_credentials,  # noqa: F401  # autouse: a PIN no other text contains
     record,
     run,
+    send,
 )
 
 
@@ -103,3 +104,26 @@ def test_on_a_guest_never_sent_the_code_is_not_told(
     assert sendgrid.sent == []
     assert [d.kind for d in deliveries(services)] == ["pin_code", "pin_code"]
     assert {d.status for d in deliveries(services)} == {DeliveryStatus.SUPERSEDED}
+
+
+def test_a_repeated_deletion_does_not_cancel_the_notices_waiting_to_go_out(
+    settings_env: dict[str, str],
+    ledger: Ledger,
+    seam: SeamStandin,
+    twilio: TwilioStandin,
+    sendgrid: SendGridStandin,
+) -> None:
+    """A second report of the deletion, processed before the notices are sent, leaves them
+    pending: the guest is still told, once per channel."""
+    services = notifying(settings_env, ledger, "true")
+    run(services, record(services, "access_method.issued.code"))
+    queued: list[int] = []
+    process_event(services, delete_in_seam(services, seam), queued.append)
+    process_event(services, record(services, "access_method.deleted", "again"), queued.append)
+
+    assert len(queued) == 2
+    for delivery_id in queued:
+        send(services, delivery_id)
+    assert "cancelled" in twilio.sent[-1]["body"]
+    assert "cancelled" in sendgrid.sent[-1]["subject"]
+    assert (len(twilio.sent), len(sendgrid.sent)) == (2, 2)

@@ -142,9 +142,13 @@ class DeliveryStore(SendingStore):
             Delivery.credential_fingerprint != keep_fingerprint,
         )
 
-    def cancel_pending(self, access_method_id: str, reason: str) -> int:
+    def cancel_pending(self, access_method_id: str, reason: str, keep: Sequence[str] = ()) -> int:
+        """Supersede the access method's pending deliveries, but those of the `keep` kinds."""
         return self._end_pending(
-            DeliveryStatus.SUPERSEDED, reason, Delivery.access_method_id == access_method_id
+            DeliveryStatus.SUPERSEDED,
+            reason,
+            Delivery.access_method_id == access_method_id,
+            Delivery.kind.not_in(keep),
         )
 
     def _end_pending(self, status: DeliveryStatus, reason: str, *where: object) -> int:
