@@ -14,7 +14,12 @@ from app.credentials import fingerprint
 from app.errors import NotFound, ProviderError
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages import ledger_context, message_context
-from app.planner import FRONT_DESK_CARD, FRONT_DESK_UNDELIVERED
+from app.planner import (
+    ACCESS_CANCELLED,
+    FRONT_DESK_ALERTS,
+    FRONT_DESK_FROM_SEAM,
+    FRONT_DESK_UNDELIVERED,
+)
 from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
 from app.template_catalog import template_message
 
@@ -65,13 +70,17 @@ def compose(
     if delivery.kind == FRONT_DESK_UNDELIVERED:
         siblings = services.ledger.siblings(delivery)
         return Composed(_front_desk_alert(services, delivery, siblings), None)
+    if delivery.kind == ACCESS_CANCELLED:
+        return _access_cancelled(services, delivery)
     settings = services.settings
     method, grant, guest, spaces = _read_seam(services, delivery, state)
-    front_desk = delivery.kind == FRONT_DESK_CARD
+    front_desk = delivery.kind in FRONT_DESK_FROM_SEAM
 
     destination: str | None
     if front_desk:
         destination = _front_desk_address(services)
+        if delivery.kind in FRONT_DESK_ALERTS.values() and method.is_issued:
+            raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
     else:
         credential = method.credential
         if not method.is_issued or credential is None:
@@ -146,6 +155,29 @@ def _render(
         return Sms(destination, services.renderer.render_sms(message, context), reference)
     rendered = services.renderer.render_email(message, context)
     return Email(destination, rendered.subject, rendered.text, rendered.html, reference)
+
+
+def _access_cancelled(services: Services, delivery: Delivery) -> Composed:
+    """Tell a guest the key they were sent is cancelled. The access method is gone from Seam,
+    so the words come from the ledger; only the guest is read, for where to send it."""
+    guest = None
+    if delivery.user_identity_id:
+        try:
+            guest = services.seam.get_guest(delivery.user_identity_id)
+        except NotFound:
+            guest = None
+    destination = guest_destination(guest, delivery.channel)
+    if not destination:
+        raise Unsendable(DeliveryStatus.SKIPPED, "the guest can no longer be reached")
+    context = ledger_context(
+        guest_name=(guest.full_name if guest else None) or delivery.guest_name or "",
+        reservation=delivery.reservation,
+        access_grant_id=delivery.access_grant_id or "",
+        access_method_id=delivery.access_method_id,
+        audience=services.renderer.audience(delivery.kind, None, []),
+    )
+    message = _render(services, delivery, delivery.kind, destination, context)
+    return Composed(message, guest)
 
 
 def _front_desk_alert(

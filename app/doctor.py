@@ -230,8 +230,8 @@ def _templates(settings: Settings) -> Iterator[Finding]:
 def _front_desk(settings: Settings) -> Iterator[Finding]:
     if settings.front_desk_email is None:
         yield Finding(
-            "front desk", Level.WARN, "FRONT_DESK_EMAIL is not set: card flags and "
-            "undelivered keys are only logged", "set FRONT_DESK_EMAIL",
+            "front desk", Level.WARN, "FRONT_DESK_EMAIL is not set: card flags, "
+            "undelivered keys and issuing alerts are only logged", "set FRONT_DESK_EMAIL",
         )  # fmt: skip
     if settings.credential_hash_key is None:
         yield Finding(

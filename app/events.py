@@ -9,6 +9,7 @@ class Action(StrEnum):
     DELIVER = "deliver"  # a credential is ready: send it to the guest (a card: close the flag)
     FLAG_CARD = "flag_card"  # a plastic card must be encoded: tell the front desk
     CANCEL = "cancel"  # the access method is gone: cancel what is pending
+    ALERT_FRONT_DESK = "alert_front_desk"  # not ready near the start time: tell the front desk
     RECORD = "record"  # handled by a later issue, or not ours: record it, do nothing
 
 
@@ -18,8 +19,8 @@ ACTIONS: dict[str, Action] = {
     "access_method.card_encoding_required": Action.FLAG_CARD,
     "access_method.deleted": Action.CANCEL,
     "access_method.revoked": Action.RECORD,
-    "access_method.delay_in_issuing": Action.RECORD,
-    "access_method.failed_to_issue": Action.RECORD,
+    "access_method.delay_in_issuing": Action.ALERT_FRONT_DESK,
+    "access_method.failed_to_issue": Action.ALERT_FRONT_DESK,
 }
 
 # The event types to subscribe a Seam webhook to (and to ask events/list for).

@@ -14,7 +14,7 @@ from app.container import Services
 from app.ledger.models import Delivery, DeliveryStatus
 from app.ledger.store import NewDelivery
 from app.masking import mask_destination
-from app.planner import FRONT_DESK_UNDELIVERED
+from app.planner import ACCESS_CANCELLED, FRONT_DESK_UNDELIVERED
 from app.ports import Guest
 from app.processing import EnqueueSend
 
@@ -26,6 +26,9 @@ def after_failure(
 ) -> None:
     if not delivery.is_guest_message:
         log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
+        return
+    if delivery.kind == ACCESS_CANCELLED:  # a notice, not a key: no fallback, no desk alert
+        log.error("cancellation notice could not be sent", extra={"delivery_id": delivery.id})
         return
     ledger = services.ledger
     other = "email" if delivery.channel == "sms" else "sms"

@@ -16,6 +16,7 @@ from babel.dates import format_time as babel_time
 
 from app.ports import AccessGrant, AccessMethod, Guest, Space
 from app.properties import Audience
+from app.template_catalog import CREDENTIAL_OF
 
 # CLDR puts a narrow or non-breaking space before AM/PM and in some dates: outside GSM-7, one
 # of them would turn an SMS into UCS-2 and halve what fits in a segment.
@@ -127,6 +128,8 @@ _SAMPLE_METHODS = {
     "instant_key": ("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "mobile_key"),
     "front_desk_card": ("27d8ad77-55c2-4e20-b5b3-43555926f0e8", "card"),
     "front_desk_undelivered": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
+    "front_desk_issue_delayed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
+    "front_desk_issue_failed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
 }
 SAMPLE_PROBLEM = (
     "SMS to +1********23: not a valid phone number (code 21211)\n"
@@ -153,7 +156,6 @@ def sample_context(
     message: str, audience: Audience, method: AccessMethod | None = None
 ) -> dict[str, object]:
     """The sample guest (Alex Rivera, Room 204, PIN 1234) as `message` would see them."""
-    front_desk = message.startswith("front_desk")
     return message_context(
         method=method or sample_method(message),
         grant=SAMPLE_GRANT,
@@ -161,6 +163,6 @@ def sample_context(
         spaces=SAMPLE_SPACES,
         audience=audience,
         code_changed=message == "code_changed",
-        include_credential=not front_desk,
+        include_credential=message in CREDENTIAL_OF,
         problem=SAMPLE_PROBLEM if message == "front_desk_undelivered" else None,
     )

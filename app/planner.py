@@ -17,6 +17,16 @@ GUEST_MESSAGE = {"code": "pin_code", "mobile_key": "instant_key"}
 FRONT_DESK_CARD = "front_desk_card"
 # A guest was left without their credential: every channel failed.
 FRONT_DESK_UNDELIVERED = "front_desk_undelivered"
+# The key a guest was sent was deleted in Seam (only with NOTIFY_GUEST_ON_DELETE).
+ACCESS_CANCELLED = "access_cancelled"
+# Seam is late issuing a guest's credential, or gave up: the front desk is told once each.
+FRONT_DESK_ALERTS = {
+    "access_method.delay_in_issuing": "front_desk_issue_delayed",
+    "access_method.failed_to_issue": "front_desk_issue_failed",
+}
+# Front-desk emails written from Seam's current state (the undelivered alert is not: it must
+# go out even when Seam cannot answer).
+FRONT_DESK_FROM_SEAM = frozenset({FRONT_DESK_CARD, *FRONT_DESK_ALERTS.values()})
 
 
 @dataclass(frozen=True)

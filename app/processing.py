@@ -16,12 +16,19 @@ from app import metrics
 from app.compose import SeamState
 from app.container import Services
 from app.credentials import fingerprint
+from app.deletion import deleted
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
 from app.events import Action, action_for
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
 from app.ledger.store import Claimed, NewDelivery, Planned
 from app.masking import mask_destination
-from app.planner import FRONT_DESK_CARD, Recipient, guest_message_kind, plan_guest_messages
+from app.planner import (
+    FRONT_DESK_ALERTS,
+    FRONT_DESK_CARD,
+    Recipient,
+    guest_message_kind,
+    plan_guest_messages,
+)
 from app.ports import AccessGrant, AccessMethod
 from app.retry_policy import backoff_seconds
 
@@ -95,9 +102,8 @@ def _act(
     if action is Action.RECORD or access_method_id is None:
         return Outcome(EventStatus.IGNORED, f"no action for {event.event_type}")
     if action is Action.CANCEL:
-        cancelled = services.ledger.cancel_pending(access_method_id, "access method deleted")
-        services.ledger.close_flags(access_method_id)
-        return Outcome(EventStatus.PROCESSED, f"cancelled {cancelled} pending deliveries")
+        detail = deleted(services, event, access_method_id, enqueue_send)
+        return Outcome(EventStatus.PROCESSED, detail)
 
     try:
         method = services.seam.get_access_method(access_method_id)
@@ -107,6 +113,8 @@ def _act(
     state, planned = None, None
     if action is Action.FLAG_CARD:
         detail = _flag_card(services, event, method)
+    elif action is Action.ALERT_FRONT_DESK:
+        detail = _alert_front_desk(services, event, method)
     elif method.mode == "card":
         detail = _card_issued(services, method)
     else:
@@ -233,6 +241,32 @@ def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
         )
     )
     return f"front-desk flag {flag_id} {'opened' if opened else 'already open'}"
+
+
+def _alert_front_desk(services: Services, event: Event, method: AccessMethod) -> str:
+    """Tell the front desk, once per access method and kind of alert, that Seam is late
+    issuing a guest's credential or gave up; the guest is never told."""
+    kind = FRONT_DESK_ALERTS[event.event_type or ""]
+    if method.is_issued:
+        return "issued since: no front-desk alert"
+    recipients = _recipients(services, event)
+    recipient = recipients[0] if recipients else None
+    front_desk = services.settings.front_desk_email
+    if front_desk is None:
+        log.warning("FRONT_DESK_EMAIL is not set: %s recorded, not emailed", kind)
+    delivery_id, created = services.ledger.plan_delivery(
+        _new_delivery(
+            event,
+            method,
+            kind=kind,
+            channel="email",
+            # The kind already tells the two alerts apart; one of each per access method.
+            credential_fingerprint="alert",
+            recipient=recipient,
+            destination=front_desk,
+        )
+    )
+    return f"front-desk alert {delivery_id} {'planned' if created else 'already planned'}"
 
 
 def _new_delivery(

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     sendgrid_base_url: str | None = None
 
     front_desk_email: str | None = None
+    # Tell a guest whose credential was already delivered when Seam deletes the access method.
+    notify_guest_on_delete: bool = False
     templates_dir: Path = Path("templates")
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -12,8 +12,11 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     "pin_code": GUEST_PARTS,
     "code_changed": GUEST_PARTS,
     "instant_key": GUEST_PARTS,
+    "access_cancelled": GUEST_PARTS,
     "front_desk_card": EMAIL_PARTS,
     "front_desk_undelivered": EMAIL_PARTS,
+    "front_desk_issue_delayed": EMAIL_PARTS,
+    "front_desk_issue_failed": EMAIL_PARTS,
 }
 # The variable a guest message exists to deliver: its body must show it.
 CREDENTIAL_OF: dict[str, str] = {

@@ -249,7 +249,7 @@ def _check_message(
         "property_name": "",
     }
     runs: list[tuple[str, dict[str, object]]] = [("", full), (" without dates or room", sparse)]
-    if message.startswith("front_desk"):  # give it credentials, to prove it never shows them
+    if message not in CREDENTIAL_OF:  # give it credentials, to prove it never shows them
         runs.append(
             ("", full | {"pin_code": SAMPLE_PIN, "instant_key_url": SAMPLE_INSTANT_KEY_URL})
         )
@@ -290,5 +290,9 @@ def _check_message(
                 )
             if credential is None and (SAMPLE_PIN in output or SAMPLE_INSTANT_KEY_URL in output):
                 result.problems.append(
-                    Problem(name, "the front desk must never see the guest's PIN or Instant Key")
+                    Problem(name, f"{_who(message)} must never see the guest's PIN or Instant Key")
                 )
+
+
+def _who(message: str) -> str:
+    return "the front desk" if message.startswith("front_desk") else f"{message} messages"

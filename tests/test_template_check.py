@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.sms_segments import count_segments
-from app.template_catalog import MESSAGES
+from app.template_catalog import CREDENTIAL_OF, MESSAGES
 from app.template_check import check_templates
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
@@ -138,12 +138,25 @@ def test_instant_key_message_without_the_link_is_reported(templates: Path) -> No
     assert "Instant Key link" in problems["instant_key/en/email.txt"]
 
 
-def test_front_desk_email_showing_the_pin_is_reported(templates: Path) -> None:
-    """A front-desk email that prints {{ pin_code }} is a problem (the desk never sees PINs)."""
-    write(templates, "front_desk_card/en/email.txt", "Encode a card. Code: {{ pin_code }}\n")
+@pytest.mark.parametrize("message", [m for m in MESSAGES if m not in CREDENTIAL_OF])
+def test_front_desk_email_showing_the_pin_is_reported(templates: Path, message: str) -> None:
+    """An email that is not there to deliver the credential (the front desk's, a cancellation
+    notice) and prints {{ pin_code }} is a problem."""
+    write(templates, f"{message}/en/email.txt", "Look at this. Code: {{ pin_code }}\n")
     problems = problems_at(templates)
-    assert list(problems) == ["front_desk_card/en/email.txt"]
-    assert "never" in problems["front_desk_card/en/email.txt"]
+    assert list(problems) == [f"{message}/en/email.txt"]
+    assert "never" in problems[f"{message}/en/email.txt"]
+
+
+@pytest.mark.parametrize("message", ["front_desk_issue_delayed", "front_desk_issue_failed"])
+def test_issuing_alerts_are_checked_in_every_language(templates: Path, message: str) -> None:
+    """The front-desk issuing alerts are part of the check: a missing part in either shipped
+    language fails, naming the file."""
+    assert MESSAGES[message] == ("email_subject.txt", "email.txt", "email.html")
+    for lang in ("en", "fr"):
+        (templates / message / lang / "email_subject.txt").unlink()
+    problems = problems_at(templates)
+    assert sorted(problems) == [f"{message}/{lang}/email_subject.txt" for lang in ("en", "fr")]
 
 
 @pytest.mark.parametrize("part", ["email.txt", "email.html"])
@@ -266,8 +279,9 @@ def test_a_language_without_folders_is_noted_not_failed(templates: Path) -> None
     result = check_templates(templates)
     assert result.ok
     assert result.notes == [
-        "properties.toml asks for de, but pin_code, code_changed, instant_key, front_desk_card, "
-        "front_desk_undelivered have no de folder: those guests get en for them",
+        "properties.toml asks for de, but pin_code, code_changed, instant_key, access_cancelled, "
+        "front_desk_card, front_desk_undelivered, front_desk_issue_delayed, "
+        "front_desk_issue_failed have no de folder: those guests get en for them",
         "properties.toml asks for fr, but front_desk_card has no fr folder: "
         "those guests get en for it",
     ]

@@ -142,9 +142,13 @@ class DeliveryStore(SendingStore):
             Delivery.credential_fingerprint != keep_fingerprint,
         )
 
-    def cancel_pending(self, access_method_id: str, reason: str) -> int:
+    def cancel_pending(self, access_method_id: str, reason: str, keep: Sequence[str] = ()) -> int:
+        """Supersede the access method's pending deliveries, but those of the `keep` kinds."""
         return self._end_pending(
-            DeliveryStatus.SUPERSEDED, reason, Delivery.access_method_id == access_method_id
+            DeliveryStatus.SUPERSEDED,
+            reason,
+            Delivery.access_method_id == access_method_id,
+            Delivery.kind.not_in(keep),
         )
 
     def _end_pending(self, status: DeliveryStatus, reason: str, *where: object) -> int:
@@ -155,6 +159,20 @@ class DeliveryStore(SendingStore):
                 .values(status=status, error_message=reason, updated_at=utcnow())
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def delivered(self, access_method_id: str, kinds: Sequence[str]) -> list[Delivery]:
+        """This access method's deliveries of `kinds` that went out (sent, or a dry run's)."""
+        with self._transaction() as session:
+            found = session.scalars(
+                select(Delivery)
+                .where(
+                    Delivery.access_method_id == access_method_id,
+                    Delivery.kind.in_(kinds),
+                    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)),
+                )
+                .order_by(Delivery.id)
+            )
+            return list(found)
 
     def pending_delivery_ids(self, access_method_id: str) -> list[int]:
         with self._connection() as connection:
