@@ -58,12 +58,12 @@ def compose(
     delivery: Delivery,
     state: SeamState | None = None,
     *,
-    other_credential_sent: bool | None = None,
+    other_credential_sent: bool,
 ) -> Composed:
     """The message `delivery` stands for, rendered from Seam's current state.
 
     `other_credential_sent` (the guest already has another code of this access method: the
-    message says it changed) is read from the ledger unless the caller read it with its claim.
+    message says it changed) is what the claim read (see Claimed).
 
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
@@ -93,9 +93,7 @@ def compose(
             missing = "a phone number" if delivery.channel == "sms" else "an email address"
             raise Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
 
-    if other_credential_sent is None and not front_desk:
-        other_credential_sent = services.ledger.guest_had_other_credential(delivery)
-    code_changed = not front_desk and bool(other_credential_sent)
+    code_changed = not front_desk and other_credential_sent
     message = template_message(delivery.kind, code_changed=code_changed)
     space_ids = [space.space_id for space in spaces]
     context = message_context(

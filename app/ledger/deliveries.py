@@ -179,21 +179,6 @@ class DeliveryStore(SendingStore):
             pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
             return list(pending.scalars())
 
-    def guest_had_other_credential(self, delivery: Delivery) -> bool:
-        """Whether this guest was already sent another credential of this access method."""
-        with self._transaction() as session:
-            found = session.scalar(
-                select(Delivery.id).where(
-                    Delivery.access_method_id == delivery.access_method_id,
-                    Delivery.kind == delivery.kind,
-                    Delivery.channel == delivery.channel,
-                    Delivery.user_identity_id == delivery.user_identity_id,
-                    Delivery.credential_fingerprint != delivery.credential_fingerprint,
-                    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)),
-                )
-            )
-            return found is not None
-
     def credential_is_live(self, delivery: Delivery) -> bool:
         """Whether any channel still delivers (or delivered) this delivery's credential."""
         with self._transaction() as session:

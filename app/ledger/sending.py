@@ -47,10 +47,6 @@ ATTEMPTS = cast(Table, Attempt.__table__)
 SENT_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)
 
-_READ = select(
-    DELIVERIES,
-    exists().where(ATTEMPTS.c.delivery_id == DELIVERIES.c.id).label("has_attempts"),
-).where(DELIVERIES.c.id == bindparam("b_id"))
 _ATTEMPTS_OF = (
     select(ATTEMPTS).where(ATTEMPTS.c.delivery_id == bindparam("b_id")).order_by(ATTEMPTS.c.id)
 )
@@ -109,14 +105,8 @@ _CLAIM_PENDING_MANY = (
     .values(**_CLAIM_SET)
     .returning(*_CLAIMED_COLUMNS)
 )
-_OTHER_CREDENTIAL_SENT = select(DELIVERIES.c.id).where(
-    DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
-    DELIVERIES.c.kind == bindparam("b_kind"),
-    DELIVERIES.c.channel == bindparam("b_channel"),
-    DELIVERIES.c.user_identity_id == bindparam("b_user_identity_id"),
-    DELIVERIES.c.credential_fingerprint != bindparam("b_fingerprint"),
-    DELIVERIES.c.status.in_(SENT_STATUSES),
-)
+# The claim's other path (an unknown delivery, or SQLite): the same columns, read first.
+_READ = select(*_CLAIMED_COLUMNS).where(DELIVERIES.c.id == bindparam("b_id"))
 _RELEASE = (
     update(DELIVERIES)
     .where(DELIVERIES.c.id == bindparam("b_id"), DELIVERIES.c.status == DeliveryStatus.SENDING)
@@ -235,7 +225,7 @@ class SendingStore(LedgerBase):
             delivery = _delivery(row, status=DeliveryStatus.SENDING, lease_expires_at=now + lease)
             if row["has_attempts"]:
                 delivery.attempts = _attempts(connection, delivery_id)
-            other_sent = delivery.is_guest_message and _other_credential_sent(connection, delivery)
+            other_sent = delivery.is_guest_message and bool(row["other_credential_sent"])
         unresolved = None
         if row["status"] == DeliveryStatus.UNKNOWN:
             unresolved = next(
@@ -367,13 +357,3 @@ def _claimed(connection: Connection, row: Any) -> Claimed:
 def _attempts(connection: Connection, delivery_id: int) -> list[Attempt]:
     rows = connection.execute(_ATTEMPTS_OF, {"b_id": delivery_id}).mappings().all()
     return [Attempt(**row) for row in rows]
-
-
-def _other_credential_sent(connection: Connection, delivery: Delivery) -> bool:
-    found = connection.execute(
-        _OTHER_CREDENTIAL_SENT,
-        {"b_access_method_id": delivery.access_method_id, "b_kind": delivery.kind,
-         "b_channel": delivery.channel, "b_user_identity_id": delivery.user_identity_id,
-         "b_fingerprint": delivery.credential_fingerprint},
-    ).first()  # fmt: skip
-    return found is not None
