@@ -15,7 +15,6 @@ from sqlalchemy.orm import selectinload
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import DELIVERIES, Claimed, SendingStore, claim_planned
 
-SUPERSEDED_REASON = "a newer credential replaced it"
 # A guest holds (or will hold) the credential through a delivery in one of these.
 LIVE = (
     DeliveryStatus.PENDING,
@@ -63,7 +62,7 @@ _SUPERSEDE = (
         DELIVERIES.c.kind == bindparam("b_kind"),
         DELIVERIES.c.credential_fingerprint != bindparam("b_keep"),
     )
-    .values(status=DeliveryStatus.SUPERSEDED, error_message=SUPERSEDED_REASON,
+    .values(status=DeliveryStatus.SUPERSEDED, error_message="a newer credential replaced it",
             updated_at=bindparam("b_now"))
 )  # fmt: skip
 _PENDING_IDS = (
@@ -132,31 +131,17 @@ class DeliveryStore(SendingStore):
         ).scalar_one()  # fmt: skip
         return existing, False
 
-    def supersede_pending(self, access_method_id: str, kind: str, keep_fingerprint: str) -> int:
-        """Pending deliveries of an older credential will never go out. Returns how many."""
-        return self._end_pending(
-            DeliveryStatus.SUPERSEDED,
-            SUPERSEDED_REASON,
-            Delivery.access_method_id == access_method_id,
-            Delivery.kind == kind,
-            Delivery.credential_fingerprint != keep_fingerprint,
-        )
-
     def cancel_pending(self, access_method_id: str, reason: str, keep: Sequence[str] = ()) -> int:
         """Supersede the access method's pending deliveries, but those of the `keep` kinds."""
-        return self._end_pending(
-            DeliveryStatus.SUPERSEDED,
-            reason,
-            Delivery.access_method_id == access_method_id,
-            Delivery.kind.not_in(keep),
-        )
-
-    def _end_pending(self, status: DeliveryStatus, reason: str, *where: object) -> int:
         with self._transaction() as session:
             result = session.execute(
                 update(Delivery)
-                .where(Delivery.status == DeliveryStatus.PENDING, *where)  # type: ignore[arg-type]
-                .values(status=status, error_message=reason, updated_at=utcnow())
+                .where(
+                    Delivery.status == DeliveryStatus.PENDING,
+                    Delivery.access_method_id == access_method_id,
+                    Delivery.kind.not_in(keep),
+                )
+                .values(status=DeliveryStatus.SUPERSEDED, error_message=reason, updated_at=utcnow())
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
