@@ -52,6 +52,7 @@ def _tell_guests_deleted(services: Services, event: Event, access_method_id: str
                 guest_name=sent.guest_name,
                 reservation=sent.reservation,
                 destination_masked=sent.destination_masked,
+                destination_hash=sent.destination_hash,
                 status=DeliveryStatus.PENDING,
             )
         )

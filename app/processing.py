@@ -17,6 +17,7 @@ from app.compose import SeamState
 from app.container import Services
 from app.credentials import fingerprint
 from app.deletion import deleted
+from app.destinations import destination_hash, search_key
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
 from app.events import Action, action_for
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
@@ -177,6 +178,7 @@ def _plan_guest(
         method.access_method_id,
         [
             _new_delivery(
+                services,
                 event,
                 method,
                 kind=message.kind,
@@ -230,6 +232,7 @@ def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
         log.warning("FRONT_DESK_EMAIL is not set: card flag %s recorded, not emailed", flag_id)
     services.ledger.plan_delivery(
         _new_delivery(
+            services,
             event,
             method,
             kind=FRONT_DESK_CARD,
@@ -256,6 +259,7 @@ def _alert_front_desk(services: Services, event: Event, method: AccessMethod) ->
         log.warning("FRONT_DESK_EMAIL is not set: %s recorded, not emailed", kind)
     delivery_id, created = services.ledger.plan_delivery(
         _new_delivery(
+            services,
             event,
             method,
             kind=kind,
@@ -270,6 +274,7 @@ def _alert_front_desk(services: Services, event: Event, method: AccessMethod) ->
 
 
 def _new_delivery(
+    services: Services,
     event: Event,
     method: AccessMethod,
     *,
@@ -294,4 +299,7 @@ def _new_delivery(
         destination_masked=mask_destination(destination) if destination else None,
         status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
         error_message=None if destination else f"no {channel} destination configured",
+        destination_hash=(
+            destination_hash(search_key(services.settings), destination) if destination else None
+        ),
     )

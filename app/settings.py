@@ -40,6 +40,8 @@ HINTS: dict[str, str] = {
     "DEFAULT_LOCALE": "a language code with a folder in every message, such as en or fr",
     "LOG_FORMAT": "json or console",
     "WORKER_METRICS_PORT": "a free TCP port for the worker's /metrics",
+    "OPS_USERS": "comma-separated name:hash entries made by `keycourier ops-user NAME`",
+    "OPS_SESSION_SECRET": "a long random string that signs the console's session cookie",
 }
 
 
@@ -116,6 +118,17 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # The file a worker touches on every heartbeat; `keycourier worker-health` reads its age.
     worker_heartbeat_file: Path = Path("/tmp/keycourier-worker-heartbeat")  # noqa: S108
+    # The ops console (/ops) and its JSON API (/api): see app/console/__init__.py.
+    # Comma-separated name:hash entries; hashes are made by `keycourier ops-user NAME`.
+    ops_users: SecretStr | None = None
+    # Signs the console's session cookie; changing it signs everyone out.
+    ops_session_secret: SecretStr | None = None
+    ops_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    # Failed sign-ins for one name before it is locked out, and for how long.
+    ops_lockout_failures: int = Field(default=5, ge=1, le=100)
+    ops_lockout_minutes: float = Field(default=15, gt=0)
+    # Comma-separated bearer tokens other hotel systems present to /api.
+    api_tokens: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -40,6 +40,7 @@ class NewDelivery:
     status: DeliveryStatus = DeliveryStatus.PENDING
     error_message: str | None = None
     fallback_for_id: int | None = None
+    destination_hash: str | None = None
 
 
 _NEW_DELIVERY_FIELDS = tuple(field.name for field in fields(NewDelivery))
