@@ -241,7 +241,29 @@ class FrontDeskFlag(Base):
     opened_by_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
 
 
-<<<<<<< HEAD
+class ProviderEvent(Base):
+    """One status report from Twilio or SendGrid about a message we sent.
+
+    One row per report, whatever the provider's retries: SendGrid's `sg_event_id`, and for
+    Twilio (which has no event id) `MessageSid:MessageStatus`. Reports about messages the
+    ledger does not know are answered and logged, not stored.
+    """
+
+    __tablename__ = "provider_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id", name="uq_provider_events_provider_event"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))  # "twilio" | "sendgrid"
+    provider_event_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # a ProviderEventStatus
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """One thing a person did in the ops console: who, what, on what, when. Never a secret."""
 
@@ -266,26 +288,3 @@ class SignInFailures(Base):
     failures: Mapped[int] = mapped_column(default=0)
     first_failed_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
-=======
-class ProviderEvent(Base):
-    """One status report from Twilio or SendGrid about a message we sent.
-
-    One row per report, whatever the provider's retries: SendGrid's `sg_event_id`, and for
-    Twilio (which has no event id) `MessageSid:MessageStatus`. Reports about messages the
-    ledger does not know are answered and logged, not stored.
-    """
-
-    __tablename__ = "provider_events"
-    __table_args__ = (
-        UniqueConstraint("provider", "provider_event_id", name="uq_provider_events_provider_event"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
-    provider: Mapped[str] = mapped_column(String(20))  # "twilio" | "sendgrid"
-    provider_event_id: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))  # a ProviderEventStatus
-    error_code: Mapped[str | None] = mapped_column(String(100))
-    occurred_at: Mapped[datetime | None]
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
->>>>>>> issue7-status
