@@ -19,6 +19,7 @@ from app.ledger.models import (
     DeliveryStatus,
     FlagStatus,
     FrontDeskFlag,
+    ProviderEvent,
     SignInFailures,
 )
 
@@ -28,8 +29,9 @@ ALERT_STATUSES: tuple[str, ...] = (DeliveryStatus.FAILED, "undelivered")
 
 @dataclass(frozen=True)
 class DeliveryQuery:
-    """A search of the deliveries. `text` matches guest name, reservation or access method id
-    (case-insensitive, part of it); `destination_hash` an exact phone number or email."""
+    """A search of the deliveries: those whose guest name, reservation or access method id
+    contains `text` (any case), whose id is `text`, or whose destination hashes to
+    `destination_hash` (an exact phone number or email, app/destinations.py)."""
 
     text: str | None = None
     destination_hash: str | None = None
@@ -45,19 +47,21 @@ class ConsoleStore(LedgerBase):
     def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
         """Newest first; attempts loaded."""
         statement = select(Delivery).options(selectinload(Delivery.attempts))
+        matches = []
         if query.destination_hash is not None:
-            statement = statement.where(Delivery.destination_hash == query.destination_hash)
-        elif query.text:
+            matches.append(Delivery.destination_hash == query.destination_hash)
+        if query.text:
             pattern = "%" + query.text.replace("\\", "\\\\").replace("%", r"\%").replace(
                 "_", r"\_"
             ) + "%"  # fmt: skip
-            matches = [
+            matches += [
                 Delivery.guest_name.ilike(pattern, escape="\\"),
                 Delivery.reservation.ilike(pattern, escape="\\"),
                 Delivery.access_method_id.ilike(pattern, escape="\\"),
             ]
-            if query.text.isdigit():
+            if query.text.isdigit() and len(query.text) < 10:
                 matches.append(Delivery.id == int(query.text))
+        if matches:
             statement = statement.where(or_(*matches))
         if query.status:
             statement = statement.where(Delivery.status == query.status)
@@ -66,6 +70,21 @@ class ConsoleStore(LedgerBase):
         statement = statement.order_by(Delivery.id.desc()).limit(query.limit).offset(query.offset)
         with self._transaction() as session:
             return list(session.scalars(statement))
+
+    def delivery_timeline(self, delivery_id: int) -> tuple[Delivery, list[ProviderEvent]] | None:
+        """The delivery with its attempts, and what the provider reported about it."""
+        with self._transaction() as session:
+            delivery = session.get(
+                Delivery, delivery_id, options=[selectinload(Delivery.attempts)]
+            )
+            if delivery is None:
+                return None
+            reports = session.scalars(
+                select(ProviderEvent)
+                .where(ProviderEvent.delivery_id == delivery_id)
+                .order_by(ProviderEvent.id)
+            )
+            return delivery, list(reports)
 
     def alert_deliveries(self, limit: int = 100) -> list[Delivery]:
         """Front-desk alerts sent (or not) and guest deliveries that reached nobody."""
