@@ -116,7 +116,10 @@ def _alerts(console: Console) -> Endpoint:
         rows = await console.run(console.store.alert_deliveries)
         flags = await console.run(console.store.open_flag_list)
         return JSONResponse(
-            {"deliveries": [delivery_json(d) for d in rows], "flags": [_flag_json(f) for f in flags]}
+            {
+                "deliveries": [delivery_json(d) for d in rows],
+                "flags": [_flag_json(f) for f in flags],
+            }
         )
 
     return alerts

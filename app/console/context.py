@@ -23,6 +23,7 @@ from app.console.passwords import OpsUser, parse_users
 from app.console.sessions import Session, SessionCookies, new_session
 from app.errors import ConfigError
 from app.ledger.console import ConsoleStore
+from app.ledger.models import AuditEntry
 from app.ledger.store import Ledger
 from app.settings import Settings
 
@@ -157,6 +158,16 @@ class Console:
             outcome=outcome,
             detail=detail,
         )
+
+    async def audit_result(self, request: Request, target: str) -> AuditEntry | None:
+        """The audit entry an action redirected with (?result=ID), if it is about `target`:
+        how a page shows what the action it came from did."""
+        try:
+            entry_id = int(request.query_params["result"])
+        except (KeyError, ValueError):
+            return None
+        entry = await self.run(self.store.get_audit, entry_id)
+        return entry if entry is not None and entry.target == target else None
 
 
 class RequireSignIn:

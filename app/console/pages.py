@@ -80,7 +80,7 @@ def delivery(console: Console) -> Endpoint:
         row, reports = found
         result = None
         if "result" in request.query_params:
-            result = await _audit_result(console, request, f"delivery {row.id}")
+            result = await console.audit_result(request, f"delivery {row.id}")
         return console.render(
             request,
             "delivery.html",
@@ -122,7 +122,8 @@ def audit(console: Console) -> Endpoint:
             number = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             raise HTTPException(400, "page is a number") from None
-        entries = await console.run(console.store.audit_entries, PAGE_SIZE, (number - 1) * PAGE_SIZE)
+        offset = (number - 1) * PAGE_SIZE
+        entries = await console.run(console.store.audit_entries, PAGE_SIZE, offset)
         return console.render(
             request,
             "audit.html",
@@ -130,13 +131,3 @@ def audit(console: Console) -> Endpoint:
         )
 
     return page
-
-
-async def _audit_result(console: Console, request: Request, target: str) -> object:
-    """The audit entry an action redirected with (?result=ID), if it is about this target."""
-    try:
-        entry_id = int(request.query_params["result"])
-    except ValueError:
-        return None
-    entry = await console.run(console.store.get_audit, entry_id)
-    return entry if entry is not None and entry.target == target else None

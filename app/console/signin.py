@@ -90,10 +90,12 @@ def sign_in_post(console: Console) -> Endpoint:
             if locked is not None:
                 return again(_locked_message(locked.strftime("%H:%M")), 429)
             return again(NO_MATCH, 401)
-        assert user is not None and console.cookies is not None
+        assert user is not None
+        assert console.cookies is not None
         await console.run(console.store.sign_in_succeeded, key)
         await console.audit(user.name, "sign_in", None, "ok")
-        session = console.session(request).signed_in(user.name, console.cookies.tag(user.password_hash))
+        tag = console.cookies.tag(user.password_hash)
+        session = console.session(request).signed_in(user.name, tag)
         return console.redirect(next_path, session, request=request)
 
     return post

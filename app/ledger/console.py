@@ -74,9 +74,7 @@ class ConsoleStore(LedgerBase):
     def delivery_timeline(self, delivery_id: int) -> tuple[Delivery, list[ProviderEvent]] | None:
         """The delivery with its attempts, and what the provider reported about it."""
         with self._transaction() as session:
-            delivery = session.get(
-                Delivery, delivery_id, options=[selectinload(Delivery.attempts)]
-            )
+            delivery = session.get(Delivery, delivery_id, options=[selectinload(Delivery.attempts)])
             if delivery is None:
                 return None
             reports = session.scalars(
