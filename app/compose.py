@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.container import Services
-from app.credentials import fingerprint
+from app.credentials import credential_part, fingerprint
 from app.errors import NotFound, ProviderError
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages import ledger_context, message_context
@@ -86,7 +86,7 @@ def compose(
         if not method.is_issued or credential is None:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method is no longer issued")
         current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
-        if current != delivery.credential_fingerprint:
+        if current != credential_part(delivery.credential_fingerprint):
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
         destination = guest_destination(guest, delivery.channel)
         if not destination:

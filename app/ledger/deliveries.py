@@ -12,8 +12,15 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
+from app.credentials import RESEND_MARK, credential_part
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.sending import DELIVERIES, Claimed, SendingStore, claim_planned
+from app.ledger.sending import (
+    DELIVERIES,
+    Claimed,
+    SendingStore,
+    claim_planned,
+    same_credential_of,
+)
 
 # A guest holds (or will hold) the credential through a delivery in one of these.
 LIVE = (
@@ -23,6 +30,10 @@ LIVE = (
     DeliveryStatus.SENT,
     DeliveryStatus.DRY_RUN,
 )
+
+
+# Still on its way: a message in one of these may yet reach the guest.
+UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,8 @@ _SUPERSEDE = (
         DELIVERIES.c.status == DeliveryStatus.PENDING,
         DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
         DELIVERIES.c.kind == bindparam("b_kind"),
-        DELIVERIES.c.credential_fingerprint != bindparam("b_keep"),
+        # A pending resend of the kept credential stays: it carries the same credential.
+        same_credential_of(DELIVERIES.c.credential_fingerprint) != bindparam("b_keep"),
     )
     .values(status=DeliveryStatus.SUPERSEDED, error_message="a newer credential replaced it",
             updated_at=bindparam("b_now"))
@@ -132,6 +144,39 @@ class DeliveryStore(SendingStore):
         ).scalar_one()  # fmt: skip
         return existing, False
 
+    def plan_resend(self, new: NewDelivery, request_id: str) -> tuple[int, bool] | None:
+        """Insert a resend the front desk asked for, once per request.
+
+        A request already planned (for whatever credential was current then) returns its
+        delivery, not created. None, and nothing planned, while a message of this kind to this
+        guest on this channel is still on its way (pending, being sent, or in doubt): a resend
+        then could make two. `new.credential_fingerprint` carries the request's mark.
+        """
+        with self._connection() as connection:
+            existing = connection.execute(
+                select(DELIVERIES.c.id)
+                .where(
+                    DELIVERIES.c.access_method_id == new.access_method_id,
+                    # Request ids are letters, digits and dashes: nothing LIKE reads as a pattern.
+                    DELIVERIES.c.credential_fingerprint.like(f"%{RESEND_MARK}{request_id}"),
+                )
+                .order_by(DELIVERIES.c.id)
+            ).first()
+            if existing is not None:
+                return int(existing.id), False
+            unsent = connection.execute(
+                select(DELIVERIES.c.id).where(
+                    DELIVERIES.c.access_method_id == new.access_method_id,
+                    DELIVERIES.c.kind == new.kind,
+                    DELIVERIES.c.channel == new.channel,
+                    DELIVERIES.c.user_identity_id == new.user_identity_id,
+                    DELIVERIES.c.status.in_(UNSENT),
+                )
+            ).first()
+            if unsent is not None:
+                return None
+            return self._plan(connection, new)
+
     def cancel_pending(self, access_method_id: str, reason: str, keep: Sequence[str] = ()) -> int:
         """Supersede the access method's pending deliveries, but those of the `keep` kinds."""
         with self._transaction() as session:
@@ -172,7 +217,8 @@ class DeliveryStore(SendingStore):
                 select(Delivery.id).where(
                     Delivery.access_method_id == delivery.access_method_id,
                     Delivery.kind == delivery.kind,
-                    Delivery.credential_fingerprint == delivery.credential_fingerprint,
+                    same_credential_of(Delivery.credential_fingerprint)
+                    == credential_part(delivery.credential_fingerprint),
                     Delivery.status.in_(LIVE),
                 )
             )
