@@ -127,7 +127,12 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-            *console_routes(settings, ledger, console_services(settings, ledger, templates)),
+            *console_routes(
+                settings,
+                ledger,
+                console_services(settings, ledger, templates),
+                enqueuer.enqueue_delivery,
+            ),
         ],
     )
 

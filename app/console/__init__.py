@@ -50,9 +50,13 @@ ERROR_TITLES = {400: "That request is not right", 403: "Not allowed", 404: "Not 
 
 
 def console_routes(
-    settings: Settings, ledger: Ledger, services: Callable[[], Services]
+    settings: Settings,
+    ledger: Ledger,
+    services: Callable[[], Services],
+    enqueue: Callable[[int], None],
 ) -> list[BaseRoute]:
-    """The /ops and /api mounts. `services` builds (once) what resend and encode need."""
+    """The /ops and /api mounts. `services` builds (once) what resend and encode need;
+    `enqueue` hands a resend's new delivery to the workers (a blocking call: run in a thread)."""
     console = Console(settings, ledger)
     ops = [
         Route("/sign-in", signin.sign_in_page(console), methods=["GET"]),
@@ -62,7 +66,7 @@ def console_routes(
         Route("/deliveries/{delivery_id:int}", pages.delivery(console), methods=["GET"]),
         Route(
             "/deliveries/{delivery_id:int}/resend",
-            actions.resend(console, services),
+            actions.resend(console, services, enqueue),
             methods=["POST"],
         ),
         Route("/cards", pages.cards(console), methods=["GET"]),

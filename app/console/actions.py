@@ -16,6 +16,8 @@ from app.container import Services
 from app.encoding import encode_card, list_encoders
 from app.errors import KeycourierError, NotFound, ProviderError
 from app.ledger.models import FlagStatus, FrontDeskFlag
+from app.processing import EnqueueSend
+from app.resend import resend as resend_delivery
 
 ServicesFactory = Callable[[], Services]
 
@@ -82,20 +84,35 @@ def encode(console: Console, services: ServicesFactory) -> Endpoint:
     return post
 
 
-def resend(console: Console, services: ServicesFactory) -> Endpoint:
+def resend(console: Console, services: ServicesFactory, enqueue: EnqueueSend) -> Endpoint:
     async def post(request: Request) -> Response:
-        await console.form(request)
+        form = await console.form(request)
         delivery_id = request.path_params["delivery_id"]
         actor = console.actor(request)
         target = f"delivery {delivery_id}"
+        reason = str(form.get("reason", "not_received"))
+        channel = str(form.get("channel", "")) or None
+        request_id = str(form.get("request_id", "")) or None
         try:
-            from app.resend import resend as resend_delivery  # type: ignore[import-not-found]
-
-            result = await console.run(resend_delivery, services(), delivery_id, actor=actor)
+            result = await console.run(
+                resend_delivery,
+                services(),
+                delivery_id,
+                actor=actor,
+                enqueue=enqueue,
+                reason=reason,
+                request_id=request_id,
+                channel=channel,
+            )
         except (ProviderError, KeycourierError) as exc:
             entry = await console.audit(actor, "resend", target, "error", str(exc))
         else:
-            entry = await console.audit(actor, "resend", target, result.outcome, result.message)
+            detail = result.message
+            if result.delivery_id is not None:
+                detail += f" (delivery {result.delivery_id}, reason {reason})"
+            entry = await console.audit(
+                actor, "resend", target, result.refusal or result.status, detail
+            )
         return console.redirect(f"/ops/deliveries/{delivery_id}?result={entry}")
 
     return post

@@ -3,6 +3,8 @@ the card queue, alerts and the audit log."""
 
 from __future__ import annotations
 
+import uuid
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +14,7 @@ from app.console.timeline import error_text, timeline
 from app.destinations import destination_hash, search_key
 from app.ledger.console import DeliveryQuery
 from app.ledger.models import DeliveryStatus
+from app.resend import REASONS
 
 STATUSES = tuple(status.value for status in DeliveryStatus)
 CHANNELS = ("sms", "email")
@@ -89,6 +92,9 @@ def delivery(console: Console) -> Endpoint:
                 "error": error_text(row),
                 "timeline": timeline(row, reports),
                 "result": result,
+                "reasons": REASONS,
+                # One id per form shown: a double submit, or a reload, sends once.
+                "request_id": uuid.uuid4().hex,
             },
         )
 
