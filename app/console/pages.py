@@ -3,6 +3,7 @@ the card queue, alerts and the audit log."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from starlette.exceptions import HTTPException
@@ -13,12 +14,13 @@ from app.console.context import Console, Endpoint
 from app.console.timeline import error_text, timeline
 from app.destinations import destination_hash, search_key
 from app.ledger.console import DeliveryQuery
-from app.ledger.models import DeliveryStatus
+from app.ledger.models import AuditEntry, DeliveryStatus
 from app.resend import REASONS
 
 STATUSES = tuple(status.value for status in DeliveryStatus)
 CHANNELS = ("sms", "email")
 PAGE_SIZE = 50
+NEW_DELIVERY = re.compile(r"\(delivery (\d+),")
 
 
 def delivery_query(console: Console, request: Request) -> DeliveryQuery:
@@ -92,6 +94,7 @@ def delivery(console: Console) -> Endpoint:
                 "error": error_text(row),
                 "timeline": timeline(row, reports),
                 "result": result,
+                "new_delivery": _new_delivery(result),
                 "reasons": REASONS,
                 # One id per form shown: a double submit, or a reload, sends once.
                 "request_id": uuid.uuid4().hex,
@@ -137,3 +140,11 @@ def audit(console: Console) -> Endpoint:
         )
 
     return page
+
+
+def _new_delivery(entry: AuditEntry | None) -> int | None:
+    """The delivery a resend planned, named in its audit entry's detail."""
+    if entry is None or entry.action != "resend" or not entry.detail:
+        return None
+    found = NEW_DELIVERY.search(entry.detail)
+    return int(found.group(1)) if found else None

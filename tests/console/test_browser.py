@@ -213,6 +213,12 @@ def test_find_the_guest_open_a_delivery_and_resend(page: Page, stack: Stack, sho
     assert PIN not in page.content()
     shot(page, "06-delivery-resent")
 
+    page.get_by_role("link", name="Open the new delivery").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("pin code by sms")
+    # Twilio has the SMS, so the attempt was recorded (before the call): it is on the page.
+    expect(page.locator("table.timeline")).to_contain_text("attempt 1")
+    assert PIN not in page.content()
+
 
 def test_encode_a_card_on_an_encoder(page: Page, stack: Stack, shot: Shot) -> None:
     """The card queue lists the waiting card; an offline encoder's encoder_not_online is shown
