@@ -27,6 +27,8 @@ PROCESS_EVENT = "keycourier.process_event"
 SEND_DELIVERY = "keycourier.send_delivery"
 SWEEP = "keycourier.sweep"
 RECONCILE = "keycourier.reconcile"
+# A provider reported a sent message undelivered: plan its fallback (app/undelivered.py).
+AFTER_UNDELIVERED = "keycourier.after_undelivered"
 QUEUE = "keycourier"
 
 # Fail fast when the broker is down: the webhook answers 503 and Svix retries later. With the
@@ -42,6 +44,8 @@ PUBLISH_RETRY_POLICY = {
 
 class Enqueuer(Protocol):
     def enqueue_events(self, event_ids: Sequence[int]) -> None: ...
+
+    def enqueue_after_undelivered(self, delivery_id: int) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -59,6 +63,9 @@ class CeleryEnqueuer:
 
     def enqueue_delivery(self, delivery_id: int, countdown: float | None = None) -> None:
         self._publish(SEND_DELIVERY, delivery_id, countdown)
+
+    def enqueue_after_undelivered(self, delivery_id: int) -> None:
+        self._publish(AFTER_UNDELIVERED, delivery_id)
 
     def _publish(self, task_name: str, object_id: int, countdown: float | None = None) -> None:
         try:
@@ -100,6 +107,13 @@ class RedisEnqueuer:
             return
         try:
             self._redis.lpush(QUEUE, *process_event_messages(event_ids))
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+
+    def enqueue_after_undelivered(self, delivery_id: int) -> None:
+        origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
+        try:
+            self._redis.lpush(QUEUE, celery_message(AFTER_UNDELIVERED, [delivery_id], origin))
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.sending import DELIVERIES, Claimed, SendingStore, claim_planned
+from app.ledger.sending import DELIVERIES, SENT_STATUSES, Claimed, SendingStore, claim_planned
 
 # A guest holds (or will hold) the credential through a delivery in one of these.
 LIVE = (
@@ -22,6 +22,7 @@ LIVE = (
     DeliveryStatus.UNKNOWN,
     DeliveryStatus.SENT,
     DeliveryStatus.DRY_RUN,
+    DeliveryStatus.DELIVERED,
 )
 
 
@@ -146,14 +147,15 @@ class DeliveryStore(SendingStore):
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def delivered(self, access_method_id: str, kinds: Sequence[str]) -> list[Delivery]:
-        """This access method's deliveries of `kinds` that went out (sent, or a dry run's)."""
+        """This access method's deliveries of `kinds` that went out (sent or delivered, or a
+        dry run's)."""
         with self._transaction() as session:
             found = session.scalars(
                 select(Delivery)
                 .where(
                     Delivery.access_method_id == access_method_id,
                     Delivery.kind.in_(kinds),
-                    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)),
+                    Delivery.status.in_(SENT_STATUSES),
                 )
                 .order_by(Delivery.id)
             )
