@@ -63,7 +63,7 @@ PROVIDER_EVENTS = Counter(
     "Provider status reports (Twilio status callbacks, SendGrid events) answered, by provider, "
     "status (the provider's word, 'other' when keycourier does not track it) and outcome "
     "(advanced, undelivered, recorded, duplicate, unknown_message, ignored, invalid_signature, "
-    "stale, malformed, unavailable).",
+    "stale, malformed, not_configured, too_large, unavailable).",
     ["provider", "status", "outcome"],
 )
 
