@@ -240,7 +240,11 @@ class SendGridStandin(StandinServer):
     ) -> tuple[bytes, dict[str, str]]:
         """A batch's body and headers, signed as SendGrid signs them."""
         body = json.dumps(events).encode()
-        return body, sendgrid_signed_headers(self._event_key, body, timestamp=timestamp)
+        return body, self.sign(body, timestamp=timestamp)
+
+    def sign(self, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+        """The signature headers SendGrid would send with this raw body."""
+        return sendgrid_signed_headers(self._event_key, body, timestamp=timestamp)
 
     def post_events(self, url: str, events: list[dict[str, Any]], *, timeout: float = 10) -> int:
         """POST a signed batch to the Event Webhook URL; the HTTP status it got."""
