@@ -16,6 +16,7 @@ from app.credentials import RESEND_MARK, credential_part
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import (
     DELIVERIES,
+    SENT_STATUSES,
     Claimed,
     SendingStore,
     claim_planned,
@@ -29,6 +30,7 @@ LIVE = (
     DeliveryStatus.UNKNOWN,
     DeliveryStatus.SENT,
     DeliveryStatus.DRY_RUN,
+    DeliveryStatus.DELIVERED,
 )
 
 
@@ -192,14 +194,15 @@ class DeliveryStore(SendingStore):
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def delivered(self, access_method_id: str, kinds: Sequence[str]) -> list[Delivery]:
-        """This access method's deliveries of `kinds` that went out (sent, or a dry run's)."""
+        """This access method's deliveries of `kinds` that went out (sent or delivered, or a
+        dry run's)."""
         with self._transaction() as session:
             found = session.scalars(
                 select(Delivery)
                 .where(
                     Delivery.access_method_id == access_method_id,
                     Delivery.kind.in_(kinds),
-                    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)),
+                    Delivery.status.in_(SENT_STATUSES),
                 )
                 .order_by(Delivery.id)
             )
