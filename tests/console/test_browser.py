@@ -25,7 +25,7 @@ from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import REDIS_URL, ROOT, TABLES, provider_env
 from tests.console.support import API_TOKEN, NAME, PASSWORD, console_env
-from tests.processes import Processes, post_sample, running_web, wait_for
+from tests.processes import Processes, free_port, post_sample, running_web, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -56,8 +56,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The service as real processes, with a guest who got a PIN, a failed Instant Key SMS,
-    a key card waiting at the front desk and a late-issuing alert."""
+    """The service as real processes, with a guest who got a PIN (the SMS delivered, the
+    email bounced), a failed Instant Key SMS, a key card waiting at the front desk and a
+    late-issuing alert."""
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     with SeamStandin() as seam, TwilioStandin() as twilio, SendGridStandin() as sendgrid:
@@ -65,14 +66,18 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         method = seam.get("access_method", CODE_METHOD)
         assert method is not None
         seam.put_access_method({**method, "code": PIN})
+        port = free_port()
         env = {
             **provider_env(seam, twilio, sendgrid),
             "DATABASE_URL": postgres_url,
             "REDIS_URL": REDIS_URL,
+            # Twilio's and SendGrid's status reports reach the web process, as in production.
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "SENDGRID_WEBHOOK_PUBLIC_KEY": sendgrid.webhook_public_key,
             **console_env(),
         }
         workdir = tmp_path_factory.mktemp("console-browser")
-        with running_web(env, workdir) as (base, processes):
+        with running_web(env, workdir, port) as (base, processes):
             processes.start("worker", "worker", "--concurrency", "4")
             stack = Stack(base, seam, twilio, sendgrid, processes)
             _guest_history(stack)
@@ -88,6 +93,12 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def _guest_history(stack: Stack) -> None:
     assert post_sample(stack.base, "access_method.issued.code", "msg_b1", code=PIN).is_success
     assert wait_for(lambda: len(stack.twilio.sent) == 1 and len(stack.sendgrid.sent) == 1, 60)
+    # Twilio reports the SMS delivered; SendGrid defers the email, then it bounces.
+    [sms] = stack.twilio.sent
+    assert stack.twilio.report_status(sms["sid"], "sent") == 200
+    assert stack.twilio.report_status(sms["sid"], "delivered") == 200
+    events = [stack.sendgrid.event(0, "deferred"), stack.sendgrid.event(0, "bounce")]
+    assert stack.sendgrid.post_events(f"{stack.base}/webhooks/sendgrid/events", events) == 200
     # The Instant Key's SMS goes to a number Twilio refuses: a failed delivery for alerts.
     identity = stack.seam.all("user_identity")[0]
     stack.seam.put_user_identity({**identity, "phone_number": UNREACHABLE_PHONE})
@@ -104,6 +115,7 @@ def _guest_history(stack: Stack) -> None:
             bool(alerts["flags"])
             and {
                 ("instant_key", "failed"),
+                ("pin_code", "undelivered"),
                 ("front_desk_card", "sent"),
                 ("front_desk_issue_delayed", "sent"),
             }
@@ -196,8 +208,13 @@ def test_find_the_guest_open_a_delivery_and_resend(page: Page, stack: Stack, sho
 
     rows.first.get_by_role("link", name="Alex Rivera").click()
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
-    expect(page.locator("table.timeline")).to_contain_text("attempt 1")
-    expect(page.locator("table.timeline")).to_contain_text("sent")
+    timeline = page.locator("table.timeline tbody tr")
+    expect(timeline).to_have_count(4)
+    expect(timeline.nth(1)).to_contain_text("attempt 1")
+    expect(timeline.nth(1)).to_contain_text("sent")
+    expect(timeline.nth(3)).to_contain_text("status report")
+    expect(timeline.nth(3)).to_contain_text("delivered")
+    expect(page.locator(".facts")).to_contain_text("delivered")
     assert PIN not in page.content()
     assert GUEST_PHONE not in page.content()
     shot(page, "05-delivery-timeline")
@@ -275,6 +292,7 @@ def test_alerts_and_the_audit_log(page: Page, shot: Shot) -> None:
     table = page.locator("table").first
     expect(table).to_contain_text("instant key")
     expect(table).to_contain_text("21614")
+    expect(table).to_contain_text("undelivered")
     expect(table).to_contain_text("front desk issue delayed")
     shot(page, "12-alerts")
 
