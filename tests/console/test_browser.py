@@ -24,7 +24,7 @@ from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import REDIS_URL, ROOT, TABLES, provider_env
-from tests.console.support import API_TOKEN, NAME, PASSWORD, console_env
+from tests.console.support import API_TOKEN, NAME, PASSWORD, SESSION_SECRET, console_env
 from tests.processes import Processes, free_port, post_sample, running_web, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
@@ -47,6 +47,7 @@ class Stack:
     twilio: TwilioStandin
     sendgrid: SendGridStandin
     processes: Processes
+    workdir: Path
 
     def api(self, path: str) -> httpx.Response:
         return httpx.get(
@@ -79,7 +80,7 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         workdir = tmp_path_factory.mktemp("console-browser")
         with running_web(env, workdir, port) as (base, processes):
             processes.start("worker", "worker", "--concurrency", "4")
-            stack = Stack(base, seam, twilio, sendgrid, processes)
+            stack = Stack(base, seam, twilio, sendgrid, processes, workdir)
             _guest_history(stack)
             yield stack
     engine = make_engine(postgres_url)
@@ -304,3 +305,21 @@ def test_alerts_and_the_audit_log(page: Page, shot: Shot) -> None:
     expect(log).to_contain_text("encoder not online")
     assert PASSWORD not in page.content()
     shot(page, "13-audit-log")
+
+
+def test_no_log_line_holds_a_password_a_pin_or_the_guests_details(stack: Stack) -> None:
+    """After everything above (sign-ins, a search by phone number, resend, encode), the web
+    and worker logs hold no password, session secret, API token, PIN, phone or email."""
+    logs = "\n".join(path.read_text() for path in sorted(stack.workdir.glob("*.log")))
+    assert "resend requested" in logs  # the processes did log the console's actions
+    for secret in (
+        PASSWORD,
+        SESSION_SECRET,
+        API_TOKEN,
+        PIN,
+        GUEST_PHONE,
+        "555 555 0123",
+        "555+555+0123",
+        "alex.rivera@example.com",
+    ):
+        assert secret not in logs
