@@ -13,6 +13,7 @@ this package, nothing comes from a CDN) for the front desk and operations:
     /ops/cards               GET         the card queue: open front-desk flags
     /ops/cards/{id}          GET         one card: Seam's encoders for it
     /ops/cards/{id}/encode   POST        encode the card on an encoder (actions.py)
+    /ops/cards/{id}/check    POST        where an encode left pending stands now
     /ops/alerts              GET         deliveries that reached nobody, front-desk alerts
     /ops/templates           GET         the template preview form (preview.py)
     /ops/templates/preview   POST        a message rendered from the templates on disk
@@ -34,6 +35,7 @@ from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -72,6 +74,7 @@ def console_routes(
         Route("/cards", pages.cards(console), methods=["GET"]),
         Route("/cards/{flag_id:int}", actions.card(console, services), methods=["GET"]),
         Route("/cards/{flag_id:int}/encode", actions.encode(console, services), methods=["POST"]),
+        Route("/cards/{flag_id:int}/check", actions.check(console, services), methods=["POST"]),
         Route("/alerts", pages.alerts(console), methods=["GET"]),
         Route("/templates", preview.preview_form(console), methods=["GET"]),
         Route("/templates/preview", preview.preview_post(console), methods=["POST"]),
@@ -92,8 +95,6 @@ def console_routes(
             },
             status_code=exc.status_code,
         )
-
-    from starlette.middleware.exceptions import ExceptionMiddleware
 
     return [
         Mount(

@@ -5,6 +5,7 @@ then redirected to the page it was done from, which shows the result from that a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -13,13 +14,14 @@ from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
 from app.container import Services
-from app.encoding import encode_card, list_encoders
+from app.encoding import EncodeResult, encode_card, encoding_status, list_encoders
 from app.errors import KeycourierError, NotFound, ProviderError
 from app.ledger.models import FlagStatus, FrontDeskFlag
 from app.processing import EnqueueSend
 from app.resend import resend as resend_delivery
 
 ServicesFactory = Callable[[], Services]
+ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
 
 
 async def _flag(console: Console, request: Request) -> FrontDeskFlag:
@@ -43,14 +45,16 @@ def card(console: Console, services: ServicesFactory) -> Endpoint:
                 encoders_error = f"Seam's encoders could not be listed: {exc}"
         else:
             encoders_error = "This card is no longer waiting: it was encoded or cancelled."
-        result = None
-        if "result" in request.query_params:
-            result = await console.audit_result(request, f"card {flag.id}")
+        result = await console.audit_result(request, f"card {flag.id}")
+        pending = None
+        if result is not None and result.outcome == "pending" and result.detail:
+            found = ACTION_ATTEMPT.search(result.detail)
+            pending = found.group(1) if found else None
         return console.render(
             request,
             "card.html",
             {"flag": flag, "encoders": encoders, "encoders_error": encoders_error,
-             "result": result},
+             "result": result, "pending_attempt": pending},
         )  # fmt: skip
 
     return page
@@ -73,15 +77,46 @@ def encode(console: Console, services: ServicesFactory) -> Endpoint:
             entry = await console.audit(actor, "encode", target, "error",
                                         f"Seam could not be reached: {exc}")  # fmt: skip
         else:
-            outcome = result.error_type if result.status == "error" else result.status
-            detail = f"{result.message} (encoder {encoder_id}"
-            if result.action_attempt_id:
-                detail += f", action attempt {result.action_attempt_id}"
-            detail += ")"
-            entry = await console.audit(actor, "encode", target, outcome or "error", detail)
+            entry = await _audit_encode(console, actor, "encode", target, result)
         return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
 
     return post
+
+
+def check(console: Console, services: ServicesFactory) -> Endpoint:
+    """Where an encode left pending (the card was not on the encoder in time) stands now."""
+
+    async def post(request: Request) -> Response:
+        form = await console.form(request)
+        flag = await _flag(console, request)
+        attempt_id = str(form.get("action_attempt_id", ""))
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,100}", attempt_id):
+            raise HTTPException(400, "no action attempt to check")
+        actor = console.actor(request)
+        target = f"card {flag.id}"
+        try:
+            result = await console.run(
+                encoding_status, services(), flag.access_method_id, attempt_id
+            )
+        except (ProviderError, KeycourierError) as exc:
+            entry = await console.audit(actor, "encode_check", target, "error",
+                                        f"Seam could not be reached: {exc}")  # fmt: skip
+        else:
+            entry = await _audit_encode(console, actor, "encode_check", target, result)
+        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
+
+    return post
+
+
+async def _audit_encode(
+    console: Console, actor: str, action: str, target: str, result: EncodeResult
+) -> int:
+    outcome = result.error_type if result.status == "error" else result.status
+    where = [f"encoder {result.acs_encoder_id}"] if result.acs_encoder_id else []
+    if result.action_attempt_id:
+        where.append(f"action attempt {result.action_attempt_id}")
+    detail = result.message + (f" ({', '.join(where)})" if where else "")
+    return await console.audit(actor, action, target, outcome or "error", detail)
 
 
 def resend(console: Console, services: ServicesFactory, enqueue: EnqueueSend) -> Endpoint:

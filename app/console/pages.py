@@ -83,6 +83,7 @@ def delivery(console: Console) -> Endpoint:
         if found is None:
             raise HTTPException(404, f"there is no delivery {delivery_id}")
         row, reports = found
+        others = await console.run(console.store.same_key, row)
         result = None
         if "result" in request.query_params:
             result = await console.audit_result(request, f"delivery {row.id}")
@@ -93,6 +94,7 @@ def delivery(console: Console) -> Endpoint:
                 "d": row,
                 "error": error_text(row),
                 "timeline": timeline(row, reports),
+                "others": others,
                 "result": result,
                 "new_delivery": _new_delivery(result),
                 "reasons": REASONS,

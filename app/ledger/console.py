@@ -84,6 +84,22 @@ class ConsoleStore(LedgerBase):
             )
             return delivery, list(reports)
 
+    def same_key(self, delivery: Delivery, limit: int = 50) -> list[Delivery]:
+        """The other deliveries of this access method (other channel, fallbacks, resends,
+        front-desk messages), newest first."""
+        with self._transaction() as session:
+            return list(
+                session.scalars(
+                    select(Delivery)
+                    .where(
+                        Delivery.access_method_id == delivery.access_method_id,
+                        Delivery.id != delivery.id,
+                    )
+                    .order_by(Delivery.id.desc())
+                    .limit(limit)
+                )
+            )
+
     def alert_deliveries(self, limit: int = 100) -> list[Delivery]:
         """Front-desk alerts sent (or not) and guest deliveries that reached nobody."""
         with self._transaction() as session:

@@ -11,6 +11,7 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
+from app.console.passwords import hash_password
 from app.ledger.console import ConsoleStore
 from app.ledger.store import Ledger
 from app.main import create_app
@@ -184,8 +185,6 @@ def test_a_changed_password_ends_existing_sessions(ledger: Ledger, redis_url: st
     with TestClient(create_app(load_settings(env), ledger=ledger)) as client:
         sign_in(client)
         cookie = client.cookies["keycourier_ops"]
-    from app.console.passwords import hash_password
-
     changed = {**env, "OPS_USERS": f"{NAME}:{hash_password('a brand new password')}"}
     with TestClient(create_app(load_settings(changed), ledger=ledger)) as client:
         client.cookies.set("keycourier_ops", cookie)

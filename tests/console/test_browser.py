@@ -229,6 +229,10 @@ def test_find_the_guest_open_a_delivery_and_resend(page: Page, stack: Stack, sho
     assert resent["to"] == GUEST_PHONE
     assert PIN in resent["body"]
     assert PIN not in page.content()
+    # The email of the same PIN, and the resend, are listed as the key's other messages.
+    others = page.locator("table").last
+    expect(others).to_contain_text("a***@example.com")
+    expect(others.locator("tbody tr")).to_have_count(2)
     shot(page, "06-delivery-resent")
 
     page.get_by_role("link", name="Open the new delivery").click()
