@@ -17,6 +17,9 @@ Interface (what the ops console and the API call):
         for the desk), never an exception; Seam or the ledger unreachable raise
         ProviderError / LedgerUnavailable. A broker that is down does not lose the resend: it
         is planned, and the sweeper hands it on.
+        It blocks on Seam (three reads) and the ledger: call it off the event loop
+        (Starlette's run_in_threadpool). app.credentials.is_resend(fingerprint) tells a
+        timeline which deliveries are resends.
 
 Why a resend is not swallowed by the protections against double sends: its delivery's
 `credential_fingerprint` is the credential's, marked with the request (app/credentials.py),
