@@ -96,10 +96,10 @@ class ResendResult:
             return REFUSALS.get(self.refusal or "", "The message cannot be sent again.")
         if self.status == "already_requested":
             return "This resend was already asked for: it is sent once."
-        changed = " The key changed since: the guest gets the current one." * (
-            self.credential_changed
-        )
-        return f"Sending again to {self.destination_masked}.{changed}"
+        sending = f"Sending again to {self.destination_masked}."
+        if self.credential_changed:
+            return f"{sending} The key changed since: the guest gets the current one."
+        return sending
 
 
 def resend(
