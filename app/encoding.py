@@ -19,6 +19,8 @@ Interface (what the ops console and the API call):
         Where an attempt left pending stands now (action_attempts/get), without waiting.
 
 EncodeResult.message is one sentence for the front desk: what happened and what to do.
+All three block on Seam (encode_card for up to `wait_seconds`): call them off the event loop
+(Starlette's run_in_threadpool).
 A successful encode closes the access method's open front-desk flag at once (Seam's
 `access_method.issued` event, when it arrives, finds it closed).
 """

@@ -17,6 +17,9 @@ Interface (what the ops console and the API call):
         for the desk), never an exception; Seam or the ledger unreachable raise
         ProviderError / LedgerUnavailable. A broker that is down does not lose the resend: it
         is planned, and the sweeper hands it on.
+        It blocks on Seam (three reads) and the ledger: call it off the event loop
+        (Starlette's run_in_threadpool). app.credentials.is_resend(fingerprint) tells a
+        timeline which deliveries are resends.
 
 Why a resend is not swallowed by the protections against double sends: its delivery's
 `credential_fingerprint` is the credential's, marked with the request (app/credentials.py),
@@ -94,10 +97,10 @@ class ResendResult:
             return REFUSALS.get(self.refusal or "", "The message cannot be sent again.")
         if self.status == "already_requested":
             return "This resend was already asked for: it is sent once."
-        changed = " The key changed since: the guest gets the current one." * (
-            self.credential_changed
-        )
-        return f"Sending again to {self.destination_masked}.{changed}"
+        sending = f"Sending again to {self.destination_masked}."
+        if self.credential_changed:
+            return f"{sending} The key changed since: the guest gets the current one."
+        return sending
 
 
 def resend(

@@ -15,7 +15,7 @@ import redis
 
 from app.container import Services
 from app.credentials import credential_part, is_resend
-from app.delivery import Result
+from app.delivery import Result, send_delivery
 from app.errors import BrokerUnavailable
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
 from app.planner import FRONT_DESK_CARD
@@ -42,6 +42,8 @@ from tests.test_pipeline import (
 )
 
 PHONE = "+15555550123"
+INVALID_NUMBER = "+15005550001"  # Twilio answers 21211
+DESK = "frontdesk@hotel.example"
 
 
 @pytest.fixture(autouse=True)
@@ -234,6 +236,30 @@ def test_a_resend_twilio_took_without_answering_is_not_sent_again(
     assert resent is not None
     assert resent.provider_message_id == twilio.sent[1]["sid"]
     assert [a.outcome for a in resent.attempts] == [AttemptOutcome.SENT]
+
+
+def test_a_resend_that_fails_for_good_tells_the_front_desk(
+    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+) -> None:
+    """A resend is a delivery like any other: Twilio refusing the (corrected, still wrong)
+    number for good fails it, and with no email to fall back on the front desk is told,
+    although the original SMS was sent."""
+    sms = issued_and_sent(services)
+    guest = seam.get("user_identity", GUEST_ID)
+    assert guest is not None
+    seam.put_user_identity({**guest, "phone_number": INVALID_NUMBER, "email_address": None})
+    queue: list[int] = []
+
+    result = ask(services, sms.id, queue, reason="contact_corrected")
+    while queue:
+        send_delivery(services, queue.pop(0), queue.append)
+
+    failed = services.ledger.get_delivery(result.delivery_id or 0)
+    assert failed is not None
+    assert (failed.status, failed.error_code) == (DeliveryStatus.FAILED, "21211")
+    assert len(twilio.sent) == 1
+    alerts = [m for m in sendgrid.sent if m["personalizations"][0]["to"][0]["email"] == DESK]
+    assert len(alerts) == 1
 
 
 def test_refused_while_a_message_is_still_on_its_way(

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from app.credentials import RESEND_MARK, credential_part
+from app.credentials import RESEND_MARK
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import (
     DELIVERIES,
@@ -214,14 +214,16 @@ class DeliveryStore(SendingStore):
             return list(pending.scalars())
 
     def credential_is_live(self, delivery: Delivery) -> bool:
-        """Whether any channel still delivers (or delivered) this delivery's credential."""
+        """Whether any channel still delivers (or delivered) this delivery's credential (for a
+        resend: this resend)."""
         with self._transaction() as session:
             found = session.scalar(
                 select(Delivery.id).where(
                     Delivery.access_method_id == delivery.access_method_id,
                     Delivery.kind == delivery.kind,
-                    same_credential_of(Delivery.credential_fingerprint)
-                    == credential_part(delivery.credential_fingerprint),
+                    # Exact, a resend's mark included: a resend the desk asked for that
+                    # reaches no channel is reported, though the original was sent.
+                    Delivery.credential_fingerprint == delivery.credential_fingerprint,
                     Delivery.status.in_(LIVE),
                 )
             )
