@@ -125,8 +125,10 @@ class Console:
             self.cookies.write(request, response, session)
         return response
 
-    def redirect(self, location: str, session: Session | None = None, *,
-                 request: Request | None = None) -> Response:  # fmt: skip
+    def redirect(
+        self, location: str, session: Session | None = None, *, request: Request | None = None
+    ) -> Response:
+        """A 303 to `location`; with `session` (and the request), the new session's cookie."""
         response = RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
         if session is not None and request is not None and self.cookies is not None:
             self.cookies.write(request, response, session)
