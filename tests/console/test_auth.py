@@ -189,3 +189,29 @@ def test_a_changed_password_ends_existing_sessions(ledger: Ledger, redis_url: st
     with TestClient(create_app(load_settings(changed), ledger=ledger)) as client:
         client.cookies.set("keycourier_ops", cookie)
         assert client.get("/ops/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("wanted", ["//evil.example/ops/", "https://evil.example/", "/elsewhere"])
+def test_sign_in_goes_back_only_to_a_console_page(client: TestClient, wanted: str) -> None:
+    """The page asked for before signing in is honoured only inside /ops (no open redirect)."""
+    answer = client.post(
+        "/ops/sign-in",
+        data={"csrf_token": csrf_token(client), "name": NAME, "password": PASSWORD,
+              "next": wanted},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ops/"
+
+
+def test_sign_in_returns_to_the_console_page_asked_for(client: TestClient) -> None:
+    """A stranger sent to sign in from a console page is taken back to it afterwards."""
+    first = client.get("/ops/audit?page=1", follow_redirects=False)
+    assert first.headers["location"] == "/ops/sign-in?next=/ops/audit"
+    answer = client.post(
+        "/ops/sign-in",
+        data={"csrf_token": csrf_token(client), "name": NAME, "password": PASSWORD,
+              "next": "/ops/audit"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert answer.headers["location"] == "/ops/audit"

@@ -51,6 +51,7 @@ def test_ops_user_prints_an_entry_whose_hash_checks_the_password() -> None:
 def test_ops_user_refuses_a_short_password_or_a_bad_name(
     name: str, password: str, complaint: str
 ) -> None:
+    """A short password or a name that would break OPS_USERS prints no entry."""
     result = ops_user(name, password=password)
     assert result.returncode == 2
     assert complaint in result.stderr
@@ -69,6 +70,7 @@ def test_ops_user_refuses_a_short_password_or_a_bad_name(
 def test_a_console_set_up_wrong_stops_the_web_process(
     ledger: Ledger, redis_url: str, changes: dict[str, str], complaint: str
 ) -> None:
+    """A missing or short session secret, or an entry that is not a hash, is a ConfigError."""
     env = web_env(ledger.engine.url.render_as_string(False), redis_url) | changes
     with pytest.raises(ConfigError) as raised:
         create_app(load_settings(env), ledger=ledger)
