@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from starlette.testclient import TestClient
 
 from app.console.passwords import parse_users, verify_password
 from app.errors import ConfigError
@@ -77,3 +78,20 @@ def test_a_console_set_up_wrong_stops_the_web_process(
     assert complaint in str(raised.value)
     assert "plaintext-password" not in str(raised.value)
     assert console_env()["OPS_USERS"] not in str(raised.value)
+
+
+def test_without_users_or_tokens_nobody_gets_in(ledger: Ledger, redis_url: str) -> None:
+    """With no OPS_USERS the console only shows how to set it up; with no API_TOKENS the API
+    refuses every request, an empty bearer token included."""
+    env = web_env(ledger.engine.url.render_as_string(False), redis_url)
+    for name in ("OPS_USERS", "OPS_SESSION_SECRET", "API_TOKENS"):
+        env.pop(name)
+    with TestClient(create_app(load_settings(env), ledger=ledger)) as client:
+        page = client.get("/ops/sign-in")
+        assert "The console is not set up" in page.text
+        answer = client.post("/ops/sign-in", data={"name": "desk", "password": "x" * 20})
+        assert answer.status_code == 403
+        assert client.get("/ops/", follow_redirects=False).status_code == 303
+        for header in ("", "Bearer ", "Bearer  ", "Bearer None"):
+            answer = client.get("/api/deliveries", headers={"Authorization": header})
+            assert answer.status_code == 401
