@@ -79,4 +79,5 @@ def _like(
         status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
         error_message=None if destination else "FRONT_DESK_EMAIL is not set",
         fallback_for_id=fallback_for_id,
+        recipient=delivery.recipient,
     )
