@@ -59,7 +59,11 @@ def record(services: Services, sample: str, event_id: str | None = None, **chang
             seam_event_id=event_id or event["event_id"],
             event_type=event["event_type"],
             access_method_id=event.get("access_method_id"),
-            access_grant_ids=tuple(event.get("access_grant_ids", ())),
+            # access_method.* events list their grants, access_grant.* events name one.
+            access_grant_ids=tuple(
+                event.get("access_grant_ids")
+                or ([event["access_grant_id"]] if "access_grant_id" in event else [])
+            ),
         )
     )
     return recorded.event_id
