@@ -92,7 +92,9 @@ def compose(
         else:
             credential = method.credential
             if not method.is_issued or credential is None:
-                raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method is no longer issued")
+                # Seam is re-programming it (its revoke may not even be processed yet): hold
+                # it for the next issued/reissued, which sends it or what replaces it.
+                raise Unsendable(DeliveryStatus.HELD, "held: the access method is not issued now")
             current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
             if current != delivery.credential_fingerprint:
                 raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")

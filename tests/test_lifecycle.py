@@ -211,6 +211,23 @@ def test_reissued_after_revoked_with_a_new_code_replaces_the_held_one(
     assert statuses == ["sent", "sent", "superseded", "superseded"]
 
 
+def test_a_send_that_finds_the_code_revoked_waits_for_the_reissue(
+    services: Services, seam: SeamStandin, twilio: TwilioStandin
+) -> None:
+    """The worker reaches a delivery while Seam re-programs (the revoke not processed yet):
+    it is held, not lost; the reissue with the same code sends it."""
+    handed_on = plan_only(services, "access_method.issued.code")
+    set_method(seam, CODE_ID, is_issued=False)
+    assert {send(services, d) for d in handed_on} == {Result.HELD}
+    run(services, record(services, "access_method.revoked"))
+    set_method(seam, CODE_ID, is_issued=True)
+    run(services, record(services, "access_method.reissued.backup_code", code=PIN))
+
+    [sms] = sms_bodies(twilio)
+    assert PIN in sms
+    assert {d.status for d in deliveries(services)} == {DeliveryStatus.SENT}
+
+
 def test_revoked_before_issued_holds_nothing(
     services: Services, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
