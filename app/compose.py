@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.container import Services
-from app.credentials import fingerprint
+from app.credentials import credential_part, fingerprint
 from app.errors import NotFound, ProviderError
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages import ledger_context, message_context
@@ -96,7 +96,7 @@ def compose(
                 # it for the next issued/reissued, which sends it or what replaces it.
                 raise Unsendable(DeliveryStatus.HELD, "held: the access method is not issued now")
             current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
-            if current != delivery.credential_fingerprint:
+            if current != credential_part(delivery.credential_fingerprint):
                 raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
         destination = guest_destination(guest, delivery.channel)
         if not destination:

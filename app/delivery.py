@@ -91,7 +91,7 @@ def send_delivery(
     message_fp = _message_fingerprint(services, composed)
     if claimed.unresolved is not None:
         try:
-            found = _find_lost_send(services, composed, claimed.unresolved)
+            found = _find_lost_send(services, delivery, composed, claimed.unresolved)
         except ProviderError as exc:
             # Without an answer, resending could send twice: ask again later.
             log.warning("could not check a send that got no answer: %s", exc, extra=context)
@@ -232,7 +232,9 @@ def _message_fingerprint(services: Services, composed: Composed) -> str:
     return fingerprint(services.settings.fingerprint_key(), message.to, body)
 
 
-def _find_lost_send(services: Services, composed: Composed, lost: Attempt) -> str | None:
+def _find_lost_send(
+    services: Services, delivery: Delivery, composed: Composed, lost: Attempt
+) -> str | None:
     """The provider's id for the message a lost call carried, or None if it never went out.
 
     When the provider cannot be asked (SendGrid, dry run), the message is taken as not sent:
@@ -244,7 +246,12 @@ def _find_lost_send(services: Services, composed: Composed, lost: Attempt) -> st
     if candidates is None:
         return None
     key = services.settings.fingerprint_key()
-    for candidate in candidates:
-        if fingerprint(key, message.to, candidate.body) == lost.message_fingerprint:
-            return candidate.provider_message_id
-    return None
+    matching = [
+        candidate.provider_message_id
+        for candidate in candidates
+        if fingerprint(key, message.to, candidate.body) == lost.message_fingerprint
+    ]
+    # A message another attempt already accounts for is not this one: a resend has the same
+    # words as the message it repeats, sent moments before.
+    accounted = services.ledger.accounted_for(matching, delivery.access_method_id, besides=lost.id)
+    return next((found for found in matching if found not in accounted), None)

@@ -30,6 +30,13 @@ CONTEXT_FIELDS = (
     "channel",
     "kind",
     "outcome",
+    # The front desk's actions (issue 7): who asked, on what. An actor is an operator's
+    # sign-in name; a resend's reason is one of app.resend.REASONS, never free text.
+    "actor",
+    "access_method_id",
+    "acs_encoder_id",
+    "action_attempt_id",
+    "reason",
 )
 # Libraries that log request bodies or parameters (a message body holds the PIN).
 QUIET_LOGGERS = ("twilio.http_client", "python_http_client", "httpx", "httpcore", "urllib3")

@@ -84,8 +84,55 @@ class Related:
     grants: dict[str, AccessGrant]
 
 
+@dataclass(frozen=True)
+class EncoderError:
+    """An error Seam reports on an encoder resource (e.g. `acs_encoder_removed`)."""
+
+    error_code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A card encoder at a front desk (Seam's acs_encoder).
+
+    Seam's encoder resource carries no connectivity flag: `is_online` is false when Seam
+    reports an error on it (it was removed from the access system), true otherwise. An
+    encoder that is merely unplugged shows only when an encode is tried
+    (the action attempt's `encoder_not_online` error).
+    """
+
+    acs_encoder_id: str
+    acs_system_id: str | None
+    display_name: str
+    errors: tuple[EncoderError, ...] = ()
+
+    @property
+    def is_online(self) -> bool:
+        return not self.errors
+
+
+ActionStatus = Literal["pending", "success", "error"]
+
+
+@dataclass(frozen=True)
+class ActionAttempt:
+    """Seam's record of an action on hardware (here: encoding a card), as far as it has got.
+
+    `error_type` is Seam's (e.g. `encoder_not_online`, `no_credential_on_encoder`,
+    `incompatible_card_format`, `credential_cannot_be_reissued`, `action_attempt_expired`).
+    """
+
+    action_attempt_id: str
+    action_type: str
+    status: ActionStatus
+    error_type: str | None = None
+    error_message: str | None = None
+
+
 class SeamReader(Protocol):
-    """Reads the current state of an access method and the people and places around it."""
+    """Reads the current state of an access method and the people and places around it, and
+    makes the one change keycourier asks of Seam: encoding a plastic card at an encoder."""
 
     def get_access_method(self, access_method_id: str) -> AccessMethod: ...
 
@@ -100,6 +147,23 @@ class SeamReader(Protocol):
     def list_events(
         self, since: datetime, event_types: Sequence[str]
     ) -> list[SeamEventSummary]: ...
+
+    def list_encoders(self, acs_system_ids: Sequence[str] = ()) -> list[Encoder]:
+        """The workspace's encoders (only those of `acs_system_ids` when given)."""
+        ...
+
+    def encode_access_method(
+        self, access_method_id: str, acs_encoder_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        """Ask Seam to encode the card; wait up to `wait_seconds` for the attempt to finish.
+
+        Returns the attempt as it stands then (pending, success or error): an attempt's error
+        is an answer, not an exception. Raises ProviderError when Seam refuses the request
+        itself (NotFound for an unknown access method or encoder) or cannot be reached.
+        """
+        ...
+
+    def get_action_attempt(self, action_attempt_id: str) -> ActionAttempt: ...
 
 
 @dataclass(frozen=True)

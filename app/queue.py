@@ -43,6 +43,10 @@ PUBLISH_RETRY_POLICY = {
 class Enqueuer(Protocol):
     def enqueue_events(self, event_ids: Sequence[int]) -> None: ...
 
+    def enqueue_delivery(self, delivery_id: int) -> None:
+        """Hand one delivery to the workers' send task (a resend asked for at the desk)."""
+        ...
+
     def ping(self) -> None: ...
 
 
@@ -100,6 +104,13 @@ class RedisEnqueuer:
             return
         try:
             self._redis.lpush(QUEUE, *process_event_messages(event_ids))
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+
+    def enqueue_delivery(self, delivery_id: int) -> None:
+        origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
+        try:
+            self._redis.lpush(QUEUE, celery_message(SEND_DELIVERY, [delivery_id], origin))
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 

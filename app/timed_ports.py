@@ -12,8 +12,10 @@ from app.metrics import timed
 from app.ports import (
     AccessGrant,
     AccessMethod,
+    ActionAttempt,
     Email,
     EmailSender,
+    Encoder,
     Guest,
     ProviderMessage,
     Related,
@@ -55,6 +57,28 @@ class TimedSeamReader:
 
     def list_events(self, since: datetime, event_types: Sequence[str]) -> list[SeamEventSummary]:
         return timed("seam", "events.list", lambda: self._inner.list_events(since, event_types))
+
+    def list_encoders(self, acs_system_ids: Sequence[str] = ()) -> list[Encoder]:
+        return timed("seam", "acs.encoders.list", lambda: self._inner.list_encoders(acs_system_ids))
+
+    def encode_access_method(
+        self, access_method_id: str, acs_encoder_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        # Includes the wait for the encoder: the histogram shows how long the desk waits.
+        return timed(
+            "seam",
+            "access_methods.encode",
+            lambda: self._inner.encode_access_method(
+                access_method_id, acs_encoder_id, wait_seconds
+            ),
+        )
+
+    def get_action_attempt(self, action_attempt_id: str) -> ActionAttempt:
+        return timed(
+            "seam",
+            "action_attempts.get",
+            lambda: self._inner.get_action_attempt(action_attempt_id),
+        )
 
 
 class TimedSms:

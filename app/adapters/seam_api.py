@@ -1,4 +1,4 @@
-"""SeamReader over the official `seam` SDK.
+"""SeamReader over the official `seam` SDK: reads, and encoding a card at an encoder.
 
 Every SDK and transport error is translated here into app.errors, and every SDK resource
 into the plain dataclasses of app.ports: nothing from the SDK crosses this module. The
@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 
 import httpx
 from httpx_retries import Retry
-from seam.exceptions import SeamError, SeamHttpApiError, SeamHttpInvalidResponseError
+from seam.exceptions import (
+    SeamActionAttemptError,
+    SeamActionAttemptFailedError,
+    SeamError,
+    SeamHttpApiError,
+    SeamHttpInvalidResponseError,
+)
 from seam.seam import Seam
 
 from app.adapters.retry_hints import retry_after_seconds
@@ -33,6 +39,10 @@ from app.ports import (
     AccessGrant,
     AccessMethod,
     AccessMode,
+    ActionAttempt,
+    ActionStatus,
+    Encoder,
+    EncoderError,
     Guest,
     Related,
     SeamEventSummary,
@@ -41,6 +51,9 @@ from app.ports import (
 
 PROVIDER = "seam"
 EVENTS_PAGE = 500
+# How often to ask Seam about an encoding in progress while waiting for it.
+ACTION_POLL_SECONDS = 0.5
+_STATUSES: dict[str, ActionStatus] = {"pending": "pending", "success": "success", "error": "error"}
 T = TypeVar("T")
 
 _MODES: dict[str, AccessMode] = {
@@ -222,6 +235,57 @@ class SeamApiReader:
             )
         )
 
+    # -- card encoding ---------------------------------------------------------------------
+
+    def list_encoders(self, acs_system_ids: Sequence[str] = ()) -> list[Encoder]:
+        # A hotel has a handful of encoders: one page (the SDK's default size) holds them.
+        found = self._call(
+            "acs.encoders.list",
+            lambda: self._seam.acs.encoders.list(acs_system_ids=list(acs_system_ids) or None),
+        )
+        return [_encoder(item) for item in found]
+
+    def encode_access_method(
+        self, access_method_id: str, acs_encoder_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        wait: bool | dict[str, float] = (
+            {"timeout": wait_seconds, "polling_interval": min(ACTION_POLL_SECONDS, wait_seconds)}
+            if wait_seconds > 0
+            else False
+        )
+        return self._action(
+            "access_methods.encode",
+            lambda: self._seam.access_methods.encode(
+                access_method_id=access_method_id,
+                acs_encoder_id=acs_encoder_id,
+                wait_for_action_attempt=wait,
+            ),
+        )
+
+    def get_action_attempt(self, action_attempt_id: str) -> ActionAttempt:
+        return self._action(
+            "action_attempts.get",
+            lambda: self._seam.action_attempts.get(
+                action_attempt_id=action_attempt_id, wait_for_action_attempt=False
+            ),
+        )
+
+    def _action(self, what: str, request: Callable[[], Any]) -> ActionAttempt:
+        """An action attempt however it ended. The SDK raises on an attempt that failed, or is
+        still pending when the wait ends: both are answers to show the front desk, not errors."""
+
+        def attempt() -> ActionAttempt:
+            try:
+                return _attempt(request())
+            except SeamActionAttemptFailedError as failed:
+                return _attempt(failed.action_attempt)
+            except SeamActionAttemptError as unfinished:
+                # Timed out waiting, or a status this SDK does not know: not finished yet.
+                found = _attempt(unfinished.action_attempt)
+                return ActionAttempt(found.action_attempt_id, found.action_type, "pending")
+
+        return self._call(what, attempt)
+
     # -- the boundary ----------------------------------------------------------------------
 
     def _remember_hint(self, response: httpx.Response) -> None:
@@ -283,6 +347,39 @@ def _grant(found: Any, access_grant_id: str) -> AccessGrant:
         access_grant_key=_text(found, "access_grant_key"),
         reservation_key=_text(found, "reservation_key"),
         access_method_ids=tuple(str(m) for m in method_ids),
+    )
+
+
+def _encoder(found: Any) -> Encoder:
+    errors = [
+        EncoderError(
+            _text(error, "error_code") or "unknown", mask_text(_text(error, "message") or "")
+        )
+        for error in getattr(found, "errors", None) or []
+    ]
+    return Encoder(
+        acs_encoder_id=_text(found, "acs_encoder_id") or "",
+        acs_system_id=_text(found, "acs_system_id"),
+        display_name=_text(found, "display_name") or "",
+        errors=tuple(errors),
+    )
+
+
+def _attempt(found: Any) -> ActionAttempt:
+    """Our ActionAttempt from the SDK's. The success result (the credential written on the card)
+    is left behind: keycourier needs only that it succeeded."""
+    status = _STATUSES.get(str(getattr(found, "status", "")), "pending")
+    error = getattr(found, "error", None)
+    error_type = _text(error, "type") if error is not None else None
+    error_message = _text(error, "message") if error is not None else None
+    if status == "error" and error_type is None:
+        error_type = "uncategorized_error"
+    return ActionAttempt(
+        action_attempt_id=_text(found, "action_attempt_id") or "",
+        action_type=_text(found, "action_type") or "",
+        status=status,
+        error_type=error_type,
+        error_message=mask_text(error_message) if error_message else None,
     )
 
 

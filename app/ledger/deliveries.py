@@ -12,8 +12,15 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
+from app.credentials import RESEND_MARK
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.sending import DELIVERIES, Claimed, SendingStore, claim_planned
+from app.ledger.sending import (
+    DELIVERIES,
+    Claimed,
+    SendingStore,
+    claim_planned,
+    same_credential_of,
+)
 
 # A guest holds (or will hold) the credential through a delivery in one of these.
 LIVE = (
@@ -23,6 +30,15 @@ LIVE = (
     DeliveryStatus.UNKNOWN,
     DeliveryStatus.SENT,
     DeliveryStatus.DRY_RUN,
+)
+
+
+# Still on its way: a message in one of these may yet reach the guest.
+ON_ITS_WAY = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.HELD,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.UNKNOWN,
 )
 
 
@@ -67,7 +83,8 @@ _SUPERSEDE = (
         DELIVERIES.c.status.in_(UNSENT),
         DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
         DELIVERIES.c.kind == bindparam("b_kind"),
-        DELIVERIES.c.credential_fingerprint != bindparam("b_keep"),
+        # A pending resend of the kept credential stays: it carries the same credential.
+        same_credential_of(DELIVERIES.c.credential_fingerprint) != bindparam("b_keep"),
     )
     .values(status=DeliveryStatus.SUPERSEDED, error_message="a newer credential replaced it",
             updated_at=bindparam("b_now"))
@@ -80,7 +97,7 @@ _RELEASE_HELD = (
         DELIVERIES.c.status == DeliveryStatus.HELD,
         DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
         DELIVERIES.c.kind == bindparam("b_kind"),
-        DELIVERIES.c.credential_fingerprint == bindparam("b_keep"),
+        same_credential_of(DELIVERIES.c.credential_fingerprint) == bindparam("b_keep"),
     )
     .values(status=DeliveryStatus.PENDING, error_message=None, updated_at=bindparam("b_now"))
 )
@@ -172,6 +189,39 @@ class DeliveryStore(SendingStore):
             )  # fmt: skip
             return int(held.rowcount)
 
+    def plan_resend(self, new: NewDelivery, request_id: str) -> tuple[int, bool] | None:
+        """Insert a resend the front desk asked for, once per request.
+
+        A request already planned (for whatever credential was current then) returns its
+        delivery, not created. None, and nothing planned, while a message of this kind to this
+        guest on this channel is still on its way (pending, being sent, or in doubt): a resend
+        then could make two. `new.credential_fingerprint` carries the request's mark.
+        """
+        with self._connection() as connection:
+            existing = connection.execute(
+                select(DELIVERIES.c.id)
+                .where(
+                    DELIVERIES.c.access_method_id == new.access_method_id,
+                    # Request ids are letters, digits and dashes: nothing LIKE reads as a pattern.
+                    DELIVERIES.c.credential_fingerprint.like(f"%{RESEND_MARK}{request_id}"),
+                )
+                .order_by(DELIVERIES.c.id)
+            ).first()
+            if existing is not None:
+                return int(existing.id), False
+            unsent = connection.execute(
+                select(DELIVERIES.c.id).where(
+                    DELIVERIES.c.access_method_id == new.access_method_id,
+                    DELIVERIES.c.kind == new.kind,
+                    DELIVERIES.c.channel == new.channel,
+                    DELIVERIES.c.recipient == new.recipient,
+                    DELIVERIES.c.status.in_(ON_ITS_WAY),
+                )
+            ).first()
+            if unsent is not None:
+                return None
+            return self._plan(connection, new)
+
     def cancel_pending(self, access_method_id: str, reason: str, keep: Sequence[str] = ()) -> int:
         """Supersede the access method's unsent (pending or held) deliveries, but those of the
         `keep` kinds."""
@@ -208,12 +258,14 @@ class DeliveryStore(SendingStore):
 
     def credential_is_live(self, delivery: Delivery) -> bool:
         """Whether any channel still delivers (or delivered) this delivery's credential to its
-        recipient."""
+        recipient (for a resend: this resend)."""
         with self._transaction() as session:
             found = session.scalar(
                 select(Delivery.id).where(
                     Delivery.access_method_id == delivery.access_method_id,
                     Delivery.kind == delivery.kind,
+                    # Exact, a resend's mark included: a resend the desk asked for that
+                    # reaches no channel is reported, though the original was sent.
                     Delivery.credential_fingerprint == delivery.credential_fingerprint,
                     Delivery.recipient == delivery.recipient,
                     Delivery.status.in_(LIVE),

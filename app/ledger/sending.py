@@ -31,6 +31,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     exists,
+    func,
     insert,
     or_,
     select,
@@ -38,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.credentials import FINGERPRINT_LENGTH
 from app.ledger.base import LedgerBase
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 
@@ -57,6 +59,13 @@ _CLAIM = (
             updated_at=bindparam("b_now"))
 )  # fmt: skip
 _OTHER = DELIVERIES.alias("other")
+
+
+def same_credential_of(fingerprint: Any) -> Any:
+    """The credential part of a fingerprint column (a resend's mark cut off: app/credentials)."""
+    return func.substr(fingerprint, 1, FINGERPRINT_LENGTH)
+
+
 # The claim's fast path: a pending delivery, due, taken in one statement that also says
 # whether it has attempts to load and whether the guest already holds another credential.
 # PostgreSQL only: SQLite renders RETURNING's columns unqualified, which would turn the
@@ -80,7 +89,9 @@ _CLAIMED_COLUMNS = (
         _OTHER.c.kind == DELIVERIES.c.kind,
         _OTHER.c.channel == DELIVERIES.c.channel,
         _OTHER.c.user_identity_id == DELIVERIES.c.user_identity_id,
-        _OTHER.c.credential_fingerprint != DELIVERIES.c.credential_fingerprint,
+        # A resend of the same credential is not "another code".
+        same_credential_of(_OTHER.c.credential_fingerprint)
+        != same_credential_of(DELIVERIES.c.credential_fingerprint),
         _OTHER.c.status.in_(SENT_STATUSES),
     )
     .correlate(DELIVERIES)
@@ -300,6 +311,31 @@ class SendingStore(LedgerBase):
             connection.execute(_FINISH_ATTEMPT, params)
             end_sending = _END_SENDING_WITH_DEADLINE if with_deadline else _END_SENDING
             connection.execute(end_sending, params)
+
+    def accounted_for(
+        self, provider_message_ids: Sequence[str], access_method_id: str, besides: int
+    ) -> set[str]:
+        """Those of the provider's message ids that an attempt of the access method's deliveries
+        (other than the attempt `besides`) already holds.
+
+        A lost send is looked for among the provider's recent messages by destination and body;
+        a resend has the same body as the message it repeats, and that one is accounted for.
+        """
+        if not provider_message_ids:
+            return set()
+        with self._connection() as connection:
+            found = connection.execute(
+                select(ATTEMPTS.c.provider_message_id).where(
+                    ATTEMPTS.c.delivery_id.in_(
+                        select(DELIVERIES.c.id).where(
+                            DELIVERIES.c.access_method_id == access_method_id
+                        )
+                    ),
+                    ATTEMPTS.c.provider_message_id.in_(list(provider_message_ids)),
+                    ATTEMPTS.c.id != besides,
+                )
+            )
+            return {str(message_id) for message_id in found.scalars()}
 
     def settle_unknown(self, attempt_id: int, provider_message_id: str | None) -> None:
         """Record what the provider said about a call whose answer was lost.

@@ -8,6 +8,15 @@
 Reads accept GET query parameters (as the SDK sends them) and POST JSON bodies alike.
 Answers wrap a resource in its name (`{"access_method": {...}, "ok": true}`); errors are
 `{"error": {"type": ..., "message": ...}, "ok": false}` with Seam's status codes.
+
+Card encoding: `access_methods/encode` answers a pending ENCODE_CREDENTIAL action attempt,
+which the next `action_attempts/get` settles, as an encoder would once the card is on it. On
+success the card's access method is issued (`is_issued`, no more `is_encoding_required`) and
+an `access_method.issued` event is listed by events/list. An encoder made offline with
+`set_encoder_online(id, False)` (Seam's encoder resource has no such flag: the attempt tells)
+fails the attempt with `encoder_not_online`; `fail_next_encode` (also reachable through
+Seam's own acs/encoders/simulate/next_credential_encode_will_fail) fails the next one with
+the given error type; `hold_encoder` leaves attempts pending, as when no card is placed.
 """
 
 from __future__ import annotations
@@ -38,6 +47,19 @@ KINDS: dict[str, tuple[str, str]] = {
     "webhook": ("webhook_id", "webhook_not_found"),
 }
 RELATED = ("spaces", "access_grants", "access_methods")
+# The messages Seam gives with each encoding error type (action attempt `error.message`).
+ENCODE_ERRORS = {
+    "encoder_not_online": "The encoder is not online.",
+    "no_credential_on_encoder": "No card was placed on the encoder.",
+    "incompatible_card_format": "The card on the encoder is not compatible.",
+    "credential_cannot_be_reissued": "The credential cannot be reissued.",
+    "encoder_communication_timeout": "The encoder did not respond in time.",
+    "bridge_disconnected": "Seam Bridge is disconnected.",
+    "encoding_interrupted": "Encoding was interrupted.",
+    "credential_deleted": "The credential was deleted and can no longer be encoded.",
+    "action_attempt_expired": "The action attempt expired.",
+    "uncategorized_error": "Encoding failed.",
+}
 WORKSPACE = {
     "workspace_id": "8d1a8f2e-5e8b-4c5e-9d0b-2f3a4b5c6d7e",
     "name": "Stand-in Hotels",
@@ -86,6 +108,12 @@ class SeamStandin(StandinServer):
         self.api_key = api_key
         self.workspace = dict(WORKSPACE)
         self._stores: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        # Encoder state Seam keeps to itself (not on the resource): what the next encode does.
+        self._offline_encoders: set[str] = set()
+        self._held_encoders: set[str] = set()
+        self._next_encode_error: dict[str, str] = {}
+        # Pending encode attempts: attempt id -> (access method id, encoder id).
+        self._encoding: dict[str, tuple[str, str]] = {}
         self._routes: dict[str, Callable[[RecordedRequest], Answer]] = {
             "/access_methods/get": self._get_access_method,
             "/access_methods/get_related": self._get_related,
@@ -94,6 +122,7 @@ class SeamStandin(StandinServer):
             "/user_identities/get": self._get_user_identity,
             "/events/list": self._list_events,
             "/acs/encoders/list": self._list_encoders,
+            "/acs/encoders/simulate/next_credential_encode_will_fail": self._simulate_encode_fail,
             "/action_attempts/get": self._get_action_attempt,
             "/workspaces/get": self._get_workspace,
             "/webhooks/create": self._create_webhook,
@@ -142,6 +171,21 @@ class SeamStandin(StandinServer):
 
     def put_acs_encoder(self, d: dict[str, Any]) -> dict[str, Any]:
         return self.put("acs_encoder", d)
+
+    def set_encoder_online(self, acs_encoder_id: str, online: bool) -> None:
+        with self._lock:
+            (self._offline_encoders.discard if online else self._offline_encoders.add)(
+                acs_encoder_id
+            )
+
+    def hold_encoder(self, acs_encoder_id: str, held: bool = True) -> None:
+        """While held, encode attempts on this encoder stay pending (no card placed)."""
+        with self._lock:
+            (self._held_encoders.add if held else self._held_encoders.discard)(acs_encoder_id)
+
+    def fail_next_encode(self, acs_encoder_id: str, error_type: str) -> None:
+        with self._lock:
+            self._next_encode_error[acs_encoder_id] = error_type
 
     def delete_access_method(self, access_method_id: str) -> None:
         with self._lock:
@@ -217,10 +261,6 @@ class SeamStandin(StandinServer):
     def _get_user_identity(self, request: RecordedRequest) -> Answer:
         return self._get_one("user_identity", request, "user_identity_key")
 
-    def _get_action_attempt(self, request: RecordedRequest) -> Answer:
-        attempt_id = self._required(request, "action_attempt_id")["action_attempt_id"]
-        return _ok("action_attempt", self._lookup("action_attempt", attempt_id))
-
     def _get_related(self, request: RecordedRequest) -> Answer:
         ids = request.param_list("access_method_ids") or []
         if not ids:
@@ -272,9 +312,58 @@ class SeamStandin(StandinServer):
         method_id = self._required(request, "access_method_id")["access_method_id"]
         encoder_id = self._required(request, "acs_encoder_id")["acs_encoder_id"]
         method = self._lookup("access_method", method_id)
-        encoder = self._lookup("acs_encoder", encoder_id)
+        self._lookup("acs_encoder", encoder_id)
+        if method.get("mode") != "card":
+            raise _Missing(
+                seam_error(400, "invalid_input", "Only a card access method can be encoded")
+            )
+        attempt_id = str(uuid.uuid4())
+        attempt = {
+            "action_attempt_id": attempt_id,
+            "action_type": "ENCODE_CREDENTIAL",
+            "status": "pending",
+            "result": None,
+            "error": None,
+        }
+        with self._lock:
+            self._encoding[attempt_id] = (method_id, encoder_id)
+        return _ok("action_attempt", self.put("action_attempt", attempt))
+
+    def _get_action_attempt(self, request: RecordedRequest) -> Answer:
+        attempt_id = self._required(request, "action_attempt_id")["action_attempt_id"]
+        self._settle_encoding(attempt_id)
+        return _ok("action_attempt", self._lookup("action_attempt", attempt_id))
+
+    def _settle_encoding(self, attempt_id: str) -> None:
+        """The encoder's answer to a pending encode, given when the attempt is next read."""
+        with self._lock:
+            target = self._encoding.get(attempt_id)
+            if target is None or target[1] in self._held_encoders:
+                return
+            method_id, encoder_id = self._encoding.pop(attempt_id)
+            failure = self._next_encode_error.pop(encoder_id, None)
+            if encoder_id in self._offline_encoders:
+                failure = "encoder_not_online"
+        attempt = self._lookup("action_attempt", attempt_id)
+        method = self.get("access_method", method_id)
+        encoder = self.get("acs_encoder", encoder_id) or {}
+        if method is None:
+            failure = "credential_deleted"
+        elif failure is None and encoder.get("errors"):
+            failure = "encoder_not_online"
+        if failure is not None or method is None:
+            error_type = failure or "credential_deleted"
+            message = ENCODE_ERRORS.get(error_type, "Encoding failed.")
+            self.put(
+                "action_attempt",
+                {**attempt, "status": "error", "error": {"type": error_type, "message": message}},
+            )
+            return
         issued_at = now_iso()
-        self.put_access_method({**method, "is_issued": True, "issued_at": issued_at})
+        self.put_access_method(
+            {**method, "is_issued": True, "issued_at": issued_at,
+             "is_encoding_required": False, "is_ready_for_encoding": False}
+        )  # fmt: skip
         credential: dict[str, Any] = {
             "acs_credential_id": str(uuid.uuid4()),
             "access_method": "card",
@@ -287,15 +376,29 @@ class SeamStandin(StandinServer):
             "errors": [],
             "warnings": [],
         }
-        attempt = {
-            "action_attempt_id": str(uuid.uuid4()),
-            "action_type": "ENCODE_CREDENTIAL",
-            "status": "success",
-            "result": credential,
-            "error": None,
-        }
-        self.put("action_attempt", attempt)
-        return _ok("action_attempt", attempt)
+        self.put("action_attempt", {**attempt, "status": "success", "result": credential})
+        grants = self.matching(
+            "access_grant", lambda g: method_id in (g.get("access_method_ids") or [])
+        )
+        self.put_event(
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "access_method.issued",
+                "workspace_id": method.get("workspace_id"),
+                "created_at": issued_at,
+                "occurred_at": issued_at,
+                "access_method_id": method_id,
+                "access_grant_ids": [g["access_grant_id"] for g in grants],
+                "access_grant_keys": [g["access_grant_key"] for g in grants
+                                      if g.get("access_grant_key")],
+            }
+        )  # fmt: skip
+
+    def _simulate_encode_fail(self, request: RecordedRequest) -> Answer:
+        encoder_id = self._required(request, "acs_encoder_id")["acs_encoder_id"]
+        self._lookup("acs_encoder", encoder_id)
+        self.fail_next_encode(encoder_id, request.param("error_code") or "uncategorized_error")
+        return Answer(200, {"ok": True})
 
     def _get_workspace(self, request: RecordedRequest) -> Answer:
         return _ok("workspace", dict(self.workspace))
