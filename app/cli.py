@@ -216,10 +216,12 @@ def _sweep(args: argparse.Namespace) -> int:
         enqueuer.enqueue_event,
         enqueuer.enqueue_delivery,
         patience=patience_for(settings),
+        enqueue_after_undelivered=enqueuer.enqueue_after_undelivered,
     )
     print(
         f"re-queued {swept.events} events and {swept.deliveries} deliveries; "
         f"took back {swept.recovered} from stopped workers"
+        + (f"; handed on {swept.undelivered} undelivered fallbacks" if swept.undelivered else "")
     )
     return 0
 

@@ -247,7 +247,7 @@ def describe_failures(deliveries: Sequence[Delivery]) -> str:
     """One line per failed channel, for the front desk: where to and why (no credential)."""
     lines = []
     for failed in deliveries:
-        if failed.status != DeliveryStatus.FAILED:
+        if failed.status not in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
             continue
         channel = "SMS" if failed.channel == "sms" else "Email"
         code = f" (code {failed.error_code})" if failed.error_code else ""

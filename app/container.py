@@ -56,6 +56,7 @@ def build_sms_sender(settings: Settings) -> SmsSender:
         messaging_service_sid=settings.twilio_messaging_service_sid,
         base_url=settings.twilio_base_url,
         timeout=settings.provider_timeout_seconds,
+        status_callback=settings.twilio_status_callback_url,
     )
     return TimedSms(twilio)
 

@@ -241,6 +241,32 @@ def _front_desk(settings: Settings) -> Iterator[Finding]:
         )  # fmt: skip
 
 
+def _delivery_status(settings: Settings) -> Iterator[Finding]:
+    """Without the providers' reports a delivery stays "sent": nobody learns it bounced."""
+    if settings.sms_enabled:
+        if settings.public_base_url is None:
+            yield Finding(
+                "sms status", Level.WARN, "PUBLIC_BASE_URL is not set: SMS are sent without "
+                "status callbacks, so an undelivered SMS falls back to nothing",
+                "set PUBLIC_BASE_URL to the web process's public https:// address",
+            )  # fmt: skip
+        else:
+            yield Finding(
+                "sms status", Level.OK,
+                f"Twilio reports to {settings.twilio_status_callback_url}",
+            )  # fmt: skip
+    if settings.email_enabled:
+        if settings.sendgrid_webhook_public_key is None:
+            yield Finding(
+                "email status", Level.WARN, "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid's "
+                "events are refused, so a bounced email falls back to nothing",
+                "enable the signed Event Webhook at /webhooks/sendgrid/events and set "
+                "SENDGRID_WEBHOOK_PUBLIC_KEY to its verification key",
+            )  # fmt: skip
+        else:
+            yield Finding("email status", Level.OK, "SendGrid's signed events are verified")
+
+
 CHECKS: tuple[Callable[[Settings], Iterator[Finding]], ...] = (
     _seam,
     _webhook_secret,
@@ -250,4 +276,5 @@ CHECKS: tuple[Callable[[Settings], Iterator[Finding]], ...] = (
     _broker,
     _templates,
     _front_desk,
+    _delivery_status,
 )

@@ -22,8 +22,10 @@ from app.ledger.store import Ledger
 from app.live_templates import LiveTemplates
 from app.loop_watch import LoopWatch
 from app.queue import CeleryEnqueuer, Enqueuer, RedisEnqueuer
-from app.settings import Settings
+from app.settings import TWILIO_STATUS_PATH, Settings
 from app.webhooks.seam import SeamWebhookEndpoint
+from app.webhooks.sendgrid import SendGridEventsEndpoint
+from app.webhooks.twilio import TwilioStatusEndpoint
 
 
 def make_enqueuer(settings: Settings) -> Enqueuer:
@@ -60,6 +62,18 @@ def create_app(
     live_templates = templates
     writer = make_writer(settings, ledger, enqueuer)
     seam_webhook = SeamWebhookEndpoint(settings.seam_webhook_secret.get_secret_value(), writer)
+    twilio_status = TwilioStatusEndpoint(
+        settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None,
+        settings.public_base_url,
+        ledger,
+        enqueuer,
+    )
+    sendgrid_events = SendGridEventsEndpoint(
+        settings.sendgrid_webhook_public_key,
+        settings.sendgrid_webhook_tolerance_seconds,
+        ledger,
+        enqueuer,
+    )
 
     loop_watch = LoopWatch()
 
@@ -120,6 +134,8 @@ def create_app(
         lifespan=lifespan,
         routes=[
             Route("/webhooks/seam", seam_webhook.handle, methods=["POST"]),
+            Route(TWILIO_STATUS_PATH, twilio_status.handle, methods=["POST"]),
+            Route("/webhooks/sendgrid/events", sendgrid_events.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),

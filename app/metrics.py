@@ -58,6 +58,14 @@ QUEUE_LAG = Histogram(
     ["channel"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )
+PROVIDER_EVENTS = Counter(
+    "keycourier_provider_events_total",
+    "Provider status reports (Twilio status callbacks, SendGrid events) answered, by provider, "
+    "status (the provider's word, 'other' when keycourier does not track it) and outcome "
+    "(advanced, undelivered, recorded, duplicate, unknown_message, ignored, invalid_signature, "
+    "stale, malformed, not_configured, too_large, unavailable).",
+    ["provider", "status", "outcome"],
+)
 
 # When the event being processed in this task arrived; None outside event processing (a
 # retried delivery's lag is a retry's, counted by RETRIES, not queue lag).
@@ -90,6 +98,11 @@ def delivery_finished(channel: str, status: str) -> None:
     received_at = _event_received_at.get()
     if status == "sent" and received_at is not None:
         QUEUE_LAG.labels(channel).observe((utcnow() - received_at).total_seconds())
+
+
+def provider_event_answered(provider: str, status: str, outcome: str) -> None:
+    """`status` must already be one of the provider's words keycourier tracks, or "other"."""
+    PROVIDER_EVENTS.labels(provider, status, outcome).inc()
 
 
 def retry_scheduled(what: str) -> None:

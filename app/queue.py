@@ -27,6 +27,8 @@ PROCESS_EVENT = "keycourier.process_event"
 SEND_DELIVERY = "keycourier.send_delivery"
 SWEEP = "keycourier.sweep"
 RECONCILE = "keycourier.reconcile"
+# A provider reported a sent message undelivered: plan its fallback (app/undelivered.py).
+AFTER_UNDELIVERED = "keycourier.after_undelivered"
 QUEUE = "keycourier"
 
 # Fail fast when the broker is down: the webhook answers 503 and Svix retries later. With the
@@ -47,6 +49,10 @@ class Enqueuer(Protocol):
         """Hand one delivery to the workers' send task (a resend asked for at the desk)."""
         ...
 
+    def enqueue_after_undelivered(self, delivery_id: int) -> None:
+        """Hand a delivery a provider reported undelivered to the fallback task."""
+        ...
+
     def ping(self) -> None: ...
 
 
@@ -63,6 +69,9 @@ class CeleryEnqueuer:
 
     def enqueue_delivery(self, delivery_id: int, countdown: float | None = None) -> None:
         self._publish(SEND_DELIVERY, delivery_id, countdown)
+
+    def enqueue_after_undelivered(self, delivery_id: int) -> None:
+        self._publish(AFTER_UNDELIVERED, delivery_id)
 
     def _publish(self, task_name: str, object_id: int, countdown: float | None = None) -> None:
         try:
@@ -108,9 +117,15 @@ class RedisEnqueuer:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
     def enqueue_delivery(self, delivery_id: int) -> None:
+        self._push_one(SEND_DELIVERY, delivery_id)
+
+    def enqueue_after_undelivered(self, delivery_id: int) -> None:
+        self._push_one(AFTER_UNDELIVERED, delivery_id)
+
+    def _push_one(self, task_name: str, object_id: int) -> None:
         origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
         try:
-            self._redis.lpush(QUEUE, celery_message(SEND_DELIVERY, [delivery_id], origin))
+            self._redis.lpush(QUEUE, celery_message(task_name, [object_id], origin))
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 

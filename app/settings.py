@@ -14,8 +14,12 @@ import hmac
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -27,6 +31,7 @@ ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/keycourier.sqlite3"
 DEFAULT_EMBEDDED_BROKER_URL = "sqla+sqlite:///var/broker.sqlite3"
+TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 
 # What each setting is for, in the words of the error a newcomer sees when it is wrong.
 HINTS: dict[str, str] = {
@@ -40,6 +45,10 @@ HINTS: dict[str, str] = {
     "DEFAULT_LOCALE": "a language code with a folder in every message, such as en or fr",
     "LOG_FORMAT": "json or console",
     "WORKER_METRICS_PORT": "a free TCP port for the worker's /metrics",
+    "PUBLIC_BASE_URL": "the public https:// address of the web process, such as "
+    "https://keys.hotel.example",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": "the Event Webhook verification key SendGrid shows "
+    "(base64, from MFkw...)",
 }
 
 
@@ -120,6 +129,15 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # The file a worker touches on every heartbeat; `keycourier worker-health` reads its age.
     worker_heartbeat_file: Path = Path("/tmp/keycourier-worker-heartbeat")  # noqa: S108
+    # Delivery status from the providers (issue 7). The public https:// address of the web
+    # process: SMS ask Twilio for status callbacks under it (none without it), and Twilio's
+    # signatures are checked against it.
+    public_base_url: str | None = None
+    # SendGrid's Event Webhook verification key (Mail Settings > Event Webhook > Signature
+    # Verification: the base64 ECDSA public key). Without it, the event webhook answers 403.
+    sendgrid_webhook_public_key: str | None = None
+    # How old a signed SendGrid event batch may be (its timestamp header) before it is refused.
+    sendgrid_webhook_tolerance_seconds: float = Field(default=600, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -177,6 +195,29 @@ class Settings(BaseSettings):
             raise ValueError("is not a redis:// URL")
         return value
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
+            raise ValueError("is not an absolute http(s):// URL")
+        return value.rstrip("/")
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _sendgrid_public_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
+        except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
+            key = None
+        if not isinstance(key, EllipticCurvePublicKey):
+            raise ValueError("is not a base64 ECDSA public key")
+        return value.strip()
+
     @field_validator("delivery_channels", mode="before")
     @classmethod
     def _channels(cls, value: object) -> object:
@@ -213,6 +254,13 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def twilio_status_callback_url(self) -> str | None:
+        """Where Twilio reports an SMS's status; None (no callbacks) without PUBLIC_BASE_URL."""
+        if self.public_base_url is None:
+            return None
+        return f"{self.public_base_url}{TWILIO_STATUS_PATH}"
 
     @property
     def sms_enabled(self) -> bool:

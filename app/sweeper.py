@@ -3,7 +3,8 @@
 Run periodically (Celery beat; embedded in single-machine mode), it hands back to the broker
 whatever the ledger says is unfinished but nobody is working on: events recorded but never
 processed (a broker restarted without persistence forgets its queue), deliveries due for a
-retry whose message was lost, and deliveries held by a worker that died (its lease expired).
+retry whose message was lost, deliveries held by a worker that died (its lease expired), and
+undelivered deliveries whose fallback is not planned yet.
 Handing the same work on twice is harmless: processing is idempotent and sends are claimed.
 """
 
@@ -33,6 +34,7 @@ class Swept:
     events: int
     deliveries: int
     recovered: int
+    undelivered: int = 0
 
 
 def sweep(
@@ -41,6 +43,7 @@ def sweep(
     enqueue_delivery: Callable[[int], None],
     *,
     patience: timedelta,
+    enqueue_after_undelivered: Callable[[int], None] | None = None,
 ) -> Swept:
     """Re-queue work that has waited longer than `patience` without a worker finishing it."""
     now = utcnow()
@@ -60,6 +63,18 @@ def sweep(
         enqueue_delivery(delivery_id)
     ledger.mark_deliveries_enqueued(delivery_ids)
 
-    if event_ids or delivery_ids:
-        log.warning("re-queued %d events and %d deliveries", len(event_ids), len(delivery_ids))
-    return Swept(len(event_ids), len(delivery_ids), len(recovered))
+    undelivered_ids: list[int] = []
+    if enqueue_after_undelivered is not None:
+        undelivered_ids = ledger.undelivered_due_ids(now, waited_since, BATCH)
+        for delivery_id in undelivered_ids:
+            enqueue_after_undelivered(delivery_id)
+        ledger.mark_deliveries_enqueued(undelivered_ids)
+
+    if event_ids or delivery_ids or undelivered_ids:
+        log.warning(
+            "re-queued %d events, %d deliveries and %d undelivered fallbacks",
+            len(event_ids),
+            len(delivery_ids),
+            len(undelivered_ids),
+        )
+    return Swept(len(event_ids), len(delivery_ids), len(recovered), len(undelivered_ids))

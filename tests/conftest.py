@@ -32,7 +32,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-TABLES = ("attempts", "deliveries", "front_desk_flags", "events")
+TABLES = ("provider_events", "attempts", "deliveries", "front_desk_flags", "events")
 
 
 @pytest.fixture(scope="session")

@@ -125,9 +125,12 @@ class RedisServer:
 
 
 @contextmanager
-def running_web(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, Processes]]:
-    """keycourier's web process on a free port, ready; every process started stopped after."""
-    port = free_port()
+def running_web(
+    env: dict[str, str], workdir: Path, port: int | None = None
+) -> Iterator[tuple[str, Processes]]:
+    """keycourier's web process on `port` (default: a free one), ready; every process started
+    stopped after."""
+    port = port or free_port()
     processes = Processes({**env, "PORT": str(port)}, workdir)
     processes.start("web", "serve", "--no-worker")
     base = f"http://127.0.0.1:{port}"

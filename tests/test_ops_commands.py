@@ -17,6 +17,7 @@ from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import TEMPLATES, WEBHOOK_SECRET, provider_env
 from tests.processes import free_port
+from tests.signing import webhook_public_key
 
 
 @pytest.fixture
@@ -42,6 +43,8 @@ def env(
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CREDENTIAL_HASH_KEY": "a-long-random-string-for-tests",
+        "PUBLIC_BASE_URL": "https://keys.example.com",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": webhook_public_key(),
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -103,6 +106,8 @@ def test_doctor_passes_with_good_settings(
         "ok    database: reachable, migrated",
         "ok    broker: Redis answers",
         "ok    templates: every template",
+        "ok    sms status: Twilio reports to https://keys.example.com/webhooks/twilio/status",
+        "ok    email status: SendGrid's signed events are verified",
     ):
         assert line in out
     assert "all checks passed" in out
@@ -175,6 +180,22 @@ def test_doctor_warns_about_dry_channels(
     out = capsys.readouterr().out
     assert "warn  twilio: not configured: SMS runs dry" in out
     assert "warn  sendgrid: not configured: email runs dry" in out
+    assert "status:" not in out  # no status reports to ask for from a dry channel
+
+
+def test_doctor_warns_without_provider_status_reports(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sending for real without PUBLIC_BASE_URL or SendGrid's key works, but nobody would
+    learn a message bounced: each is a warning with its fix."""
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    monkeypatch.delenv("SENDGRID_WEBHOOK_PUBLIC_KEY")
+
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "warn  sms status: PUBLIC_BASE_URL is not set: SMS are sent without status" in out
+    assert "warn  email status: SENDGRID_WEBHOOK_PUBLIC_KEY is not set" in out
+    assert "fix: set PUBLIC_BASE_URL" in out
 
 
 def test_worker_health_reads_the_heartbeat_age(

@@ -7,13 +7,20 @@ from typing import cast
 
 from celery import Task, shared_task
 
-from app import delivery, processing
+from app import delivery, processing, undelivered
 from app.compose import SeamState
 from app.container import Services
 from app.errors import KeycourierError, ProviderError
 from app.ledger.models import utcnow
 from app.ledger.store import Claimed
-from app.queue import PROCESS_EVENT, RECONCILE, SEND_DELIVERY, SWEEP, CeleryEnqueuer
+from app.queue import (
+    AFTER_UNDELIVERED,
+    PROCESS_EVENT,
+    RECONCILE,
+    SEND_DELIVERY,
+    SWEEP,
+    CeleryEnqueuer,
+)
 from app.reconcile import reconcile as reconcile_events
 from app.retry_policy import backoff_seconds
 from app.sweeper import patience_for
@@ -77,6 +84,19 @@ def send_delivery(self: Task[[int], str], delivery_id: int) -> str:
     return outcome.result.value
 
 
+@shared_task(bind=True, name=AFTER_UNDELIVERED)
+def after_undelivered(self: Task[[int], str], delivery_id: int) -> str:
+    # No Celery retry: until it is planned the fallback stays due in the ledger, and the
+    # sweeper hands it on again (duplicated retry chains would only multiply).
+    try:
+        planned = undelivered.after_undelivered(
+            _services(self), delivery_id, CeleryEnqueuer(self.app).enqueue_delivery
+        )
+    except KeycourierError:
+        return "retry"
+    return "planned" if planned else "nothing to do"
+
+
 @shared_task(bind=True, name=SWEEP, ignore_result=True)
 def sweep(self: Task[[], str]) -> str:
     services = _services(self)
@@ -86,8 +106,12 @@ def sweep(self: Task[[], str]) -> str:
         enqueuer.enqueue_event,
         enqueuer.enqueue_delivery,
         patience=patience_for(services.settings),
+        enqueue_after_undelivered=enqueuer.enqueue_after_undelivered,
     )
-    return f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered"
+    return (
+        f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered, "
+        f"{swept.undelivered} undelivered"
+    )
 
 
 @shared_task(bind=True, name=RECONCILE, ignore_result=True)

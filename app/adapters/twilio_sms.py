@@ -11,6 +11,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -104,7 +105,7 @@ class TwilioSms:
             else {"from_": self._from_number}
         )
         if self._status_callback:
-            sender["status_callback"] = self._status_callback
+            sender["status_callback"] = status_callback_url(self._status_callback, message)
         self._last.headers = {}
         try:
             created = self._client.messages.create(to=message.to, body=message.body, **sender)
@@ -188,6 +189,16 @@ class TwilioSms:
                 PROVIDER, f"{ref}: {type(exc).__name__}", code="connection_error"
             )
         return PermanentProviderError(PROVIDER, f"{ref}: {type(exc).__name__}")
+
+
+def status_callback_url(base: str, message: Sms) -> str:
+    """Where Twilio reports this message's status: `base`, with our opaque reference (the
+    delivery id, `kc-<id>`) in the query so the callback finds its delivery even before the
+    worker has recorded Twilio's answer. Twilio signs the whole URL, query included."""
+    if not message.reference:
+        return base
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}{urlencode({'ref': message.reference})}"
 
 
 def _scrub(text: Any, message: Sms) -> str:

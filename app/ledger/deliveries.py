@@ -16,6 +16,7 @@ from app.credentials import RESEND_MARK
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import (
     DELIVERIES,
+    SENT_STATUSES,
     Claimed,
     SendingStore,
     claim_planned,
@@ -30,6 +31,7 @@ LIVE = (
     DeliveryStatus.UNKNOWN,
     DeliveryStatus.SENT,
     DeliveryStatus.DRY_RUN,
+    DeliveryStatus.DELIVERED,
 )
 
 
@@ -238,14 +240,15 @@ class DeliveryStore(SendingStore):
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def delivered(self, access_method_ids: Sequence[str], kinds: Sequence[str]) -> list[Delivery]:
-        """These access methods' deliveries of `kinds` that went out (sent, or a dry run's)."""
+        """These access methods' deliveries of `kinds` that went out (sent or delivered, or a
+        dry run's)."""
         with self._transaction() as session:
             found = session.scalars(
                 select(Delivery)
                 .where(
                     Delivery.access_method_id.in_(access_method_ids),
                     Delivery.kind.in_(kinds),
-                    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)),
+                    Delivery.status.in_(SENT_STATUSES),
                 )
                 .order_by(Delivery.id)
             )

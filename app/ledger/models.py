@@ -72,6 +72,9 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"  # nothing to send to (e.g. no front-desk address configured)
     # Seam revoked the access method while it re-programs it: wait for its issued/reissued.
     HELD = "held"
+    # From the provider's status callbacks, after SENT: forward only.
+    DELIVERED = "delivered"  # the provider reports it reached the phone or the mailbox
+    UNDELIVERED = "undelivered"  # final: the provider gave up after accepting it; fallback planned
 
 
 class AttemptOutcome(StrEnum):
@@ -81,6 +84,21 @@ class AttemptOutcome(StrEnum):
     DRY_RUN = "dry_run"
     TRANSIENT_ERROR = "transient_error"
     PERMANENT_ERROR = "permanent_error"
+
+
+class ProviderEventStatus(StrEnum):
+    """The provider's own word for a message's fate, as its callback says it."""
+
+    # Twilio status callbacks (MessageStatus)
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    # SendGrid Event Webhook (event); "delivered" is shared with Twilio
+    DEFERRED = "deferred"
+    BOUNCE = "bounce"
+    DROPPED = "dropped"
 
 
 class FlagStatus(StrEnum):
@@ -225,3 +243,26 @@ class FrontDeskFlag(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
     opened_by_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+
+
+class ProviderEvent(Base):
+    """One status report from Twilio or SendGrid about a message we sent.
+
+    One row per report, whatever the provider's retries: SendGrid's `sg_event_id`, and for
+    Twilio (which has no event id) `MessageSid:MessageStatus`. Reports about messages the
+    ledger does not know are answered and logged, not stored.
+    """
+
+    __tablename__ = "provider_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id", name="uq_provider_events_provider_event"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))  # "twilio" | "sendgrid"
+    provider_event_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # a ProviderEventStatus
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

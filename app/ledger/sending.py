@@ -46,7 +46,7 @@ from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus,
 # Declarative models' __table__ is typed as a FromClause; it is a Table.
 DELIVERIES = cast(Table, Delivery.__table__)
 ATTEMPTS = cast(Table, Attempt.__table__)
-SENT_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DRY_RUN)
+SENT_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DRY_RUN, DeliveryStatus.DELIVERED)
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)
 
 _ATTEMPTS_OF = (

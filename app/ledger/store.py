@@ -1,4 +1,4 @@
-"""The ledger's only writer (with app/ledger/deliveries.py).
+"""The ledger's only writer (with app/ledger/deliveries.py and provider_events.py).
 
 Every state change is a method here, each in its own transaction, so that a row's status moves
 only along the transitions these modules allow. A database that cannot be reached becomes
@@ -26,6 +26,7 @@ from app.ledger.models import (
     FrontDeskFlag,
     utcnow,
 )
+from app.ledger.provider_events import ProviderEventStore
 from app.ledger.sending import AttemptEnd, Claimed, InFlight
 
 __all__ = [
@@ -52,8 +53,9 @@ _FINISH_EVENT = (
 )  # fmt: skip
 
 
-class Ledger(DeliveryStore):
-    """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py."""
+class Ledger(ProviderEventStore, DeliveryStore):
+    """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py,
+    provider status reports in app/ledger/provider_events.py."""
 
     @classmethod
     def from_url(cls, database_url: str, pool_size: int = 10) -> Ledger:

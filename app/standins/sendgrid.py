@@ -2,17 +2,28 @@
 
 Create the SDK client with `host=standin.url`. `POST /v3/mail/send` checks the Bearer key,
 validates the payload the way SendGrid does (all problems at once, in its `errors` shape),
-and answers 202 with an empty body and an `X-Message-Id` header.
+and answers 202 with an empty body and an `X-Message-Id` header. Like SendGrid's Event
+Webhook, it POSTs signed event batches about the mail it accepted, on cue (`post_events`),
+signed with its own ECDSA key (`webhook_public_key` is what keycourier verifies with).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
+import urllib.error
+import urllib.request
+import uuid
 from typing import Any
 
 from app.standins.http import Answer, RecordedRequest, StandinServer
+from app.standins.signing import (
+    event_webhook_public_key,
+    new_event_webhook_key,
+    sendgrid_signed_headers,
+)
 
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -156,6 +167,8 @@ class SendGridStandin(StandinServer):
         self.message_ids: list[str] = []
         # What GET /v3/scopes lists: the permissions of the API key.
         self.scopes: list[str] = ["mail.send", "user.profile.read"]
+        self._event_key = new_event_webhook_key()
+        self.webhook_public_key = event_webhook_public_key(self._event_key)
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -198,3 +211,49 @@ class SendGridStandin(StandinServer):
             self._sent.append(request.json)
             self.message_ids.append(message_id)
         return Answer(202, None, {"X-Message-Id": message_id})
+
+    # -- the Event Webhook ---------------------------------------------------------------
+
+    def event(self, index: int, kind: str, **extra: Any) -> dict[str, Any]:
+        """One event about the `index`-th accepted mail, shaped as SendGrid sends it: the
+        mail's custom_args at the top level, a fresh sg_event_id."""
+        with self._lock:
+            payload, message_id = self._sent[index], self.message_ids[index]
+        [personalization] = payload["personalizations"]
+        event: dict[str, Any] = {
+            "email": personalization["to"][0]["email"],
+            "timestamp": int(time.time()),
+            "event": kind,
+            "sg_event_id": uuid.uuid4().hex,
+            "sg_message_id": f"{message_id}.filterdrecv-5645d9c87f-abcde-1-0",
+            "smtp-id": f"<{message_id}@ismtpd0001p1iad2.sendgrid.net>",
+            **(payload.get("custom_args") or {}),
+        }
+        if kind == "bounce":
+            event |= {"type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 unknown user"}
+        if kind == "dropped":
+            event["reason"] = "Bounced Address"
+        return event | extra
+
+    def signed_events(
+        self, events: list[dict[str, Any]], *, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """A batch's body and headers, signed as SendGrid signs them."""
+        body = json.dumps(events).encode()
+        return body, self.sign(body, timestamp=timestamp)
+
+    def sign(self, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+        """The signature headers SendGrid would send with this raw body."""
+        return sendgrid_signed_headers(self._event_key, body, timestamp=timestamp)
+
+    def post_events(self, url: str, events: list[dict[str, Any]], *, timeout: float = 10) -> int:
+        """POST a signed batch to the Event Webhook URL; the HTTP status it got."""
+        body, headers = self.signed_events(events)
+        request = urllib.request.Request(  # noqa: S310 - the URL a test gives
+            url, data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)

@@ -3,7 +3,9 @@
 Point the SDK at it with `client.api.base_url = standin.url`. It accepts form-encoded
 `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, checks HTTP Basic auth, honours
 Twilio's magic test numbers (+15005550001 invalid, +15005550009 not a mobile, ...), and
-lists or fetches what it accepted so that ambiguous sends can be looked up afterwards.
+lists or fetches what it accepted so that ambiguous sends can be looked up afterwards. Like
+Twilio, it POSTs a signed status callback to a message's `StatusCallback` URL, on cue
+(`report_status`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import base64
 import binascii
 import math
 import re
+import urllib.error
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
 
 from app.standins.http import Answer, RecordedRequest, StandinServer
 
@@ -84,6 +91,7 @@ class TwilioStandin(StandinServer):
         self.auth_token = auth_token
         self._sent: list[dict[str, Any]] = []
         self._sent_at: dict[str, datetime] = {}
+        self._status_callbacks: dict[str, str] = {}
         # What fetching the account answers: active, suspended or closed.
         self.account_status = "active"
 
@@ -159,11 +167,66 @@ class TwilioStandin(StandinServer):
             "uri": uri,
             "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
         }
+        callback = request.param("StatusCallback")
         with self._lock:
             # What a later fetch or list sees: the message went out at once.
             self._sent.append({**message, "status": "sent", "date_sent": rfc2822(now)})
             self._sent_at[sid] = now
+            if callback:
+                self._status_callbacks[sid] = callback
         return Answer(201, message)
+
+    # -- status callbacks ----------------------------------------------------------------
+
+    def status_callback_url(self, sid: str) -> str | None:
+        """The StatusCallback the message was sent with, if any."""
+        with self._lock:
+            return self._status_callbacks.get(sid)
+
+    def status_callback(
+        self, sid: str, status: str, error_code: int | None = None
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The callback Twilio would POST about message `sid`: (url, form, headers), signed
+        with the account's auth token over the URL and the form, as Twilio signs it."""
+        url = self.status_callback_url(sid)
+        if url is None:
+            raise LookupError(f"message {sid} was sent without a StatusCallback")
+        [message] = [m for m in self.sent if m["sid"] == sid]
+        form = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": message["from"] or "",
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "To": message["to"],
+        }
+        if message["messaging_service_sid"]:
+            form["MessagingServiceSid"] = message["messaging_service_sid"]
+        if error_code is not None:
+            form["ErrorCode"] = str(error_code)
+        signature = RequestValidator(self.auth_token).compute_signature(url, form)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+            "User-Agent": "TwilioProxy/1.1",
+        }
+        return url, form, headers
+
+    def report_status(
+        self, sid: str, status: str, error_code: int | None = None, *, timeout: float = 10
+    ) -> int:
+        """POST the signed status callback to the message's StatusCallback; its HTTP status."""
+        url, form, headers = self.status_callback(sid, status, error_code)
+        request = urllib.request.Request(  # noqa: S310 - the URL keycourier gave, in tests
+            url, data=urlencode(form).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
 
     def _account(self, account_sid: str) -> Answer:
         if account_sid != self.account_sid:

@@ -1,0 +1,33 @@
+"""An undelivered delivery's fallback: the worker's half of app/delivery_status.py."""
+
+from __future__ import annotations
+
+from app.container import Services
+from app.errors import NotFound
+from app.fallback import after_failure
+from app.ledger.models import DeliveryStatus
+from app.ports import Guest
+from app.processing import EnqueueSend
+
+
+def after_undelivered(services: Services, delivery_id: int, enqueue: EnqueueSend) -> bool:
+    """Plan the fallback (or the front-desk alert) an undelivered delivery calls for, once.
+
+    Returns False when there is nothing (left) to do. Seam being unreachable propagates: the
+    fallback stays due, and the sweeper hands it on again.
+    """
+    ledger = services.ledger
+    delivery = ledger.get_delivery(delivery_id)
+    if delivery is None or delivery.status != DeliveryStatus.UNDELIVERED:
+        return False
+    if delivery.next_attempt_at is None:
+        return False  # planned already
+    guest: Guest | None = None
+    if delivery.user_identity_id and delivery.is_guest_message:
+        try:
+            guest = services.seam.get_guest(delivery.user_identity_id)
+        except NotFound:
+            guest = None
+    after_failure(services, delivery, guest, enqueue)
+    ledger.fallback_planned(delivery_id)
+    return True

@@ -1,0 +1,119 @@
+"""What the provider status tests share: keycourier's web app and services on one ledger,
+with the stand-ins' status reports enabled, and the way a worker would run what they queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from app.container import Services
+from app.delivery import send_delivery
+from app.ledger.models import Delivery, ProviderEvent
+from app.ledger.store import Ledger
+from app.main import create_app
+from app.processing import process_event
+from app.settings import load_settings
+from app.standins.sendgrid import SendGridStandin
+from app.standins.twilio import TwilioStandin
+from app.undelivered import after_undelivered
+from tests.test_pipeline import record
+
+PUBLIC = "https://keys.example.com"
+
+
+@dataclass
+class Keycourier:
+    services: Services
+    client: TestClient
+    redis_url: str
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.services.ledger
+
+    def issue(self, sample: str = "access_method.issued.code") -> list[Delivery]:
+        """Process an issued event and send what it plans, as a worker would."""
+        queue: list[int] = []
+        process_event(self.services, record(self.services, sample), queue.append)
+        self.send_all(queue)
+        return self.deliveries()
+
+    def send_all(self, queue: list[int]) -> None:
+        while queue:
+            send_delivery(self.services, queue.pop(0), queue.append)
+
+    def run_fallbacks(self) -> list[str]:
+        """Run every after_undelivered task waiting in Redis (and send what it plans)."""
+        ran = []
+        for name, args in take_tasks(self.redis_url):
+            if name == "keycourier.after_undelivered":
+                queue: list[int] = []
+                planned = after_undelivered(self.services, args[0], queue.append)
+                self.send_all(queue)
+                ran.append("planned" if planned else "nothing")
+        return ran
+
+    def deliveries(self) -> list[Delivery]:
+        with Session(self.ledger.engine) as session:
+            return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+    def delivery(self, delivery_id: int) -> Delivery:
+        [found] = [d for d in self.deliveries() if d.id == delivery_id]
+        return found
+
+    def provider_events(self) -> list[ProviderEvent]:
+        with Session(self.ledger.engine) as session:
+            return list(session.scalars(select(ProviderEvent).order_by(ProviderEvent.id)))
+
+
+def make_keycourier(
+    env: dict[str, str], ledger: Ledger, redis_url: str, **changes: str | None
+) -> Keycourier:
+    values = {**env, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": PUBLIC, **changes}
+    settings = load_settings({k: v for k, v in values.items() if v is not None})
+    services = Services.from_settings(settings, ledger)
+    return Keycourier(services, TestClient(create_app(settings, ledger=ledger)), redis_url)
+
+
+def sendgrid_env(sendgrid: SendGridStandin) -> dict[str, str]:
+    return {"SENDGRID_WEBHOOK_PUBLIC_KEY": sendgrid.webhook_public_key}
+
+
+def take_tasks(redis_url: str) -> list[tuple[str, list[Any]]]:
+    """(task name, args) of every message in the broker's queue, oldest first; emptied."""
+    client = redis.Redis.from_url(redis_url)
+    raw_messages = client.lrange("keycourier", 0, -1)
+    client.delete("keycourier")
+    client.close()
+    tasks = []
+    for raw in reversed(raw_messages):  # LPUSH: the newest is first
+        message = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        tasks.append((message["headers"]["task"], args))
+    return tasks
+
+
+def post_twilio(
+    kc: Keycourier,
+    twilio: TwilioStandin,
+    sid: str,
+    status: str,
+    error_code: int | None = None,
+    **overrides: Any,
+) -> Any:
+    """POST Twilio's signed callback as a TLS proxy would pass it on: to the internal
+    http://testserver address, not the public URL Twilio signed."""
+    url, form, headers = twilio.status_callback(sid, status, error_code)
+    internal = url.replace(PUBLIC, "http://testserver", 1)
+    return kc.client.post(
+        overrides.pop("url", internal),
+        data=overrides.pop("form", form),
+        headers=overrides.pop("headers", headers),
+    )
