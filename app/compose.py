@@ -19,8 +19,8 @@ from app.planner import (
     CARD_READY,
     FRONT_DESK_ALERTS,
     FRONT_DESK_FROM_SEAM,
-    FRONT_DESK_UNDELIVERED,
     GUEST_NOTICES,
+    PROBLEM_REPORTS,
     STAY_TIMES_CHANGED,
 )
 from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
@@ -70,7 +70,7 @@ def compose(
 
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
-    if delivery.kind == FRONT_DESK_UNDELIVERED:
+    if delivery.kind in PROBLEM_REPORTS:
         siblings = services.ledger.siblings(delivery)
         return Composed(_front_desk_alert(services, delivery, siblings), None)
     if delivery.kind == ACCESS_CANCELLED:

@@ -14,7 +14,12 @@ from app.container import Services
 from app.ledger.models import Delivery, DeliveryStatus
 from app.ledger.store import NewDelivery
 from app.masking import mask_destination
-from app.planner import ACCESS_CANCELLED, FRONT_DESK_UNDELIVERED
+from app.planner import (
+    ACCESS_CANCELLED,
+    FRONT_DESK_DELIVERY_PROBLEM,
+    FRONT_DESK_UNDELIVERED,
+    GUEST_NOTICES,
+)
 from app.ports import Guest
 from app.processing import EnqueueSend
 
@@ -22,13 +27,21 @@ log = logging.getLogger(__name__)
 
 
 def after_failure(
-    services: Services, delivery: Delivery, guest: Guest | None, enqueue: EnqueueSend
+    services: Services,
+    delivery: Delivery,
+    guest: Guest | None,
+    enqueue: EnqueueSend,
+    *,
+    reported: bool = False,
 ) -> None:
+    """`reported`: the provider accepted the message, then reported it undelivered (a status
+    callback); the front desk hears of it even while the other channel is tried."""
     if not delivery.is_guest_message:
         log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
         return
-    if delivery.kind == ACCESS_CANCELLED:  # a notice, not a key: no fallback, no desk alert
-        log.error("cancellation notice could not be sent", extra={"delivery_id": delivery.id})
+    if delivery.kind == ACCESS_CANCELLED or delivery.kind in GUEST_NOTICES:
+        # A notice, not a key: no fallback, no desk alert.
+        log.error("guest notice could not be sent", extra={"delivery_id": delivery.id})
         return
     ledger = services.ledger
     other = "email" if delivery.channel == "sms" else "sms"
@@ -43,13 +56,25 @@ def after_failure(
             )
             enqueue(fallback_id)
     if ledger.credential_is_live(delivery):
+        if reported:
+            _alert(services, delivery, FRONT_DESK_DELIVERY_PROBLEM, enqueue)
         return
+    _alert(services, delivery, FRONT_DESK_UNDELIVERED, enqueue)
+
+
+def _alert(services: Services, delivery: Delivery, kind: str, enqueue: EnqueueSend) -> None:
     front_desk = services.settings.front_desk_email
-    alert_id, created = ledger.plan_delivery(
-        _like(delivery, kind=FRONT_DESK_UNDELIVERED, channel="email", destination=front_desk)
+    alert_id, created = services.ledger.plan_delivery(
+        _like(delivery, kind=kind, channel="email", destination=front_desk)
+    )
+    what = (
+        "a guest's message was reported undelivered; trying the other channel"
+        if kind == FRONT_DESK_DELIVERY_PROBLEM
+        else "guest left without a credential: every channel failed"
     )
     log.error(
-        "guest left without a credential: every channel failed; front desk %s",
+        "%s; front desk %s",
+        what,
         "alerted" if front_desk else "NOT alerted (FRONT_DESK_EMAIL is not set)",
         extra={"delivery_id": delivery.id},
     )

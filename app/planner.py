@@ -17,6 +17,10 @@ GUEST_MESSAGE = {"code": "pin_code", "mobile_key": "instant_key"}
 FRONT_DESK_CARD = "front_desk_card"
 # A guest was left without their credential: every channel failed.
 FRONT_DESK_UNDELIVERED = "front_desk_undelivered"
+# The provider reported a guest's message did not arrive; the other channel is being tried.
+FRONT_DESK_DELIVERY_PROBLEM = "front_desk_delivery_problem"
+# Front-desk emails that say what went wrong with a guest's messages ({{ problem }}).
+PROBLEM_REPORTS = frozenset({FRONT_DESK_UNDELIVERED, FRONT_DESK_DELIVERY_PROBLEM})
 # The key a guest was sent was deleted in Seam (only with NOTIFY_GUEST_ON_DELETE).
 ACCESS_CANCELLED = "access_cancelled"
 # Guest notices that carry no credential: the stay's times moved (NOTIFY_GUEST_ON_TIMES_CHANGED),

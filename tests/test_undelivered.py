@@ -62,7 +62,7 @@ def test_broker_down_the_report_is_kept_and_the_sweeper_hands_the_fallback_on(
     queue: list[int] = []
     assert after_undelivered(kc.services, delivery.id, queue.append) is True
     kc.send_all(queue)
-    assert len(sendgrid.sent) == 1
+    assert len(sendgrid.sent) == 2  # the guest's email and the front desk's alert
     assert sweep_fallbacks(kc.ledger) == []
 
 
@@ -79,7 +79,7 @@ def test_seam_down_the_fallback_stays_due(
         after_undelivered(kc.services, delivery.id, lambda _id: None)
     assert sweep_fallbacks(kc.ledger) == [delivery.id]
     assert kc.run_fallbacks() == ["planned"]  # the web's task, run now that Seam answers
-    assert len(sendgrid.sent) == 1
+    assert len(sendgrid.sent) == 2  # the guest's email and the front desk's alert
     assert sweep_fallbacks(kc.ledger) == []
 
 
