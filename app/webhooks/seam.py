@@ -18,7 +18,7 @@ import json
 import logging
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from svix.webhooks import Webhook, WebhookVerificationError
 
@@ -28,14 +28,11 @@ from app.events import Action, action_for, is_about_a_grant
 from app.ingest import EventWriter
 from app.ledger.models import EventStatus
 from app.ledger.store import NewEvent
+from app.webhooks.body import read_or_refuse
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class SeamWebhookEndpoint:
@@ -44,13 +41,9 @@ class SeamWebhookEndpoint:
         self._writer = writer
 
     async def handle(self, request: Request) -> Response:
-        try:
-            body = await _read_capped(request)
-        except BodyTooLarge:
-            log.warning("seam webhook refused: body over %d bytes", MAX_BODY_BYTES)
-            return _answer(413, "too_large")
-        except ClientDisconnect:
-            return _answer(400, "client_disconnected")
+        body = await read_or_refuse(request, MAX_BODY_BYTES, _answer)
+        if isinstance(body, JSONResponse):
+            return body
 
         svix_id = request.headers.get("svix-id")
         try:
@@ -76,20 +69,6 @@ class SeamWebhookEndpoint:
             extra={"event_id": recorded.event_id, "event_type": new_event.event_type},
         )
         return _answer(200, outcome, event_type=new_event.event_type, event=recorded.event_id)
-
-
-async def _read_capped(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
