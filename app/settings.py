@@ -21,6 +21,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
 from app.properties import normalize_locale
+from app.schedule import (
+    DURATION_HINT,
+    QUIET_HOURS_HINT,
+    LeadTime,
+    QuietHours,
+    Window,
+    parse_lead_time,
+    parse_quiet_hours,
+)
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -40,6 +49,8 @@ HINTS: dict[str, str] = {
     "DEFAULT_LOCALE": "a language code with a folder in every message, such as en or fr",
     "LOG_FORMAT": "json or console",
     "WORKER_METRICS_PORT": "a free TCP port for the worker's /metrics",
+    "DELIVERY_LEAD_TIME": DURATION_HINT,
+    "QUIET_HOURS": QUIET_HOURS_HINT,
 }
 
 
@@ -116,6 +127,11 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # The file a worker touches on every heartbeat; `keycourier worker-health` reads its age.
     worker_heartbeat_file: Path = Path("/tmp/keycourier-worker-heartbeat")  # noqa: S108
+    # The delivery window (app/schedule.py). A guest's credential goes no earlier than this
+    # before their access starts ("48h", "2d", ISO "P2D"); unset: as soon as it is issued.
+    delivery_lead_time: Annotated[LeadTime | None, NoDecode] = None
+    # Local times ("22:00-07:00", the property's time zone) when a guest message waits.
+    quiet_hours: Annotated[QuietHours | None, NoDecode] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -200,7 +216,21 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("is not a language code Babel knows") from None
 
+    @field_validator("delivery_lead_time", mode="before")
+    @classmethod
+    def _lead_time(cls, value: object) -> object:
+        return parse_lead_time(value) if isinstance(value, str) else value
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: object) -> object:
+        return parse_quiet_hours(value) if isinstance(value, str) else value
+
     # -- derived views -------------------------------------------------------------------
+
+    @property
+    def delivery_window(self) -> Window:
+        return Window(self.delivery_lead_time, self.quiet_hours)
 
     @property
     def broker_url(self) -> str:

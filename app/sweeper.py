@@ -4,6 +4,8 @@ Run periodically (Celery beat; embedded in single-machine mode), it hands back t
 whatever the ledger says is unfinished but nobody is working on: events recorded but never
 processed (a broker restarted without persistence forgets its queue), deliveries due for a
 retry whose message was lost, and deliveries held by a worker that died (its lease expired).
+It also releases scheduled deliveries once due (the delivery window, app/schedule.py: they
+are pending rows with a `not_before`) and closes as `expired` those whose stay is over.
 Handing the same work on twice is harmless: processing is idempotent and sends are claimed.
 """
 
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app import metrics
 from app.ledger.models import utcnow
 from app.ledger.store import Ledger
 from app.settings import Settings
@@ -33,6 +36,8 @@ class Swept:
     events: int
     deliveries: int
     recovered: int
+    # Closed unsent: the guest's stay ended first (the delivery window).
+    expired: int = 0
 
 
 def sweep(
@@ -50,6 +55,12 @@ def sweep(
     if recovered:
         log.warning("took back %d deliveries from workers that stopped", len(recovered))
 
+    expired = ledger.expire_overdue(now)
+    for closed in expired:
+        metrics.delivery_finished(closed.channel, "expired")
+    if expired:
+        log.warning("%d deliveries expired unsent: the guest's stay ended first", len(expired))
+
     event_ids = ledger.stale_event_ids(now, waited_since, BATCH)
     for event_id in event_ids:
         enqueue_event(event_id)
@@ -62,4 +73,4 @@ def sweep(
 
     if event_ids or delivery_ids:
         log.warning("re-queued %d events and %d deliveries", len(event_ids), len(delivery_ids))
-    return Swept(len(event_ids), len(delivery_ids), len(recovered))
+    return Swept(len(event_ids), len(delivery_ids), len(recovered), len(expired))

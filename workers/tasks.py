@@ -87,7 +87,10 @@ def sweep(self: Task[[], str]) -> str:
         enqueuer.enqueue_delivery,
         patience=patience_for(services.settings),
     )
-    return f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered"
+    return (
+        f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered, "
+        f"{swept.expired} expired"
+    )
 
 
 @shared_task(bind=True, name=RECONCILE, ignore_result=True)

@@ -27,6 +27,7 @@ from app.ledger.models import (
     utcnow,
 )
 from app.ledger.sending import AttemptEnd, Claimed, InFlight
+from app.ledger.window import WindowStore
 
 __all__ = [
     "AttemptEnd",
@@ -52,8 +53,9 @@ _FINISH_EVENT = (
 )  # fmt: skip
 
 
-class Ledger(DeliveryStore):
-    """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py."""
+class Ledger(DeliveryStore, WindowStore):
+    """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py
+    (scheduled ones: app/ledger/window.py)."""
 
     @classmethod
     def from_url(cls, database_url: str, pool_size: int = 10) -> Ledger:
