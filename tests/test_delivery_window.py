@@ -34,7 +34,7 @@ from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from app.sweeper import sweep
 from tests.conftest import TEMPLATES
-from tests.test_pipeline import CODE_ID, GRANT_ID, PIN, record, set_method
+from tests.test_pipeline import CODE_ID, GRANT_ID, GUEST_ID, PIN, record, set_method
 
 STARTS = datetime(2053, 6, 20, 15, tzinfo=UTC)
 ENDS = datetime(2053, 6, 23, 11, tzinfo=UTC)
@@ -373,3 +373,32 @@ def test_a_window_setting_that_cannot_be_read_stops_startup(name: str, value: st
     setting and the expected form."""
     with pytest.raises(ConfigError, match=f"^{name} is invalid: .*expected"):
         load_settings({name: value})
+
+
+def test_a_fallback_ends_with_the_stay_too(
+    settings_env: dict[str, str],
+    services: Services,
+    seam: SeamStandin,
+    sendgrid: SendGridStandin,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The SMS fails for good at its minute; the email standing in for it is due at once but
+    still ends with the stay: unsent by then, it expires instead of going after checkout."""
+    services = windowed(settings_env, services, DELIVERY_LEAD_TIME="48h", DELIVERY_CHANNELS="sms")
+    guest = seam.get("user_identity", GUEST_ID)
+    assert guest is not None
+    seam.put_user_identity({**guest, "phone_number": "+15005550001"})  # Twilio answers 21211
+    process_and_send_now(services, record(services, "access_method.issued.code"))
+    clock.move_to(STARTS - timedelta(hours=48))
+    [sms_id] = released(services)
+    handed: list[int] = []
+    assert send_delivery(services, sms_id, handed.append).result == Result.FAILED
+
+    [fallback] = [d for d in rows(services) if d.fallback_for_id == sms_id]
+    assert fallback.channel == "email"
+    assert fallback.not_before is None
+    assert fallback.expires_at == ENDS
+    clock.move_to(ENDS)
+    assert released(services) == []
+    assert send_delivery(services, fallback.id, lambda _id: None).result == Result.NOT_PENDING
+    assert sendgrid.sent == []
