@@ -26,6 +26,7 @@ from app.delivery import Result, send_delivery
 from app.errors import ConfigError
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
 from app.ledger.store import AttemptEnd, Claimed
+from app.ledger.window import Rescheduled
 from app.processing import process_event
 from app.scheduling import retime_grant
 from app.settings import load_settings
@@ -47,7 +48,7 @@ def distinctive_pin(seam: SeamStandin) -> None:
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     """A frozen clock, ten days before the sample stay; `clock.move_to(...)` moves it."""
     with time_machine.travel(datetime(2053, 6, 10, 12, tzinfo=UTC), tick=False) as traveller:
         yield traveller
@@ -93,7 +94,7 @@ def test_a_credential_waits_for_its_minute_and_the_sweeper_releases_it(
     services: Services,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """DELIVERY_LEAD_TIME=48h: planned at once, sent by nobody before 2053-06-18 15:00 UTC (not
     the processing task, not an early or duplicated send task, not the sweeper), then
@@ -133,7 +134,7 @@ def test_unsent_at_the_end_of_the_stay_it_expires_unsent(
     services: Services,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """A delivery still waiting when the stay ends is closed as expired by the sweeper,
     counted in metrics, never sent afterwards, and nothing falls back or alerts the desk."""
@@ -160,7 +161,7 @@ def test_an_event_after_the_stay_is_recorded_and_never_sent(
     services: Services,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """Even with no lead time, a credential issued after ends_at is planned (the record), not
     sent in the processing task, and expired by the next sweep."""
@@ -175,7 +176,7 @@ def test_an_event_after_the_stay_is_recorded_and_never_sent(
 
 
 def test_without_a_window_the_credential_goes_at_once(
-    services: Services, twilio: TwilioStandin, clock: time_machine.Coordinates
+    services: Services, twilio: TwilioStandin, clock: time_machine.Traveller
 ) -> None:
     """The default (no DELIVERY_LEAD_TIME, no QUIET_HOURS): sent in the processing task, ten
     days before the stay, with no not_before recorded."""
@@ -189,7 +190,7 @@ def test_quiet_hours_defer_to_the_morning_of_the_propertys_time_zone(
     services: Services,
     twilio: TwilioStandin,
     tmp_path: Path,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """QUIET_HOURS=22:00-07:00 with the workspace in New York (properties.toml; TIMEZONE is
     UTC): a credential issued at 23:30 New York time is released at 07:00 there, 11:00 UTC."""
@@ -222,7 +223,7 @@ def test_a_released_delivery_still_retries_after_a_transient_error(
     settings_env: dict[str, str],
     services: Services,
     twilio: TwilioStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """Released at its minute, a Twilio 500 leaves it pending for its backoff (not before),
     and the retry sends it once."""
@@ -246,7 +247,7 @@ def test_new_grant_times_re_time_the_scheduled_deliveries(
     services: Services,
     seam: SeamStandin,
     twilio: TwilioStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """Seam moves the stay a day later (access_times_changed): retime_grant, given the grant
     as read from Seam, moves the wait and the end; the old minute releases nothing."""
@@ -275,7 +276,7 @@ def test_an_extended_stay_brings_back_what_had_expired(
     services: Services,
     seam: SeamStandin,
     twilio: TwilioStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """Expired at the old end; Seam extends the stay: the credential is pending again, goes
     at once (its lead time has passed) and reaches the guest."""
@@ -304,7 +305,7 @@ def test_an_extended_stay_brings_back_what_had_expired(
 
 
 def test_a_send_that_may_have_gone_out_is_not_brought_back(
-    settings_env: dict[str, str], services: Services, clock: time_machine.Coordinates
+    settings_env: dict[str, str], services: Services, clock: time_machine.Traveller
 ) -> None:
     """An unknown send (no answer from the provider) expired at the end of the stay stays
     expired when the stay is extended: it may have reached the guest, and is never resent
@@ -333,7 +334,7 @@ def test_front_desk_messages_ignore_the_window(
     settings_env: dict[str, str],
     services: Services,
     sendgrid: SendGridStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """A card to encode is emailed to the front desk at once, in quiet hours and before any
     lead time: the desk is not a guest."""
@@ -348,7 +349,7 @@ def test_front_desk_messages_ignore_the_window(
 
 
 def test_ops_see_scheduled_deliveries_and_their_time(
-    settings_env: dict[str, str], services: Services, clock: time_machine.Coordinates
+    settings_env: dict[str, str], services: Services, clock: time_machine.Traveller
 ) -> None:
     """`keycourier deliveries` shows a waiting delivery as scheduled, with when it goes."""
     services = windowed(settings_env, services, DELIVERY_LEAD_TIME="2d")
@@ -380,7 +381,7 @@ def test_a_fallback_ends_with_the_stay_too(
     services: Services,
     seam: SeamStandin,
     sendgrid: SendGridStandin,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:
     """The SMS fails for good at its minute; the email standing in for it is due at once but
     still ends with the stay: unsent by then, it expires instead of going after checkout."""
@@ -402,3 +403,31 @@ def test_a_fallback_ends_with_the_stay_too(
     assert released(services) == []
     assert send_delivery(services, fallback.id, lambda _id: None).result == Result.NOT_PENDING
     assert sendgrid.sent == []
+
+
+def test_re_timing_touches_only_that_grants_unsent_messages_of_those_kinds(
+    settings_env: dict[str, str],
+    services: Services,
+    seam: SeamStandin,
+    clock: time_machine.Traveller,
+) -> None:
+    """Another grant, another kind, or a delivery already sent is left alone; a stay moved
+    into the past ends the waiting deliveries at the next sweep."""
+    services = windowed(settings_env, services, DELIVERY_LEAD_TIME="48h")
+    ledger = services.ledger
+    process_and_send_now(services, record(services, "access_method.issued.code"))
+    later, now = datetime(2053, 7, 1, tzinfo=UTC), datetime.now(UTC)
+    other_grant = ledger.reschedule_grant("another-grant", ["pin_code"], later, None, now)
+    other_kind = ledger.reschedule_grant(GRANT_ID, ["instant_key"], later, None, now)
+    assert other_grant == other_kind == Rescheduled(0, 0)
+    assert {d.not_before for d in rows(services)} == {STARTS - timedelta(hours=48)}
+
+    grant = seam.get("access_grant", GRANT_ID)
+    assert grant is not None
+    seam.put_access_grant(
+        {**grant, "starts_at": "2053-06-01T15:00:00.000Z", "ends_at": "2053-06-05T11:00:00.000Z"}
+    )
+    done = retime_grant(services, services.seam.get_access_grant(GRANT_ID), WORKSPACE_ID)
+    assert done == Rescheduled(2, 0)
+    assert released(services) == []
+    assert [d.status for d in rows(services)] == ["expired", "expired"]
