@@ -13,6 +13,7 @@ from app.container import Services
 from app.ledger.models import DeliveryStatus, Event
 from app.ledger.store import NewDelivery
 from app.planner import ACCESS_CANCELLED, GUEST_MESSAGE
+from app.scheduling import plan_notice_on_window
 
 
 def deleted(
@@ -39,7 +40,11 @@ def _tell_guests_deleted(services: Services, event: Event, access_method_id: str
     once per guest and channel; returns the notices planned now."""
     planned = []
     for sent in services.ledger.delivered(access_method_id, tuple(GUEST_MESSAGE.values())):
-        delivery_id, created = services.ledger.plan_delivery(
+        # The delivery window (app/scheduling.py): quiet hours hold it; never after the stay.
+        delivery_id, created = plan_notice_on_window(
+            services,
+            event.workspace_id,
+            sent.expires_at,
             NewDelivery(
                 access_method_id=access_method_id,
                 kind=ACCESS_CANCELLED,
@@ -53,7 +58,7 @@ def _tell_guests_deleted(services: Services, event: Event, access_method_id: str
                 reservation=sent.reservation,
                 destination_masked=sent.destination_masked,
                 status=DeliveryStatus.PENDING,
-            )
+            ),
         )
         if created:
             planned.append(delivery_id)

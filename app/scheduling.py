@@ -88,6 +88,24 @@ def schedule_guest_delivery(
     return scheduled
 
 
+def plan_notice_on_window(
+    services: Services, workspace_id: str | None, ends_at: datetime | None, new: NewDelivery
+) -> tuple[int, bool]:
+    """The ledger's plan_delivery for a guest notice that reads no grant (access_cancelled):
+    quiet hours apply, in the workspace's time zone, and it ends with the stay of the delivery
+    it follows (`ends_at`). Returns the delivery's id and whether it was created now."""
+    now = utcnow()
+    decision = decide(
+        services.settings.delivery_window,
+        now=now,
+        starts_at=None,
+        ends_at=ends_at,
+        tz=property_zone(services, workspace_id, ()),
+        credential=False,
+    )
+    return services.ledger.plan_delivery(on_window(new, decision, now))
+
+
 def plan_on_window(
     services: Services,
     recipients: Sequence[Recipient],

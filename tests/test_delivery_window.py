@@ -431,3 +431,40 @@ def test_re_timing_touches_only_that_grants_unsent_messages_of_those_kinds(
     assert done == Rescheduled(2, 0)
     assert released(services) == []
     assert [d.status for d in rows(services)] == ["expired", "expired"]
+
+
+def test_quiet_hours_hold_the_cancellation_notice_too(
+    settings_env: dict[str, str],
+    services: Services,
+    seam: SeamStandin,
+    twilio: TwilioStandin,
+    clock: time_machine.Traveller,
+) -> None:
+    """A code sent in the afternoon, deleted at 23:00 Paris time: the guest's "your key is
+    cancelled" notice (NOTIFY_GUEST_ON_DELETE) waits for 07:00 there, and is then sent."""
+    services = windowed(
+        settings_env,
+        services,
+        QUIET_HOURS="22:00-07:00",
+        TIMEZONE="Europe/Paris",
+        NOTIFY_GUEST_ON_DELETE="true",
+        DELIVERY_CHANNELS="sms",
+    )
+    process_and_send_now(services, record(services, "access_method.issued.code"))
+    assert len(twilio.sent) == 1
+    clock.move_to(datetime(2053, 6, 10, 21, tzinfo=UTC))
+    seam.delete_access_method(CODE_ID)
+    queued: list[int] = []
+    process_event(services, record(services, "access_method.deleted"), queued.append)
+
+    [notice] = [d for d in rows(services) if d.kind == "access_cancelled"]
+    morning = datetime(2053, 6, 11, 5, tzinfo=UTC)  # 07:00 in Paris (summer time)
+    assert notice.not_before == morning
+    assert notice.expires_at == ENDS
+    assert [send_delivery(services, i, lambda _id: None).result for i in queued] == [
+        Result.NOT_PENDING
+    ]
+    clock.move_to(morning)
+    assert released(services) == [notice.id]
+    assert send_delivery(services, notice.id, lambda _id: None).result == Result.SENT
+    assert "cancelled" in twilio.sent[1]["body"]
