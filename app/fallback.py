@@ -82,4 +82,5 @@ def _like(
         # The delivery window: a fallback to the guest ends with the stay, like the delivery
         # it stands in for (already due: it is not held again); the desk's alert never ends.
         expires_at=None if kind else delivery.expires_at,
+        recipient=delivery.recipient,
     )

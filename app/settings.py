@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     front_desk_email: str | None = None
     # Tell a guest whose credential was already delivered when Seam deletes the access method.
     notify_guest_on_delete: bool = False
+    # Tell a guest who already holds their code or mobile key that their stay's times moved.
+    notify_guest_on_times_changed: bool = True
+    # Tell a guest their plastic key card is encoded and waiting at the front desk.
+    notify_guest_card_ready: bool = True
     templates_dir: Path = Path("templates")
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -13,6 +13,8 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     "code_changed": GUEST_PARTS,
     "instant_key": GUEST_PARTS,
     "access_cancelled": GUEST_PARTS,
+    "stay_times_changed": GUEST_PARTS,
+    "card_ready": GUEST_PARTS,
     "front_desk_card": EMAIL_PARTS,
     "front_desk_undelivered": EMAIL_PARTS,
     "front_desk_issue_delayed": EMAIL_PARTS,

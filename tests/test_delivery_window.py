@@ -468,3 +468,29 @@ def test_quiet_hours_hold_the_cancellation_notice_too(
     assert released(services) == [notice.id]
     assert send_delivery(services, notice.id, lambda _id: None).result == Result.SENT
     assert "cancelled" in twilio.sent[1]["body"]
+
+
+def test_access_times_changed_re_times_the_waiting_credential(
+    settings_env: dict[str, str],
+    services: Services,
+    seam: SeamStandin,
+    twilio: TwilioStandin,
+    clock: time_machine.Traveller,
+) -> None:
+    """Seam moves the stay a day later and says so (access_grant.access_times_changed): the
+    credential still waiting for its lead time waits a day longer."""
+    services = windowed(settings_env, services, DELIVERY_LEAD_TIME="48h", DELIVERY_CHANNELS="sms")
+    process_and_send_now(services, record(services, "access_method.issued.code"))
+    grant = seam.get("access_grant", GRANT_ID)
+    assert grant is not None
+    seam.put_access_grant(
+        {**grant, "starts_at": "2053-06-21T15:00:00.000Z", "ends_at": "2053-06-24T11:00:00.000Z"}
+    )
+    process_event(services, record(services, "access_grant.access_times_changed"), print)
+
+    [sms] = rows(services)
+    assert sms.not_before == datetime(2053, 6, 19, 15, tzinfo=UTC)
+    assert sms.expires_at == datetime(2053, 6, 24, 11, tzinfo=UTC)
+    clock.move_to(STARTS - timedelta(hours=48))
+    assert released(services) == []
+    assert twilio.sent == []

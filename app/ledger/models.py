@@ -2,8 +2,8 @@
 
 The ledger, not the broker, is keycourier's source of truth. Unique keys make duplicates
 impossible rather than unlikely: one event per `svix-id` and per Seam `event_id`; one delivery
-per access method, kind, credential and channel; one open front-desk flag per access method.
-A credential is kept only as a keyed fingerprint, never in clear.
+per access method, kind, credential, channel and recipient; one open front-desk flag per access
+method. A credential is kept only as a keyed fingerprint, never in clear.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class DeliveryStatus(StrEnum):
     SUPERSEDED = "superseded"  # the credential changed before it went out
     SKIPPED = "skipped"  # nothing to send to (e.g. no front-desk address configured)
     EXPIRED = "expired"  # the guest's stay ended before it could go (app/schedule.py)
+    # Seam revoked the access method while it re-programs it: wait for its issued/reissued.
+    HELD = "held"
 
 
 class AttemptOutcome(StrEnum):
@@ -136,7 +138,8 @@ class Delivery(Base):
             "kind",
             "credential_fingerprint",
             "channel",
-            name="uq_deliveries_one_per_credential_channel",
+            "recipient",
+            name="uq_deliveries_one_per_credential_channel_recipient",
         ),
         Index("ix_deliveries_status_created", "status", "created_at"),
         # The sweeper's release and expiry queries (scheduled deliveries, app/schedule.py).
@@ -148,6 +151,10 @@ class Delivery(Base):
     access_method_id: Mapped[str] = mapped_column(String(100), index=True)
     access_grant_id: Mapped[str | None] = mapped_column(String(100))
     user_identity_id: Mapped[str | None] = mapped_column(String(100))
+    # Who the message is for, in the unique key: the guest's user identity for a guest's
+    # message (an access method shared by two guests owes each their own), "" for a front-desk
+    # message about the access method as a whole.
+    recipient: Mapped[str] = mapped_column(String(100), default="", server_default="")
     guest_name: Mapped[str | None] = mapped_column(String(200))
     reservation: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))

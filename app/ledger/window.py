@@ -20,8 +20,9 @@ from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
 from app.ledger.sending import ATTEMPTS, DELIVERIES
 
 # What expiry may close: not yet sent, and nobody sending it right now (a claimed delivery's
-# worker finishes its call; an `unknown` one may have gone out, and is never resent after).
-_EXPIRABLE = (DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)
+# worker finishes its call; an `unknown` one may have gone out, and is never resent after; a
+# `held` one waits for Seam to issue again, which no longer matters once the stay is over).
+_EXPIRABLE = (DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN, DeliveryStatus.HELD)
 _EXPIRED_REASON = "the guest's stay ended before it could be sent"
 _HAS_UNKNOWN_ATTEMPT = (
     exists()

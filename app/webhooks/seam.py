@@ -24,7 +24,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 
 from app import metrics
 from app.errors import BrokerUnavailable, LedgerUnavailable
-from app.events import Action, action_for
+from app.events import Action, action_for, is_about_a_grant
 from app.ingest import EventWriter
 from app.ledger.models import EventStatus
 from app.ledger.store import NewEvent
@@ -108,8 +108,14 @@ def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
             detail="event_id or event_type missing",
         )
     grant_ids = payload.get("access_grant_ids")
+    if grant_ids is None and isinstance(payload.get("access_grant_id"), str):
+        grant_ids = [payload["access_grant_id"]]  # access_grant.* events name one grant
     access_method_id = payload.get("access_method_id")
-    actionable = action_for(event_type) is not Action.RECORD and isinstance(access_method_id, str)
+    action = action_for(event_type)
+    if is_about_a_grant(action):
+        actionable = isinstance(grant_ids, list) and any(isinstance(g, str) for g in grant_ids)
+    else:
+        actionable = action is not Action.RECORD and isinstance(access_method_id, str)
     return NewEvent(
         svix_id=svix_id,
         seam_event_id=event_id,
