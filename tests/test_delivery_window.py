@@ -33,7 +33,7 @@ from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
-from app.sweeper import sweep
+from app.sweeper import patience_for, sweep
 from tests.conftest import TEMPLATES
 from tests.test_pipeline import CODE_ID, GRANT_ID, GUEST_ID, PIN, record, set_method
 
@@ -494,3 +494,30 @@ def test_access_times_changed_re_times_the_waiting_credential(
     clock.move_to(STARTS - timedelta(hours=48))
     assert released(services) == []
     assert twilio.sent == []
+
+
+def test_queued_before_its_time_it_is_released_at_its_time(
+    settings_env: dict[str, str],
+    services: Services,
+    twilio: TwilioStandin,
+    clock: time_machine.Traveller,
+) -> None:
+    """Planned ten seconds before it is due and queued at once (the task finds nothing to
+    claim), it is released at its minute, not a sweeper's patience later."""
+    services = windowed(settings_env, services, DELIVERY_LEAD_TIME="48h", DELIVERY_CHANNELS="sms")
+    due = STARTS - timedelta(hours=48)
+    clock.move_to(due - timedelta(seconds=10))
+    queued: list[int] = []
+    process_event(services, record(services, "access_method.issued.code"), queued.append)
+    assert [send_delivery(services, i, lambda _id: None).result for i in queued] == [
+        Result.NOT_PENDING
+    ]
+
+    clock.move_to(due)
+    handed: list[int] = []
+    sweep(
+        services.ledger, lambda _id: None, handed.append, patience=patience_for(services.settings)
+    )
+    assert handed == queued
+    assert send_delivery(services, handed[0], lambda _id: None).result == Result.SENT
+    assert len(twilio.sent) == 1

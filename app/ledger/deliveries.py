@@ -278,7 +278,12 @@ class DeliveryStore(SendingStore):
                     .where(
                         Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)),
                         or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-                        or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < waited_since),
+                        or_(
+                            Delivery.enqueued_at.is_(None),
+                            Delivery.enqueued_at < waited_since,
+                            # handed on before it was due: that task found nothing to claim
+                            Delivery.enqueued_at < Delivery.not_before,
+                        ),
                         # The delivery window: this is how beat releases a scheduled delivery.
                         or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
                         or_(Delivery.expires_at.is_(None), Delivery.expires_at > now),
