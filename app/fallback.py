@@ -104,5 +104,8 @@ def _like(
         status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
         error_message=None if destination else "FRONT_DESK_EMAIL is not set",
         fallback_for_id=fallback_for_id,
+        # The delivery window: a fallback to the guest ends with the stay, like the delivery
+        # it stands in for (already due: it is not held again); the desk's alert never ends.
+        expires_at=None if kind else delivery.expires_at,
         recipient=delivery.recipient,
     )

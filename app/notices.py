@@ -24,6 +24,7 @@ from app.ledger.store import NewDelivery
 from app.masking import mask_destination
 from app.planner import CARD_READY, GUEST_MESSAGE, STAY_TIMES_CHANGED, Recipient, address
 from app.ports import AccessGrant, AccessMethod
+from app.scheduling import plan_notice_on_window, retime_grant, schedule_guest_delivery
 
 
 def tell_holders(
@@ -45,7 +46,11 @@ def tell_holders(
         if (delivery.recipient, delivery.channel) in seen:
             continue
         seen.add((delivery.recipient, delivery.channel))
-        delivery_id, created = services.ledger.plan_delivery(
+        # The delivery window (app/scheduling.py): quiet hours hold it; never after the stay.
+        delivery_id, created = plan_notice_on_window(
+            services,
+            event.workspace_id,
+            delivery.expires_at,
             NewDelivery(
                 access_method_id=access_method_id or delivery.access_method_id,
                 kind=kind,
@@ -59,7 +64,7 @@ def tell_holders(
                 destination_masked=delivery.destination_masked,
                 status=DeliveryStatus.PENDING,
                 recipient=delivery.recipient,
-            )
+            ),
         )
         if created:
             planned.append(delivery_id)
@@ -68,16 +73,21 @@ def tell_holders(
 
 def times_changed(services: Services, event: Event) -> tuple[str, list[int]]:
     """Tell each guest of the event's grants who already holds a credential of the grant that
-    the stay's times changed. Returns what happened and the notices planned now."""
-    if not services.settings.notify_guest_on_times_changed:
-        return "stay times changed; NOTIFY_GUEST_ON_TIMES_CHANGED is off", []
+    the stay's times changed. Returns what happened and the notices planned now.
+
+    First, whatever the setting, the grant's unsent credential messages take the delivery
+    window of the new times (app/scheduling.py)."""
     planned: list[int] = []
     for grant_id in event.access_grant_ids:
         try:
             grant = services.seam.get_access_grant(grant_id)
         except NotFound:
             continue
-        planned += _tell_stay_changed(services, event, grant)
+        retime_grant(services, grant, event.workspace_id)
+        if services.settings.notify_guest_on_times_changed:
+            planned += _tell_stay_changed(services, event, grant)
+    if not services.settings.notify_guest_on_times_changed:
+        return "stay times changed; NOTIFY_GUEST_ON_TIMES_CHANGED is off", []
     return f"stay times changed; telling {len(planned)} guest channel(s)", planned
 
 
@@ -115,7 +125,9 @@ def card_ready(
     for message in plan.messages:
         guest = message.recipient.guest
         grant = message.recipient.grant
-        delivery_id, created = services.ledger.plan_delivery(
+        # The delivery window (app/scheduling.py): a notice, held by quiet hours only.
+        scheduled = schedule_guest_delivery(
+            services,
             NewDelivery(
                 access_method_id=method.access_method_id,
                 kind=CARD_READY,
@@ -128,8 +140,11 @@ def card_ready(
                 reservation=grant.reservation_key or grant.access_grant_key,
                 destination_masked=mask_destination(message.destination),
                 recipient=guest.user_identity_id if guest else "",
-            )
+            ),
+            grant,
+            method.workspace_id,
         )
+        delivery_id, created = services.ledger.plan_delivery(scheduled)
         if created:
             planned.append(delivery_id)
     return planned

@@ -33,6 +33,7 @@ from app.planner import (
 )
 from app.ports import AccessGrant, AccessMethod
 from app.retry_policy import backoff_seconds
+from app.scheduling import plan_on_window
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,12 @@ def _plan_guest(
         services.settings.fingerprint_key(), method.access_method_id, method.credential
     )
     lease = timedelta(seconds=services.settings.delivery_lease_seconds)
-    planned = services.ledger.plan_credential(
+    # The delivery window (app/scheduling.py): each guest delivery waits for its time, and is
+    # never sent after the stay; plan_credential's claim takes only those due now.
+    planned = plan_on_window(
+        services,
+        recipients,
+        method.workspace_id,
         method.access_method_id,
         [
             _new_delivery(

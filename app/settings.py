@@ -25,6 +25,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
 from app.properties import normalize_locale
+from app.schedule import (
+    DURATION_HINT,
+    QUIET_HOURS_HINT,
+    LeadTime,
+    QuietHours,
+    Window,
+    parse_lead_time,
+    parse_quiet_hours,
+)
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -49,6 +58,8 @@ HINTS: dict[str, str] = {
     "https://keys.hotel.example",
     "SENDGRID_WEBHOOK_PUBLIC_KEY": "the Event Webhook verification key SendGrid shows "
     "(base64, from MFkw...)",
+    "DELIVERY_LEAD_TIME": DURATION_HINT,
+    "QUIET_HOURS": QUIET_HOURS_HINT,
 }
 
 
@@ -138,6 +149,11 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     # How old a signed SendGrid event batch may be (its timestamp header) before it is refused.
     sendgrid_webhook_tolerance_seconds: float = Field(default=600, gt=0)
+    # The delivery window (app/schedule.py). A guest's credential goes no earlier than this
+    # before their access starts ("48h", "2d", ISO "P2D"); unset: as soon as it is issued.
+    delivery_lead_time: Annotated[LeadTime | None, NoDecode] = None
+    # Local times ("22:00-07:00", the property's time zone) when a guest message waits.
+    quiet_hours: Annotated[QuietHours | None, NoDecode] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -245,7 +261,21 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("is not a language code Babel knows") from None
 
+    @field_validator("delivery_lead_time", mode="before")
+    @classmethod
+    def _lead_time(cls, value: object) -> object:
+        return parse_lead_time(value) if isinstance(value, str) else value
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: object) -> object:
+        return parse_quiet_hours(value) if isinstance(value, str) else value
+
     # -- derived views -------------------------------------------------------------------
+
+    @property
+    def delivery_window(self) -> Window:
+        return Window(self.delivery_lead_time, self.quiet_hours)
 
     @property
     def broker_url(self) -> str:

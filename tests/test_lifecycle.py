@@ -310,15 +310,15 @@ def test_stay_times_changed_tells_a_guest_who_has_the_code(
     """The guest already has their PIN: one message per channel with the new times and no
     PIN; repeats of the event send nothing more; a second change is told too."""
     run(services, record(services, "access_method.issued.code"))
-    change_stay(seam, "2025-06-20T12:00:00.000Z", "2025-06-24T11:00:00.000Z")
+    change_stay(seam, "2053-06-20T12:00:00.000Z", "2053-06-24T11:00:00.000Z")
     changed = record(services, "access_grant.access_times_changed")
     run(services, changed)
     run(services, changed)
     run(services, record(services, "access_grant.access_times_changed", event_id="repeat"))
 
     _, notice = sms_bodies(twilio)
-    assert "Tue, Jun 24, 2025, 11:00 AM" in notice
-    assert "Fri, Jun 20, 2025, 12:00 PM" in notice
+    assert "Tue, Jun 24, 2053, 11:00 AM" in notice
+    assert "Fri, Jun 20, 2053, 12:00 PM" in notice
     assert PIN not in notice
     _, mail = sendgrid.sent
     assert "changed" in mail["subject"]
@@ -328,9 +328,9 @@ def test_stay_times_changed_tells_a_guest_who_has_the_code(
         "stay times changed; telling 2 guest channel(s)",
     )
 
-    change_stay(seam, "2025-06-20T12:00:00.000Z", "2025-06-25T11:00:00.000Z")
+    change_stay(seam, "2053-06-20T12:00:00.000Z", "2053-06-25T11:00:00.000Z")
     run(services, record(services, "access_grant.access_times_changed", event_id="second"))
-    assert "Wed, Jun 25, 2025, 11:00 AM" in sms_bodies(twilio)[-1]
+    assert "Wed, Jun 25, 2053, 11:00 AM" in sms_bodies(twilio)[-1]
     assert len(twilio.sent) == 3
 
 
@@ -340,7 +340,7 @@ def test_stay_times_changed_before_the_code_went_out_sends_no_notice(
     """The guest has not been sent their code yet: no notice; the code's own message, sent
     later, carries the new times."""
     handed_on = plan_only(services, "access_method.issued.code")
-    change_stay(seam, "2025-06-21T15:00:00.000Z", "2025-06-23T11:00:00.000Z")
+    change_stay(seam, "2053-06-21T15:00:00.000Z", "2053-06-23T11:00:00.000Z")
     run(services, record(services, "access_grant.access_times_changed"))
     assert twilio.sent == []
 
@@ -348,7 +348,7 @@ def test_stay_times_changed_before_the_code_went_out_sends_no_notice(
         send(services, delivery_id)
     [sms] = sms_bodies(twilio)
     assert PIN in sms
-    assert "Sat, Jun 21, 2025, 3:00 PM" in sms
+    assert "Sat, Jun 21, 2053, 3:00 PM" in sms
 
 
 def test_a_notice_overtaken_by_a_newer_change_is_not_sent(
@@ -356,15 +356,15 @@ def test_a_notice_overtaken_by_a_newer_change_is_not_sent(
 ) -> None:
     """Two changes before the first notice goes out: only the latest times are told."""
     run(services, record(services, "access_method.issued.code"))
-    change_stay(seam, "2025-06-20T12:00:00.000Z", "2025-06-24T11:00:00.000Z")
+    change_stay(seam, "2053-06-20T12:00:00.000Z", "2053-06-24T11:00:00.000Z")
     first = plan_only(services, "access_grant.access_times_changed")
-    change_stay(seam, "2025-06-20T12:00:00.000Z", "2025-06-26T11:00:00.000Z")
+    change_stay(seam, "2053-06-20T12:00:00.000Z", "2053-06-26T11:00:00.000Z")
     run(services, record(services, "access_grant.access_times_changed", event_id="second"))
     assert {send(services, d) for d in first} <= {Result.SUPERSEDED, Result.NOT_PENDING}
 
     notices = sms_bodies(twilio)[1:]
     assert len(notices) == 1
-    assert "Thu, Jun 26, 2025, 11:00 AM" in notices[0]
+    assert "Thu, Jun 26, 2053, 11:00 AM" in notices[0]
 
 
 def test_stay_times_changed_notice_can_be_turned_off(
@@ -375,7 +375,7 @@ def test_stay_times_changed_notice_can_be_turned_off(
         load_settings({**settings_env, "NOTIFY_GUEST_ON_TIMES_CHANGED": "false"}), services.ledger
     )
     run(quiet, record(quiet, "access_method.issued.code"))
-    change_stay(seam, "2025-06-20T12:00:00.000Z", "2025-06-24T11:00:00.000Z")
+    change_stay(seam, "2053-06-20T12:00:00.000Z", "2053-06-24T11:00:00.000Z")
     changed = record(quiet, "access_grant.access_times_changed")
     run(quiet, changed)
 

@@ -115,8 +115,8 @@ def test_pin_code_reaches_guest_by_sms_and_email(
         PIN,
         "Alex",
         "Room 204",
-        "Fri, Jun 20, 2025, 3:00 PM",
-        "Mon, Jun 23, 2025, 11:00 AM",
+        "Fri, Jun 20, 2053, 3:00 PM",
+        "Mon, Jun 23, 2053, 11:00 AM",
     ):
         assert fact in sms["body"]
     [mail] = sendgrid.sent
@@ -252,8 +252,8 @@ def test_card_encoding_flags_front_desk_not_guest(
     for fact in (
         "Alex Rivera",
         "Room 204",
-        "Fri, Jun 20, 2025, 3:00 PM",
-        "Mon, Jun 23, 2025, 11:00 AM",
+        "Fri, Jun 20, 2053, 3:00 PM",
+        "Mon, Jun 23, 2053, 11:00 AM",
         GRANT_ID,
         CARD_ID,
     ):

@@ -46,7 +46,8 @@ def test_undelivered_sms_reaches_the_guest_by_email(
     service: tuple[str, Processes], twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """Twilio reports the SMS undelivered: one email goes instead, and the front desk is told;
-    SendGrid then reports it delivered. A forged callback is refused. No log line holds the guest's details."""
+    SendGrid then reports it delivered. A forged callback is refused. No log line holds the
+    guest's details."""
     base, processes = service
     assert post_sample(base, "access_method.issued.code", "msg_status_1").status_code == 200
     assert wait_for(lambda: len(twilio.sent) == 1, 60)

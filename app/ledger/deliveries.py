@@ -59,6 +59,9 @@ class NewDelivery:
     status: DeliveryStatus = DeliveryStatus.PENDING
     error_message: str | None = None
     fallback_for_id: int | None = None
+    # The delivery window (app/schedule.py, app/scheduling.py): None, no wait / no end.
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
     # Who it is for, in the unique key (see Delivery.recipient): the guest's user identity, or
     # "" for a front-desk message about the access method as a whole.
     recipient: str = ""
@@ -321,7 +324,8 @@ class DeliveryStore(SendingStore):
         return recovered
 
     def due_delivery_ids(self, now: datetime, waited_since: datetime, limit: int) -> list[int]:
-        """Pending or unknown deliveries that are due and were not handed on recently."""
+        """Pending or unknown deliveries that are due (retry and window) and were not handed
+        on recently."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -329,7 +333,15 @@ class DeliveryStore(SendingStore):
                     .where(
                         Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)),
                         or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-                        or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < waited_since),
+                        or_(
+                            Delivery.enqueued_at.is_(None),
+                            Delivery.enqueued_at < waited_since,
+                            # handed on before it was due: that task found nothing to claim
+                            Delivery.enqueued_at < Delivery.not_before,
+                        ),
+                        # The delivery window: this is how beat releases a scheduled delivery.
+                        or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+                        or_(Delivery.expires_at.is_(None), Delivery.expires_at > now),
                     )
                     .order_by(Delivery.id)
                     .limit(limit)

@@ -70,6 +70,7 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # permanent failure, recorded with the provider's code
     SUPERSEDED = "superseded"  # the credential changed before it went out
     SKIPPED = "skipped"  # nothing to send to (e.g. no front-desk address configured)
+    EXPIRED = "expired"  # the guest's stay ended before it could go (app/schedule.py)
     # Seam revoked the access method while it re-programs it: wait for its issued/reissued.
     HELD = "held"
     # From the provider's status callbacks, after SENT: forward only.
@@ -159,6 +160,8 @@ class Delivery(Base):
             name="uq_deliveries_one_per_credential_channel_recipient",
         ),
         Index("ix_deliveries_status_created", "status", "created_at"),
+        # The sweeper's release and expiry queries (scheduled deliveries, app/schedule.py).
+        Index("ix_deliveries_status_not_before", "status", "not_before"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -192,6 +195,10 @@ class Delivery(Base):
     enqueued_at: Mapped[datetime | None]
     # The delivery on another channel this one stands in for.
     fallback_for_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    # The delivery window (app/schedule.py): not claimed before `not_before` (lead time, quiet
+    # hours), and closed as expired, unsent, from `expires_at` (the grant's ends_at) on.
+    not_before: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
 
     event: Mapped[Event | None] = relationship(back_populates="deliveries")
     attempts: Mapped[list[Attempt]] = relationship(back_populates="delivery", order_by="Attempt.id")
