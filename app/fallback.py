@@ -35,7 +35,7 @@ def after_failure(
     reported: bool = False,
 ) -> None:
     """`reported`: the provider accepted the message, then reported it undelivered (a status
-    callback); the front desk hears of it even while the other channel is tried."""
+    callback); when the other channel is tried for it, the front desk hears of it too."""
     if not delivery.is_guest_message:
         log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
         return
@@ -46,6 +46,7 @@ def after_failure(
     ledger = services.ledger
     other = "email" if delivery.channel == "sms" else "sms"
     destination = guest_destination(guest, other)
+    falling_back = False
     if destination:
         fallback_id, created = ledger.plan_delivery(
             _like(delivery, channel=other, destination=destination, fallback_for_id=delivery.id)
@@ -55,8 +56,11 @@ def after_failure(
                 "falling back to %s", other, extra={"delivery_id": fallback_id, "kind": other}
             )
             enqueue(fallback_id)
+        # Not when the other channel had its own message of this key already (it went).
+        fallback = ledger.get_delivery(fallback_id)
+        falling_back = fallback is not None and fallback.fallback_for_id == delivery.id
     if ledger.credential_is_live(delivery):
-        if reported:
+        if reported and falling_back:
             _alert(services, delivery, FRONT_DESK_DELIVERY_PROBLEM, enqueue)
         return
     _alert(services, delivery, FRONT_DESK_UNDELIVERED, enqueue)

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
+from app.container import Services
 from app.errors import TransientProviderError
+from app.fallback import after_failure
 from app.ledger.models import AttemptOutcome, DeliveryStatus
 from app.ledger.provider_events import ProviderReport, ReportOutcome
 from app.ledger.store import AttemptEnd, Ledger, NewDelivery
@@ -21,6 +23,7 @@ from app.sweeper import sweep
 from app.undelivered import after_undelivered
 from tests.processes import free_port
 from tests.status_fixtures import Keycourier, make_keycourier, post_twilio
+from tests.test_pipeline import deliveries, record, run
 
 
 @pytest.fixture
@@ -137,3 +140,21 @@ def _new_delivery() -> NewDelivery:
         reservation=None,
         destination_masked="+1555*****23",
     )
+
+
+def test_a_report_about_a_key_the_other_channel_delivered_tells_no_one(
+    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+) -> None:
+    """The guest has the PIN by SMS and by email; the email then bounces: no fallback is
+    needed (the SMS went), so neither a new SMS nor a front-desk email."""
+    run(services, record(services, "access_method.issued.code"))
+    email = next(d for d in deliveries(services) if d.channel == "email")
+    guest = services.seam.get_guest(email.user_identity_id or "")
+    planned: list[int] = []
+
+    after_failure(services, email, guest, planned.append, reported=True)
+
+    assert planned == []
+    assert len(twilio.sent) == 1
+    assert len(sendgrid.sent) == 1
+    assert [d.kind for d in deliveries(services)] == ["pin_code", "pin_code"]
