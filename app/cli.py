@@ -231,7 +231,8 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     print(
         f"re-queued {swept.events} events and {swept.deliveries} deliveries; "
-        f"took back {swept.recovered} from stopped workers"
+        f"took back {swept.recovered} from stopped workers; "
+        f"expired {swept.expired} whose stay had ended"
         + (f"; handed on {swept.undelivered} undelivered fallbacks" if swept.undelivered else "")
     )
     return 0
@@ -257,13 +258,20 @@ def _deliveries(args: argparse.Namespace) -> int:
 
 
 def format_deliveries(rows: Sequence[object]) -> str:
-    from app.ledger.models import Delivery
+    from app.ledger.models import Delivery, utcnow
+    from app.ledger.window import scheduled_until
 
     header = ("id", "created (UTC)", "kind", "channel", "to", "status", "tries", "detail")
     lines = [header]
+    now = utcnow()
     for row in rows:
         assert isinstance(row, Delivery)
         detail = row.error_code or row.error_message or row.provider_message_id or ""
+        # The delivery window: a pending delivery waiting for its time shows as scheduled.
+        until = scheduled_until(row, now)
+        status = "scheduled" if until else row.status
+        if until:
+            detail = f"not before {until:%Y-%m-%d %H:%M} UTC"
         lines.append(
             (
                 str(row.id),
@@ -271,7 +279,7 @@ def format_deliveries(rows: Sequence[object]) -> str:
                 row.kind,
                 row.channel,
                 row.destination_masked or "-",
-                row.status,
+                status,
                 str(len(row.attempts)),
                 detail[:60],
             )

@@ -16,9 +16,12 @@ from app.ledger.models import Delivery, DeliveryStatus
 from app.messages import ledger_context, message_context
 from app.planner import (
     ACCESS_CANCELLED,
+    CARD_READY,
     FRONT_DESK_ALERTS,
     FRONT_DESK_FROM_SEAM,
-    FRONT_DESK_UNDELIVERED,
+    GUEST_NOTICES,
+    PROBLEM_REPORTS,
+    STAY_TIMES_CHANGED,
 )
 from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
 from app.template_catalog import template_message
@@ -67,7 +70,7 @@ def compose(
 
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
-    if delivery.kind == FRONT_DESK_UNDELIVERED:
+    if delivery.kind in PROBLEM_REPORTS:
         siblings = services.ledger.siblings(delivery)
         return Composed(_front_desk_alert(services, delivery, siblings), None)
     if delivery.kind == ACCESS_CANCELLED:
@@ -82,18 +85,26 @@ def compose(
         if delivery.kind in FRONT_DESK_ALERTS.values() and method.is_issued:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
     else:
-        credential = method.credential
-        if not method.is_issued or credential is None:
-            raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method is no longer issued")
-        current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
-        if current != credential_part(delivery.credential_fingerprint):
-            raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
+        if grant is not None and grant.user_identity_id != delivery.user_identity_id:
+            raise Unsendable(DeliveryStatus.SUPERSEDED, "the access grant has another guest now")
+        if delivery.kind in GUEST_NOTICES:
+            _check_notice(delivery, method, grant)
+        else:
+            credential = method.credential
+            if not method.is_issued or credential is None:
+                # Seam is re-programming it (its revoke may not even be processed yet): hold
+                # it for the next issued/reissued, which sends it or what replaces it.
+                raise Unsendable(DeliveryStatus.HELD, "held: the access method is not issued now")
+            current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
+            if current != credential_part(delivery.credential_fingerprint):
+                raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
         destination = guest_destination(guest, delivery.channel)
         if not destination:
             missing = "a phone number" if delivery.channel == "sms" else "an email address"
             raise Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
 
-    code_changed = not front_desk and other_credential_sent
+    carries_credential = not front_desk and delivery.kind not in GUEST_NOTICES
+    code_changed = carries_credential and other_credential_sent
     message = template_message(delivery.kind, code_changed=code_changed)
     space_ids = [space.space_id for space in spaces]
     context = message_context(
@@ -102,10 +113,27 @@ def compose(
         guest=guest,
         spaces=spaces,
         audience=services.renderer.audience(message, method.workspace_id, space_ids),
-        include_credential=not front_desk,
+        include_credential=carries_credential,
         code_changed=code_changed,
     )
     return Composed(_render(services, delivery, message, destination, context), guest)
+
+
+def stay_fingerprint(grant: AccessGrant) -> str:
+    """What a 'your stay times changed' notice is about: the stay's times, so each change is
+    told once and a notice overtaken by a newer change is not sent."""
+    starts = grant.starts_at.isoformat() if grant.starts_at else "-"
+    ends = grant.ends_at.isoformat() if grant.ends_at else "-"
+    return f"stay:{starts}/{ends}"
+
+
+def _check_notice(delivery: Delivery, method: AccessMethod, grant: AccessGrant | None) -> None:
+    """A notice goes out only while what it tells is still true."""
+    if delivery.kind == CARD_READY and not method.is_issued:
+        raise Unsendable(DeliveryStatus.SUPERSEDED, "the card is no longer issued")
+    stale_times = grant is None or stay_fingerprint(grant) != delivery.credential_fingerprint
+    if delivery.kind == STAY_TIMES_CHANGED and stale_times:
+        raise Unsendable(DeliveryStatus.SUPERSEDED, "the stay times changed again since")
 
 
 def _read_seam(

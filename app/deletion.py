@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.container import Services
-from app.ledger.models import DeliveryStatus, Event
-from app.ledger.store import NewDelivery
+from app.ledger.models import Event
+from app.notices import tell_holders
 from app.planner import ACCESS_CANCELLED, GUEST_MESSAGE
 
 
@@ -36,26 +36,17 @@ def deleted(
 
 def _tell_guests_deleted(services: Services, event: Event, access_method_id: str) -> list[int]:
     """Plan a notice on each channel a guest was sent this access method's credential on,
-    once per guest and channel; returns the notices planned now."""
-    planned = []
-    for sent in services.ledger.delivered(access_method_id, tuple(GUEST_MESSAGE.values())):
-        delivery_id, created = services.ledger.plan_delivery(
-            NewDelivery(
-                access_method_id=access_method_id,
-                kind=ACCESS_CANCELLED,
-                channel=sent.channel,
-                # One notice per guest and channel, however many codes they were sent.
-                credential_fingerprint=f"deleted-{sent.user_identity_id}",
-                event_id=event.id,
-                access_grant_id=sent.access_grant_id,
-                user_identity_id=sent.user_identity_id,
-                guest_name=sent.guest_name,
-                reservation=sent.reservation,
-                destination_masked=sent.destination_masked,
-                destination_hash=sent.destination_hash,
-                status=DeliveryStatus.PENDING,
-            )
+    once per guest and channel, however many codes they were sent; returns the notices
+    planned now."""
+    sent = services.ledger.delivered((access_method_id,), tuple(GUEST_MESSAGE.values()))
+    return [
+        delivery_id
+        for recipient in sorted({delivery.recipient for delivery in sent})
+        for delivery_id in tell_holders(
+            services,
+            event,
+            [delivery for delivery in sent if delivery.recipient == recipient],
+            ACCESS_CANCELLED,
+            f"deleted-{recipient}",
         )
-        if created:
-            planned.append(delivery_id)
-    return planned
+    ]

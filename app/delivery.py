@@ -42,6 +42,7 @@ class Result(StrEnum):
     FAILED = "failed"
     SUPERSEDED = "superseded"
     SKIPPED = "skipped"
+    HELD = "held"
     RETRY = "retry"
     UNKNOWN = "unknown"
     NOT_PENDING = "not_pending"

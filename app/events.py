@@ -10,6 +10,8 @@ class Action(StrEnum):
     FLAG_CARD = "flag_card"  # a plastic card must be encoded: tell the front desk
     CANCEL = "cancel"  # the access method is gone: cancel what is pending
     ALERT_FRONT_DESK = "alert_front_desk"  # not ready near the start time: tell the front desk
+    HOLD = "hold"  # Seam is re-programming the access method: hold what has not gone out
+    TIMES_CHANGED = "times_changed"  # a grant's stay times moved: tell guests who hold a key
     RECORD = "record"  # handled by a later issue, or not ours: record it, do nothing
 
 
@@ -18,9 +20,10 @@ ACTIONS: dict[str, Action] = {
     "access_method.reissued": Action.DELIVER,
     "access_method.card_encoding_required": Action.FLAG_CARD,
     "access_method.deleted": Action.CANCEL,
-    "access_method.revoked": Action.RECORD,
+    "access_method.revoked": Action.HOLD,
     "access_method.delay_in_issuing": Action.ALERT_FRONT_DESK,
     "access_method.failed_to_issue": Action.ALERT_FRONT_DESK,
+    "access_grant.access_times_changed": Action.TIMES_CHANGED,
 }
 
 # The event types to subscribe a Seam webhook to (and to ask events/list for).
@@ -33,3 +36,8 @@ def action_for(event_type: str) -> Action:
 
 def is_handled(event_type: str) -> bool:
     return event_type in ACTIONS
+
+
+def is_about_a_grant(action: Action) -> bool:
+    """Whether events of this action name an access grant, not an access method."""
+    return action is Action.TIMES_CHANGED

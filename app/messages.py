@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_skeleton, get_datetime_format
 from babel.dates import format_time as babel_time
 
+from app.planner import PROBLEM_REPORTS
 from app.ports import AccessGrant, AccessMethod, Guest, Space
 from app.properties import Audience
 from app.template_catalog import CREDENTIAL_OF
@@ -127,7 +128,9 @@ _SAMPLE_METHODS = {
     "code_changed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
     "instant_key": ("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "mobile_key"),
     "front_desk_card": ("27d8ad77-55c2-4e20-b5b3-43555926f0e8", "card"),
+    "card_ready": ("27d8ad77-55c2-4e20-b5b3-43555926f0e8", "card"),
     "front_desk_undelivered": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
+    "front_desk_delivery_problem": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
     "front_desk_issue_delayed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
     "front_desk_issue_failed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
 }
@@ -164,5 +167,5 @@ def sample_context(
         audience=audience,
         code_changed=message == "code_changed",
         include_credential=message in CREDENTIAL_OF,
-        problem=SAMPLE_PROBLEM if message == "front_desk_undelivered" else None,
+        problem=SAMPLE_PROBLEM if message in PROBLEM_REPORTS else None,
     )

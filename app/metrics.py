@@ -38,7 +38,7 @@ EVENTS_PROCESSED = Counter(
 DELIVERIES = Counter(
     "keycourier_deliveries_total",
     "Deliveries that reached an outcome, by channel and status (sent, dry_run, failed, "
-    "unknown, skipped, superseded).",
+    "unknown, skipped, superseded, expired).",
     ["channel", "status"],
 )
 RETRIES = Counter(

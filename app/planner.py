@@ -17,8 +17,17 @@ GUEST_MESSAGE = {"code": "pin_code", "mobile_key": "instant_key"}
 FRONT_DESK_CARD = "front_desk_card"
 # A guest was left without their credential: every channel failed.
 FRONT_DESK_UNDELIVERED = "front_desk_undelivered"
+# The provider reported a guest's message did not arrive; the other channel is being tried.
+FRONT_DESK_DELIVERY_PROBLEM = "front_desk_delivery_problem"
+# Front-desk emails that say what went wrong with a guest's messages ({{ problem }}).
+PROBLEM_REPORTS = frozenset({FRONT_DESK_UNDELIVERED, FRONT_DESK_DELIVERY_PROBLEM})
 # The key a guest was sent was deleted in Seam (only with NOTIFY_GUEST_ON_DELETE).
 ACCESS_CANCELLED = "access_cancelled"
+# Guest notices that carry no credential: the stay's times moved (NOTIFY_GUEST_ON_TIMES_CHANGED),
+# a key card is ready at the front desk (NOTIFY_GUEST_CARD_READY).
+STAY_TIMES_CHANGED = "stay_times_changed"
+CARD_READY = "card_ready"
+GUEST_NOTICES = frozenset({STAY_TIMES_CHANGED, CARD_READY})
 # Seam is late issuing a guest's credential, or gave up: the front desk is told once each.
 FRONT_DESK_ALERTS = {
     "access_method.delay_in_issuing": "front_desk_issue_delayed",
@@ -62,21 +71,30 @@ def guest_message_kind(method: AccessMethod) -> str | None:
 def plan_guest_messages(
     method: AccessMethod, recipients: Sequence[Recipient], channels: Sequence[Channel]
 ) -> Plan:
-    """One message per recipient per channel they can receive, for an issued credential."""
+    """One message per guest per channel they can receive, for an issued credential."""
     kind = guest_message_kind(method)
     if kind is None:
         return Plan((), (f"mode {method.mode} has no guest message",))
     if not method.is_issued or method.credential is None:
         return Plan((), ("the access method is not issued yet",))
+    return address(kind, recipients, channels)
 
+
+def address(kind: str, recipients: Sequence[Recipient], channels: Sequence[Channel]) -> Plan:
+    """One `kind` message per guest per channel they can receive. A guest on several of the
+    access method's grants is one guest: they get one message, not one per grant."""
     messages: list[PlannedMessage] = []
     notes: list[str] = []
+    seen: set[str] = set()
     for recipient in recipients:
         guest = recipient.guest
         grant_id = recipient.grant.access_grant_id
         if guest is None:
             notes.append(f"access grant {grant_id} has no user identity")
             continue
+        if guest.user_identity_id in seen:
+            continue
+        seen.add(guest.user_identity_id)
         destinations = {"sms": guest.phone_number, "email": guest.email_address}
         reachable = [(c, destinations[c]) for c in channels if destinations[c]]
         if not reachable:

@@ -47,6 +47,7 @@ class AccessGrant:
     space_ids: tuple[str, ...]
     access_grant_key: str | None = None
     reservation_key: str | None = None
+    access_method_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,18 @@ from app.events import Action, action_for
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
 from app.ledger.store import Claimed, NewDelivery, Planned
 from app.masking import mask_destination
+from app.notices import card_ready, times_changed
 from app.planner import (
     FRONT_DESK_ALERTS,
     FRONT_DESK_CARD,
+    FRONT_DESK_FROM_SEAM,
     Recipient,
     guest_message_kind,
     plan_guest_messages,
 )
 from app.ports import AccessGrant, AccessMethod
 from app.retry_policy import backoff_seconds
+from app.scheduling import plan_on_window
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,10 @@ def _act(
 ) -> Outcome:
     action = action_for(event.event_type or "")
     access_method_id = event.access_method_id
+    if action is Action.TIMES_CHANGED:
+        detail, told = times_changed(services, event)
+        _hand_on(services, told, enqueue_send)
+        return Outcome(EventStatus.PROCESSED, detail)
     if action is Action.RECORD or access_method_id is None:
         return Outcome(EventStatus.IGNORED, f"no action for {event.event_type}")
     if action is Action.CANCEL:
@@ -112,13 +119,17 @@ def _act(
         return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
 
     state, planned = None, None
+    if action is Action.HOLD and not (method.is_issued and method.credential):
+        return Outcome(EventStatus.PROCESSED, _hold(services, method))
     if action is Action.FLAG_CARD:
         detail = _flag_card(services, event, method)
     elif action is Action.ALERT_FRONT_DESK:
         detail = _alert_front_desk(services, event, method)
     elif method.mode == "card":
-        detail = _card_issued(services, method)
+        detail = _card_issued(services, event, method)
     else:
+        # issued, reissued, or a revoke Seam has already issued again since: deliver what the
+        # guest should hold now (releasing what the revoke held, if it is still current).
         detail, state, planned = _plan_guest(services, event, method, claim=send_now is not None)
     if planned is not None:
         pending = planned.pending
@@ -130,19 +141,37 @@ def _act(
         for delivery_id in pending:
             send_now(delivery_id, state, None)
     else:
-        for delivery_id in pending:
-            enqueue_send(delivery_id)
-        services.ledger.mark_deliveries_enqueued(pending)
+        _hand_on(services, pending, enqueue_send)
     return Outcome(EventStatus.PROCESSED, detail)
+
+
+def _hand_on(services: Services, delivery_ids: list[int], enqueue_send: EnqueueSend) -> None:
+    for delivery_id in delivery_ids:
+        enqueue_send(delivery_id)
+    services.ledger.mark_deliveries_enqueued(delivery_ids)
+
+
+def _hold(services: Services, method: AccessMethod) -> str:
+    """Seam revoked the access method to re-program it (after a grant change): what has not
+    gone out waits for its issued/reissued, which sends it or what replaces it. The guest is
+    not told: the revoke is temporary."""
+    kind = guest_message_kind(method)
+    if kind is None:
+        return f"revoked; mode {method.mode} has no guest message to hold"
+    held = services.ledger.hold_pending(
+        method.access_method_id, (kind,), "held: Seam is re-programming the access method"
+    )
+    return f"revoked; held {held} pending deliveries until Seam issues it again"
 
 
 def _recipients(
     services: Services, event: Event, known: Mapping[str, AccessGrant] | None = None
 ) -> list[Recipient]:
-    """The guests of the event's grants; `known` grants (just read with the access method's
-    related resources) are not read again."""
+    """The guests of the access method's grants. `known` grants, just read with the access
+    method's related resources, are Seam's current answer and win over the event's list (an
+    event may predate a grant's removal or addition); they are not read again."""
     recipients = []
-    for grant_id in event.access_grant_ids:
+    for grant_id in sorted(known) if known else event.access_grant_ids:
         try:
             grant = (known or {}).get(grant_id) or services.seam.get_access_grant(grant_id)
         except NotFound:
@@ -174,7 +203,12 @@ def _plan_guest(
         services.settings.fingerprint_key(), method.access_method_id, method.credential
     )
     lease = timedelta(seconds=services.settings.delivery_lease_seconds)
-    planned = services.ledger.plan_credential(
+    # The delivery window (app/scheduling.py): each guest delivery waits for its time, and is
+    # never sent after the stay; plan_credential's claim takes only those due now.
+    planned = plan_on_window(
+        services,
+        recipients,
+        method.workspace_id,
         method.access_method_id,
         [
             _new_delivery(
@@ -208,11 +242,18 @@ def _plan_guest(
     return detail, state, planned
 
 
-def _card_issued(services: Services, method: AccessMethod) -> str:
+def _card_issued(services: Services, event: Event, method: AccessMethod) -> str:
+    """A card is encoded: close its front-desk flag and (NOTIFY_GUEST_CARD_READY) tell its
+    guests it waits at the desk. The pending notices are handed on by the caller."""
     if not method.is_issued:
         return "card not issued yet"
     closed = services.ledger.close_flags(method.access_method_id)
-    return f"card issued; closed {closed} front-desk flag(s)"
+    detail = f"card issued; closed {closed} front-desk flag(s)"
+    if services.settings.notify_guest_card_ready:
+        related = services.seam.get_related(method.access_method_id)
+        told = card_ready(services, event, method, _recipients(services, event, related.grants))
+        detail += f"; telling {len(told)} guest channel(s) the card is ready"
+    return detail
 
 
 def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
@@ -286,6 +327,8 @@ def _new_delivery(
 ) -> NewDelivery:
     grant = recipient.grant if recipient else None
     guest = recipient.guest if recipient else None
+    # Front-desk messages about the access method as a whole are one per access method.
+    per_guest = guest is not None and kind not in FRONT_DESK_FROM_SEAM
     return NewDelivery(
         access_method_id=method.access_method_id,
         kind=kind,
@@ -299,6 +342,7 @@ def _new_delivery(
         destination_masked=mask_destination(destination) if destination else None,
         status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
         error_message=None if destination else f"no {channel} destination configured",
+        recipient=guest.user_identity_id if per_guest and guest else "",
         destination_hash=(
             destination_hash(search_key(services.settings), destination) if destination else None
         ),

@@ -49,7 +49,9 @@ class Enqueuer(Protocol):
         """Hand one delivery to the workers' send task (a resend asked for at the desk)."""
         ...
 
-    def enqueue_after_undelivered(self, delivery_id: int) -> None: ...
+    def enqueue_after_undelivered(self, delivery_id: int) -> None:
+        """Hand a delivery a provider reported undelivered to the fallback task."""
+        ...
 
     def ping(self) -> None: ...
 
@@ -115,16 +117,15 @@ class RedisEnqueuer:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
     def enqueue_delivery(self, delivery_id: int) -> None:
-        origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
-        try:
-            self._redis.lpush(QUEUE, celery_message(SEND_DELIVERY, [delivery_id], origin))
-        except redis.RedisError as exc:
-            raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+        self._push_one(SEND_DELIVERY, delivery_id)
 
     def enqueue_after_undelivered(self, delivery_id: int) -> None:
+        self._push_one(AFTER_UNDELIVERED, delivery_id)
+
+    def _push_one(self, task_name: str, object_id: int) -> None:
         origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
         try:
-            self._redis.lpush(QUEUE, celery_message(AFTER_UNDELIVERED, [delivery_id], origin))
+            self._redis.lpush(QUEUE, celery_message(task_name, [object_id], origin))
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 

@@ -177,6 +177,7 @@ def resend(
         ),
         destination_masked=mask_destination(destination),
         status=DeliveryStatus.PENDING,
+        recipient=original.recipient,
         destination_hash=destination_hash(search_key(services.settings), destination),
     )
     planned = ledger.plan_resend(new, request_id)

@@ -25,6 +25,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
 from app.properties import normalize_locale
+from app.schedule import (
+    DURATION_HINT,
+    QUIET_HOURS_HINT,
+    LeadTime,
+    QuietHours,
+    Window,
+    parse_lead_time,
+    parse_quiet_hours,
+)
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -49,6 +58,8 @@ HINTS: dict[str, str] = {
     "https://keys.hotel.example",
     "SENDGRID_WEBHOOK_PUBLIC_KEY": "the Event Webhook verification key SendGrid shows "
     "(base64, from MFkw...)",
+    "DELIVERY_LEAD_TIME": DURATION_HINT,
+    "QUIET_HOURS": QUIET_HOURS_HINT,
     "OPS_USERS": "comma-separated name:hash entries made by `keycourier ops-user NAME`",
     "OPS_SESSION_SECRET": "a long random string that signs the console's session cookie",
 }
@@ -83,6 +94,10 @@ class Settings(BaseSettings):
     front_desk_email: str | None = None
     # Tell a guest whose credential was already delivered when Seam deletes the access method.
     notify_guest_on_delete: bool = False
+    # Tell a guest who already holds their code or mobile key that their stay's times moved.
+    notify_guest_on_times_changed: bool = True
+    # Tell a guest their plastic key card is encoded and waiting at the front desk.
+    notify_guest_card_ready: bool = True
     templates_dir: Path = Path("templates")
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -136,6 +151,11 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     # How old a signed SendGrid event batch may be (its timestamp header) before it is refused.
     sendgrid_webhook_tolerance_seconds: float = Field(default=600, gt=0)
+    # The delivery window (app/schedule.py). A guest's credential goes no earlier than this
+    # before their access starts ("48h", "2d", ISO "P2D"); unset: as soon as it is issued.
+    delivery_lead_time: Annotated[LeadTime | None, NoDecode] = None
+    # Local times ("22:00-07:00", the property's time zone) when a guest message waits.
+    quiet_hours: Annotated[QuietHours | None, NoDecode] = None
     # The ops console (/ops) and its JSON API (/api): see app/console/__init__.py.
     # Comma-separated name:hash entries; hashes are made by `keycourier ops-user NAME`.
     ops_users: SecretStr | None = None
@@ -254,7 +274,21 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("is not a language code Babel knows") from None
 
+    @field_validator("delivery_lead_time", mode="before")
+    @classmethod
+    def _lead_time(cls, value: object) -> object:
+        return parse_lead_time(value) if isinstance(value, str) else value
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: object) -> object:
+        return parse_quiet_hours(value) if isinstance(value, str) else value
+
     # -- derived views -------------------------------------------------------------------
+
+    @property
+    def delivery_window(self) -> Window:
+        return Window(self.delivery_lead_time, self.quiet_hours)
 
     @property
     def broker_url(self) -> str:

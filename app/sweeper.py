@@ -4,7 +4,9 @@ Run periodically (Celery beat; embedded in single-machine mode), it hands back t
 whatever the ledger says is unfinished but nobody is working on: events recorded but never
 processed (a broker restarted without persistence forgets its queue), deliveries due for a
 retry whose message was lost, deliveries held by a worker that died (its lease expired), and
-undelivered deliveries whose fallback is not planned yet.
+undelivered deliveries whose fallback is not planned yet. It also releases scheduled deliveries
+once due (the delivery window, app/schedule.py: they are pending rows with a `not_before`) and
+closes as `expired` those whose stay is over.
 Handing the same work on twice is harmless: processing is idempotent and sends are claimed.
 """
 
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app import metrics
 from app.ledger.models import utcnow
 from app.ledger.store import Ledger
 from app.settings import Settings
@@ -35,6 +38,8 @@ class Swept:
     deliveries: int
     recovered: int
     undelivered: int = 0
+    # Closed unsent: the guest's stay ended first (the delivery window).
+    expired: int = 0
 
 
 def sweep(
@@ -52,6 +57,12 @@ def sweep(
     recovered = ledger.recover_expired_leases(now)
     if recovered:
         log.warning("took back %d deliveries from workers that stopped", len(recovered))
+
+    expired = ledger.expire_overdue(now)
+    for closed in expired:
+        metrics.delivery_finished(closed.channel, "expired")
+    if expired:
+        log.warning("%d deliveries expired unsent: the guest's stay ended first", len(expired))
 
     event_ids = ledger.stale_event_ids(now, waited_since, BATCH)
     for event_id in event_ids:
@@ -77,4 +88,6 @@ def sweep(
             len(delivery_ids),
             len(undelivered_ids),
         )
-    return Swept(len(event_ids), len(delivery_ids), len(recovered), len(undelivered_ids))
+    return Swept(
+        len(event_ids), len(delivery_ids), len(recovered), len(undelivered_ids), len(expired)
+    )

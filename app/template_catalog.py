@@ -13,8 +13,11 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     "code_changed": GUEST_PARTS,
     "instant_key": GUEST_PARTS,
     "access_cancelled": GUEST_PARTS,
+    "stay_times_changed": GUEST_PARTS,
+    "card_ready": GUEST_PARTS,
     "front_desk_card": EMAIL_PARTS,
     "front_desk_undelivered": EMAIL_PARTS,
+    "front_desk_delivery_problem": EMAIL_PARTS,
     "front_desk_issue_delayed": EMAIL_PARTS,
     "front_desk_issue_failed": EMAIL_PARTS,
 }
@@ -51,7 +54,8 @@ VARIABLES: dict[str, str] = {
     "pin_code": "The door PIN code, e.g. 1234 (pin_code and code_changed only, else None)",
     "instant_key_url": "The Instant Key (mobile key) link (instant_key only, else None)",
     "code_changed": "True when this message replaces a credential the guest was sent before",
-    "problem": "What went wrong, one line per channel (front_desk_undelivered only, else None)",
+    "problem": "What went wrong, one line per channel (front_desk_undelivered and "
+    "front_desk_delivery_problem only, else None)",
     "locale": "The language of this message, e.g. en or fr (for <html lang>)",
 }
 

@@ -28,6 +28,6 @@ def after_undelivered(services: Services, delivery_id: int, enqueue: EnqueueSend
             guest = services.seam.get_guest(delivery.user_identity_id)
         except NotFound:
             guest = None
-    after_failure(services, delivery, guest, enqueue)
+    after_failure(services, delivery, guest, enqueue, reported=True)
     ledger.fallback_planned(delivery_id)
     return True

@@ -78,7 +78,7 @@ def test_workspace_mapped_to_french_gets_french_in_paris_time(
     deliver(services)
     [sms] = twilio.sent
     assert sms["body"].startswith("Bonjour Alex, votre code de porte pour Room 204 est 739164")
-    assert "du ven. 20 juin 2025, 17:00 au lun. 23 juin 2025, 13:00" in sms["body"]
+    assert "du ven. 20 juin 2053, 17:00 au lun. 23 juin 2053, 13:00" in sms["body"]
     [mail] = sendgrid.sent
     text = next(p["value"] for p in mail["content"] if p["type"] == "text/plain")
     html = next(p["value"] for p in mail["content"] if p["type"] == "text/html")
@@ -105,7 +105,7 @@ def test_space_entry_overrides_the_workspace_and_default_locale_fills_in(
     deliver(services)
     [sms] = twilio.sent
     assert sms["body"].startswith("Hi Alex")
-    assert "valid Fri, Jun 20, 2025, 11:00 AM to Mon, Jun 23, 2025, 7:00 AM" in sms["body"]
+    assert "valid Fri, Jun 20, 2053, 11:00 AM to Mon, Jun 23, 2053, 7:00 AM" in sms["body"]
 
 
 def test_a_changed_code_is_sent_from_the_code_changed_folder(

@@ -141,7 +141,7 @@ def test_transient_failure_counts_a_retry(
 
 
 ALLOWED_LABELS = {
-    "event_type": re.compile(r"^(access_method\.[a-z_]+|other)$"),
+    "event_type": re.compile(r"^(access_(method|grant)\.[a-z_]+|other)$"),
     "outcome": re.compile(r"^[a-z_]+$"),
     "status": re.compile(r"^[a-z_]+$"),
     "channel": re.compile(r"^(sms|email)$"),

@@ -59,7 +59,11 @@ def record(services: Services, sample: str, event_id: str | None = None, **chang
             seam_event_id=event_id or event["event_id"],
             event_type=event["event_type"],
             access_method_id=event.get("access_method_id"),
-            access_grant_ids=tuple(event.get("access_grant_ids", ())),
+            # access_method.* events list their grants, access_grant.* events name one.
+            access_grant_ids=tuple(
+                event.get("access_grant_ids")
+                or ([event["access_grant_id"]] if "access_grant_id" in event else [])
+            ),
         )
     )
     return recorded.event_id
@@ -111,8 +115,8 @@ def test_pin_code_reaches_guest_by_sms_and_email(
         PIN,
         "Alex",
         "Room 204",
-        "Fri, Jun 20, 2025, 3:00 PM",
-        "Mon, Jun 23, 2025, 11:00 AM",
+        "Fri, Jun 20, 2053, 3:00 PM",
+        "Mon, Jun 23, 2053, 11:00 AM",
     ):
         assert fact in sms["body"]
     [mail] = sendgrid.sent
@@ -234,7 +238,8 @@ def test_guest_without_phone_gets_email_only(
 def test_card_encoding_flags_front_desk_not_guest(
     services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
-    """A card needing encoding opens one flag and emails the front desk, never the guest."""
+    """A card needing encoding opens one flag and emails the front desk, never the guest; its
+    issued closes the flag and tells the guest the card is ready at the desk."""
     event = record(services, "access_method.card_encoding_required")
     run(services, event)
     run(services, event)
@@ -247,8 +252,8 @@ def test_card_encoding_flags_front_desk_not_guest(
     for fact in (
         "Alex Rivera",
         "Room 204",
-        "Fri, Jun 20, 2025, 3:00 PM",
-        "Mon, Jun 23, 2025, 11:00 AM",
+        "Fri, Jun 20, 2053, 3:00 PM",
+        "Mon, Jun 23, 2053, 11:00 AM",
         GRANT_ID,
         CARD_ID,
     ):
@@ -258,9 +263,16 @@ def test_card_encoding_flags_front_desk_not_guest(
 
     set_method(seam, CARD_ID, is_issued=True, is_encoding_required=False)
     run(services, record(services, "access_method.issued.card"))
+    run(services, record(services, "access_method.issued.card", event_id="issued-again"))
     [flag] = services.ledger.flags(CARD_ID)
     assert flag.status == FlagStatus.CLOSED
-    assert len(sendgrid.sent) == 1
+    # The guest is told once, on each channel, that the card waits at the desk (on by default).
+    [sms] = twilio.sent
+    assert "front desk" in sms["body"]
+    assert sms["to"] == "+15555550123"
+    _, ready = sendgrid.sent
+    assert ready["personalizations"][0]["to"][0]["email"] == "alex.rivera@example.com"
+    assert "ready" in ready["subject"]
 
 
 def test_deleted_access_method_cancels_pending(services: Services, twilio: TwilioStandin) -> None:

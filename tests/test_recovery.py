@@ -392,6 +392,24 @@ def test_reconcile_processes_missed_events_once(
     assert sources == ["webhook", "reconcile"]
 
 
+def test_reconcile_records_a_grant_event_under_its_grant(
+    services: Services, seam: SeamStandin
+) -> None:
+    """A missed access_grant.access_times_changed (one access_grant_id, no access method) is
+    recorded under its grant, ready to act on."""
+    event = json.loads((SAMPLES / "events" / "access_grant.access_times_changed.json").read_text())
+    seam.put_event({**event, "created_at": utcnow().isoformat()})
+    queued: list[int] = []
+
+    found = reconcile(services.ledger, services.seam, queued.append, utcnow() - timedelta(1))
+
+    assert (found.recorded, found.queued) == (1, 1)
+    recorded = services.ledger.get_event(queued[0])
+    assert recorded is not None
+    assert recorded.event_type == "access_grant.access_times_changed"
+    assert recorded.access_grant_ids == [event["access_grant_id"]]
+
+
 def test_reconcile_pages_through_many_events(services: Services, seam: SeamStandin) -> None:
     """More events than one page of events/list are all read."""
     from app.adapters.seam_api import EVENTS_PAGE

@@ -45,8 +45,9 @@ def service(
 def test_undelivered_sms_reaches_the_guest_by_email(
     service: tuple[str, Processes], twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
-    """Twilio reports the SMS undelivered: one email goes instead; SendGrid then reports it
-    delivered. A forged callback is refused. No log line holds the guest's details."""
+    """Twilio reports the SMS undelivered: one email goes instead, and the front desk is told;
+    SendGrid then reports it delivered. A forged callback is refused. No log line holds the
+    guest's details."""
     base, processes = service
     assert post_sample(base, "access_method.issued.code", "msg_status_1").status_code == 200
     assert wait_for(lambda: len(twilio.sent) == 1, 60)
@@ -55,9 +56,9 @@ def test_undelivered_sms_reaches_the_guest_by_email(
 
     assert twilio.report_status(sms["sid"], "sent") == 200
     assert twilio.report_status(sms["sid"], "undelivered", 30003) == 200
-    assert wait_for(lambda: len(sendgrid.sent) == 1, 60)
-    [email] = sendgrid.sent
-    assert email["personalizations"][0]["to"][0]["email"] == "alex.rivera@example.com"
+    assert wait_for(lambda: len(sendgrid.sent) == 2, 60)  # the guest's email, the desk's alert
+    to = sorted(m["personalizations"][0]["to"][0]["email"] for m in sendgrid.sent)
+    assert to == ["alex.rivera@example.com", "frontdesk@hotel.example"]
 
     real_token = twilio.auth_token
     twilio.auth_token = "forged"
@@ -66,7 +67,7 @@ def test_undelivered_sms_reaches_the_guest_by_email(
 
     events_url = f"{base}/webhooks/sendgrid/events"
     assert sendgrid.post_events(events_url, [sendgrid.event(0, "delivered")]) == 200
-    assert not wait_for(lambda: len(sendgrid.sent) > 1 or len(twilio.sent) > 1, seconds=3)
+    assert not wait_for(lambda: len(sendgrid.sent) > 2 or len(twilio.sent) > 1, seconds=3)
 
     logs = processes.stop()
     assert "reports the message undelivered" in logs

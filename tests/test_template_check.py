@@ -280,8 +280,9 @@ def test_a_language_without_folders_is_noted_not_failed(templates: Path) -> None
     assert result.ok
     assert result.notes == [
         "properties.toml asks for de, but pin_code, code_changed, instant_key, access_cancelled, "
-        "front_desk_card, front_desk_undelivered, front_desk_issue_delayed, "
-        "front_desk_issue_failed have no de folder: those guests get en for them",
+        "stay_times_changed, card_ready, front_desk_card, front_desk_undelivered, "
+        "front_desk_delivery_problem, front_desk_issue_delayed, front_desk_issue_failed have no "
+        "de folder: those guests get en for them",
         "properties.toml asks for fr, but front_desk_card has no fr folder: "
         "those guests get en for it",
     ]

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
+from app.container import Services
 from app.errors import TransientProviderError
+from app.fallback import after_failure
 from app.ledger.models import AttemptOutcome, DeliveryStatus
 from app.ledger.provider_events import ProviderReport, ReportOutcome
 from app.ledger.store import AttemptEnd, Ledger, NewDelivery
@@ -21,6 +23,7 @@ from app.sweeper import sweep
 from app.undelivered import after_undelivered
 from tests.processes import free_port
 from tests.status_fixtures import Keycourier, make_keycourier, post_twilio
+from tests.test_pipeline import deliveries, record, run
 
 
 @pytest.fixture
@@ -62,7 +65,7 @@ def test_broker_down_the_report_is_kept_and_the_sweeper_hands_the_fallback_on(
     queue: list[int] = []
     assert after_undelivered(kc.services, delivery.id, queue.append) is True
     kc.send_all(queue)
-    assert len(sendgrid.sent) == 1
+    assert len(sendgrid.sent) == 2  # the guest's email and the front desk's alert
     assert sweep_fallbacks(kc.ledger) == []
 
 
@@ -79,7 +82,7 @@ def test_seam_down_the_fallback_stays_due(
         after_undelivered(kc.services, delivery.id, lambda _id: None)
     assert sweep_fallbacks(kc.ledger) == [delivery.id]
     assert kc.run_fallbacks() == ["planned"]  # the web's task, run now that Seam answers
-    assert len(sendgrid.sent) == 1
+    assert len(sendgrid.sent) == 2  # the guest's email and the front desk's alert
     assert sweep_fallbacks(kc.ledger) == []
 
 
@@ -121,7 +124,7 @@ def test_a_delivered_credential_counts_as_held(kc: Keycourier) -> None:
     delivery = ledger.get_delivery(delivery_id)
     assert delivery is not None
     assert ledger.credential_is_live(delivery)
-    assert [d.id for d in ledger.delivered("am-1", ["pin_code"])] == [delivery_id]
+    assert [d.id for d in ledger.delivered(["am-1"], ["pin_code"])] == [delivery_id]
 
 
 def _new_delivery() -> NewDelivery:
@@ -137,3 +140,21 @@ def _new_delivery() -> NewDelivery:
         reservation=None,
         destination_masked="+1555*****23",
     )
+
+
+def test_a_report_about_a_key_the_other_channel_delivered_tells_no_one(
+    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+) -> None:
+    """The guest has the PIN by SMS and by email; the email then bounces: no fallback is
+    needed (the SMS went), so neither a new SMS nor a front-desk email."""
+    run(services, record(services, "access_method.issued.code"))
+    email = next(d for d in deliveries(services) if d.channel == "email")
+    guest = services.seam.get_guest(email.user_identity_id or "")
+    planned: list[int] = []
+
+    after_failure(services, email, guest, planned.append, reported=True)
+
+    assert planned == []
+    assert len(twilio.sent) == 1
+    assert len(sendgrid.sent) == 1
+    assert [d.kind for d in deliveries(services)] == ["pin_code", "pin_code"]

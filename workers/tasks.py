@@ -110,7 +110,7 @@ def sweep(self: Task[[], str]) -> str:
     )
     return (
         f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered, "
-        f"{swept.undelivered} undelivered"
+        f"{swept.expired} expired, {swept.undelivered} undelivered"
     )
 
 

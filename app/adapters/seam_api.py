@@ -336,6 +336,7 @@ def _by_status(
 
 def _grant(found: Any, access_grant_id: str) -> AccessGrant:
     space_ids = getattr(found, "space_ids", None) or []
+    method_ids = getattr(found, "access_method_ids", None) or []
     return AccessGrant(
         access_grant_id=_text(found, "access_grant_id") or access_grant_id,
         user_identity_id=_text(found, "user_identity_id"),
@@ -345,6 +346,7 @@ def _grant(found: Any, access_grant_id: str) -> AccessGrant:
         space_ids=tuple(str(s) for s in space_ids),
         access_grant_key=_text(found, "access_grant_key"),
         reservation_key=_text(found, "reservation_key"),
+        access_method_ids=tuple(str(m) for m in method_ids),
     )
 
 
@@ -382,7 +384,10 @@ def _attempt(found: Any) -> ActionAttempt:
 
 
 def _summary(event: Any) -> SeamEventSummary:
-    grant_ids = getattr(event, "access_grant_ids", None) or []
+    # access_method.* events list their grants; access_grant.* events name their one grant.
+    grant_ids = getattr(event, "access_grant_ids", None) or [
+        g for g in [_text(event, "access_grant_id")] if g
+    ]
     return SeamEventSummary(
         event_id=str(getattr(event, "event_id", "")),
         event_type=str(getattr(event, "event_type", "")),

@@ -26,6 +26,7 @@ from app.ledger.sending import (
 # A guest holds (or will hold) the credential through a delivery in one of these.
 LIVE = (
     DeliveryStatus.PENDING,
+    DeliveryStatus.HELD,
     DeliveryStatus.SENDING,
     DeliveryStatus.UNKNOWN,
     DeliveryStatus.SENT,
@@ -35,7 +36,12 @@ LIVE = (
 
 
 # Still on its way: a message in one of these may yet reach the guest.
-UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
+ON_ITS_WAY = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.HELD,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.UNKNOWN,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,12 @@ class NewDelivery:
     status: DeliveryStatus = DeliveryStatus.PENDING
     error_message: str | None = None
     fallback_for_id: int | None = None
+    # The delivery window (app/schedule.py, app/scheduling.py): None, no wait / no end.
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
+    # Who it is for, in the unique key (see Delivery.recipient): the guest's user identity, or
+    # "" for a front-desk message about the access method as a whole.
+    recipient: str = ""
     destination_hash: str | None = None
 
 
@@ -67,17 +79,42 @@ _EXISTING = select(DELIVERIES.c.id).where(
     DELIVERIES.c.kind == bindparam("b_kind"),
     DELIVERIES.c.credential_fingerprint == bindparam("b_fingerprint"),
     DELIVERIES.c.channel == bindparam("b_channel"),
+    DELIVERIES.c.recipient == bindparam("b_recipient"),
 )
+# Not sent yet: waiting for a worker, or held while Seam re-programs the access method.
+UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.HELD)
 _SUPERSEDE = (
     update(DELIVERIES)
     .where(
-        DELIVERIES.c.status == DeliveryStatus.PENDING,
+        DELIVERIES.c.status.in_(UNSENT),
         DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
         DELIVERIES.c.kind == bindparam("b_kind"),
         # A pending resend of the kept credential stays: it carries the same credential.
         same_credential_of(DELIVERIES.c.credential_fingerprint) != bindparam("b_keep"),
     )
     .values(status=DeliveryStatus.SUPERSEDED, error_message="a newer credential replaced it",
+            updated_at=bindparam("b_now"))
+)  # fmt: skip
+# Seam issued the access method again after revoking it: what was held for the credential it
+# holds now goes out (a held delivery of another credential is superseded above).
+_RELEASE_HELD = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.status == DeliveryStatus.HELD,
+        DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+        DELIVERIES.c.kind == bindparam("b_kind"),
+        same_credential_of(DELIVERIES.c.credential_fingerprint) == bindparam("b_keep"),
+    )
+    .values(status=DeliveryStatus.PENDING, error_message=None, updated_at=bindparam("b_now"))
+)
+_HOLD = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.status == DeliveryStatus.PENDING,
+        DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+        DELIVERIES.c.kind.in_(bindparam("b_kinds", expanding=True)),
+    )
+    .values(status=DeliveryStatus.HELD, error_message=bindparam("b_reason"),
             updated_at=bindparam("b_now"))
 )  # fmt: skip
 _PENDING_IDS = (
@@ -117,17 +154,17 @@ class DeliveryStore(SendingStore):
         *,
         claim_for: timedelta | None = None,
     ) -> Planned:
-        """Plan one credential's messages in one transaction: insert those not planned yet,
-        supersede pending deliveries of any other credential of this kind, and list what is
-        pending for the access method. With `claim_for`, the new ones are claimed for that
-        lease in the same transaction, to be sent by the caller at once."""
+        """Plan one credential's messages in one transaction: release what was held for this
+        credential, insert those not planned yet, supersede unsent deliveries of any other
+        credential of this kind, and list what is pending for the access method. With
+        `claim_for`, the new ones are claimed for that lease in the same transaction, to be
+        sent by the caller at once."""
         with self._connection() as connection:
+            keep = {"b_access_method_id": access_method_id, "b_kind": kind,
+                    "b_keep": fingerprint, "b_now": utcnow()}  # fmt: skip
+            connection.execute(_RELEASE_HELD, keep)
             planned = [self._plan(connection, new) for new in news]
-            connection.execute(
-                _SUPERSEDE,
-                {"b_access_method_id": access_method_id, "b_kind": kind,
-                 "b_keep": fingerprint, "b_now": utcnow()},
-            )  # fmt: skip
+            connection.execute(_SUPERSEDE, keep)
             new_ids = [delivery_id for delivery_id, created in planned if created]
             claimed = claim_planned(connection, new_ids, claim_for) if claim_for else []
             pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
@@ -142,9 +179,21 @@ class DeliveryStore(SendingStore):
         existing: int = connection.execute(
             _EXISTING,
             {"b_access_method_id": new.access_method_id, "b_kind": new.kind,
-             "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel},
+             "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel,
+             "b_recipient": new.recipient},
         ).scalar_one()  # fmt: skip
         return existing, False
+
+    def hold_pending(self, access_method_id: str, kinds: Sequence[str], reason: str) -> int:
+        """Hold the access method's pending deliveries of `kinds` until Seam issues it again
+        (plan_credential releases or supersedes them). Returns how many were held."""
+        with self._connection() as connection:
+            held = connection.execute(
+                _HOLD,
+                {"b_access_method_id": access_method_id, "b_kinds": list(kinds),
+                 "b_reason": reason, "b_now": utcnow()},
+            )  # fmt: skip
+            return int(held.rowcount)
 
     def plan_resend(self, new: NewDelivery, request_id: str) -> tuple[int, bool] | None:
         """Insert a resend the front desk asked for, once per request.
@@ -171,8 +220,8 @@ class DeliveryStore(SendingStore):
                     DELIVERIES.c.access_method_id == new.access_method_id,
                     DELIVERIES.c.kind == new.kind,
                     DELIVERIES.c.channel == new.channel,
-                    DELIVERIES.c.user_identity_id == new.user_identity_id,
-                    DELIVERIES.c.status.in_(UNSENT),
+                    DELIVERIES.c.recipient == new.recipient,
+                    DELIVERIES.c.status.in_(ON_ITS_WAY),
                 )
             ).first()
             if unsent is not None:
@@ -180,12 +229,13 @@ class DeliveryStore(SendingStore):
             return self._plan(connection, new)
 
     def cancel_pending(self, access_method_id: str, reason: str, keep: Sequence[str] = ()) -> int:
-        """Supersede the access method's pending deliveries, but those of the `keep` kinds."""
+        """Supersede the access method's unsent (pending or held) deliveries, but those of the
+        `keep` kinds."""
         with self._transaction() as session:
             result = session.execute(
                 update(Delivery)
                 .where(
-                    Delivery.status == DeliveryStatus.PENDING,
+                    Delivery.status.in_(UNSENT),
                     Delivery.access_method_id == access_method_id,
                     Delivery.kind.not_in(keep),
                 )
@@ -193,14 +243,14 @@ class DeliveryStore(SendingStore):
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def delivered(self, access_method_id: str, kinds: Sequence[str]) -> list[Delivery]:
-        """This access method's deliveries of `kinds` that went out (sent or delivered, or a
+    def delivered(self, access_method_ids: Sequence[str], kinds: Sequence[str]) -> list[Delivery]:
+        """These access methods' deliveries of `kinds` that went out (sent or delivered, or a
         dry run's)."""
         with self._transaction() as session:
             found = session.scalars(
                 select(Delivery)
                 .where(
-                    Delivery.access_method_id == access_method_id,
+                    Delivery.access_method_id.in_(access_method_ids),
                     Delivery.kind.in_(kinds),
                     Delivery.status.in_(SENT_STATUSES),
                 )
@@ -214,8 +264,8 @@ class DeliveryStore(SendingStore):
             return list(pending.scalars())
 
     def credential_is_live(self, delivery: Delivery) -> bool:
-        """Whether any channel still delivers (or delivered) this delivery's credential (for a
-        resend: this resend)."""
+        """Whether any channel still delivers (or delivered) this delivery's credential to its
+        recipient (for a resend: this resend)."""
         with self._transaction() as session:
             found = session.scalar(
                 select(Delivery.id).where(
@@ -224,6 +274,7 @@ class DeliveryStore(SendingStore):
                     # Exact, a resend's mark included: a resend the desk asked for that
                     # reaches no channel is reported, though the original was sent.
                     Delivery.credential_fingerprint == delivery.credential_fingerprint,
+                    Delivery.recipient == delivery.recipient,
                     Delivery.status.in_(LIVE),
                 )
             )
@@ -234,7 +285,8 @@ class DeliveryStore(SendingStore):
             return session.get(Delivery, delivery_id, options=[selectinload(Delivery.attempts)])
 
     def siblings(self, delivery: Delivery) -> list[Delivery]:
-        """Every delivery of the same credential (any channel, any message), this one included."""
+        """Every delivery of the same credential to the same recipient (any channel, any
+        message), this one included."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -243,6 +295,7 @@ class DeliveryStore(SendingStore):
                     .where(
                         Delivery.access_method_id == delivery.access_method_id,
                         Delivery.credential_fingerprint == delivery.credential_fingerprint,
+                        Delivery.recipient == delivery.recipient,
                     )
                     .order_by(Delivery.id)
                 )
@@ -272,7 +325,8 @@ class DeliveryStore(SendingStore):
         return recovered
 
     def due_delivery_ids(self, now: datetime, waited_since: datetime, limit: int) -> list[int]:
-        """Pending or unknown deliveries that are due and were not handed on recently."""
+        """Pending or unknown deliveries that are due (retry and window) and were not handed
+        on recently."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -280,7 +334,15 @@ class DeliveryStore(SendingStore):
                     .where(
                         Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)),
                         or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-                        or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < waited_since),
+                        or_(
+                            Delivery.enqueued_at.is_(None),
+                            Delivery.enqueued_at < waited_since,
+                            # handed on before it was due: that task found nothing to claim
+                            Delivery.enqueued_at < Delivery.not_before,
+                        ),
+                        # The delivery window: this is how beat releases a scheduled delivery.
+                        or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+                        or_(Delivery.expires_at.is_(None), Delivery.expires_at > now),
                     )
                     .order_by(Delivery.id)
                     .limit(limit)

@@ -2,8 +2,8 @@
 
 The ledger, not the broker, is keycourier's source of truth. Unique keys make duplicates
 impossible rather than unlikely: one event per `svix-id` and per Seam `event_id`; one delivery
-per access method, kind, credential and channel; one open front-desk flag per access method.
-A credential is kept only as a keyed fingerprint, never in clear.
+per access method, kind, credential, channel and recipient; one open front-desk flag per access
+method. A credential is kept only as a keyed fingerprint, never in clear.
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # permanent failure, recorded with the provider's code
     SUPERSEDED = "superseded"  # the credential changed before it went out
     SKIPPED = "skipped"  # nothing to send to (e.g. no front-desk address configured)
+    EXPIRED = "expired"  # the guest's stay ended before it could go (app/schedule.py)
+    # Seam revoked the access method while it re-programs it: wait for its issued/reissued.
+    HELD = "held"
     # From the provider's status callbacks, after SENT: forward only.
     DELIVERED = "delivered"  # the provider reports it reached the phone or the mailbox
     UNDELIVERED = "undelivered"  # final: the provider gave up after accepting it; fallback planned
@@ -153,9 +156,12 @@ class Delivery(Base):
             "kind",
             "credential_fingerprint",
             "channel",
-            name="uq_deliveries_one_per_credential_channel",
+            "recipient",
+            name="uq_deliveries_one_per_credential_channel_recipient",
         ),
         Index("ix_deliveries_status_created", "status", "created_at"),
+        # The sweeper's release and expiry queries (scheduled deliveries, app/schedule.py).
+        Index("ix_deliveries_status_not_before", "status", "not_before"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -163,6 +169,10 @@ class Delivery(Base):
     access_method_id: Mapped[str] = mapped_column(String(100), index=True)
     access_grant_id: Mapped[str | None] = mapped_column(String(100))
     user_identity_id: Mapped[str | None] = mapped_column(String(100))
+    # Who the message is for, in the unique key: the guest's user identity for a guest's
+    # message (an access method shared by two guests owes each their own), "" for a front-desk
+    # message about the access method as a whole.
+    recipient: Mapped[str] = mapped_column(String(100), default="", server_default="")
     guest_name: Mapped[str | None] = mapped_column(String(200))
     reservation: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
@@ -185,6 +195,10 @@ class Delivery(Base):
     enqueued_at: Mapped[datetime | None]
     # The delivery on another channel this one stands in for.
     fallback_for_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    # The delivery window (app/schedule.py): not claimed before `not_before` (lead time, quiet
+    # hours), and closed as expired, unsent, from `expires_at` (the grant's ends_at) on.
+    not_before: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
     # Keyed hash of the full destination, so the console can find a guest by phone or email
     # while the ledger keeps only the masked form (app/destinations.py).
     destination_hash: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -7,6 +7,10 @@
        │                  └──release──> pending | superseded | skipped
        └───── unknown ──claim (resolve first)──> sending ...
     sending whose lease expired ──recover──> unknown (a call was in flight) | pending
+    pending | unknown past its window's end ──sweeper──> expired (app/ledger/window.py)
+
+A scheduled delivery (not_before, expires_at: app/schedule.py) is claimable only inside its
+window, on every claim path.
 
 A claim and an in-flight attempt are committed before any provider is called, so a process
 that dies mid-call leaves a record saying a message may have gone out.
@@ -54,7 +58,10 @@ _ATTEMPTS_OF = (
 )
 _CLAIM = (
     update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("b_id"), DELIVERIES.c.status == bindparam("b_previous"))
+    .where(DELIVERIES.c.id == bindparam("b_id"), DELIVERIES.c.status == bindparam("b_previous"),
+           # the window again: a reschedule may land between the claim's read and this write
+           or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= bindparam("b_now")),
+           or_(DELIVERIES.c.expires_at.is_(None), DELIVERIES.c.expires_at > bindparam("b_now")))
     .values(status=DeliveryStatus.SENDING, lease_expires_at=bindparam("b_lease"),
             updated_at=bindparam("b_now"))
 )  # fmt: skip
@@ -76,6 +83,10 @@ _CLAIM_WHERE_DUE = (
         DELIVERIES.c.next_attempt_at.is_(None),
         DELIVERIES.c.next_attempt_at <= bindparam("b_now"),
     ),
+    # The delivery window (app/schedule.py): a scheduled delivery is not claimed before its
+    # time, nor once the stay is over, whoever asks (a duplicated or early task included).
+    or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= bindparam("b_now")),
+    or_(DELIVERIES.c.expires_at.is_(None), DELIVERIES.c.expires_at > bindparam("b_now")),
 )
 _CLAIMED_COLUMNS = (
     *DELIVERIES.c,
@@ -226,6 +237,8 @@ class SendingStore(LedgerBase):
                 return None
             if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
                 return None
+            if not in_window(row["not_before"], row["expires_at"], now):
+                return None  # scheduled for later, or the stay is over (the sweeper expires it)
             claimed = connection.execute(
                 _CLAIM,
                 {"b_id": delivery_id, "b_previous": row["status"], "b_lease": now + lease,
@@ -357,6 +370,11 @@ class SendingStore(LedgerBase):
                  "b_provider_message_id": provider_message_id, "b_error_code": None,
                  "b_error_message": None, "b_next": None, "b_now": now, "b_sent_at": now},
             )  # fmt: skip
+
+
+def in_window(not_before: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    """Whether a delivery's window (app/schedule.py) lets it be sent at `now`."""
+    return (not_before is None or not_before <= now) and (expires_at is None or now < expires_at)
 
 
 def _delivery(row: Any, **changes: Any) -> Delivery:

@@ -28,6 +28,7 @@ from app.ledger.models import (
 )
 from app.ledger.provider_events import ProviderEventStore
 from app.ledger.sending import AttemptEnd, Claimed, InFlight
+from app.ledger.window import WindowStore
 
 __all__ = [
     "AttemptEnd",
@@ -53,9 +54,10 @@ _FINISH_EVENT = (
 )  # fmt: skip
 
 
-class Ledger(ProviderEventStore, DeliveryStore):
-    """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py,
-    provider status reports in app/ledger/provider_events.py."""
+class Ledger(ProviderEventStore, DeliveryStore, WindowStore):
+    """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py
+    (scheduled ones: app/ledger/window.py), provider status reports in
+    app/ledger/provider_events.py."""
 
     @classmethod
     def from_url(cls, database_url: str, pool_size: int = 10) -> Ledger:

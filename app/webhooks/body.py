@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+import logging
+from collections.abc import Callable
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
 
 
 class BodyTooLarge(Exception):
@@ -21,3 +27,17 @@ async def read_capped(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_or_refuse(
+    request: Request, limit: int, answer: Callable[[int, str], JSONResponse]
+) -> bytes | JSONResponse:
+    """The body, or the answer that refuses it: 413 past `limit` bytes, 400 when the client
+    went away mid-body. `answer(status, outcome)` builds the endpoint's own response."""
+    try:
+        return await read_capped(request, limit)
+    except BodyTooLarge:
+        log.warning("%s refused: body over %d bytes", request.url.path, limit)
+        return answer(413, "too_large")
+    except ClientDisconnect:
+        return answer(400, "client_disconnected")

@@ -18,24 +18,21 @@ import json
 import logging
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from app import metrics
 from app.errors import BrokerUnavailable, LedgerUnavailable
-from app.events import Action, action_for
+from app.events import Action, action_for, is_about_a_grant
 from app.ingest import EventWriter
 from app.ledger.models import EventStatus
 from app.ledger.store import NewEvent
+from app.webhooks.body import read_or_refuse
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class SeamWebhookEndpoint:
@@ -44,13 +41,9 @@ class SeamWebhookEndpoint:
         self._writer = writer
 
     async def handle(self, request: Request) -> Response:
-        try:
-            body = await _read_capped(request)
-        except BodyTooLarge:
-            log.warning("seam webhook refused: body over %d bytes", MAX_BODY_BYTES)
-            return _answer(413, "too_large")
-        except ClientDisconnect:
-            return _answer(400, "client_disconnected")
+        body = await read_or_refuse(request, MAX_BODY_BYTES, _answer)
+        if isinstance(body, JSONResponse):
+            return body
 
         svix_id = request.headers.get("svix-id")
         try:
@@ -78,20 +71,6 @@ class SeamWebhookEndpoint:
         return _answer(200, outcome, event_type=new_event.event_type, event=recorded.event_id)
 
 
-async def _read_capped(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
     """The ledger's view of a verified payload. The event's `code` is never kept."""
     if not isinstance(payload, dict):
@@ -108,8 +87,14 @@ def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
             detail="event_id or event_type missing",
         )
     grant_ids = payload.get("access_grant_ids")
+    if grant_ids is None and isinstance(payload.get("access_grant_id"), str):
+        grant_ids = [payload["access_grant_id"]]  # access_grant.* events name one grant
     access_method_id = payload.get("access_method_id")
-    actionable = action_for(event_type) is not Action.RECORD and isinstance(access_method_id, str)
+    action = action_for(event_type)
+    if is_about_a_grant(action):
+        actionable = isinstance(grant_ids, list) and any(isinstance(g, str) for g in grant_ids)
+    else:
+        actionable = action is not Action.RECORD and isinstance(access_method_id, str)
     return NewEvent(
         svix_id=svix_id,
         seam_event_id=event_id,

@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from sendgrid.helpers.eventwebhook import EventWebhook
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from app import delivery_status, metrics
@@ -38,7 +38,7 @@ from app.errors import LedgerUnavailable
 from app.ledger.provider_events import ProviderReport, Reported, ReportOutcome
 from app.ledger.store import Ledger
 from app.queue import Enqueuer
-from app.webhooks.body import BodyTooLarge, read_capped
+from app.webhooks.body import read_or_refuse
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,9 @@ class SendGridEventsEndpoint:
         self._clock = clock
 
     async def handle(self, request: Request) -> JSONResponse:
-        try:
-            body = await read_capped(request, MAX_BODY_BYTES)
-        except BodyTooLarge:
-            return _answer(413, "too_large")
-        except ClientDisconnect:
-            return _answer(400, "client_disconnected")
+        body = await read_or_refuse(request, MAX_BODY_BYTES, _answer)
+        if isinstance(body, JSONResponse):
+            return body
         if self._webhook is None:
             log.error("sendgrid events refused: SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
             return _answer(403, "not_configured")

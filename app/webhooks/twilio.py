@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import ImmutableMultiDict
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
@@ -34,7 +34,7 @@ from app.errors import LedgerUnavailable
 from app.ledger.provider_events import ProviderReport, ReportOutcome
 from app.ledger.store import Ledger
 from app.queue import Enqueuer
-from app.webhooks.body import BodyTooLarge, read_capped
+from app.webhooks.body import read_or_refuse
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,9 @@ class TwilioStatusEndpoint:
         self._enqueuer = enqueuer
 
     async def handle(self, request: Request) -> JSONResponse:
-        try:
-            body = await read_capped(request, MAX_BODY_BYTES)
-        except BodyTooLarge:
-            return _answer(413, "too_large")
-        except ClientDisconnect:
-            return _answer(400, "client_disconnected")
+        body = await read_or_refuse(request, MAX_BODY_BYTES, _answer)
+        if isinstance(body, JSONResponse):
+            return body
         if self._validator is None:
             log.error("twilio status callback refused: TWILIO_AUTH_TOKEN is not set")
             return _answer(403, "not_configured")

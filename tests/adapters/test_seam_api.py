@@ -77,8 +77,8 @@ def test_get_access_grant(seam_reader: SeamApiReader) -> None:
     """An access grant's window is parsed into timezone-aware datetimes."""
     grant = seam_reader.get_access_grant(GRANT_ID)
     assert type(grant) is AccessGrant
-    assert grant.starts_at == datetime(2025, 6, 20, 15, 0, tzinfo=UTC)
-    assert grant.ends_at == datetime(2025, 6, 23, 11, 0, tzinfo=UTC)
+    assert grant.starts_at == datetime(2053, 6, 20, 15, 0, tzinfo=UTC)
+    assert grant.ends_at == datetime(2053, 6, 23, 11, 0, tzinfo=UTC)
     assert grant.space_ids == (SPACE_ID,)
     assert (grant.user_identity_id, grant.access_grant_key) == (
         USER_IDENTITY_ID,

@@ -242,6 +242,26 @@ def test_signed_but_unreadable_is_recorded_rejected_and_answered_2xx(
     assert queued_tasks(redis_url) == []
 
 
+def test_a_grant_event_is_recorded_under_its_grant_and_queued(
+    client: TestClient, ledger: Ledger, redis_url: str
+) -> None:
+    """access_grant.access_times_changed names one access grant and no access method: it is
+    recorded under that grant and queued; without a grant id it is recorded and ignored."""
+    body = body_of(sample_event("access_grant.access_times_changed"))
+    response = post(client, body, signed_headers(WEBHOOK_SECRET, body, msg_id="msg_t"))
+    bare = body_of(sample_event("access_grant.access_times_changed", event_id="e2"))
+    bare = bare.replace(b'"access_grant_id"', b'"not_a_grant_id"')
+    post(client, bare, signed_headers(WEBHOOK_SECRET, bare, msg_id="msg_u"))
+
+    assert response.json()["outcome"] == "received"
+    event, ignored = events_in(ledger)
+    assert event.status == EventStatus.QUEUED
+    assert event.access_method_id is None
+    assert event.access_grant_ids == ["b2c4e6f8-1a3c-4e5f-8a9b-0c1d2e3f4a5b"]
+    assert queued_tasks(redis_url) == [(PROCESS_EVENT, [event.id])]
+    assert ignored.status == EventStatus.IGNORED
+
+
 def test_unhandled_event_type_is_recorded_and_not_queued(
     client: TestClient, ledger: Ledger, redis_url: str
 ) -> None:

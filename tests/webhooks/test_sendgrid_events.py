@@ -166,7 +166,8 @@ def test_a_bounce_after_delivered_is_an_asynchronous_bounce(
 def test_a_bounced_email_falls_back_to_sms_once(
     kc: Keycourier, sendgrid: SendGridStandin, twilio: TwilioStandin
 ) -> None:
-    """bounce -> the SMS fallback, sent once; a dropped event for the same mail adds nothing."""
+    """bounce -> the SMS fallback and a front-desk alert, sent once each; a dropped event for
+    the same mail adds nothing."""
     delivery_id = sent_email(kc, sendgrid)
     post(kc, sendgrid, [sendgrid.event(0, "bounce")])
     assert kc.run_fallbacks() == ["planned"]
@@ -175,9 +176,12 @@ def test_a_bounced_email_falls_back_to_sms_once(
 
     [sms] = twilio.sent
     assert sms["to"] == "+15555550123"
-    fallback = kc.deliveries()[-1]
-    assert (fallback.channel, fallback.fallback_for_id) == ("sms", delivery_id)
-    assert not any(d.kind.startswith("front_desk") for d in kc.deliveries())
+    [fallback] = [d for d in kc.deliveries() if d.fallback_for_id == delivery_id]
+    assert fallback.channel == "sms"
+    [desk] = [d for d in kc.deliveries() if d.kind.startswith("front_desk")]
+    assert desk.kind == "front_desk_delivery_problem"
+    _, alert = sendgrid.sent
+    assert alert["personalizations"][0]["to"][0]["email"] == "frontdesk@hotel.example"
 
 
 def test_dropped_without_a_phone_alerts_the_front_desk_once(

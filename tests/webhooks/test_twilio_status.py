@@ -132,23 +132,29 @@ def test_undelivered_is_final(kc: Keycourier, twilio: TwilioStandin) -> None:
 def test_undelivered_sms_falls_back_to_email_once(
     kc: Keycourier, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
-    """undelivered -> the email fallback is planned and sent once, however often it runs."""
+    """undelivered -> the email fallback and a front-desk alert, each planned and sent once,
+    however often it runs."""
     delivery_id, sid = sent_sms(kc, twilio)
     post_twilio(kc, twilio, sid, "undelivered", 30003)
 
     assert kc.run_fallbacks() == ["planned"]
-    [email] = sendgrid.sent
+    email, alert = sendgrid.sent
     assert email["personalizations"][0]["to"][0]["email"] == "alex.rivera@example.com"
-    fallback = kc.deliveries()[-1]
-    assert (fallback.channel, fallback.fallback_for_id) == ("email", delivery_id)
+    assert alert["personalizations"][0]["to"][0]["email"] == "frontdesk@hotel.example"
+    assert alert["subject"].startswith("Message not delivered")
+    text = next(p["value"] for p in alert["content"] if p["type"] == "text/plain")
+    assert "30003" in text
+    [fallback] = [d for d in kc.deliveries() if d.fallback_for_id == delivery_id]
+    assert fallback.channel == "email"
     assert fallback.status == DeliveryStatus.SENT
+    [desk] = [d for d in kc.deliveries() if d.kind.startswith("front_desk")]
+    assert desk.kind == "front_desk_delivery_problem"
 
     # Twilio's "failed" for the same message, and the task handed on again: nothing new.
     post_twilio(kc, twilio, sid, "failed", 30008)
     assert after_undelivered(kc.services, delivery_id, lambda _id: None) is False
     assert kc.run_fallbacks() == []
-    assert len(sendgrid.sent) == 1
-    assert not any(d.kind.startswith("front_desk") for d in kc.deliveries())
+    assert len(sendgrid.sent) == 2
 
 
 def test_undelivered_without_another_channel_alerts_the_front_desk_once(
