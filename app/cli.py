@@ -82,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--limit", type=int, default=20)
     deliveries.set_defaults(run=_deliveries)
 
+    ops_user = commands.add_parser(
+        "ops-user", help="make an OPS_USERS entry (name:hash) for someone to sign in to /ops"
+    )
+    ops_user.add_argument("name", help="the name they sign in with")
+    ops_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking for it twice",
+    )
+    ops_user.set_defaults(run=_ops_user)
+
     add_template_commands(commands)
     ops_commands.add_commands(commands)
 
@@ -280,6 +291,33 @@ def format_deliveries(rows: Sequence[object]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def _ops_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from app.console.passwords import hash_password
+
+    name = args.name.strip()
+    if not name or any(c in name for c in ":,$\n") or len(name) > 100:
+        print("keycourier: a name has no ':', ',', '$' or newline", file=sys.stderr)
+        return 2
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            print("keycourier: the two passwords differ", file=sys.stderr)
+            return 2
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(f"keycourier: use {MIN_PASSWORD_LENGTH} characters or more", file=sys.stderr)
+        return 2
+    # Only the hash is printed: add the line to OPS_USERS (comma-separated entries).
+    print(f"{name}:{hash_password(password)}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

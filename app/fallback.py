@@ -8,9 +8,11 @@ when no channel is left that holds or will hold the credential, the front desk i
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from app.compose import guest_destination
 from app.container import Services
+from app.destinations import destination_hash, search_key
 from app.ledger.models import Delivery, DeliveryStatus
 from app.ledger.store import NewDelivery
 from app.masking import mask_destination
@@ -48,9 +50,10 @@ def after_failure(
     destination = guest_destination(guest, other)
     falling_back = False
     if destination:
-        fallback_id, created = ledger.plan_delivery(
-            _like(delivery, channel=other, destination=destination, fallback_for_id=delivery.id)
-        )
+        new = _like(delivery, channel=other, destination=destination, fallback_for_id=delivery.id)
+        # The console finds the guest by the address this fallback goes to.
+        digest = destination_hash(search_key(services.settings), destination)
+        fallback_id, created = ledger.plan_delivery(replace(new, destination_hash=digest))
         if created:
             log.warning(
                 "falling back to %s", other, extra={"delivery_id": fallback_id, "kind": other}

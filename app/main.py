@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -15,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.console import console_routes
+from app.container import Services
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.ingest import EventWriter, IngestWriter
 from app.ingest_async import AsyncIngestWriter
@@ -139,5 +143,29 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *console_routes(
+                settings,
+                ledger,
+                console_services(settings, ledger, templates),
+                enqueuer.enqueue_delivery,
+            ),
         ],
     )
+
+
+def console_services(
+    settings: Settings, ledger: Ledger, templates: LiveTemplates
+) -> Callable[[], Services]:
+    """What the console's resend and encode need (Seam, the senders), built on first use:
+    the web process starts without SEAM_API_KEY, and only those two actions need it."""
+    built: list[Services] = []
+    lock = threading.Lock()
+
+    def services() -> Services:
+        with lock:
+            if not built:
+                made = Services.from_settings(settings, ledger)
+                built.append(replace(made, renderer=templates))
+            return built[0]
+
+    return services

@@ -62,6 +62,7 @@ def tell_holders(
                 guest_name=delivery.guest_name,
                 reservation=delivery.reservation,
                 destination_masked=delivery.destination_masked,
+                destination_hash=delivery.destination_hash,
                 status=DeliveryStatus.PENDING,
                 recipient=delivery.recipient,
             ),

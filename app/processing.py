@@ -17,6 +17,7 @@ from app.compose import SeamState
 from app.container import Services
 from app.credentials import fingerprint
 from app.deletion import deleted
+from app.destinations import destination_hash, search_key
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
 from app.events import Action, action_for
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
@@ -211,6 +212,7 @@ def _plan_guest(
         method.access_method_id,
         [
             _new_delivery(
+                services,
                 event,
                 method,
                 kind=message.kind,
@@ -271,6 +273,7 @@ def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
         log.warning("FRONT_DESK_EMAIL is not set: card flag %s recorded, not emailed", flag_id)
     services.ledger.plan_delivery(
         _new_delivery(
+            services,
             event,
             method,
             kind=FRONT_DESK_CARD,
@@ -297,6 +300,7 @@ def _alert_front_desk(services: Services, event: Event, method: AccessMethod) ->
         log.warning("FRONT_DESK_EMAIL is not set: %s recorded, not emailed", kind)
     delivery_id, created = services.ledger.plan_delivery(
         _new_delivery(
+            services,
             event,
             method,
             kind=kind,
@@ -311,6 +315,7 @@ def _alert_front_desk(services: Services, event: Event, method: AccessMethod) ->
 
 
 def _new_delivery(
+    services: Services,
     event: Event,
     method: AccessMethod,
     *,
@@ -338,4 +343,7 @@ def _new_delivery(
         status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
         error_message=None if destination else f"no {channel} destination configured",
         recipient=guest.user_identity_id if per_guest and guest else "",
+        destination_hash=(
+            destination_hash(search_key(services.settings), destination) if destination else None
+        ),
     )

@@ -39,6 +39,7 @@ from typing import Literal
 from app.compose import guest_destination
 from app.container import Services
 from app.credentials import credential_part, fingerprint, resend_fingerprint
+from app.destinations import destination_hash, search_key
 from app.errors import BrokerUnavailable, NotFound
 from app.ledger.models import DeliveryStatus
 from app.ledger.store import NewDelivery
@@ -177,6 +178,7 @@ def resend(
         destination_masked=mask_destination(destination),
         status=DeliveryStatus.PENDING,
         recipient=original.recipient,
+        destination_hash=destination_hash(search_key(services.settings), destination),
     )
     planned = ledger.plan_resend(new, request_id)
     if planned is None:

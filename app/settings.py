@@ -60,6 +60,8 @@ HINTS: dict[str, str] = {
     "(base64, from MFkw...)",
     "DELIVERY_LEAD_TIME": DURATION_HINT,
     "QUIET_HOURS": QUIET_HOURS_HINT,
+    "OPS_USERS": "comma-separated name:hash entries made by `keycourier ops-user NAME`",
+    "OPS_SESSION_SECRET": "a long random string that signs the console's session cookie",
 }
 
 
@@ -154,6 +156,17 @@ class Settings(BaseSettings):
     delivery_lead_time: Annotated[LeadTime | None, NoDecode] = None
     # Local times ("22:00-07:00", the property's time zone) when a guest message waits.
     quiet_hours: Annotated[QuietHours | None, NoDecode] = None
+    # The ops console (/ops) and its JSON API (/api): see app/console/__init__.py.
+    # Comma-separated name:hash entries; hashes are made by `keycourier ops-user NAME`.
+    ops_users: SecretStr | None = None
+    # Signs the console's session cookie; changing it signs everyone out.
+    ops_session_secret: SecretStr | None = None
+    ops_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    # Failed sign-ins for one name before it is locked out, and for how long.
+    ops_lockout_failures: int = Field(default=5, ge=1, le=100)
+    ops_lockout_minutes: float = Field(default=15, gt=0)
+    # Comma-separated bearer tokens other hotel systems present to /api.
+    api_tokens: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -64,7 +64,22 @@ def preview_context(
     return context
 
 
-def preview(
+@dataclass(frozen=True)
+class Rendered:
+    """One message rendered for a preview: the parts its channels would send."""
+
+    message: str
+    locale: str
+    heading: str
+    sms: str | None = None
+    sms_part: str | None = None
+    sms_segments: str | None = None
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+
+
+def render_preview(
     templates_dir: Path,
     message: str,
     *,
@@ -73,8 +88,7 @@ def preview(
     event: dict[str, object] | None = None,
     default_locale: str = "en",
     default_timezone: str = "UTC",
-    html_dir: Path | None = None,
-) -> Preview:
+) -> Rendered:
     """Render `message`; raises PreviewError for a bad request, TemplateError for a bad file."""
     if message not in MESSAGES:
         raise PreviewError(
@@ -87,25 +101,59 @@ def preview(
     if channel == "sms" and not has_sms:
         raise PreviewError(f"{message} is sent by email only")
     context = preview_context(renderer, message, locale=locale, event=event)
-    lines = [f"{message} in {context['locale']}"]
+    heading = f"{message} in {context['locale']}"
     if locale and str(context["locale"]) != locale:
-        lines[0] += f" (there is no {locale} folder for it, so DEFAULT_LOCALE is used)"
-    html_path = None
+        heading += f" (there is no {locale} folder for it, so DEFAULT_LOCALE is used)"
+    rendered = Rendered(message, str(context["locale"]), heading)
     if channel in (None, "sms") and has_sms:
         sms = renderer.render_sms(message, context)
-        name = renderer.part_name(message, "sms.txt", context)
-        lines += ["", f"--- SMS ({name}: {count_segments(sms).describe()})", sms]
+        rendered = replace(
+            rendered,
+            sms=sms,
+            sms_part=renderer.part_name(message, "sms.txt", context),
+            sms_segments=count_segments(sms).describe(),
+        )
     if channel in (None, "email"):
         email = renderer.render_email(message, context)
+        rendered = replace(rendered, subject=email.subject, text=email.text, html=email.html)
+    return rendered
+
+
+def preview(
+    templates_dir: Path,
+    message: str,
+    *,
+    locale: str | None = None,
+    channel: str | None = None,
+    event: dict[str, object] | None = None,
+    default_locale: str = "en",
+    default_timezone: str = "UTC",
+    html_dir: Path | None = None,
+) -> Preview:
+    """Render `message` as text for a terminal, the HTML email saved to a file."""
+    rendered = render_preview(
+        templates_dir,
+        message,
+        locale=locale,
+        channel=channel,
+        event=event,
+        default_locale=default_locale,
+        default_timezone=default_timezone,
+    )
+    lines = [rendered.heading]
+    html_path = None
+    if rendered.sms is not None:
+        lines += ["", f"--- SMS ({rendered.sms_part}: {rendered.sms_segments})", rendered.sms]
+    if rendered.html is not None and rendered.text is not None:
         folder = Path(html_dir or tempfile.mkdtemp(prefix="keycourier-preview-"))
-        html_path = folder / f"{message}.{context['locale']}.html"
-        html_path.write_text(email.html, encoding="utf-8")
+        html_path = folder / f"{message}.{rendered.locale}.html"
+        html_path.write_text(rendered.html, encoding="utf-8")
         lines += [
             "",
-            f"--- Email subject: {email.subject}",
+            f"--- Email subject: {rendered.subject}",
             "",
             "--- Email text part",
-            email.text.rstrip(),
+            rendered.text.rstrip(),
             "",
             f"--- Email HTML part: open {html_path.resolve().as_uri()} in a browser",
         ]

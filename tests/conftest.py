@@ -32,7 +32,23 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-TABLES = ("provider_events", "attempts", "deliveries", "front_desk_flags", "events")
+TABLES = (
+    "provider_events",
+    "attempts",
+    "deliveries",
+    "front_desk_flags",
+    "events",
+    "audit_log",
+    "ops_sign_in_failures",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        action="store_true",
+        help="the browser tests also save each console page to docs/screenshots/",
+    )
 
 
 @pytest.fixture(scope="session")

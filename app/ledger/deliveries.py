@@ -65,6 +65,7 @@ class NewDelivery:
     # Who it is for, in the unique key (see Delivery.recipient): the guest's user identity, or
     # "" for a front-desk message about the access method as a whole.
     recipient: str = ""
+    destination_hash: str | None = None
 
 
 _NEW_DELIVERY_FIELDS = tuple(field.name for field in fields(NewDelivery))

@@ -199,6 +199,9 @@ class Delivery(Base):
     # hours), and closed as expired, unsent, from `expires_at` (the grant's ends_at) on.
     not_before: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+    # Keyed hash of the full destination, so the console can find a guest by phone or email
+    # while the ledger keeps only the masked form (app/destinations.py).
+    destination_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     event: Mapped[Event | None] = relationship(back_populates="deliveries")
     attempts: Mapped[list[Attempt]] = relationship(back_populates="delivery", order_by="Attempt.id")
@@ -273,3 +276,29 @@ class ProviderEvent(Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     occurred_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One thing a person did in the ops console: who, what, on what, when. Never a secret."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class SignInFailures(Base):
+    """Failed console sign-ins per name (a keyed hash of it), for the lockout. In the ledger so
+    that every web process sees the same count."""
+
+    __tablename__ = "ops_sign_in_failures"
+
+    name_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    first_failed_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

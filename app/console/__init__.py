@@ -1,0 +1,116 @@
+"""The ops console at /ops and its JSON API at /api.
+
+Server-rendered pages (Starlette and Jinja2; the templates and the CSS and JS they use ship in
+this package, nothing comes from a CDN) for the front desk and operations:
+
+    /ops/sign-in             GET, POST   public: the sign-in form (signin.py)
+    /ops/sign-out            POST
+    /ops/                    GET         deliveries: search by guest, reservation, phone, email;
+                                         filter by status and channel (pages.py)
+    /ops/deliveries/{id}     GET         one delivery: its timeline of attempts and provider
+                                         status reports (timeline.py)
+    /ops/deliveries/{id}/resend  POST    send the guest's current credential again (actions.py)
+    /ops/cards               GET         the card queue: open front-desk flags
+    /ops/cards/{id}          GET         one card: Seam's encoders for it
+    /ops/cards/{id}/encode   POST        encode the card on an encoder (actions.py)
+    /ops/cards/{id}/check    POST        where an encode left pending stands now
+    /ops/alerts              GET         deliveries that reached nobody, front-desk alerts
+    /ops/templates           GET         the template preview form (preview.py)
+    /ops/templates/preview   POST        a message rendered from the templates on disk
+    /ops/audit               GET         the audit log
+    /ops/static/...          GET         public: console.css, console.js
+
+Who may sign in: OPS_USERS (`name:scrypt$...`, made by `keycourier ops-user NAME`), with a
+session cookie signed by OPS_SESSION_SECRET (sessions.py). Every POST carries the session's
+CSRF token. Every action (sign-in and its failures, sign-out, resend, encode, preview) is
+written to the audit log. The API (api.py) takes bearer tokens from API_TOKENS.
+
+Nothing here blocks the event loop: the ledger, Seam and the providers are called in a thread
+(`Console.run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.console import actions, pages, preview, signin
+from app.console.api import RequireToken, api_error, api_routes, parse_tokens
+from app.console.context import Console, RequireSignIn
+from app.container import Services
+from app.ledger.store import Ledger
+from app.settings import Settings
+
+ERROR_TITLES = {400: "That request is not right", 403: "Not allowed", 404: "Not found"}
+
+
+def console_routes(
+    settings: Settings,
+    ledger: Ledger,
+    services: Callable[[], Services],
+    enqueue: Callable[[int], None],
+) -> list[BaseRoute]:
+    """The /ops and /api mounts. `services` builds (once) what resend and encode need;
+    `enqueue` hands a resend's new delivery to the workers (a blocking call: run in a thread)."""
+    console = Console(settings, ledger)
+    ops = [
+        Route("/sign-in", signin.sign_in_page(console), methods=["GET"]),
+        Route("/sign-in", signin.sign_in_post(console), methods=["POST"]),
+        Route("/sign-out", signin.sign_out(console), methods=["POST"]),
+        Route("/", pages.deliveries(console), methods=["GET"]),
+        Route("/deliveries/{delivery_id:int}", pages.delivery(console), methods=["GET"]),
+        Route(
+            "/deliveries/{delivery_id:int}/resend",
+            actions.resend(console, services, enqueue),
+            methods=["POST"],
+        ),
+        Route("/cards", pages.cards(console), methods=["GET"]),
+        Route("/cards/{flag_id:int}", actions.card(console, services), methods=["GET"]),
+        Route("/cards/{flag_id:int}/encode", actions.encode(console, services), methods=["POST"]),
+        Route("/cards/{flag_id:int}/check", actions.check(console, services), methods=["POST"]),
+        Route("/alerts", pages.alerts(console), methods=["GET"]),
+        Route("/templates", preview.preview_form(console), methods=["GET"]),
+        Route("/templates/preview", preview.preview_post(console), methods=["POST"]),
+        Route("/audit", pages.audit(console), methods=["GET"]),
+        Mount("/static", app=StaticFiles(packages=[("app.console", "static")]), name="static"),
+    ]
+    tokens = parse_tokens(settings.api_tokens.get_secret_value()) if settings.api_tokens else []
+
+    async def page_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return console.render(
+            request,
+            "error.html",
+            {
+                "status_code": exc.status_code,
+                "title": ERROR_TITLES.get(exc.status_code, "Something went wrong"),
+                "detail": exc.detail,
+            },
+            status_code=exc.status_code,
+        )
+
+    return [
+        Mount(
+            "/ops",
+            routes=ops,
+            middleware=[
+                Middleware(RequireSignIn, console=console),
+                Middleware(ExceptionMiddleware, handlers={HTTPException: page_error}),
+            ],
+        ),
+        Mount(
+            "/api",
+            routes=api_routes(console),
+            middleware=[
+                Middleware(RequireToken, tokens=tokens),
+                Middleware(ExceptionMiddleware, handlers={HTTPException: api_error}),
+            ],
+        ),
+    ]

@@ -1,0 +1,153 @@
+"""The console's actions on Seam and the guest: encode a key card at an encoder
+(app/encoding.py) and resend a delivery (app/resend.py). Each is written to the audit log and
+then redirected to the page it was done from, which shows the result from that audit entry
+(`?result=ID`), so a reload never repeats the action."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.console.context import Console, Endpoint
+from app.container import Services
+from app.encoding import EncodeResult, encode_card, encoding_status, list_encoders
+from app.errors import KeycourierError, NotFound, ProviderError
+from app.ledger.models import FlagStatus, FrontDeskFlag
+from app.processing import EnqueueSend
+from app.resend import resend as resend_delivery
+
+ServicesFactory = Callable[[], Services]
+ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
+
+
+async def _flag(console: Console, request: Request) -> FrontDeskFlag:
+    flag_id = request.path_params["flag_id"]
+    flag = await console.run(console.store.get_flag, flag_id)
+    if flag is None:
+        raise HTTPException(404, f"there is no card flag {flag_id}")
+    return flag
+
+
+def card(console: Console, services: ServicesFactory) -> Endpoint:
+    async def page(request: Request) -> Response:
+        flag = await _flag(console, request)
+        encoders, encoders_error = [], None
+        if flag.status == FlagStatus.OPEN:
+            try:
+                encoders = await console.run(list_encoders, services(), flag.access_method_id)
+            except NotFound:
+                encoders_error = "Seam no longer has this key: nothing to encode."
+            except (ProviderError, KeycourierError) as exc:
+                encoders_error = f"Seam's encoders could not be listed: {exc}"
+        else:
+            encoders_error = "This card is no longer waiting: it was encoded or cancelled."
+        result = await console.audit_result(request, f"card {flag.id}")
+        pending = None
+        if result is not None and result.outcome == "pending" and result.detail:
+            found = ACTION_ATTEMPT.search(result.detail)
+            pending = found.group(1) if found else None
+        return console.render(
+            request,
+            "card.html",
+            {"flag": flag, "encoders": encoders, "encoders_error": encoders_error,
+             "result": result, "pending_attempt": pending},
+        )  # fmt: skip
+
+    return page
+
+
+def encode(console: Console, services: ServicesFactory) -> Endpoint:
+    async def post(request: Request) -> Response:
+        form = await console.form(request)
+        flag = await _flag(console, request)
+        encoder_id = str(form.get("acs_encoder_id", "")).strip()[:100]
+        actor = console.actor(request)
+        target = f"card {flag.id}"
+        if not encoder_id:
+            raise HTTPException(400, "choose an encoder")
+        try:
+            result = await console.run(
+                encode_card, services(), flag.access_method_id, encoder_id, actor=actor
+            )
+        except (ProviderError, KeycourierError) as exc:
+            entry = await console.audit(actor, "encode", target, "error",
+                                        f"Seam could not be reached: {exc}")  # fmt: skip
+        else:
+            entry = await _audit_encode(console, actor, "encode", target, result)
+        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
+
+    return post
+
+
+def check(console: Console, services: ServicesFactory) -> Endpoint:
+    """Where an encode left pending (the card was not on the encoder in time) stands now."""
+
+    async def post(request: Request) -> Response:
+        form = await console.form(request)
+        flag = await _flag(console, request)
+        attempt_id = str(form.get("action_attempt_id", ""))
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,100}", attempt_id):
+            raise HTTPException(400, "no action attempt to check")
+        actor = console.actor(request)
+        target = f"card {flag.id}"
+        try:
+            result = await console.run(
+                encoding_status, services(), flag.access_method_id, attempt_id
+            )
+        except (ProviderError, KeycourierError) as exc:
+            entry = await console.audit(actor, "encode_check", target, "error",
+                                        f"Seam could not be reached: {exc}")  # fmt: skip
+        else:
+            entry = await _audit_encode(console, actor, "encode_check", target, result)
+        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
+
+    return post
+
+
+async def _audit_encode(
+    console: Console, actor: str, action: str, target: str, result: EncodeResult
+) -> int:
+    outcome = result.error_type if result.status == "error" else result.status
+    where = [f"encoder {result.acs_encoder_id}"] if result.acs_encoder_id else []
+    if result.action_attempt_id:
+        where.append(f"action attempt {result.action_attempt_id}")
+    detail = result.message + (f" ({', '.join(where)})" if where else "")
+    return await console.audit(actor, action, target, outcome or "error", detail)
+
+
+def resend(console: Console, services: ServicesFactory, enqueue: EnqueueSend) -> Endpoint:
+    async def post(request: Request) -> Response:
+        form = await console.form(request)
+        delivery_id = request.path_params["delivery_id"]
+        actor = console.actor(request)
+        target = f"delivery {delivery_id}"
+        reason = str(form.get("reason", "not_received"))
+        channel = str(form.get("channel", "")) or None
+        request_id = str(form.get("request_id", "")) or None
+        try:
+            result = await console.run(
+                resend_delivery,
+                services(),
+                delivery_id,
+                actor=actor,
+                enqueue=enqueue,
+                reason=reason,
+                request_id=request_id,
+                channel=channel,
+            )
+        except (ProviderError, KeycourierError) as exc:
+            entry = await console.audit(actor, "resend", target, "error", str(exc))
+        else:
+            detail = result.message
+            if result.delivery_id is not None:
+                detail += f" (delivery {result.delivery_id}, reason {reason})"
+            entry = await console.audit(
+                actor, "resend", target, result.refusal or result.status, detail
+            )
+        return console.redirect(f"/ops/deliveries/{delivery_id}?result={entry}")
+
+    return post

@@ -1,0 +1,152 @@
+"""The console's pages that only read: deliveries (search, filters), one delivery's timeline,
+the card queue, alerts and the audit log."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.console.context import Console, Endpoint
+from app.console.timeline import error_text, timeline
+from app.destinations import destination_hash, search_key
+from app.ledger.console import DeliveryQuery
+from app.ledger.models import AuditEntry, DeliveryStatus
+from app.resend import REASONS
+
+STATUSES = tuple(status.value for status in DeliveryStatus)
+CHANNELS = ("sms", "email")
+PAGE_SIZE = 50
+NEW_DELIVERY = re.compile(r"\(delivery (\d+),")
+
+
+def delivery_query(console: Console, request: Request) -> DeliveryQuery:
+    """The search and filters of /ops/ and /api/deliveries, from the query string.
+
+    Text that reads as a phone number (with its country code) or an email address is also
+    matched against each delivery's keyed destination hash (app/destinations.py)."""
+    params = request.query_params
+    text = params.get("q", "").strip()[:200] or None
+    status = params.get("status") or None
+    channel = params.get("channel") or None
+    if status is not None and status not in STATUSES:
+        raise HTTPException(400, f"unknown status {status!r}")
+    if channel is not None and channel not in CHANNELS:
+        raise HTTPException(400, f"unknown channel {channel!r}")
+    try:
+        page = max(1, int(params.get("page", "1")))
+        limit = min(200, max(1, int(params.get("limit", str(PAGE_SIZE)))))
+    except ValueError:
+        raise HTTPException(400, "page and limit are numbers") from None
+    digest = None
+    if text is not None:
+        digest = destination_hash(search_key(console.settings), text)
+    return DeliveryQuery(
+        text=text,
+        destination_hash=digest,
+        status=status,
+        channel=channel,
+        limit=limit,
+        offset=(page - 1) * limit,
+    )
+
+
+def deliveries(console: Console) -> Endpoint:
+    async def page(request: Request) -> Response:
+        query = delivery_query(console, request)
+        found = await console.run(console.store.find_deliveries, query)
+        return console.render(
+            request,
+            "deliveries.html",
+            {
+                "deliveries": found,
+                "q": query.text or "",
+                "status": query.status or "",
+                "channel": query.channel or "",
+                "statuses": STATUSES,
+                "channels": CHANNELS,
+                "page": query.offset // query.limit + 1,
+                "more": len(found) == query.limit,
+            },
+        )
+
+    return page
+
+
+def delivery(console: Console) -> Endpoint:
+    async def page(request: Request) -> Response:
+        delivery_id = request.path_params["delivery_id"]
+        found = await console.run(console.store.delivery_timeline, delivery_id)
+        if found is None:
+            raise HTTPException(404, f"there is no delivery {delivery_id}")
+        row, reports = found
+        others = await console.run(console.store.same_key, row)
+        result = None
+        if "result" in request.query_params:
+            result = await console.audit_result(request, f"delivery {row.id}")
+        return console.render(
+            request,
+            "delivery.html",
+            {
+                "d": row,
+                "error": error_text(row),
+                "timeline": timeline(row, reports),
+                "others": others,
+                "result": result,
+                "new_delivery": _new_delivery(result),
+                "reasons": REASONS,
+                # One id per form shown: a double submit, or a reload, sends once.
+                "request_id": uuid.uuid4().hex,
+            },
+        )
+
+    return page
+
+
+def cards(console: Console) -> Endpoint:
+    async def page(request: Request) -> Response:
+        flags = await console.run(console.store.open_flag_list)
+        return console.render(request, "cards.html", {"flags": flags})
+
+    return page
+
+
+def alerts(console: Console) -> Endpoint:
+    async def page(request: Request) -> Response:
+        rows = await console.run(console.store.alert_deliveries)
+        flags = await console.run(console.store.open_flag_list)
+        return console.render(
+            request,
+            "alerts.html",
+            {"deliveries": rows, "errors": {d.id: error_text(d) for d in rows}, "flags": flags},
+        )
+
+    return page
+
+
+def audit(console: Console) -> Endpoint:
+    async def page(request: Request) -> Response:
+        try:
+            number = max(1, int(request.query_params.get("page", "1")))
+        except ValueError:
+            raise HTTPException(400, "page is a number") from None
+        offset = (number - 1) * PAGE_SIZE
+        entries = await console.run(console.store.audit_entries, PAGE_SIZE, offset)
+        return console.render(
+            request,
+            "audit.html",
+            {"entries": entries, "page": number, "more": len(entries) == PAGE_SIZE},
+        )
+
+    return page
+
+
+def _new_delivery(entry: AuditEntry | None) -> int | None:
+    """The delivery a resend planned, named in its audit entry's detail."""
+    if entry is None or entry.action != "resend" or not entry.detail:
+        return None
+    found = NEW_DELIVERY.search(entry.detail)
+    return int(found.group(1)) if found else None
