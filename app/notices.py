@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from app.compose import stay_fingerprint
 from app.container import Services
+from app.destinations import destination_hash, search_key
 from app.errors import NotFound
 from app.ledger.models import Delivery, DeliveryStatus, Event
 from app.ledger.store import NewDelivery
@@ -140,6 +141,9 @@ def card_ready(
                 guest_name=message.recipient.name,
                 reservation=grant.reservation_key or grant.access_grant_key,
                 destination_masked=mask_destination(message.destination),
+                destination_hash=destination_hash(
+                    search_key(services.settings), message.destination
+                ),
                 recipient=guest.user_identity_id if guest else "",
             ),
             grant,

@@ -23,8 +23,15 @@ from app.ledger.models import (
     SignInFailures,
 )
 
-# A delivery that reached nobody: the alerts page lists these beside the front-desk alerts.
-ALERT_STATUSES: tuple[str, ...] = (DeliveryStatus.FAILED, "undelivered")
+# A delivery that reached nobody (failed, undelivered, or still unsent when the stay ended), or
+# that waits on Seam to issue its access method again: the alerts page lists these beside the
+# front-desk alerts.
+ALERT_STATUSES: tuple[str, ...] = (
+    DeliveryStatus.FAILED,
+    DeliveryStatus.UNDELIVERED,
+    DeliveryStatus.EXPIRED,
+    DeliveryStatus.HELD,
+)
 
 
 @dataclass(frozen=True)

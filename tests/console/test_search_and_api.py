@@ -124,3 +124,27 @@ def test_console_search_page_finds_by_email_and_filters(api: TestClient, sent: l
     assert "alex.rivera@example.com</td>" not in page.text
     empty = api.get("/ops/", params={"q": "alex.rivera@example.com", "status": "failed"})
     assert "No delivery matches." in empty.text
+
+
+def test_alerts_list_a_key_held_while_seam_reprograms(
+    api: TestClient, services: Services, seam: SeamStandin
+) -> None:
+    """A guest's PIN held by a revoke (Seam re-programming) is on the alerts list until Seam
+    issues it again; a sent one is not."""
+    set_method(seam, CODE_ID, code=PIN)
+    process_event(services, record(services, "access_method.issued.code"), lambda _id: None)
+    set_method(seam, CODE_ID, is_issued=False)
+    process_event(services, record(services, "access_method.revoked"), lambda _id: None)
+
+    alerts = api.get("/api/alerts").json()["deliveries"]
+    assert sorted((d["kind"], d["status"]) for d in alerts) == [
+        ("pin_code", "held"),
+        ("pin_code", "held"),
+    ]
+
+    set_method(seam, CODE_ID, is_issued=True)
+    event_id = record(services, "access_method.reissued.backup_code", code=PIN)
+    process_event(services, event_id, lambda _id: None)
+    for delivery_id in services.ledger.pending_delivery_ids(CODE_ID):
+        send(services, delivery_id)
+    assert api.get("/api/alerts").json()["deliveries"] == []
