@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from app.container import Services
 from app.credentials import credential_part, fingerprint
 from app.errors import NotFound, ProviderError
 from app.ledger.models import Delivery, DeliveryStatus
@@ -25,6 +25,9 @@ from app.planner import (
 )
 from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
 from app.template_catalog import template_message
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 
 class Unsendable(Exception):

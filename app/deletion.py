@@ -8,11 +8,14 @@ never sent it has nothing to be told.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from app.container import Services
 from app.ledger.models import Event
 from app.notices import tell_holders
 from app.planner import ACCESS_CANCELLED, GUEST_MESSAGE
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 
 def deleted(

@@ -11,10 +11,10 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from app import metrics
 from app.compose import Composed, SeamState, Unsendable, compose
-from app.container import Services
 from app.credentials import fingerprint
 from app.errors import (
     KeycourierError,
@@ -29,6 +29,9 @@ from app.ledger.store import AttemptEnd, Claimed, InFlight
 from app.ports import Sms
 from app.processing import EnqueueSend
 from app.retry_policy import backoff_seconds
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 log = logging.getLogger(__name__)
 

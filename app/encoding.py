@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from app.container import Services
 from app.errors import NotFound, PermanentProviderError
 from app.ports import ActionAttempt, Encoder
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from app.compose import guest_destination
-from app.container import Services
 from app.destinations import destination_hash, search_key
 from app.ledger.models import Delivery, DeliveryStatus
 from app.ledger.store import NewDelivery
@@ -24,6 +24,9 @@ from app.planner import (
 )
 from app.ports import Guest
 from app.processing import EnqueueSend
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 log = logging.getLogger(__name__)
 

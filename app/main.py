@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -18,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.console import console_routes
-from app.container import Services
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.ingest import EventWriter, IngestWriter
 from app.ingest_async import AsyncIngestWriter
@@ -30,6 +30,9 @@ from app.settings import TWILIO_STATUS_PATH, Settings
 from app.webhooks.seam import SeamWebhookEndpoint
 from app.webhooks.sendgrid import SendGridEventsEndpoint
 from app.webhooks.twilio import TwilioStatusEndpoint
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only when the console first needs them
+    from app.container import Services
 
 
 def make_enqueuer(settings: Settings) -> Enqueuer:
@@ -164,7 +167,9 @@ def console_services(
     def services() -> Services:
         with lock:
             if not built:
-                made = Services.from_settings(settings, ledger)
+                from app.container import Services as Built  # the SDKs load here, not at start
+
+                made = Built.from_settings(settings, ledger)
                 built.append(replace(made, renderer=templates))
             return built[0]
 

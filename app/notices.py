@@ -15,9 +15,9 @@ the guest can be reached on, and compose checks it is still true before it goes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from app.compose import stay_fingerprint
-from app.container import Services
 from app.destinations import destination_hash, search_key
 from app.errors import NotFound
 from app.ledger.models import Delivery, DeliveryStatus, Event
@@ -26,6 +26,9 @@ from app.masking import mask_destination
 from app.planner import CARD_READY, GUEST_MESSAGE, STAY_TIMES_CHANGED, Recipient, address
 from app.ports import AccessGrant, AccessMethod
 from app.scheduling import plan_notice_on_window, retime_grant, schedule_guest_delivery
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 
 def tell_holders(

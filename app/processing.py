@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from app import metrics
 from app.compose import SeamState
-from app.container import Services
 from app.credentials import fingerprint
 from app.deletion import deleted
 from app.destinations import destination_hash, search_key
@@ -35,6 +35,9 @@ from app.planner import (
 from app.ports import AccessGrant, AccessMethod
 from app.retry_policy import backoff_seconds
 from app.scheduling import plan_on_window
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 log = logging.getLogger(__name__)
 

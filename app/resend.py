@@ -34,10 +34,9 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from app.compose import guest_destination
-from app.container import Services
 from app.credentials import credential_part, fingerprint, resend_fingerprint
 from app.destinations import destination_hash, search_key
 from app.errors import BrokerUnavailable, NotFound
@@ -46,6 +45,9 @@ from app.ledger.store import NewDelivery
 from app.masking import mask_destination
 from app.planner import GUEST_MESSAGE, guest_message_kind
 from app.processing import EnqueueSend
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from app.container import Services
 from app.ledger.models import DeliveryStatus, utcnow
 from app.ledger.store import NewDelivery, Planned
 from app.ledger.window import Rescheduled
 from app.planner import GUEST_MESSAGE, Recipient
 from app.ports import AccessGrant
 from app.schedule import SendAt, TooLate, decide
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from app.container import Services
+from typing import TYPE_CHECKING
+
 from app.errors import NotFound
 from app.fallback import after_failure
 from app.ledger.models import DeliveryStatus
 from app.ports import Guest
 from app.processing import EnqueueSend
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 
 def after_undelivered(services: Services, delivery_id: int, enqueue: EnqueueSend) -> bool:

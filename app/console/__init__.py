@@ -32,6 +32,7 @@ Nothing here blocks the event loop: the ledger, Seam and the providers are calle
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -44,9 +45,11 @@ from starlette.staticfiles import StaticFiles
 from app.console import actions, pages, preview, signin
 from app.console.api import RequireToken, api_error, api_routes, parse_tokens
 from app.console.context import Console, RequireSignIn
-from app.container import Services
 from app.ledger.store import Ledger
 from app.settings import Settings
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
 
 ERROR_TITLES = {400: "That request is not right", 403: "Not allowed", 404: "Not found"}
 

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
-from app.container import Services
 from app.encoding import EncodeResult, encode_card, encoding_status, list_encoders
 from app.errors import KeycourierError, NotFound, ProviderError
 from app.ledger.models import FlagStatus, FrontDeskFlag
 from app.processing import EnqueueSend
 from app.resend import resend as resend_delivery
 
-ServicesFactory = Callable[[], Services]
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
+
+ServicesFactory = Callable[[], "Services"]
 ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
 
 
