@@ -1,5 +1,5 @@
 """`python -m app` is the `keycourier` command."""
 
-from app.cli import main
+from app.ops.cli import main
 
 raise SystemExit(main())

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from app.adapters.dry_run import DryRunEmail, DryRunSms
 from app.adapters.seam_api import SeamApiReader
 from app.adapters.sendgrid_email import SendGridEmail
+from app.adapters.timed import TimedEmail, TimedSeamReader, TimedSms
 from app.adapters.twilio_sms import TwilioSms
 from app.ledger.store import Ledger
-from app.live_templates import LiveTemplates
+from app.messages.live import LiveTemplates
 from app.ports import EmailSender, SeamReader, SmsSender
 from app.settings import Settings
-from app.timed_ports import TimedEmail, TimedSeamReader, TimedSms
 
 
 @dataclass

@@ -23,9 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.errors import ConfigError
-from app.properties import normalize_locale
-from app.schedule import (
+from app.delivery.window import (
     DURATION_HINT,
     QUIET_HOURS_HINT,
     LeadTime,
@@ -34,6 +32,8 @@ from app.schedule import (
     parse_lead_time,
     parse_quiet_hours,
 )
+from app.errors import ConfigError
+from app.messages.properties import normalize_locale
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     # How old a signed SendGrid event batch may be (its timestamp header) before it is refused.
     sendgrid_webhook_tolerance_seconds: float = Field(default=600, gt=0)
-    # The delivery window (app/schedule.py). A guest's credential goes no earlier than this
+    # The delivery window (app/delivery/window.py). A guest's credential goes no earlier than this
     # before their access starts ("48h", "2d", ISO "P2D"); unset: as soon as it is issued.
     delivery_lead_time: Annotated[LeadTime | None, NoDecode] = None
     # Local times ("22:00-07:00", the property's time zone) when a guest message waits.

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.logs import configure_logging
+from app.observability.logs import configure_logging
 from app.settings import load_settings
 
 

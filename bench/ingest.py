@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from app.demo import free_port
+from app.ops.demo import free_port
 from app.standins.seam import SAMPLES
 from app.standins.signing import signed_headers
 from bench.procs import Proc, wait_until_ready

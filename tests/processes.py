@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from app.demo import free_port, wait_for
+from app.ops.demo import free_port, wait_for
 from app.standins.seam import SAMPLES
 from app.standins.signing import signed_headers
 from tests.conftest import WEBHOOK_SECRET

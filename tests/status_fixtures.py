@@ -14,16 +14,16 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from app.container import Services
-from app.delivery import send_delivery
+from app.delivery.send import send_delivery
+from app.delivery.undelivered import after_undelivered
+from app.events.processing import process_event
 from app.ledger.models import Delivery, ProviderEvent
 from app.ledger.store import Ledger
-from app.main import create_app
-from app.processing import process_event
 from app.settings import load_settings
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
-from app.undelivered import after_undelivered
-from tests.test_pipeline import record
+from app.web.main import create_app
+from tests.events.test_pipeline import record
 
 PUBLIC = "https://keys.example.com"
 

@@ -13,7 +13,8 @@ unfinished, so a broker that forgets its queue loses nothing.
 - worker_prefetch_multiplier=1: a worker reserves no more than it can work on (one per thread),
   so a worker that stops strands little, and a warm shutdown returns the rest to the queue.
 - visibility_timeout (Redis): how long an unacknowledged task waits before Redis gives it to
-  another worker. It is longer than any retry countdown (app.retry_policy.MAX_DELAY_SECONDS),
+  another worker. It is longer than any retry countdown
+  (app.delivery.retry_policy.MAX_DELAY_SECONDS),
   or a countdown task would run twice; it is not how a dead worker's task is recovered (the
   sweeper does that within a lease, a minute by default).
 - task_time_limit / task_soft_time_limit: a hung call cannot hold a worker thread for ever;
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 from celery.signals import worker_ready
 
-from app.queue import RECONCILE, SWEEP
+from app.intake.queue import RECONCILE, SWEEP
 from app.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -136,8 +137,8 @@ def __getattr__(name: str) -> KeycourierCelery:
     if name != "app":
         raise AttributeError(name)
     if "app" not in _built:
-        from app.logs import configure_logging
-        from app.worker_hooks import install
+        from app.observability.logs import configure_logging
+        from app.observability.worker_hooks import install
 
         settings = load_settings(require=("SEAM_API_KEY",))
         configure_logging(settings)

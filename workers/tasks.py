@@ -7,13 +7,14 @@ from typing import cast
 
 from celery import Task, shared_task
 
-from app import delivery, processing, undelivered
-from app.compose import SeamState
 from app.container import Services
+from app.delivery import send as delivery
+from app.delivery import undelivered
+from app.delivery.compose import SeamState
+from app.delivery.retry_policy import backoff_seconds
 from app.errors import KeycourierError, ProviderError
-from app.ledger.models import utcnow
-from app.ledger.store import Claimed
-from app.queue import (
+from app.events import processing
+from app.intake.queue import (
     AFTER_UNDELIVERED,
     PROCESS_EVENT,
     RECONCILE,
@@ -21,10 +22,11 @@ from app.queue import (
     SWEEP,
     CeleryEnqueuer,
 )
-from app.reconcile import reconcile as reconcile_events
-from app.retry_policy import backoff_seconds
-from app.sweeper import patience_for
-from app.sweeper import sweep as sweep_ledger
+from app.intake.reconcile import reconcile as reconcile_events
+from app.intake.sweeper import patience_for
+from app.intake.sweeper import sweep as sweep_ledger
+from app.ledger.models import utcnow
+from app.ledger.store import Claimed
 from workers.celery_app import KeycourierCelery
 
 DUE_MARGIN_SECONDS = 1.0

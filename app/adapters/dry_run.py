@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.masking import mask_destination
+from app.observability.masking import mask_destination
 from app.ports import Email, Sent, Sms
 
 log = logging.getLogger(__name__)

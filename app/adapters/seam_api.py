@@ -34,7 +34,7 @@ from app.errors import (
     ProviderError,
     TransientProviderError,
 )
-from app.masking import mask_text
+from app.observability.masking import mask_text
 from app.ports import (
     AccessGrant,
     AccessMethod,

@@ -28,7 +28,7 @@ from app.errors import (
     TransientProviderError,
     UnknownOutcome,
 )
-from app.masking import mask_email, mask_text
+from app.observability.masking import mask_email, mask_text
 from app.ports import Email, Sent
 
 for _name in ("python_http_client", "python_http_client.client"):

@@ -27,7 +27,7 @@ from app.errors import (
     TransientProviderError,
     UnknownOutcome,
 )
-from app.masking import mask_phone, mask_text
+from app.observability.masking import mask_phone, mask_text
 from app.ports import ProviderMessage, Sent, Sms
 
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

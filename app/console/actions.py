@@ -1,7 +1,7 @@
 """The console's actions on Seam and the guest: encode a key card at an encoder
-(app/encoding.py) and resend a delivery (app/resend.py). Each is written to the audit log and
-then redirected to the page it was done from, which shows the result from that audit entry
-(`?result=ID`), so a reload never repeats the action."""
+(app/delivery/encoding.py) and resend a delivery (app/delivery/resend.py). Each is written to the
+audit log and then redirected to the page it was done from, which shows the result from that audit
+entry (`?result=ID`), so a reload never repeats the action."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
-from app.encoding import EncodeResult, encode_card, encoding_status, list_encoders
+from app.delivery.encoding import EncodeResult, encode_card, encoding_status, list_encoders
+from app.delivery.resend import resend as resend_delivery
 from app.errors import KeycourierError, NotFound, ProviderError
+from app.events.processing import EnqueueSend
 from app.ledger.models import FlagStatus, FrontDeskFlag
-from app.processing import EnqueueSend
-from app.resend import resend as resend_delivery
 
 if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
     from app.container import Services

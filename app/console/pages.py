@@ -12,10 +12,10 @@ from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
 from app.console.timeline import error_text, timeline
-from app.destinations import destination_hash, search_key
+from app.delivery.destinations import destination_hash, search_key
+from app.delivery.resend import REASONS
 from app.ledger.console import DeliveryQuery
 from app.ledger.models import AuditEntry, DeliveryStatus
-from app.resend import REASONS
 
 STATUSES = tuple(status.value for status in DeliveryStatus)
 CHANNELS = ("sms", "email")
@@ -27,7 +27,7 @@ def delivery_query(console: Console, request: Request) -> DeliveryQuery:
     """The search and filters of /ops/ and /api/deliveries, from the query string.
 
     Text that reads as a phone number (with its country code) or an email address is also
-    matched against each delivery's keyed destination hash (app/destinations.py)."""
+    matched against each delivery's keyed destination hash (app/delivery/destinations.py)."""
     params = request.query_params
     text = params.get("q", "").strip()[:200] or None
     status = params.get("status") or None

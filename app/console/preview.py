@@ -1,4 +1,4 @@
-"""The template preview page: app/template_preview.py's rendering, in the browser. The email's
+"""The template preview page: app/messages/preview.py's rendering, in the browser. The email's
 HTML is shown in a sandboxed frame (no scripts, no same-origin access)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
 from app.errors import TemplateError
-from app.template_catalog import MESSAGES
-from app.template_preview import PreviewError, Rendered, render_preview
+from app.messages.catalog import MESSAGES
+from app.messages.preview import PreviewError, Rendered, render_preview
 
 
 def _page(

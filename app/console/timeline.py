@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from app.ledger.models import Delivery, ProviderEvent
-from app.masking import mask_text
+from app.observability.masking import mask_text
 
 
 @dataclass(frozen=True)

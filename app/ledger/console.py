@@ -38,7 +38,7 @@ ALERT_STATUSES: tuple[str, ...] = (
 class DeliveryQuery:
     """A search of the deliveries: those whose guest name, reservation or access method id
     contains `text` (any case), whose id is `text`, or whose destination hashes to
-    `destination_hash` (an exact phone number or email, app/destinations.py)."""
+    `destination_hash` (an exact phone number or email, app/delivery/destinations.py)."""
 
     text: str | None = None
     destination_hash: str | None = None

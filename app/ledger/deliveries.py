@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from app.credentials import RESEND_MARK
+from app.delivery.credentials import RESEND_MARK
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import (
     DELIVERIES,
@@ -59,7 +59,8 @@ class NewDelivery:
     status: DeliveryStatus = DeliveryStatus.PENDING
     error_message: str | None = None
     fallback_for_id: int | None = None
-    # The delivery window (app/schedule.py, app/scheduling.py): None, no wait / no end.
+    # The delivery window (app/delivery/window.py, app/delivery/scheduling.py): None, no wait / no
+    # end.
     not_before: datetime | None = None
     expires_at: datetime | None = None
     # Who it is for, in the unique key (see Delivery.recipient): the guest's user identity, or

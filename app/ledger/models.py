@@ -70,7 +70,7 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # permanent failure, recorded with the provider's code
     SUPERSEDED = "superseded"  # the credential changed before it went out
     SKIPPED = "skipped"  # nothing to send to (e.g. no front-desk address configured)
-    EXPIRED = "expired"  # the guest's stay ended before it could go (app/schedule.py)
+    EXPIRED = "expired"  # the guest's stay ended before it could go (app/delivery/window.py)
     # Seam revoked the access method while it re-programs it: wait for its issued/reissued.
     HELD = "held"
     # From the provider's status callbacks, after SENT: forward only.
@@ -160,7 +160,7 @@ class Delivery(Base):
             name="uq_deliveries_one_per_credential_channel_recipient",
         ),
         Index("ix_deliveries_status_created", "status", "created_at"),
-        # The sweeper's release and expiry queries (scheduled deliveries, app/schedule.py).
+        # The sweeper's release and expiry queries (scheduled deliveries, app/delivery/window.py).
         Index("ix_deliveries_status_not_before", "status", "not_before"),
     )
 
@@ -195,12 +195,12 @@ class Delivery(Base):
     enqueued_at: Mapped[datetime | None]
     # The delivery on another channel this one stands in for.
     fallback_for_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
-    # The delivery window (app/schedule.py): not claimed before `not_before` (lead time, quiet
-    # hours), and closed as expired, unsent, from `expires_at` (the grant's ends_at) on.
+    # The delivery window (app/delivery/window.py): not claimed before `not_before` (lead time,
+    # quiet hours), and closed as expired, unsent, from `expires_at` (the grant's ends_at) on.
     not_before: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     # Keyed hash of the full destination, so the console can find a guest by phone or email
-    # while the ledger keeps only the masked form (app/destinations.py).
+    # while the ledger keeps only the masked form (app/delivery/destinations.py).
     destination_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     event: Mapped[Event | None] = relationship(back_populates="deliveries")

@@ -9,7 +9,7 @@
     sending whose lease expired ──recover──> unknown (a call was in flight) | pending
     pending | unknown past its window's end ──sweeper──> expired (app/ledger/window.py)
 
-A scheduled delivery (not_before, expires_at: app/schedule.py) is claimable only inside its
+A scheduled delivery (not_before, expires_at: app/delivery/window.py) is claimable only inside its
 window, on every claim path.
 
 A claim and an in-flight attempt are committed before any provider is called, so a process
@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from app.credentials import FINGERPRINT_LENGTH
+from app.delivery.credentials import FINGERPRINT_LENGTH
 from app.ledger.base import LedgerBase
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 
@@ -69,7 +69,8 @@ _OTHER = DELIVERIES.alias("other")
 
 
 def same_credential_of(fingerprint: Any) -> Any:
-    """The credential part of a fingerprint column (a resend's mark cut off: app/credentials)."""
+    """The credential part of a fingerprint column (a resend's mark cut off:
+    app/delivery/credentials)."""
     return func.substr(fingerprint, 1, FINGERPRINT_LENGTH)
 
 
@@ -83,7 +84,7 @@ _CLAIM_WHERE_DUE = (
         DELIVERIES.c.next_attempt_at.is_(None),
         DELIVERIES.c.next_attempt_at <= bindparam("b_now"),
     ),
-    # The delivery window (app/schedule.py): a scheduled delivery is not claimed before its
+    # The delivery window (app/delivery/window.py): a scheduled delivery is not claimed before its
     # time, nor once the stay is over, whoever asks (a duplicated or early task included).
     or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= bindparam("b_now")),
     or_(DELIVERIES.c.expires_at.is_(None), DELIVERIES.c.expires_at > bindparam("b_now")),
@@ -373,7 +374,7 @@ class SendingStore(LedgerBase):
 
 
 def in_window(not_before: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
-    """Whether a delivery's window (app/schedule.py) lets it be sent at `now`."""
+    """Whether a delivery's window (app/delivery/window.py) lets it be sent at `now`."""
     return (not_before is None or not_before <= now) and (expires_at is None or now < expires_at)
 
 

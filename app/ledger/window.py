@@ -1,4 +1,4 @@
-"""The ledger's side of the delivery window (app/schedule.py): scheduled deliveries.
+"""The ledger's side of the delivery window (app/delivery/window.py): scheduled deliveries.
 
 A scheduled delivery is an ordinary pending row with `not_before` (claimed by nobody before
 then: app/ledger/sending.py) and `expires_at` (the grant's ends_at). Beat's sweeper hands it

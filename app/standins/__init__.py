@@ -1,1 +1,5 @@
-"""Local stand-ins for the Seam, Twilio and SendGrid APIs, speaking their real wire formats."""
+"""Local stand-ins for the Seam, Twilio and SendGrid APIs, speaking their real wire formats.
+
+Used by the tests, the benchmark and `keycourier demo`: reached through the official SDKs with
+SEAM_ENDPOINT, TWILIO_BASE_URL and SENDGRID_BASE_URL. Imports nothing else of app.
+"""

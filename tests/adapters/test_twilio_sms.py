@@ -12,7 +12,7 @@ from twilio.rest import Client
 
 from app.adapters.twilio_sms import TwilioSms
 from app.errors import PermanentProviderError, TransientProviderError, UnknownOutcome
-from app.masking import mask_phone
+from app.observability.masking import mask_phone
 from app.ports import Sent, Sms
 from app.standins.twilio import TwilioStandin
 

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 from app.console.passwords import hash_password
 from app.ledger.console import ConsoleStore
 from app.ledger.store import Ledger
-from app.main import create_app
 from app.settings import load_settings
+from app.web.main import create_app
 from tests.console.support import (
     API_TOKEN,
     NAME,

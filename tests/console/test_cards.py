@@ -12,13 +12,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.container import Services
+from app.events.processing import process_event
 from app.ledger.console import ConsoleStore
-from app.main import create_app
-from app.processing import process_event
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
+from app.web.main import create_app
 from tests.console.support import console_env, sign_in
-from tests.test_pipeline import record
+from tests.events.test_pipeline import record
 
 FRONT_DESK_ENCODER = "681da2d6-4ac6-4b33-8c03-86281b761325"
 

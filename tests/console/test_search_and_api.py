@@ -10,15 +10,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.container import Services
-from app.destinations import destination_hash, normalise, search_key
+from app.delivery.destinations import destination_hash, normalise, search_key
+from app.events.processing import process_event
 from app.ledger.console import ConsoleStore, DeliveryQuery
-from app.main import create_app
-from app.processing import process_event
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.standins.twilio import TwilioStandin
+from app.web.main import create_app
 from tests.console.support import API_TOKEN, console_env, sign_in
-from tests.test_pipeline import CODE_ID, PIN, record, send, set_method
+from tests.events.test_pipeline import CODE_ID, PIN, record, send, set_method
 
 
 @pytest.fixture

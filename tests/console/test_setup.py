@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 from app.console.passwords import parse_users, verify_password
 from app.errors import ConfigError
 from app.ledger.store import Ledger
-from app.main import create_app
 from app.settings import load_settings
+from app.web.main import create_app
 from tests.conftest import ROOT
 from tests.console.support import console_env, web_env
 

@@ -1,0 +1,121 @@
+"""After a delivery fails for good: try the guest's other channel, else tell the front desk.
+
+A guest at a locked door is the failure keycourier exists to prevent, so a failed channel is
+never the end: the other channel is planned (once: the ledger's unique key sees to that), and
+when no channel is left that holds or will hold the credential, the front desk is emailed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from app.delivery.compose import guest_destination
+from app.delivery.destinations import destination_hash, search_key
+from app.events.planner import (
+    ACCESS_CANCELLED,
+    FRONT_DESK_DELIVERY_PROBLEM,
+    FRONT_DESK_UNDELIVERED,
+    GUEST_NOTICES,
+)
+from app.events.processing import EnqueueSend
+from app.ledger.models import Delivery, DeliveryStatus
+from app.ledger.store import NewDelivery
+from app.observability.masking import mask_destination
+from app.ports import Guest
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
+
+log = logging.getLogger(__name__)
+
+
+def after_failure(
+    services: Services,
+    delivery: Delivery,
+    guest: Guest | None,
+    enqueue: EnqueueSend,
+    *,
+    reported: bool = False,
+) -> None:
+    """`reported`: the provider accepted the message, then reported it undelivered (a status
+    callback); when the other channel is tried for it, the front desk hears of it too."""
+    if not delivery.is_guest_message:
+        log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
+        return
+    if delivery.kind == ACCESS_CANCELLED or delivery.kind in GUEST_NOTICES:
+        # A notice, not a key: no fallback, no desk alert.
+        log.error("guest notice could not be sent", extra={"delivery_id": delivery.id})
+        return
+    ledger = services.ledger
+    other = "email" if delivery.channel == "sms" else "sms"
+    destination = guest_destination(guest, other)
+    falling_back = False
+    if destination:
+        new = _like(delivery, channel=other, destination=destination, fallback_for_id=delivery.id)
+        # The console finds the guest by the address this fallback goes to.
+        digest = destination_hash(search_key(services.settings), destination)
+        fallback_id, created = ledger.plan_delivery(replace(new, destination_hash=digest))
+        if created:
+            log.warning(
+                "falling back to %s", other, extra={"delivery_id": fallback_id, "kind": other}
+            )
+            enqueue(fallback_id)
+        # Not when the other channel had its own message of this key already (it went).
+        fallback = ledger.get_delivery(fallback_id)
+        falling_back = fallback is not None and fallback.fallback_for_id == delivery.id
+    if ledger.credential_is_live(delivery):
+        if reported and falling_back:
+            _alert(services, delivery, FRONT_DESK_DELIVERY_PROBLEM, enqueue)
+        return
+    _alert(services, delivery, FRONT_DESK_UNDELIVERED, enqueue)
+
+
+def _alert(services: Services, delivery: Delivery, kind: str, enqueue: EnqueueSend) -> None:
+    front_desk = services.settings.front_desk_email
+    alert_id, created = services.ledger.plan_delivery(
+        _like(delivery, kind=kind, channel="email", destination=front_desk)
+    )
+    what = (
+        "a guest's message was reported undelivered; trying the other channel"
+        if kind == FRONT_DESK_DELIVERY_PROBLEM
+        else "guest left without a credential: every channel failed"
+    )
+    log.error(
+        "%s; front desk %s",
+        what,
+        "alerted" if front_desk else "NOT alerted (FRONT_DESK_EMAIL is not set)",
+        extra={"delivery_id": delivery.id},
+    )
+    if created and front_desk:
+        enqueue(alert_id)
+
+
+def _like(
+    delivery: Delivery,
+    *,
+    channel: str,
+    destination: str | None,
+    kind: str | None = None,
+    fallback_for_id: int | None = None,
+) -> NewDelivery:
+    return NewDelivery(
+        access_method_id=delivery.access_method_id,
+        kind=kind or delivery.kind,
+        channel=channel,
+        credential_fingerprint=delivery.credential_fingerprint,
+        event_id=delivery.event_id,
+        access_grant_id=delivery.access_grant_id,
+        user_identity_id=delivery.user_identity_id,
+        guest_name=delivery.guest_name,
+        reservation=delivery.reservation,
+        destination_masked=mask_destination(destination) if destination else None,
+        status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
+        error_message=None if destination else "FRONT_DESK_EMAIL is not set",
+        fallback_for_id=fallback_for_id,
+        # The delivery window: a fallback to the guest ends with the stay, like the delivery
+        # it stands in for (already due: it is not held again); the desk's alert never ends.
+        expires_at=None if kind else delivery.expires_at,
+        recipient=delivery.recipient,
+    )

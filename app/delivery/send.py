@@ -1,0 +1,260 @@
+"""Sending one delivery: claim it, compose it, resolve any lost answer, send, record.
+
+Every provider call is recorded as in flight before it is made. A call that gets no answer
+leaves the delivery `unknown`: before any resend the provider is asked whether the message
+went out (Twilio's message list), so a timeout does not become a second SMS.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from app.delivery.compose import Composed, SeamState, Unsendable, compose
+from app.delivery.credentials import fingerprint
+from app.delivery.fallback import after_failure
+from app.delivery.retry_policy import backoff_seconds
+from app.errors import (
+    KeycourierError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    UnknownOutcome,
+)
+from app.events.processing import EnqueueSend
+from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
+from app.ledger.store import AttemptEnd, Claimed, InFlight
+from app.observability import metrics
+from app.ports import Sms
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
+
+log = logging.getLogger(__name__)
+
+# How soon to ask the provider about a call that got no answer.
+RESOLVE_AFTER_SECONDS = 10.0
+
+
+class Result(StrEnum):
+    SENT = "sent"
+    DRY_RUN = "dry_run"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    SKIPPED = "skipped"
+    HELD = "held"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
+    NOT_PENDING = "not_pending"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    # Seconds until the delivery is due again (RETRY and UNKNOWN).
+    retry_in: float | None = None
+
+
+def send_delivery(
+    services: Services,
+    delivery_id: int,
+    enqueue: EnqueueSend,
+    state: SeamState | None = None,
+    claimed: Claimed | None = None,
+) -> Outcome:
+    """Take one delivery as far as it can go now. Never sends a message twice.
+
+    `claimed`: the claim made when it was planned, in this task; otherwise it is claimed here.
+    """
+    ledger, settings = services.ledger, services.settings
+    lease = timedelta(seconds=settings.delivery_lease_seconds)
+    if claimed is None or claimed.delivery.id != delivery_id:
+        claimed = ledger.claim_delivery(delivery_id, lease)
+    if claimed is None:
+        return Outcome(Result.NOT_PENDING)
+    delivery = claimed.delivery
+    context = {"delivery_id": delivery_id, "channel": delivery.channel, "kind": delivery.kind}
+
+    try:
+        composed = compose(
+            services, delivery, state, other_credential_sent=claimed.other_credential_sent
+        )
+    except Unsendable as unsendable:
+        ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
+        log.info("delivery not sent: %s", unsendable.reason, extra=context)
+        metrics.delivery_finished(delivery.channel, unsendable.status.value)
+        return Outcome(Result(unsendable.status.value))
+    except KeycourierError as exc:
+        # Seam unreachable, a template being fixed: try again later, within the retry window.
+        return _retry_later(services, delivery, exc, enqueue, context)
+
+    message_fp = _message_fingerprint(services, composed)
+    if claimed.unresolved is not None:
+        try:
+            found = _find_lost_send(services, delivery, composed, claimed.unresolved)
+        except ProviderError as exc:
+            # Without an answer, resending could send twice: ask again later.
+            log.warning("could not check a send that got no answer: %s", exc, extra=context)
+            delay = backoff_seconds(1, exc.retry_after)
+            ledger.release_delivery(
+                delivery_id, DeliveryStatus.UNKNOWN, str(exc), next_attempt_at=_in(delay)
+            )
+            return Outcome(Result.UNKNOWN, delay)
+        if found is not None:
+            ledger.settle_unknown(claimed.unresolved.id, found)
+            log.info("a send that got no answer had gone out", extra=context)
+            metrics.delivery_finished(delivery.channel, "sent")
+            return Outcome(Result.SENT)
+        ledger.settle_unknown(claimed.unresolved.id, None)
+        if delivery.retry_deadline is not None and utcnow() > delivery.retry_deadline:
+            # The provider kept not answering for the whole window: stop, fall back, report.
+            ledger.release_delivery(
+                delivery_id, DeliveryStatus.FAILED, "no answer from the provider in the window"
+            )
+            log.error("giving up: the provider never answered", extra=context)
+            metrics.delivery_finished(delivery.channel, "failed")
+            after_failure(services, delivery, composed.guest, enqueue)
+            return Outcome(Result.FAILED)
+
+    provider = _provider(services, delivery)
+    # Renew the claim for the provider call only when Seam reads or a lost-send lookup used up
+    # much of it: composing from the state just read takes no time, and saves a statement.
+    held = delivery.lease_expires_at
+    renew = held is None or held - utcnow() < lease / 2
+    attempt = ledger.begin_attempt(delivery_id, provider, message_fp, lease if renew else None)
+    try:
+        if isinstance(composed.message, Sms):
+            sent = services.sms.send_sms(composed.message)
+        else:
+            sent = services.email.send_email(composed.message)
+    except UnknownOutcome as exc:
+        end = _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS))
+        ledger.finish_attempt(attempt, replace(end, retry_deadline=_deadline(services, delivery)))
+        log.warning("no answer from %s; will check before resending", provider, extra=context)
+        metrics.delivery_finished(delivery.channel, "unknown")
+        return Outcome(Result.UNKNOWN, RESOLVE_AFTER_SECONDS)
+    except TransientProviderError as exc:
+        return _retry_later(services, delivery, exc, enqueue, context, attempt, composed)
+    except PermanentProviderError as exc:
+        ledger.finish_attempt(
+            attempt, _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
+        )
+        log.error("send failed for good: %s", exc, extra=context)
+        metrics.delivery_finished(delivery.channel, "failed")
+        after_failure(services, delivery, composed.guest, enqueue)
+        return Outcome(Result.FAILED)
+
+    outcome = AttemptOutcome.DRY_RUN if sent.dry_run else AttemptOutcome.SENT
+    ledger.finish_attempt(
+        attempt, AttemptEnd(outcome, DeliveryStatus(outcome.value), sent.provider_message_id)
+    )
+    log.info("delivery %s", "recorded (dry run)" if sent.dry_run else "sent", extra=context)
+    metrics.delivery_finished(delivery.channel, outcome.value)
+    return Outcome(Result(outcome.value))
+
+
+def _retry_later(
+    services: Services,
+    delivery: Delivery,
+    exc: KeycourierError,
+    enqueue: EnqueueSend,
+    context: dict[str, object],
+    attempt: InFlight | None = None,
+    composed: Composed | None = None,
+) -> Outcome:
+    """Schedule the next try, or fail the delivery once the retry window is spent."""
+    ledger = services.ledger
+    now = utcnow()
+    deadline = _deadline(services, delivery)
+    failures = 1 + sum(
+        a.outcome in (AttemptOutcome.TRANSIENT_ERROR, AttemptOutcome.UNKNOWN)
+        for a in delivery.attempts
+    )
+    delay = backoff_seconds(failures, exc.retry_after if isinstance(exc, ProviderError) else None)
+    exhausted = now + timedelta(seconds=delay) > deadline
+    if attempt is None:
+        # Failed before any provider call (Seam, templates): recorded all the same, so the
+        # timeline shows it and the backoff counts it.
+        source = exc.provider if isinstance(exc, ProviderError) else "keycourier"
+        attempt = ledger.begin_attempt(delivery.id, source, None, timedelta(0))
+    end = _end(AttemptOutcome.TRANSIENT_ERROR, DeliveryStatus.PENDING, exc, _in(delay))
+    if exhausted:
+        end = AttemptEnd(
+            end.outcome,
+            DeliveryStatus.FAILED,
+            error_code=end.error_code or "retries_exhausted",
+            error_message=f"gave up after {failures} tries: {end.error_message}",
+        )
+    ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline))
+    if exhausted:
+        log.error("retries exhausted: %s", exc, extra=context)
+        metrics.delivery_finished(delivery.channel, "failed")
+        after_failure(services, delivery, composed.guest if composed else None, enqueue)
+        return Outcome(Result.FAILED)
+    log.warning("will retry in %.0f s: %s", delay, exc, extra=context)
+    metrics.retry_scheduled(delivery.channel)
+    return Outcome(Result.RETRY, delay)
+
+
+def _end(
+    outcome: AttemptOutcome,
+    status: DeliveryStatus,
+    exc: KeycourierError,
+    next_attempt_at: datetime | None = None,
+) -> AttemptEnd:
+    code = exc.code if isinstance(exc, ProviderError) else type(exc).__name__
+    message = exc.message if isinstance(exc, ProviderError) else str(exc)
+    return AttemptEnd(
+        outcome, status, error_code=code, error_message=message, next_attempt_at=next_attempt_at
+    )
+
+
+def _deadline(services: Services, delivery: Delivery) -> datetime:
+    """When retrying this delivery stops: the retry window, counted from its first failure."""
+    window = timedelta(seconds=services.settings.retry_window_seconds)
+    return delivery.retry_deadline or utcnow() + window
+
+
+def _in(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)
+
+
+def _provider(services: Services, delivery: Delivery) -> str:
+    settings = services.settings
+    if delivery.channel == "sms":
+        return "twilio" if settings.sms_enabled else "dry_run"
+    return "sendgrid" if settings.email_enabled else "dry_run"
+
+
+def _message_fingerprint(services: Services, composed: Composed) -> str:
+    message = composed.message
+    body = message.body if isinstance(message, Sms) else message.text
+    return fingerprint(services.settings.fingerprint_key(), message.to, body)
+
+
+def _find_lost_send(
+    services: Services, delivery: Delivery, composed: Composed, lost: Attempt
+) -> str | None:
+    """The provider's id for the message a lost call carried, or None if it never went out.
+
+    When the provider cannot be asked (SendGrid, dry run), the message is taken as not sent:
+    a second email is a lesser harm than a guest without a key.
+    """
+    message = composed.message
+    sender = services.sms if isinstance(message, Sms) else services.email
+    candidates = sender.recent_messages(message.to, lost.started_at)
+    if candidates is None:
+        return None
+    key = services.settings.fingerprint_key()
+    matching = [
+        candidate.provider_message_id
+        for candidate in candidates
+        if fingerprint(key, message.to, candidate.body) == lost.message_fingerprint
+    ]
+    # A message another attempt already accounts for is not this one: a resend has the same
+    # words as the message it repeats, sent moments before.
+    accounted = services.ledger.accounted_for(matching, delivery.access_method_id, besides=lost.id)
+    return next((found for found in matching if found not in accounted), None)

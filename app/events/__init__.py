@@ -1,0 +1,9 @@
+"""What a Seam event means for the guest: re-read Seam, plan the messages owed, record them.
+
+Owns the event kinds and their actions (`kinds`), the pure planner (`planner`), processing one
+recorded event (`processing`), cancellation on delete (`deletion`) and the guest notices that
+carry no credential (`notices`).
+
+May import: delivery (to plan and send what it decided), messages, ledger, observability,
+settings, errors, ports.
+"""

@@ -1,0 +1,159 @@
+"""Guest notices: messages about a guest's access that carry no credential.
+
+- `access_grant.access_times_changed` (NOTIFY_GUEST_ON_TIMES_CHANGED, on by default): a guest
+  who already holds their code or mobile key is told their stay's new times. A guest who does
+  not hold it yet needs no notice: their credential's message is written from Seam's current
+  times when it goes out.
+- A key card's `issued` (NOTIFY_GUEST_CARD_READY, on by default): the card is encoded and
+  waiting at the front desk.
+- `access_method.deleted` (NOTIFY_GUEST_ON_DELETE, off by default; app/events/deletion.py).
+
+Each goes once per guest and channel per thing told (the ledger's unique key), on the channels
+the guest can be reached on, and compose checks it is still true before it goes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from app.delivery.compose import stay_fingerprint
+from app.delivery.destinations import destination_hash, search_key
+from app.delivery.scheduling import plan_notice_on_window, retime_grant, schedule_guest_delivery
+from app.errors import NotFound
+from app.events.planner import CARD_READY, GUEST_MESSAGE, STAY_TIMES_CHANGED, Recipient, address
+from app.ledger.models import Delivery, DeliveryStatus, Event
+from app.ledger.store import NewDelivery
+from app.observability.masking import mask_destination
+from app.ports import AccessGrant, AccessMethod
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
+    from app.container import Services
+
+
+def tell_holders(
+    services: Services,
+    event: Event,
+    sent: Sequence[Delivery],
+    kind: str,
+    fingerprint: str,
+    *,
+    access_method_id: str | None = None,
+    access_grant_id: str | None = None,
+) -> list[int]:
+    """Plan a `kind` notice on each channel these deliveries reached their guest on, once per
+    guest and channel, filed under `access_method_id`/`access_grant_id` when given (else each
+    delivery's own); returns the notices planned now."""
+    planned = []
+    seen: set[tuple[str, str]] = set()
+    for delivery in sent:
+        if (delivery.recipient, delivery.channel) in seen:
+            continue
+        seen.add((delivery.recipient, delivery.channel))
+        # The delivery window (app/delivery/scheduling.py): quiet hours hold it; never after the
+        # stay.
+        delivery_id, created = plan_notice_on_window(
+            services,
+            event.workspace_id,
+            delivery.expires_at,
+            NewDelivery(
+                access_method_id=access_method_id or delivery.access_method_id,
+                kind=kind,
+                channel=delivery.channel,
+                credential_fingerprint=fingerprint,
+                event_id=event.id,
+                access_grant_id=access_grant_id or delivery.access_grant_id,
+                user_identity_id=delivery.user_identity_id,
+                guest_name=delivery.guest_name,
+                reservation=delivery.reservation,
+                destination_masked=delivery.destination_masked,
+                destination_hash=delivery.destination_hash,
+                status=DeliveryStatus.PENDING,
+                recipient=delivery.recipient,
+            ),
+        )
+        if created:
+            planned.append(delivery_id)
+    return planned
+
+
+def times_changed(services: Services, event: Event) -> tuple[str, list[int]]:
+    """Tell each guest of the event's grants who already holds a credential of the grant that
+    the stay's times changed. Returns what happened and the notices planned now.
+
+    First, whatever the setting, the grant's unsent credential messages take the delivery
+    window of the new times (app/delivery/scheduling.py)."""
+    planned: list[int] = []
+    for grant_id in event.access_grant_ids:
+        try:
+            grant = services.seam.get_access_grant(grant_id)
+        except NotFound:
+            continue
+        retime_grant(services, grant, event.workspace_id)
+        if services.settings.notify_guest_on_times_changed:
+            planned += _tell_stay_changed(services, event, grant)
+    if not services.settings.notify_guest_on_times_changed:
+        return "stay times changed; NOTIFY_GUEST_ON_TIMES_CHANGED is off", []
+    return f"stay times changed; telling {len(planned)} guest channel(s)", planned
+
+
+def _tell_stay_changed(services: Services, event: Event, grant: AccessGrant) -> list[int]:
+    if grant.user_identity_id is None or not grant.access_method_ids:
+        return []
+    sent = [
+        delivery
+        for delivery in services.ledger.delivered(
+            grant.access_method_ids, tuple(GUEST_MESSAGE.values())
+        )
+        if delivery.recipient == grant.user_identity_id
+    ]
+    if not sent:
+        return []
+    # One notice per channel, however many of the grant's credentials the guest holds: filed
+    # under the first of them, the same one for every repeat of the event.
+    return tell_holders(
+        services,
+        event,
+        sent,
+        STAY_TIMES_CHANGED,
+        stay_fingerprint(grant),
+        access_method_id=min(delivery.access_method_id for delivery in sent),
+        access_grant_id=grant.access_grant_id,
+    )
+
+
+def card_ready(
+    services: Services, event: Event, method: AccessMethod, recipients: Sequence[Recipient]
+) -> list[int]:
+    """Plan 'your key card is ready at the front desk' for the card's guests."""
+    plan = address(CARD_READY, recipients, services.settings.delivery_channels)
+    planned = []
+    for message in plan.messages:
+        guest = message.recipient.guest
+        grant = message.recipient.grant
+        # The delivery window (app/delivery/scheduling.py): a notice, held by quiet hours only.
+        scheduled = schedule_guest_delivery(
+            services,
+            NewDelivery(
+                access_method_id=method.access_method_id,
+                kind=CARD_READY,
+                channel=message.channel,
+                credential_fingerprint="card_ready",
+                event_id=event.id,
+                access_grant_id=grant.access_grant_id,
+                user_identity_id=guest.user_identity_id if guest else None,
+                guest_name=message.recipient.name,
+                reservation=grant.reservation_key or grant.access_grant_key,
+                destination_masked=mask_destination(message.destination),
+                destination_hash=destination_hash(
+                    search_key(services.settings), message.destination
+                ),
+                recipient=guest.user_identity_id if guest else "",
+            ),
+            grant,
+            method.workspace_id,
+        )
+        delivery_id, created = services.ledger.plan_delivery(scheduled)
+        if created:
+            planned.append(delivery_id)
+    return planned

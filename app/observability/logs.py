@@ -1,0 +1,121 @@
+"""Logging: one JSON object per line (structlog over the standard library), redacted.
+
+keycourier's modules keep calling `logging.getLogger(__name__)`; Celery, uvicorn and the SDKs
+log through the standard library too. Every record reaches the root handler, whose structlog
+`ProcessorFormatter` adds the context (event id, delivery id, task id: from the record's
+`extra=` or bound per task by the worker), renders any traceback, runs the redaction step
+(app/observability/redaction.py) over every field, and writes JSON (or `key=value` text with
+LOG_FORMAT=console).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from app.observability.redaction import hide_configured_secrets, redact_value
+from app.settings import Settings
+
+# Context a log call may pass with extra=...; it becomes fields of the JSON line.
+CONTEXT_FIELDS = (
+    "event_id",
+    "delivery_id",
+    "task_id",
+    "task",
+    "event_type",
+    "channel",
+    "kind",
+    "outcome",
+    # The front desk's actions (issue 7): who asked, on what. An actor is an operator's
+    # sign-in name; a resend's reason is one of app.delivery.resend.REASONS, never free text.
+    "actor",
+    "access_method_id",
+    "acs_encoder_id",
+    "action_attempt_id",
+    "reason",
+)
+# Libraries that log request bodies or parameters (a message body holds the PIN).
+QUIET_LOGGERS = ("twilio.http_client", "python_http_client", "httpx", "httpcore", "urllib3")
+
+
+def redact_fields(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """The redaction step: every field of the line, message and traceback included."""
+    redacted: EventDict = redact_value(event_dict)
+    return redacted
+
+
+def _drop_internals(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    event_dict.pop("_record", None)
+    event_dict.pop("_from_structlog", None)
+    return event_dict
+
+
+def _processors(log_format: str) -> tuple[list[Processor], list[Processor]]:
+    """(what every record goes through first, what turns it into a line)."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if log_format == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    final: list[Processor] = [
+        _drop_internals,
+        # Tracebacks become text here, before redaction reads them.
+        structlog.processors.format_exc_info,
+        redact_fields,
+        # "event" would read as a Seam event: the line's text is its "message".
+        structlog.processors.EventRenamer("message"),
+        renderer,
+    ]
+    return shared, final
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """Send every record, from any library, through redaction to `stream` (stderr)."""
+    hide_configured_secrets(settings)
+    shared, final = _processors(settings.log_format)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(allow=CONTEXT_FIELDS)],
+        processors=final,
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    # Python warnings (Celery's, the SDKs') become log lines too, instead of bare stderr text.
+    logging.captureWarnings(True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Celery's task logger writes to a handler of its own unless told otherwise.
+    logging.getLogger("celery.task").handlers.clear()
+    logging.getLogger("celery.task").propagate = True
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def bind_context(**fields: Any) -> None:
+    """Fields every line logged from here on (in this thread or task) carries."""
+    structlog.contextvars.bind_contextvars(**fields)
+
+
+def clear_context() -> None:
+    structlog.contextvars.clear_contextvars()

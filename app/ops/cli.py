@@ -1,0 +1,326 @@
+"""The `keycourier` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from app.errors import ConfigError
+from app.ops import commands as ops_commands
+from app.ops.templates_cli import add_template_commands
+from app.settings import load_settings
+
+WORKER_THREADS = 32
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except ConfigError as exc:
+        print(f"keycourier: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keycourier", description="Deliver Seam access credentials to guests."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the web process (and, with the embedded broker, a worker beside it)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $PORT, else 8000)")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="proxies whose X-Forwarded-* headers are trusted ('*' behind Heroku's router or "
+        "an ingress; default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not start the embedded worker even without REDIS_URL",
+    )
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--concurrency", type=int, default=WORKER_THREADS)
+    worker.add_argument(
+        "--beat", action="store_true", help="also run beat (the sweeper) in this worker"
+    )
+    worker.set_defaults(run=_worker)
+
+    beat = commands.add_parser("beat", help="run Celery beat: the sweeper and reconcile, on time")
+    beat.set_defaults(run=_beat)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="process Seam events the webhook missed (from Seam's events/list)"
+    )
+    reconcile.add_argument(
+        "--since", type=parse_duration, default=parse_duration("24h"),
+        help="how far back to look, e.g. 24h, 90m, 2d (default 24h)",
+    )  # fmt: skip
+    reconcile.set_defaults(run=_reconcile)
+
+    sweep = commands.add_parser("sweep", help="re-queue work the ledger says is stuck, once")
+    sweep.set_defaults(run=_sweep)
+
+    migrate = commands.add_parser("migrate", help="apply the ledger's database migrations")
+    migrate.set_defaults(run=_migrate)
+
+    deliveries = commands.add_parser("deliveries", help="list recent deliveries")
+    deliveries.add_argument("--limit", type=int, default=20)
+    deliveries.set_defaults(run=_deliveries)
+
+    ops_user = commands.add_parser(
+        "ops-user", help="make an OPS_USERS entry (name:hash) for someone to sign in to /ops"
+    )
+    ops_user.add_argument("name", help="the name they sign in with")
+    ops_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking for it twice",
+    )
+    ops_user.set_defaults(run=_ops_user)
+
+    add_template_commands(commands)
+    ops_commands.add_commands(commands)
+
+    demo = commands.add_parser("demo", help="the whole path on this machine, no accounts needed")
+    demo.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.ledger.migrate import upgrade
+    from app.ledger.store import Ledger
+    from app.observability.error_reports import init_error_reports
+    from app.observability.logs import configure_logging
+    from app.web.main import create_app
+
+    settings = load_settings(require=("SEAM_WEBHOOK_SECRET",))
+    configure_logging(settings)
+    init_error_reports(settings)
+    # The event loop shares the GIL with the ingest writer thread: hand it over every 1 ms
+    # instead of every 5, so a request never waits long behind the writer's Python.
+    sys.setswitchinterval(0.001)
+    ledger = Ledger.from_url(settings.database_url)
+    if settings.database_url.startswith("sqlite"):
+        # Single-machine mode has no release phase: bring the SQLite ledger up to date here.
+        upgrade(ledger.engine)
+    # uvicorn re-raises the SIGTERM it stopped on once it is done; Python's default action for
+    # it kills the process before `finally` runs, which would orphan the embedded worker.
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    worker = None
+    if settings.embedded_broker and not args.no_worker:
+        settings.require("SEAM_API_KEY")
+        # Single-machine mode: the worker runs beat (sweeper, reconcile) inside it too.
+        worker = subprocess.Popen(  # noqa: S603 - our own command line
+            worker_command(WORKER_THREADS // 2, settings.log_level, with_beat=True)
+        )
+    try:
+        uvicorn.run(
+            create_app(settings, ledger=ledger),
+            host=args.host,
+            port=args.port or settings.port,
+            proxy_headers=True,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+            log_config=None,
+            # One line per request at webhook rates is noise and CPU; refusals and failures
+            # are logged by the endpoint itself.
+            access_log=False,
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+    return 0
+
+
+def _exit_quietly(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def worker_command(concurrency: int, log_level: str, *, with_beat: bool = False) -> list[str]:
+    # Threads: a worker spends its time waiting on Seam, Twilio and SendGrid, not computing.
+    # Celery's --loglevel sets the root logger's level too: it must be LOG_LEVEL's.
+    return [
+        # --quiet: no start-up banner, so every line the worker writes is a JSON log line.
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker",
+        "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", log_level.upper(),
+        "--without-gossip", "--without-mingle", *(["--beat"] if with_beat else []),
+    ]  # fmt: skip
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not in Celery
+    # One database connection per worker thread, and a few for beat and the sweeper.
+    os.environ.setdefault("DATABASE_POOL_SIZE", str(args.concurrency + 4))
+    command = worker_command(args.concurrency, settings.log_level, with_beat=args.beat)
+    os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
+
+
+def _beat(args: argparse.Namespace) -> int:
+    load_settings(require=("SEAM_API_KEY",))
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "-l", "INFO"]
+    os.execv(command[0], command)  # noqa: S606 - replaces this process
+
+
+def parse_duration(text: str) -> timedelta:
+    """24h, 90m, 2d, 3600s (or a bare number of seconds) as a timedelta."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 24h") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the duration must be positive")
+    return timedelta(seconds=value * units[unit])
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from app.container import Services
+    from app.intake.queue import CeleryEnqueuer
+    from app.intake.reconcile import reconcile
+    from app.ledger.models import utcnow
+    from app.observability.logs import configure_logging
+    from workers.celery_app import create_celery_app
+
+    settings = load_settings(require=("SEAM_API_KEY",))
+    configure_logging(settings)
+    services = Services.from_settings(settings)
+    enqueuer = CeleryEnqueuer(create_celery_app(settings))
+    found = reconcile(services.ledger, services.seam, enqueuer.enqueue_event, utcnow() - args.since)
+    print(
+        f"listed {found.listed} events from Seam; {found.recorded} were new to the ledger, "
+        f"{found.queued} queued for processing"
+    )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from app.intake.queue import CeleryEnqueuer
+    from app.intake.sweeper import patience_for, sweep
+    from app.ledger.store import Ledger
+    from app.observability.logs import configure_logging
+    from workers.celery_app import create_celery_app
+
+    settings = load_settings()
+    configure_logging(settings)
+    enqueuer = CeleryEnqueuer(create_celery_app(settings))
+    swept = sweep(
+        Ledger.from_url(settings.database_url),
+        enqueuer.enqueue_event,
+        enqueuer.enqueue_delivery,
+        patience=patience_for(settings),
+        enqueue_after_undelivered=enqueuer.enqueue_after_undelivered,
+    )
+    print(
+        f"re-queued {swept.events} events and {swept.deliveries} deliveries; "
+        f"took back {swept.recovered} from stopped workers; "
+        f"expired {swept.expired} whose stay had ended"
+        + (f"; handed on {swept.undelivered} undelivered fallbacks" if swept.undelivered else "")
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from app.ledger.migrate import upgrade
+    from app.ledger.store import make_engine
+
+    settings = load_settings()
+    upgrade(make_engine(settings.database_url))
+    print("ledger migrated to the latest revision")
+    return 0
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    from app.ledger.store import Ledger
+
+    settings = load_settings()
+    rows = Ledger.from_url(settings.database_url).recent_deliveries(args.limit)
+    print(format_deliveries(rows))
+    return 0
+
+
+def format_deliveries(rows: Sequence[object]) -> str:
+    from app.ledger.models import Delivery, utcnow
+    from app.ledger.window import scheduled_until
+
+    header = ("id", "created (UTC)", "kind", "channel", "to", "status", "tries", "detail")
+    lines = [header]
+    now = utcnow()
+    for row in rows:
+        assert isinstance(row, Delivery)
+        detail = row.error_code or row.error_message or row.provider_message_id or ""
+        # The delivery window: a pending delivery waiting for its time shows as scheduled.
+        until = scheduled_until(row, now)
+        status = "scheduled" if until else row.status
+        if until:
+            detail = f"not before {until:%Y-%m-%d %H:%M} UTC"
+        lines.append(
+            (
+                str(row.id),
+                row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                row.kind,
+                row.channel,
+                row.destination_masked or "-",
+                status,
+                str(len(row.attempts)),
+                detail[:60],
+            )
+        )
+    if len(lines) == 1:
+        return "no deliveries yet"
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def _ops_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from app.console.passwords import hash_password
+
+    name = args.name.strip()
+    if not name or any(c in name for c in ":,$\n") or len(name) > 100:
+        print("keycourier: a name has no ':', ',', '$' or newline", file=sys.stderr)
+        return 2
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            print("keycourier: the two passwords differ", file=sys.stderr)
+            return 2
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(f"keycourier: use {MIN_PASSWORD_LENGTH} characters or more", file=sys.stderr)
+        return 2
+    # Only the hash is printed: add the line to OPS_USERS (comma-separated entries).
+    print(f"{name}:{hash_password(password)}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.ops.demo import run_demo
+
+    return run_demo(port=args.port)

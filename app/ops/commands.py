@@ -1,0 +1,68 @@
+"""The operator's set-up and health commands of `keycourier`: register-webhook, doctor,
+worker-health (app/ops/cli.py wires them in)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from app.settings import load_settings
+
+
+def add_commands(commands: Any) -> None:
+    register = commands.add_parser(
+        "register-webhook", help="create the Seam webhook and print the secret to set"
+    )
+    register.add_argument("--url", required=True, help="https://YOUR-HOST/webhooks/seam")
+    register.set_defaults(run=register_webhook)
+
+    doctor = commands.add_parser("doctor", help="check every setting against the real services")
+    doctor.set_defaults(run=doctor_command)
+
+    health = commands.add_parser(
+        "worker-health", help="exit 0 if this machine's worker sent a heartbeat recently"
+    )
+    health.add_argument("--max-age", type=float, default=60.0, help="seconds (default 60)")
+    health.set_defaults(run=worker_health)
+
+
+def register_webhook(args: argparse.Namespace) -> int:
+    from app.adapters.checks import CheckFailed
+    from app.adapters.checks import register_webhook as create
+    from app.events.kinds import SUBSCRIBED_EVENT_TYPES
+
+    settings = load_settings(require=("SEAM_API_KEY",))
+    try:
+        hook = create(settings, args.url, SUBSCRIBED_EVENT_TYPES)
+    except CheckFailed as exc:
+        print(f"keycourier: {exc}", file=sys.stderr)
+        return 1
+    print(f"created Seam webhook {hook.webhook_id} for {hook.url}")
+    print(f"events: {', '.join(SUBSCRIBED_EVENT_TYPES)}")
+    print("set this on the web process, then restart it:")
+    print(f"SEAM_WEBHOOK_SECRET={hook.secret}")
+    return 0
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    from app.ops.doctor import Level, diagnose, format_findings
+
+    findings = diagnose(load_settings())
+    print(format_findings(findings))
+    return 1 if any(finding.level is Level.FAIL for finding in findings) else 0
+
+
+def worker_health(args: argparse.Namespace) -> int:
+    heartbeat = load_settings().worker_heartbeat_file
+    try:
+        age = time.time() - heartbeat.stat().st_mtime
+    except FileNotFoundError:
+        print(f"no worker heartbeat yet ({heartbeat} is missing)", file=sys.stderr)
+        return 1
+    if age > args.max_age:
+        print(f"the worker's last heartbeat was {age:.0f} s ago", file=sys.stderr)
+        return 1
+    print(f"worker alive: last heartbeat {age:.0f} s ago")
+    return 0

@@ -1,0 +1,280 @@
+"""`keycourier doctor`: every setting checked against the service it names.
+
+Each check answers ok, warn (works, but probably not what you want in production) or fail
+(keycourier cannot do its job), with what is wrong and how to fix it. Nothing printed holds a
+secret: provider errors are reduced to their status and code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from app.adapters.checks import (
+    CheckFailed,
+    seam_webhook_urls_for_secret,
+    seam_workspace,
+    sendgrid_scopes,
+    twilio_account_status,
+)
+from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.ledger.migrate import alembic_config
+from app.ledger.store import Ledger
+from app.messages.check import check_configured
+from app.settings import Settings
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    area: str
+    level: Level
+    what: str
+    fix: str | None = None
+
+
+def diagnose(settings: Settings) -> list[Finding]:
+    """Every finding, in the order an operator would fix them."""
+    findings: list[Finding] = []
+    for check in CHECKS:
+        findings.extend(check(settings))
+    return findings
+
+
+def format_findings(findings: list[Finding]) -> str:
+    lines = []
+    for finding in findings:
+        lines.append(f"{finding.level.value:<4}  {finding.area}: {finding.what}")
+        if finding.fix:
+            lines.append(f"      fix: {finding.fix}")
+    failed = sum(f.level is Level.FAIL for f in findings)
+    warned = sum(f.level is Level.WARN for f in findings)
+    lines.append(
+        f"{failed} problem(s), {warned} warning(s)" if failed or warned else "all checks passed"
+    )
+    return "\n".join(lines)
+
+
+def _seam(settings: Settings) -> Iterator[Finding]:
+    if settings.seam_api_key is None:
+        yield Finding(
+            "seam", Level.FAIL, "SEAM_API_KEY is not set", "set it to an API key from Seam Console"
+        )
+        return
+    try:
+        workspace = seam_workspace(settings)
+    except CheckFailed as exc:
+        yield Finding(
+            "seam",
+            Level.FAIL,
+            str(exc),
+            "create an API key in Seam Console (Developer > API Keys) and set SEAM_API_KEY; "
+            "check SEAM_ENDPOINT if you set it",
+        )
+        return
+    kind = "a sandbox" if workspace.is_sandbox else "a production"
+    level = Level.WARN if workspace.is_sandbox else Level.OK
+    fix = "use a production workspace's key to reach real locks" if workspace.is_sandbox else None
+    yield Finding("seam", level, f"SEAM_API_KEY opens {kind} workspace: {workspace.name}", fix)
+
+
+def _webhook_secret(settings: Settings) -> Iterator[Finding]:
+    register = "run `keycourier register-webhook --url https://YOUR-HOST/webhooks/seam`"
+    if settings.seam_webhook_secret is None:
+        yield Finding("webhook", Level.FAIL, "SEAM_WEBHOOK_SECRET is not set", register)
+        return
+    if settings.seam_api_key is None:
+        return
+    try:
+        urls = seam_webhook_urls_for_secret(settings)
+    except CheckFailed as exc:
+        yield Finding("webhook", Level.WARN, f"could not list Seam's webhooks: {exc}")
+        return
+    if urls is None:
+        yield Finding("webhook", Level.OK, "SEAM_WEBHOOK_SECRET is set (Seam shows no secrets)")
+    elif urls:
+        yield Finding("webhook", Level.OK, f"SEAM_WEBHOOK_SECRET signs {', '.join(urls)}")
+    else:
+        yield Finding(
+            "webhook",
+            Level.FAIL,
+            "no webhook in this Seam workspace is signed with SEAM_WEBHOOK_SECRET: "
+            "every webhook will be refused with 400",
+            f"{register}, or copy the secret of the existing webhook from Seam Console",
+        )
+
+
+def _twilio(settings: Settings) -> Iterator[Finding]:
+    if not (settings.twilio_account_sid or settings.twilio_auth_token):
+        yield Finding(
+            "twilio", Level.WARN, "not configured: SMS runs dry (recorded, not sent)",
+            "set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER to send SMS",
+        )  # fmt: skip
+        return
+    if not settings.sms_enabled:
+        yield Finding(
+            "twilio", Level.FAIL, "partly configured: SMS runs dry",
+            "set all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER "
+            "(or TWILIO_MESSAGING_SERVICE_SID)",
+        )  # fmt: skip
+        return
+    try:
+        status = twilio_account_status(settings)
+    except CheckFailed as exc:
+        yield Finding(
+            "twilio", Level.FAIL, str(exc),
+            "copy the Account SID and Auth Token from the Twilio Console's account info",
+        )  # fmt: skip
+        return
+    if status != "active":
+        yield Finding("twilio", Level.FAIL, f"the Twilio account is {status}", "reactivate it")
+        return
+    yield Finding("twilio", Level.OK, "credentials accepted; the account is active")
+
+
+def _sendgrid(settings: Settings) -> Iterator[Finding]:
+    if not (settings.sendgrid_api_key or settings.sendgrid_from_email):
+        yield Finding(
+            "sendgrid", Level.WARN, "not configured: email runs dry (recorded, not sent)",
+            "set SENDGRID_API_KEY and SENDGRID_FROM_EMAIL to send email",
+        )  # fmt: skip
+        return
+    if not settings.email_enabled:
+        yield Finding(
+            "sendgrid", Level.FAIL, "partly configured: email runs dry",
+            "set both SENDGRID_API_KEY and SENDGRID_FROM_EMAIL",
+        )  # fmt: skip
+        return
+    try:
+        scopes = sendgrid_scopes(settings)
+    except CheckFailed as exc:
+        yield Finding(
+            "sendgrid", Level.FAIL, str(exc),
+            "create an API key with Mail Send permission in SendGrid (Settings > API Keys)",
+        )  # fmt: skip
+        return
+    if "mail.send" not in scopes:
+        yield Finding(
+            "sendgrid", Level.FAIL, "SENDGRID_API_KEY may not send mail (no mail.send scope)",
+            "give the key Mail Send permission in SendGrid (Settings > API Keys)",
+        )  # fmt: skip
+        return
+    yield Finding("sendgrid", Level.OK, "key accepted, with Mail Send permission")
+
+
+def _database(settings: Settings) -> Iterator[Finding]:
+    ledger = Ledger.from_url(settings.database_url, pool_size=1)
+    try:
+        ledger.ping()
+        with ledger.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except LedgerUnavailable as exc:
+        yield Finding(
+            "database", Level.FAIL, f"cannot reach the ledger: {exc}",
+            "check DATABASE_URL and that the database server is up",
+        )  # fmt: skip
+        return
+    finally:
+        ledger.engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    if current != head:
+        yield Finding(
+            "database", Level.FAIL, f"the ledger is at revision {current}, not {head}",
+            "run `keycourier migrate` (the release phase does this on Heroku)",
+        )  # fmt: skip
+        return
+    yield Finding("database", Level.OK, f"reachable, migrated to {head}")
+
+
+def _broker(settings: Settings) -> Iterator[Finding]:
+    if settings.embedded_broker:
+        yield Finding(
+            "broker", Level.WARN, "REDIS_URL is not set: embedded broker (one machine only)",
+            "set REDIS_URL to run web and workers as separate processes",
+        )  # fmt: skip
+        return
+    from app.intake.queue import RedisEnqueuer
+
+    assert settings.redis_url is not None
+    enqueuer = RedisEnqueuer(settings.redis_url)
+    try:
+        enqueuer.ping()
+    except BrokerUnavailable as exc:
+        yield Finding(
+            "broker", Level.FAIL, str(exc), "check REDIS_URL and that Redis is up"
+        )  # fmt: skip
+        return
+    yield Finding("broker", Level.OK, "Redis answers")
+
+
+def _templates(settings: Settings) -> Iterator[Finding]:
+    problems = check_configured(settings).problems
+    for problem in problems:
+        yield Finding(
+            "templates", Level.FAIL, f"{problem.where}: {problem.reason}",
+            "fix the template (templates/README.md), then `keycourier templates check`",
+        )  # fmt: skip
+    if not problems:
+        yield Finding("templates", Level.OK, f"every template in {settings.templates_dir} renders")
+
+
+def _front_desk(settings: Settings) -> Iterator[Finding]:
+    if settings.front_desk_email is None:
+        yield Finding(
+            "front desk", Level.WARN, "FRONT_DESK_EMAIL is not set: card flags, "
+            "undelivered keys and issuing alerts are only logged", "set FRONT_DESK_EMAIL",
+        )  # fmt: skip
+    if settings.credential_hash_key is None:
+        yield Finding(
+            "fingerprints", Level.WARN, "CREDENTIAL_HASH_KEY is not set: rotating the "
+            "webhook secret would make sent codes look new",
+            "set CREDENTIAL_HASH_KEY to a long random string",
+        )  # fmt: skip
+
+
+def _delivery_status(settings: Settings) -> Iterator[Finding]:
+    """Without the providers' reports a delivery stays "sent": nobody learns it bounced."""
+    if settings.sms_enabled:
+        if settings.public_base_url is None:
+            yield Finding(
+                "sms status", Level.WARN, "PUBLIC_BASE_URL is not set: SMS are sent without "
+                "status callbacks, so an undelivered SMS falls back to nothing",
+                "set PUBLIC_BASE_URL to the web process's public https:// address",
+            )  # fmt: skip
+        else:
+            yield Finding(
+                "sms status", Level.OK,
+                f"Twilio reports to {settings.twilio_status_callback_url}",
+            )  # fmt: skip
+    if settings.email_enabled:
+        if settings.sendgrid_webhook_public_key is None:
+            yield Finding(
+                "email status", Level.WARN, "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid's "
+                "events are refused, so a bounced email falls back to nothing",
+                "enable the signed Event Webhook at /webhooks/sendgrid/events and set "
+                "SENDGRID_WEBHOOK_PUBLIC_KEY to its verification key",
+            )  # fmt: skip
+        else:
+            yield Finding("email status", Level.OK, "SendGrid's signed events are verified")
+
+
+CHECKS: tuple[Callable[[Settings], Iterator[Finding]], ...] = (
+    _seam,
+    _webhook_secret,
+    _twilio,
+    _sendgrid,
+    _database,
+    _broker,
+    _templates,
+    _front_desk,
+    _delivery_status,
+)

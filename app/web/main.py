@@ -1,0 +1,176 @@
+"""The web process: `create_app(settings)` wires routes to the ledger and the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hmac
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.console import console_routes
+from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.intake.ingest import EventWriter, IngestWriter
+from app.intake.ingest_async import AsyncIngestWriter
+from app.intake.queue import CeleryEnqueuer, Enqueuer, RedisEnqueuer
+from app.ledger.store import Ledger
+from app.messages.live import LiveTemplates
+from app.settings import TWILIO_STATUS_PATH, Settings
+from app.web.loop_watch import LoopWatch
+from app.web.webhooks.seam import SeamWebhookEndpoint
+from app.web.webhooks.sendgrid import SendGridEventsEndpoint
+from app.web.webhooks.twilio import TwilioStatusEndpoint
+
+if TYPE_CHECKING:  # the adapters (and the SDKs) load only when the console first needs them
+    from app.container import Services
+
+
+def make_enqueuer(settings: Settings) -> Enqueuer:
+    """Redis: raw pipelined pushes. The embedded broker: Celery's own producer."""
+    if settings.redis_url is not None:
+        return RedisEnqueuer(settings.redis_url)
+    from workers.celery_app import create_celery_app
+
+    return CeleryEnqueuer(create_celery_app(settings))
+
+
+def make_writer(settings: Settings, ledger: Ledger, enqueuer: Enqueuer) -> EventWriter:
+    """PostgreSQL and Redis: written on the event loop with async drivers. Else a thread."""
+    if settings.redis_url is not None and settings.database_url.startswith("postgresql"):
+        return AsyncIngestWriter(settings.database_url, settings.redis_url)
+    return IngestWriter(ledger, enqueuer)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ledger: Ledger | None = None,
+    enqueuer: Enqueuer | None = None,
+    templates: LiveTemplates | None = None,
+) -> Starlette:
+    settings.require("SEAM_WEBHOOK_SECRET")
+    assert settings.seam_webhook_secret is not None
+    if ledger is None:
+        ledger = Ledger.from_url(settings.database_url)
+    if enqueuer is None:
+        enqueuer = make_enqueuer(settings)
+    if templates is None:
+        templates = LiveTemplates.from_settings(settings)
+    live_templates = templates
+    writer = make_writer(settings, ledger, enqueuer)
+    seam_webhook = SeamWebhookEndpoint(settings.seam_webhook_secret.get_secret_value(), writer)
+    twilio_status = TwilioStatusEndpoint(
+        settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None,
+        settings.public_base_url,
+        ledger,
+        enqueuer,
+    )
+    sendgrid_events = SendGridEventsEndpoint(
+        settings.sendgrid_webhook_public_key,
+        settings.sendgrid_webhook_tolerance_seconds,
+        ledger,
+        enqueuer,
+    )
+
+    loop_watch = LoopWatch()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Everything allocated at start-up lives for the whole process: keep it out of the
+        # collector's way, and collect young objects less eagerly, so a full collection does
+        # not stall the loop mid-burst.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
+        if settings.slow_callback_ms is not None:
+            # asyncio's debug mode logs each callback that held the loop longer, naming it.
+            # The benchmark measures "nothing blocks the loop" this way.
+            loop = asyncio.get_running_loop()
+            loop.set_debug(True)
+            loop.slow_callback_duration = settings.slow_callback_ms / 1000
+        loop_watch.start()
+        writer.start()
+        yield
+        await writer.stop()
+        await loop_watch.stop()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "event_loop_lag": loop_watch.report()})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        for name, ping, unavailable in (
+            ("database", ledger.ping, LedgerUnavailable),
+            ("broker", enqueuer.ping, BrokerUnavailable),
+        ):
+            try:
+                await run_in_threadpool(ping)
+                checks[name] = "ok"
+            except unavailable:
+                checks[name] = "unavailable"
+        ready = all(value == "ok" for value in checks.values())
+        # Templates that fail the check do not stop webhooks from being taken in (the last
+        # good version keeps serving): "degraded" is a 200, for people and alerts to read.
+        template_status = await run_in_threadpool(live_templates.status)
+        status = "ready" if template_status["status"] == "ok" else "degraded"
+        return JSONResponse(
+            {"status": status if ready else "not ready", **checks, "templates": template_status},
+            status_code=200 if ready else 503,
+        )
+
+    metrics_token = settings.metrics_token
+
+    async def metrics(request: Request) -> Response:
+        if metrics_token is not None:
+            given = request.headers.get("authorization", "").encode()
+            wanted = f"Bearer {metrics_token.get_secret_value()}".encode()
+            if not hmac.compare_digest(given, wanted):
+                return Response("metrics need METRICS_TOKEN as a bearer token\n", status_code=401)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        lifespan=lifespan,
+        routes=[
+            Route("/webhooks/seam", seam_webhook.handle, methods=["POST"]),
+            Route(TWILIO_STATUS_PATH, twilio_status.handle, methods=["POST"]),
+            Route("/webhooks/sendgrid/events", sendgrid_events.handle, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            *console_routes(
+                settings,
+                ledger,
+                console_services(settings, ledger, templates),
+                enqueuer.enqueue_delivery,
+            ),
+        ],
+    )
+
+
+def console_services(
+    settings: Settings, ledger: Ledger, templates: LiveTemplates
+) -> Callable[[], Services]:
+    """What the console's resend and encode need (Seam, the senders), built on first use:
+    the web process starts without SEAM_API_KEY, and only those two actions need it."""
+    built: list[Services] = []
+    lock = threading.Lock()
+
+    def services() -> Services:
+        with lock:
+            if not built:
+                from app.container import Services as Built  # the SDKs load here, not at start
+
+                made = Built.from_settings(settings, ledger)
+                built.append(replace(made, renderer=templates))
+            return built[0]
+
+    return services

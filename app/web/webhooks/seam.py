@@ -1,0 +1,122 @@
+"""POST /webhooks/seam: verify with Svix, record in the ledger, enqueue, answer.
+
+What each answer means to Svix:
+- 4xx: not from Seam (unsigned, forged, stale, malformed headers) or too large. Svix does not
+  retry a 4xx the way it retries a 5xx; nothing is recorded but a log line.
+- 2xx: recorded (and queued when there is work). Duplicates, unreadable-but-signed bodies and
+  event types keycourier does not act on are 2xx too, so Seam stops retrying them.
+- 503: the ledger or the broker is unreachable; Svix retries later with the same svix-id.
+
+The ledger write and the broker publish are blocking calls: the ingest writer thread makes them
+(app/intake/ingest.py), for many requests at once, while the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.events.kinds import Action, action_for, is_about_a_grant
+from app.intake.ingest import EventWriter
+from app.ledger.models import EventStatus
+from app.ledger.store import NewEvent
+from app.observability import metrics
+from app.web.webhooks.body import read_or_refuse
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class SeamWebhookEndpoint:
+    def __init__(self, secret: str, writer: EventWriter) -> None:
+        self._webhook = Webhook(secret)
+        self._writer = writer
+
+    async def handle(self, request: Request) -> Response:
+        body = await read_or_refuse(request, MAX_BODY_BYTES, _answer)
+        if isinstance(body, JSONResponse):
+            return body
+
+        svix_id = request.headers.get("svix-id")
+        try:
+            payload = self._webhook.verify(body, dict(request.headers))
+        except json.JSONDecodeError:
+            # Raised only after the signature matched: Seam sent it, nobody can read it.
+            payload = None
+        except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            log.warning("seam webhook refused: signature check failed (%s)", type(exc).__name__)
+            return _answer(400, "invalid_signature")
+
+        new_event = _read_event(svix_id, payload)
+        try:
+            recorded = await self._writer.record(new_event)
+        except (LedgerUnavailable, BrokerUnavailable) as exc:
+            log.error("seam webhook deferred (503): %s", exc)
+            return _answer(503, "unavailable", event_type=new_event.event_type)
+
+        outcome = "duplicate" if recorded.duplicate else new_event.status.value
+        log.debug(
+            "seam webhook %s",
+            outcome,
+            extra={"event_id": recorded.event_id, "event_type": new_event.event_type},
+        )
+        return _answer(200, outcome, event_type=new_event.event_type, event=recorded.event_id)
+
+
+def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
+    """The ledger's view of a verified payload. The event's `code` is never kept."""
+    if not isinstance(payload, dict):
+        return NewEvent(
+            svix_id, None, None, status=EventStatus.REJECTED, detail="not a JSON object"
+        )
+    event_id, event_type = payload.get("event_id"), payload.get("event_type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
+        return NewEvent(
+            svix_id,
+            event_id if isinstance(event_id, str) and event_id else None,
+            event_type if isinstance(event_type, str) else None,
+            status=EventStatus.REJECTED,
+            detail="event_id or event_type missing",
+        )
+    grant_ids = payload.get("access_grant_ids")
+    if grant_ids is None and isinstance(payload.get("access_grant_id"), str):
+        grant_ids = [payload["access_grant_id"]]  # access_grant.* events name one grant
+    access_method_id = payload.get("access_method_id")
+    action = action_for(event_type)
+    if is_about_a_grant(action):
+        actionable = isinstance(grant_ids, list) and any(isinstance(g, str) for g in grant_ids)
+    else:
+        actionable = action is not Action.RECORD and isinstance(access_method_id, str)
+    return NewEvent(
+        svix_id=svix_id,
+        seam_event_id=event_id,
+        event_type=event_type,
+        workspace_id=_str_or_none(payload.get("workspace_id")),
+        access_method_id=_str_or_none(access_method_id),
+        access_grant_ids=tuple(g for g in grant_ids if isinstance(g, str))
+        if isinstance(grant_ids, list)
+        else (),
+        is_backup_code=payload.get("is_backup_code") is True,
+        occurred_at=_str_or_none(payload.get("occurred_at")),
+        status=EventStatus.RECEIVED if actionable else EventStatus.IGNORED,
+        detail=None if actionable else f"no action for {event_type}",
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _answer(
+    status: int, outcome: str, event_type: str | None = None, **extra: object
+) -> JSONResponse:
+    metrics.webhook_answered(event_type, outcome)
+    return JSONResponse({"outcome": outcome, **extra}, status_code=status)

@@ -1,0 +1,273 @@
+"""The deploy files agree with the code and with each other: the Kubernetes base, the
+Procfile, app.json, the Dockerfile and the README's commands.
+
+The manifests are also checked against the Kubernetes schemas and the Dockerfile linted, by
+scripts/test (kubernetes-validate, hadolint); these tests check what schemas cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+
+from app.intake.queue import QUEUE
+from app.messages.configmap import configmap_yaml, volume_yaml
+from app.ops.cli import _parser, main
+from app.settings import Settings
+from tests.conftest import ROOT, TEMPLATES
+
+BASE = ROOT / "deploy" / "kubernetes"
+
+
+def documents() -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(BASE.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            found.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+    return found
+
+
+def one(kind: str, name: str) -> dict[str, Any]:
+    [found] = [d for d in documents() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+def containers() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (doc["metadata"]["name"], container)
+        for doc in documents()
+        if doc["kind"] in ("Deployment", "Job")
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    ]
+
+
+def accepts(argv: list[str]) -> bool:
+    """The keycourier command accepts these arguments (without running anything)."""
+    try:
+        _parser().parse_args(argv)
+    except SystemExit:
+        return False
+    return True
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    """Every manifest in the base is in kustomization.yaml's resources, and nothing else is."""
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    on_disk = {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(kustomization["resources"]) == sorted(on_disk)
+
+
+def test_templates_configmap_is_the_shipped_templates(capsys: pytest.CaptureFixture[str]) -> None:
+    """The committed ConfigMap is exactly what `keycourier templates configmap` prints for the
+    shipped templates (tests/messages/test_configmap.py checks that it reads back as them)."""
+    assert main(["templates", "configmap", "--dir", str(TEMPLATES)]) == 0
+    assert capsys.readouterr().out == (BASE / "templates-configmap.yaml").read_text()
+    assert configmap_yaml(TEMPLATES) == (BASE / "templates-configmap.yaml").read_text()
+
+
+@pytest.mark.parametrize("deployment", ["keycourier-web", "keycourier-worker"])
+def test_deployment_mounts_every_template_at_its_path(deployment: str) -> None:
+    """Web (for /readyz and doctor) and workers mount the templates volume that
+    `keycourier templates configmap --volume` prints, at TEMPLATES_DIR."""
+    spec = one("Deployment", deployment)["spec"]["template"]["spec"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == "templates"]
+    assert [volume] == yaml.safe_load(volume_yaml(TEMPLATES))
+    committed = one("ConfigMap", volume["configMap"]["name"])["data"]
+    assert {item["key"] for item in volume["configMap"]["items"]} == set(committed)
+    config = one("ConfigMap", "keycourier-config")["data"]
+    [container] = spec["containers"]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "templates"]
+    assert mount["mountPath"] == config["TEMPLATES_DIR"]
+    assert mount["readOnly"] is True
+
+
+def test_every_container_runs_a_real_command_without_inlined_secrets() -> None:
+    """Each container runs an existing keycourier command as non-root, with requests, and
+    gets its secrets from the Secret it references, never from the manifests."""
+    assert not [d for d in documents() if d["kind"] == "Secret"]
+    for name, container in containers():
+        command = container["command"]
+        assert command[0] == "keycourier", name
+        assert accepts(command[1:]), name
+        refs = {ref.get("secretRef", {}).get("name") for ref in container["envFrom"]}
+        assert "keycourier-secrets" in refs, name
+        assert all("valueFrom" in e or e["name"] == "PORT" for e in container.get("env", []))
+        assert container["resources"]["requests"], name
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    for doc in documents():
+        if doc["kind"] in ("Deployment", "Job"):
+            assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_probes_and_graceful_shutdown() -> None:
+    """Web is probed on /healthz and /readyz and drains before stopping; workers are probed
+    by their heartbeat and given time to finish their sends; beat is one, never two."""
+    web = one("Deployment", "keycourier-web")["spec"]["template"]["spec"]
+    [container] = web["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+    assert web["terminationGracePeriodSeconds"] >= 20
+
+    worker = one("Deployment", "keycourier-worker")["spec"]["template"]["spec"]
+    [container] = worker["containers"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        command = container[probe]["exec"]["command"]
+        assert command[:2] == ["keycourier", "worker-health"]
+        assert accepts(command[1:])
+    assert worker["terminationGracePeriodSeconds"] >= 60
+
+    beat = one("Deployment", "keycourier-beat")["spec"]
+    assert beat["replicas"] == 1
+    assert beat["strategy"]["type"] == "Recreate"
+
+
+def test_scaling_and_disruption_target_the_right_workloads() -> None:
+    """The HPA scales web, KEDA scales workers on Celery's Redis list, and each disruption
+    budget selects the pods it means."""
+    assert one("HorizontalPodAutoscaler", "keycourier-web")["spec"]["scaleTargetRef"]["name"] == (
+        "keycourier-web"
+    )
+    scaled = one("ScaledObject", "keycourier-worker")["spec"]
+    assert scaled["scaleTargetRef"]["name"] == "keycourier-worker"
+    [trigger] = scaled["triggers"]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == QUEUE
+    auth = one("TriggerAuthentication", trigger["authenticationRef"]["name"])["spec"]
+    assert {ref["name"] for ref in auth["secretTargetRef"]} == {"keycourier-secrets"}
+    for name in ("keycourier-web", "keycourier-worker"):
+        selector = one("PodDisruptionBudget", name)["spec"]["selector"]["matchLabels"]
+        labels = one("Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items()
+
+
+def test_metrics_are_scraped_where_they_are_served() -> None:
+    """Prometheus scrapes the web pods on their port and each worker on WORKER_METRICS_PORT;
+    the ingress exposes only Seam's webhook, not /metrics."""
+    config = one("ConfigMap", "keycourier-config")["data"]
+    worker = one("Deployment", "keycourier-worker")["spec"]["template"]
+    assert worker["metadata"]["annotations"]["prometheus.io/port"] == config["WORKER_METRICS_PORT"]
+    web = one("Deployment", "keycourier-web")["spec"]["template"]
+    [container] = web["spec"]["containers"]
+    assert web["metadata"]["annotations"]["prometheus.io/port"] == str(
+        container["ports"][0]["containerPort"]
+    )
+    ingress = one("Ingress", "keycourier-web")["spec"]
+    paths = [p["path"] for rule in ingress["rules"] for p in rule["http"]["paths"]]
+    assert paths == ["/webhooks/seam"]
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def commands_in(line: str) -> list[list[str]]:
+    """The simple commands of a shell line: split on `&&`, `||`, `;` and `|`, without the
+    redirections (`> file`)."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    redirected = False
+    for word in lexer:
+        if word in ("&&", "||", ";", "|"):
+            commands.append([])
+        elif word in (">", ">>", "<", "2>"):
+            redirected = True
+        elif redirected:
+            redirected = False  # the file name
+        else:
+            commands[-1].append(word)
+    assert all(commands), line
+    return commands
+
+
+def test_procfile_runs_real_commands() -> None:
+    """Each Procfile process is keycourier commands that exist; the release checks the
+    templates before it migrates; web trusts the router."""
+    processes = procfile()
+    assert set(processes) == {"release", "web", "worker", "beat"}
+    for line in processes.values():
+        for argv in commands_in(line):
+            assert argv[0] == "keycourier", line
+            assert accepts(argv[1:]), line
+    assert commands_in(processes["release"]) == [
+        ["keycourier", "templates", "check"],
+        ["keycourier", "migrate"],
+    ]
+    for process in ("web", "worker", "beat"):
+        assert len(commands_in(processes[process])) == 1, process
+    assert "--forwarded-allow-ips '*'" in processes["web"]
+
+
+def test_app_json_describes_every_setting_and_the_add_ons() -> None:
+    """app.json provisions Postgres and Redis, runs every Procfile process, and describes
+    every setting keycourier reads."""
+    manifest = json.loads((ROOT / "app.json").read_text())
+    plans = {addon["plan"].split(":")[0] for addon in manifest["addons"]}
+    assert plans == {"heroku-postgresql", "heroku-redis"}
+    assert set(manifest["formation"]) == set(procfile()) - {"release"}
+    settings = {name.upper() for name in Settings.model_fields}
+    assert set(manifest["env"]) == settings
+    assert all(entry["description"] for entry in manifest["env"].values())
+
+
+@pytest.mark.parametrize("document", ["README.md", ".env.example"])
+def test_every_setting_is_documented(document: str) -> None:
+    """README's settings table and .env.example name every setting keycourier reads."""
+    text = (ROOT / document).read_text()
+    for name in Settings.model_fields:
+        assert re.search(rf"\b{name.upper()}\b", text), f"{name.upper()} missing from {document}"
+
+
+@pytest.mark.parametrize(("document", "at_least"), [("README.md", 8), ("templates/README.md", 4)])
+def test_readme_shows_only_commands_that_exist(document: str, at_least: int) -> None:
+    """Every `keycourier ...` command in the guide's code blocks and text is one the CLI
+    accepts."""
+    readme = (ROOT / document).read_text()
+    fenced = re.findall(r"```(\w*)\n(.*?)```", readme, flags=re.DOTALL)
+    blocks = [body for language, body in fenced if language in ("", "sh", "bash")]
+    # keycourier at the start of a line (after VAR=value or a .venv/bin/ path), or run
+    # through `heroku run` or `kubectl exec ... --`.
+    shown = re.compile(
+        r"^(?:[A-Z_]+=\S+ )*(?:\S*/bin/|heroku run |kubectl .* -- )?keycourier (.*)$"
+    )
+    lines = [
+        match.group(1).split("#")[0]
+        for block in blocks
+        for line in block.splitlines()
+        if (match := shown.match(line.strip()))
+    ]
+    # And the ones shown inline in the text, when they are whole commands (no placeholders).
+    lines += [
+        inline
+        for inline in re.findall(r"`keycourier ([^`]*)`", readme)
+        if not re.search(r"[\[<]|\.\.\.|URL|\bS\b", inline)
+    ]
+    # Each line may chain commands (`keycourier templates check && keycourier migrate`).
+    commands = [
+        argv
+        for line in lines
+        for argv in commands_in(f"keycourier {line}")
+        if argv[0] == "keycourier"
+    ]
+    assert len(commands) >= at_least
+    assert ["keycourier", "templates", "check"] in commands
+    for argv in commands:
+        assert accepts(argv[1:]), shlex.join(argv)
+
+
+def test_dockerfile_runs_as_non_root_with_a_real_command() -> None:
+    """The image runs as an unprivileged user and starts a command that exists."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    [user] = re.findall(r"^USER (\S+)", dockerfile, flags=re.MULTILINE)
+    assert not user.startswith(("root", "0"))
+    [cmd] = re.findall(r"^CMD (\[.*\])", dockerfile, flags=re.MULTILINE)
+    argv = json.loads(cmd)
+    assert argv[0] == "keycourier"
+    assert accepts(argv[1:])
