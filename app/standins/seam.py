@@ -404,7 +404,8 @@ class SeamStandin(StandinServer):
     def _simulate_encode_fail(self, request: RecordedRequest) -> Answer:
         encoder_id = self._required(request, "acs_encoder_id")["acs_encoder_id"]
         self._lookup("acs_encoder", encoder_id)
-        self.fail_next_encode(encoder_id, request.param("error_code") or "uncategorized_error")
+        # Seam's default when no error_code is given.
+        self.fail_next_encode(encoder_id, request.param("error_code") or "no_credential_on_encoder")
         return Answer(200, {"ok": True})
 
     def _get_workspace(self, request: RecordedRequest) -> Answer:

@@ -127,14 +127,19 @@ def _drive_standin_only(seam: SeamStandin, recorder: Recorder) -> None:
         sdk.events.list(since="2020-01-01T00:00:00.000Z")
         sdk.events.list(since="2020-01-01T00:00:00.000Z", access_method_id=CARD_METHOD_ID)
         sdk.acs.encoders.list(acs_encoder_ids=[FRONT_DESK_ENCODER])
-        sdk.acs.encoders.simulate.next_credential_encode_will_fail(
-            acs_encoder_id=FRONT_DESK_ENCODER, error_code="encoding_interrupted"
-        )
-        sdk.access_methods.encode(
-            access_method_id=CARD_METHOD_ID,
-            acs_encoder_id=FRONT_DESK_ENCODER,
-            wait_for_action_attempt=False,
-        )
+        for error_code in ("encoding_interrupted", None):
+            sdk.acs.encoders.simulate.next_credential_encode_will_fail(
+                acs_encoder_id=FRONT_DESK_ENCODER, error_code=error_code
+            )
+            attempt = sdk.access_methods.encode(
+                access_method_id=CARD_METHOD_ID,
+                acs_encoder_id=FRONT_DESK_ENCODER,
+                wait_for_action_attempt=False,
+            )
+            failed = sdk.action_attempts.get(
+                action_attempt_id=attempt.action_attempt_id, wait_for_action_attempt=False
+            )
+            assert failed.error.type == (error_code or "no_credential_on_encoder")
     headers = {"Authorization": f"Bearer {seam.api_key}"}
     for path, body in [
         ("/access_methods/get", {"access_method_id": CODE_METHOD_ID}),
