@@ -35,9 +35,9 @@ ACS_SYSTEM_ID = "c85406d2-214f-4e11-8000-a2e5b5a362a4"
 FRONT_DESK_ENCODER = "681da2d6-4ac6-4b33-8c03-86281b761325"
 BACK_OFFICE_ENCODER = "9b2f4c61-0d3e-4a8f-b7c5-1e6d2a9f3b80"
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
-# Who sent a request: keycourier's adapter, keycourier's other Seam calls (app/provider_checks:
-# doctor and register-webhook, made here with the same SDK calls), or a test using the
-# stand-in's other features.
+# Who sent a request: keycourier's adapter, keycourier's other Seam calls (`keycourier doctor`
+# and `register-webhook`: provider_checks.py, app/adapters/checks.py after the move into feature
+# packages; made here with the same SDK calls), or a test using the stand-in's other features.
 ADAPTER, KEYCOURIER_SDK, STANDIN_ONLY = "adapter", "keycourier-sdk", "standin-only"
 KEYCOURIER = (ADAPTER, KEYCOURIER_SDK)
 
@@ -105,7 +105,7 @@ def _drive_adapter(seam: SeamStandin, recorder: Recorder) -> None:
 
 
 def _drive_keycourier_sdk(seam: SeamStandin, recorder: Recorder) -> None:
-    """The calls of app/provider_checks (doctor, register-webhook), as it makes them."""
+    """The calls of `keycourier doctor` and `register-webhook`, as provider_checks makes them."""
     recorder.sender = KEYCOURIER_SDK
     with Seam(api_key=seam.api_key, endpoint=seam.url, timeout=2.0) as sdk:
         sdk.workspaces.get()
@@ -240,12 +240,12 @@ def test_standin_requests_of_the_scenario_match_the_spec(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="acs/encoders/list needs acs_system_id(s) or acs_encoder_ids; app/encoding.py "
-    "calls list_encoders() with none (issue 16 report)",
+    reason="acs/encoders/list needs acs_system_id(s) or acs_encoder_ids; card encoding "
+    "(encoding.py) calls list_encoders() with none (issue 16 report)",
 )
 def test_listing_every_encoder_is_a_request_the_spec_accepts(spec: Spec) -> None:
-    """list_encoders() without systems, as app/encoding.py calls it, sends a request the spec
-    accepts."""
+    """list_encoders() without systems, as card encoding (encoding.py) calls it, sends a request
+    the spec accepts."""
     recorder = Recorder()
     with SeamStandin() as seam:
         seam.load_samples()
