@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -89,6 +89,7 @@ class StandinServer:
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
+        self._observers: list[Callable[[RecordedRequest, Answer], None]] = []
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -177,6 +178,12 @@ class StandinServer:
         with self._lock:
             self._faults.append(_Fault(times, answer, method, path))
 
+    def observe(self, observer: Callable[[RecordedRequest, Answer], None]) -> None:
+        """Call `observer(request, answer)` with every answer given from now on (faults and
+        401s included), e.g. to check each one against the provider's API description."""
+        with self._lock:
+            self._observers.append(observer)
+
     def _take_fault(self, request: RecordedRequest) -> Answer | None:
         with self._lock:
             for fault in self._faults:
@@ -198,6 +205,14 @@ class StandinServer:
     # -- dispatch --------------------------------------------------------------------------
 
     def _dispatch(self, request: RecordedRequest) -> Answer:
+        answer = self._answer(request)
+        with self._lock:
+            observers = list(self._observers)
+        for observer in observers:
+            observer(request, answer)
+        return answer
+
+    def _answer(self, request: RecordedRequest) -> Answer:
         with self._lock:
             self._requests.append(request)
         if self.latency > 0:

@@ -69,7 +69,7 @@ WORKSPACE = {
     "is_suspended": False,
     "is_publishable_key_auth_enabled": False,
     "organization_id": None,
-    "publishable_key": None,
+    "connect_webview_customization": {},
 }
 
 
@@ -128,6 +128,11 @@ class SeamStandin(StandinServer):
             "/webhooks/create": self._create_webhook,
             "/webhooks/list": self._list_webhooks,
         }
+
+    @property
+    def routes(self) -> list[str]:
+        """The paths this stand-in answers, as Seam names its routes (e.g. /access_methods/get)."""
+        return sorted(self._routes)
 
     # -- the store -------------------------------------------------------------------------
 
@@ -368,6 +373,8 @@ class SeamStandin(StandinServer):
             "acs_credential_id": str(uuid.uuid4()),
             "access_method": "card",
             "acs_system_id": encoder.get("acs_system_id"),
+            "connected_account_id": encoder.get("connected_account_id"),
+            "is_managed": True,
             "display_name": method.get("display_name"),
             "workspace_id": method.get("workspace_id"),
             "is_issued": True,
@@ -397,7 +404,8 @@ class SeamStandin(StandinServer):
     def _simulate_encode_fail(self, request: RecordedRequest) -> Answer:
         encoder_id = self._required(request, "acs_encoder_id")["acs_encoder_id"]
         self._lookup("acs_encoder", encoder_id)
-        self.fail_next_encode(encoder_id, request.param("error_code") or "uncategorized_error")
+        # Seam's default when no error_code is given.
+        self.fail_next_encode(encoder_id, request.param("error_code") or "no_credential_on_encoder")
         return Answer(200, {"ok": True})
 
     def _get_workspace(self, request: RecordedRequest) -> Answer:
@@ -410,7 +418,7 @@ class SeamStandin(StandinServer):
         webhook = {
             "webhook_id": str(uuid.uuid4()),
             "url": url,
-            "event_types": request.param_list("event_types"),
+            "event_types": request.param_list("event_types") or ["*"],
             "secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
         }
         return _ok("webhook", self.put("webhook", webhook))
