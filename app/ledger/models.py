@@ -28,7 +28,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
 # The largest id an Integer primary key holds on every backend (PostgreSQL's `integer`): an id
 # asked for from outside (a URL, a provider's reference) beyond it names nothing.
 MAX_ROW_ID = 2**31 - 1
