@@ -43,8 +43,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 PUBLIC_PATHS = ("/ops/sign-in", "/ops/static/")
-# A session's last use is written at most this often (not once per page), well inside the
-# idle timeout.
+# A session's last use is written at most this often (not once per page), and at most a quarter
+# of the idle timeout after the last write.
 TOUCH_EVERY = timedelta(minutes=1)
 
 
@@ -109,7 +109,11 @@ class Console:
             return session
         key = id_hash(session.sid)
         found = await self.run(
-            self.store.live_session, key, now=utcnow(), idle=self.idle, touch_after=TOUCH_EVERY
+            self.store.live_session,
+            key,
+            now=utcnow(),
+            idle=self.idle,
+            touch_after=min(TOUCH_EVERY, self.idle / 4),
         )
         if found is None:
             return session.signed_out()  # signed out, idle, expired, or never was
