@@ -249,6 +249,10 @@ class RequireSignIn:
         if has_nul(scope):
             await refuse_nul(scope, receive, send)
             return
+        path = scope["path"]
+        if path.startswith("/ops/static/"):  # the CSS and JS: no session to read
+            await self.app(scope, receive, send)
+            return
         request = Request(scope)
         try:
             session = await self.console.read_session(request)
@@ -261,7 +265,6 @@ class RequireSignIn:
             )(scope, receive, send)
             return
         scope.setdefault("state", {})["ops_session"] = session or new_session()
-        path = scope["path"]
         public = any(path == p or (p.endswith("/") and path.startswith(p)) for p in PUBLIC_PATHS)
         if public or (session is not None and session.user is not None):
             await self.app(scope, receive, send)

@@ -98,7 +98,10 @@ def sign_in_post(console: Console) -> Endpoint:
             async with console.password_checks.admit():
                 return await _sign_in(console, request, name, password, next_path, again)
         except Busy:
-            log.warning("console sign-in refused: every password check is taken (503)")
+            refused = console.password_checks.refused_to_report()
+            if refused:
+                log.warning("console sign-ins refused (503), every password check taken: %d "
+                            "since the last report", refused)  # fmt: skip
             return again(BUSY, 503, {"Retry-After": str(BUSY_RETRY_SECONDS)})
 
     return post

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,23 +27,26 @@ class Busy(Exception):
     """Every password check and every place in the queue is taken."""
 
 
+# Sign-ins refused as busy are logged as a count, at most this often: a flood is one line a
+# minute, not one per request.
+REPORT_EVERY_SECONDS = 60.0
+
+
 class PasswordChecks:
     def __init__(self, concurrency: int, queue: int) -> None:
         self._concurrency = concurrency
         self._admitted_limit = concurrency + queue
         self._admitted = 0
         self._semaphore: asyncio.Semaphore | None = None
-
-    @property
-    def admitted(self) -> int:
-        """Sign-ins between `admit` and its end: checking a password or waiting to."""
-        return self._admitted
+        self._refused = 0
+        self._reported_at = -REPORT_EVERY_SECONDS
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
         """A place for one sign-in, held for all of it; `Busy` at once when there is none.
         Runs on the event loop only, so counting needs no lock."""
         if self._admitted >= self._admitted_limit:
+            self._refused += 1
             raise Busy
         self._admitted += 1
         try:
@@ -58,6 +62,15 @@ class PasswordChecks:
             self._semaphore = asyncio.Semaphore(self._concurrency)
         async with self._semaphore:
             yield
+
+    def refused_to_report(self) -> int:
+        """How many sign-ins were refused as busy since the last report, when a report is due
+        (0 otherwise)."""
+        now = time.monotonic()
+        if not self._refused or now - self._reported_at < REPORT_EVERY_SECONDS:
+            return 0
+        refused, self._refused, self._reported_at = self._refused, 0, now
+        return refused
 
 
 def client_address(request: Request) -> str:

@@ -256,13 +256,6 @@ class ConsoleStore(LedgerBase):
             return SignInSlots(refused_by=refused.index, locked_until=refused.until)
         return SignInSlots(windows=tuple(windows), locks=tuple(locks))
 
-    def locked_until(self, name_key: str, now: datetime) -> datetime | None:
-        with self._transaction() as session:
-            row = session.get(SignInFailures, name_key)
-            if row is None or row.locked_until is None or row.locked_until <= now:
-                return None
-            return row.locked_until
-
     def sign_in_succeeded(
         self, name_key: str, given_back: Sequence[tuple[str, datetime]] = ()
     ) -> None:
