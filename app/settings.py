@@ -162,9 +162,17 @@ class Settings(BaseSettings):
     # Signs the console's session cookie; changing it signs everyone out.
     ops_session_secret: SecretStr | None = None
     ops_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    # A console session unused this long is over (it lasts OPS_SESSION_HOURS at most).
+    ops_session_idle_minutes: float = Field(default=30, gt=0, le=24 * 60 * 30)
     # Failed sign-ins for one name before it is locked out, and for how long.
     ops_lockout_failures: int = Field(default=5, ge=1, le=100)
     ops_lockout_minutes: float = Field(default=15, gt=0)
+    # Failed sign-ins from one client address (any names) before it is locked out as long.
+    ops_lockout_address_failures: int = Field(default=20, ge=1, le=10_000)
+    # Password checks (scrypt, 32 MiB each) one web process runs at once, and how many more
+    # sign-ins may wait for one; beyond that a sign-in is answered 503 with Retry-After.
+    ops_sign_in_concurrency: int = Field(default=2, ge=1, le=32)
+    ops_sign_in_queue: int = Field(default=8, ge=0, le=1000)
     # Comma-separated bearer tokens other hotel systems present to /api.
     api_tokens: SecretStr | None = None
 

@@ -40,6 +40,7 @@ TABLES = (
     "events",
     "audit_log",
     "ops_sign_in_failures",
+    "ops_sessions",
 )
 
 

@@ -20,10 +20,15 @@ this package, nothing comes from a CDN) for the front desk and operations:
     /ops/audit               GET         the audit log
     /ops/static/...          GET         public: console.css, console.js
 
-Who may sign in: OPS_USERS (`name:scrypt$...`, made by `keycourier ops-user NAME`), with a
-session cookie signed by OPS_SESSION_SECRET (sessions.py). Every POST carries the session's
-CSRF token. Every action (sign-in and its failures, sign-out, resend, encode, preview) is
-written to the audit log. The API (api.py) takes bearer tokens from API_TOKENS.
+Who may sign in: OPS_USERS (`name:scrypt$...`, made by `keycourier ops-user NAME`). The
+session lives in the ledger, named by a random id in a cookie signed by OPS_SESSION_SECRET
+(sessions.py): sign-out, a changed password and OPS_SESSION_IDLE_MINUTES revoke it. A sign-in
+takes an attempt slot per name and per client address in the ledger before its password is
+checked (the lockout), and waits for one of a few password checks (throttle.py) or is refused
+with 503 (signin.py). Every POST carries the session's CSRF token and no NUL; a query string
+with a NUL, an id past an Integer key or a page past MAX_PAGE is a 4xx. Every action (sign-in
+and its failures, sign-out, resend, encode, preview) is written to the audit log. The API
+(api.py) takes bearer tokens from API_TOKENS.
 
 Nothing here blocks the event loop: the ledger, Seam and the providers are called in a thread
 (`Console.run`).

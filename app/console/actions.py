@@ -28,7 +28,7 @@ ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
 
 
 async def _flag(console: Console, request: Request) -> FrontDeskFlag:
-    flag_id = request.path_params["flag_id"]
+    flag_id = console.row_id(request, "flag_id")
     flag = await console.run(console.store.get_flag, flag_id)
     if flag is None:
         raise HTTPException(404, f"there is no card flag {flag_id}")
@@ -125,7 +125,7 @@ async def _audit_encode(
 def resend(console: Console, services: ServicesFactory, enqueue: EnqueueSend) -> Endpoint:
     async def post(request: Request) -> Response:
         form = await console.form(request)
-        delivery_id = request.path_params["delivery_id"]
+        delivery_id = console.row_id(request, "delivery_id")
         actor = console.actor(request)
         target = f"delivery {delivery_id}"
         reason = str(form.get("reason", "not_received"))

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.console.context import Console, Endpoint
+from app.console.context import Console, Endpoint, has_nul
 from app.console.pages import delivery_query
 from app.console.timeline import delivery_json, timeline
 from app.ledger.models import FrontDeskFlag
@@ -48,6 +48,10 @@ class RequireToken:
                 headers={"WWW-Authenticate": 'Bearer realm="keycourier"'},
             )  # fmt: skip
             await response(scope, receive, send)
+            return
+        if scope["type"] == "http" and has_nul(scope):
+            refused = JSONResponse({"error": "a query parameter holds a NUL character"}, 400)
+            await refused(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -91,7 +95,7 @@ def _deliveries(console: Console) -> Endpoint:
 
 def _delivery(console: Console) -> Endpoint:
     async def one(request: Request) -> Response:
-        delivery_id = request.path_params["delivery_id"]
+        delivery_id = console.row_id(request, "delivery_id")
         found = await console.run(console.store.delivery_timeline, delivery_id)
         if found is None:
             raise HTTPException(404, f"there is no delivery {delivery_id}")

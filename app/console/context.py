@@ -20,10 +20,11 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.console.passwords import OpsUser, parse_users
-from app.console.sessions import Session, SessionCookies, new_session
-from app.errors import ConfigError
+from app.console.sessions import Session, SessionCookies, id_hash, new_session
+from app.console.throttle import PasswordChecks
+from app.errors import ConfigError, LedgerUnavailable
 from app.ledger.console import ConsoleStore
-from app.ledger.models import AuditEntry
+from app.ledger.models import MAX_ROW_ID, AuditEntry, utcnow
 from app.ledger.store import Ledger
 from app.settings import Settings
 
@@ -42,6 +43,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 PUBLIC_PATHS = ("/ops/sign-in", "/ops/static/")
+# A session's last use is written at most this often (not once per page), and at most a quarter
+# of the idle timeout after the last write.
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 class Console:
@@ -60,6 +64,11 @@ class Console:
                 raise ConfigError("OPS_SESSION_SECRET is too short: use 32 characters or more")
             self.cookies = SessionCookies(secret, settings.ops_session_hours * 3600)
         self.lockout = timedelta(minutes=settings.ops_lockout_minutes)
+        self.lifetime = timedelta(hours=settings.ops_session_hours)
+        self.idle = timedelta(minutes=settings.ops_session_idle_minutes)
+        self.password_checks = PasswordChecks(
+            settings.ops_sign_in_concurrency, settings.ops_sign_in_queue
+        )
         env = Environment(
             loader=PackageLoader("app.console", "templates"),
             autoescape=select_autoescape(default=True),
@@ -90,16 +99,62 @@ class Console:
         assert user is not None, "the guard lets only signed-in users reach this page"
         return user
 
-    def read_session(self, request: Request) -> Session | None:
+    async def read_session(self, request: Request) -> Session | None:
+        """The cookie's session, signed in when the ledger has it alive for a user whose
+        password has not changed since; signed out otherwise (and revoked, if it lingered)."""
         if self.cookies is None:
             return None
         session = self.cookies.read(request)
-        if session is None or session.user is None:
+        if session is None or session.sid is None:
             return session
-        user = self.users.get(session.user.lower())
-        if user is None or session.tag != self.cookies.tag(user.password_hash):
-            return session.signed_out()  # removed, or the password changed since
+        key = id_hash(session.sid)
+        found = await self.run(
+            self.store.live_session,
+            key,
+            now=utcnow(),
+            idle=self.idle,
+            touch_after=min(TOUCH_EVERY, self.idle / 4),
+        )
+        if found is None:
+            return session.signed_out()  # signed out, idle, expired, or never was
+        user = self.users.get(found.user_name.lower())
+        if user is None or found.password_tag != self.cookies.tag(user.password_hash):
+            await self.run(self.store.end_session, key)  # removed, or the password changed
+            return session.signed_out()
+        return Session(csrf=session.csrf, sid=session.sid, user=user.name)
+
+    async def start_session(self, request: Request, user: OpsUser) -> Session:
+        """A new session for `user` in the ledger (ending the one this browser had)."""
+        assert self.cookies is not None
+        old = self.session(request).sid
+        session = self.session(request).signed_in(user.name)
+        assert session.sid is not None
+        await self.run(
+            self.store.start_session,
+            id_hash(session.sid),
+            user_name=user.name,
+            password_tag=self.cookies.tag(user.password_hash),
+            now=utcnow(),
+            lifetime=self.lifetime,
+            idle=self.idle,
+            replaces=id_hash(old) if old else None,
+        )
         return session
+
+    async def end_session(self, request: Request) -> Session:
+        """Revoke this request's session in the ledger: its cookie, or any copy, is no longer
+        signed in."""
+        session = self.session(request)
+        if session.sid is not None:
+            await self.run(self.store.end_session, id_hash(session.sid))
+        return session.signed_out()
+
+    def row_id(self, request: Request, name: str) -> int:
+        """A path's id, 404 when no row can have it (past what an Integer key holds)."""
+        value = request.path_params[name]
+        if not isinstance(value, int) or not 0 < value <= MAX_ROW_ID:
+            raise HTTPException(404, "there is no such record")
+        return value
 
     # -- responses -------------------------------------------------------------------------
 
@@ -121,8 +176,10 @@ class Console:
             status_code=status_code,
             headers=SECURITY_HEADERS,
         )  # fmt: skip
-        if self.cookies is not None and self.cookies.read(request) != session:
-            self.cookies.write(request, response, session)
+        if self.cookies is not None:
+            found = self.cookies.read(request)
+            if found is None or found.cookie != session.cookie:
+                self.cookies.write(request, response, session)
         return response
 
     def redirect(
@@ -142,6 +199,8 @@ class Console:
         if session is None or not session.csrf_matches(token if isinstance(token, str) else None):
             raise HTTPException(403, "The form expired or did not come from this console: "
                                      "reload the page and try again.")  # fmt: skip
+        if any(isinstance(value, str) and "\x00" in value for value in form.values()):
+            raise HTTPException(400, "A field holds a NUL character.")
         return form
 
     async def audit(
@@ -168,6 +227,8 @@ class Console:
             entry_id = int(request.query_params["result"])
         except (KeyError, ValueError):
             return None
+        if not 0 < entry_id <= MAX_ROW_ID:
+            return None
         entry = await self.run(self.store.get_audit, entry_id)
         return entry if entry is not None and entry.target == target else None
 
@@ -185,10 +246,25 @@ class RequireSignIn:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        session = self.console.read_session(request)
-        scope.setdefault("state", {})["ops_session"] = session or new_session()
+        if has_nul(scope):
+            await refuse_nul(scope, receive, send)
+            return
         path = scope["path"]
+        if path.startswith("/ops/static/"):  # the CSS and JS: no session to read
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            session = await self.console.read_session(request)
+        except LedgerUnavailable:
+            await Response(
+                "the ledger is unavailable: try again in a moment\n",
+                status_code=503,
+                media_type="text/plain",
+                headers={"Retry-After": "5"},
+            )(scope, receive, send)
+            return
+        scope.setdefault("state", {})["ops_session"] = session or new_session()
         public = any(path == p or (p.endswith("/") and path.startswith(p)) for p in PUBLIC_PATHS)
         if public or (session is not None and session.user is not None):
             await self.app(scope, receive, send)
@@ -199,6 +275,18 @@ class RequireSignIn:
         else:
             response = Response("sign in first\n", status_code=403, media_type="text/plain")
         await response(scope, receive, send)
+
+
+def has_nul(scope: Scope) -> bool:
+    """A NUL in the query string (raw or %00): no ledger column can hold one."""
+    query = bytes(scope.get("query_string", b""))
+    return b"\x00" in query or b"%00" in query
+
+
+async def refuse_nul(scope: Scope, receive: Receive, send: Send) -> None:
+    response = Response("a query parameter holds a NUL character\n", status_code=400,
+                        media_type="text/plain")  # fmt: skip
+    await response(scope, receive, send)
 
 
 def safe_next(value: str | None) -> str:

@@ -20,6 +20,8 @@ from app.ledger.models import AuditEntry, DeliveryStatus
 STATUSES = tuple(status.value for status in DeliveryStatus)
 CHANNELS = ("sms", "email")
 PAGE_SIZE = 50
+# Past this, a page number is refused (400) rather than turned into an offset no database takes.
+MAX_PAGE = 1_000_000
 NEW_DELIVERY = re.compile(r"\(delivery (\d+),")
 
 
@@ -41,6 +43,8 @@ def delivery_query(console: Console, request: Request) -> DeliveryQuery:
         limit = min(200, max(1, int(params.get("limit", str(PAGE_SIZE)))))
     except ValueError:
         raise HTTPException(400, "page and limit are numbers") from None
+    if page > MAX_PAGE:
+        raise HTTPException(400, f"page is at most {MAX_PAGE}")
     digest = None
     if text is not None:
         digest = destination_hash(search_key(console.settings), text)
@@ -78,7 +82,7 @@ def deliveries(console: Console) -> Endpoint:
 
 def delivery(console: Console) -> Endpoint:
     async def page(request: Request) -> Response:
-        delivery_id = request.path_params["delivery_id"]
+        delivery_id = console.row_id(request, "delivery_id")
         found = await console.run(console.store.delivery_timeline, delivery_id)
         if found is None:
             raise HTTPException(404, f"there is no delivery {delivery_id}")
@@ -133,6 +137,8 @@ def audit(console: Console) -> Endpoint:
             number = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             raise HTTPException(400, "page is a number") from None
+        if number > MAX_PAGE:
+            raise HTTPException(400, f"page is at most {MAX_PAGE}")
         offset = (number - 1) * PAGE_SIZE
         entries = await console.run(console.store.audit_entries, PAGE_SIZE, offset)
         return console.render(

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import BrokerUnavailable
 from app.intake.queue import Enqueuer
-from app.ledger.models import DeliveryStatus, ProviderEventStatus
+from app.ledger.models import MAX_ROW_ID, DeliveryStatus, ProviderEventStatus
 from app.ledger.provider_events import ProviderReport, Reported, ReportOutcome
 from app.ledger.store import Ledger
 
@@ -58,7 +58,9 @@ def delivery_id_from_reference(reference: object) -> int | None:
     if not isinstance(reference, str) or not reference.startswith(REFERENCE_PREFIX):
         return None
     number = reference.removeprefix(REFERENCE_PREFIX)
-    return int(number) if number.isdigit() and len(number) < 19 else None
+    if not (number.isascii() and number.isdigit() and len(number) <= len(str(MAX_ROW_ID))):
+        return None
+    return int(number) if 0 < int(number) <= MAX_ROW_ID else None
 
 
 def record(ledger: Ledger, report: ProviderReport) -> Reported:

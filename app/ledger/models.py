@@ -28,6 +28,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The largest id an Integer primary key holds on every backend (PostgreSQL's `integer`): an id
+# asked for from outside (a URL, a provider's reference) beyond it names nothing.
+MAX_ROW_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -293,8 +297,13 @@ class AuditEntry(Base):
 
 
 class SignInFailures(Base):
-    """Failed console sign-ins per name (a keyed hash of it), for the lockout. In the ledger so
-    that every web process sees the same count."""
+    """Console sign-in attempts per name, and per client address, for the lockout: the key is a
+    keyed hash of the name (or of the address), never the name. In the ledger so that every web
+    process sees the same count.
+
+    `failures` counts the attempt slots taken in the window that began at `first_failed_at`:
+    a slot is taken (in one statement) before a password is checked and given back only when
+    it matched, so however many guesses arrive at once, no more than the limit are checked."""
 
     __tablename__ = "ops_sign_in_failures"
 
@@ -302,3 +311,19 @@ class SignInFailures(Base):
     failures: Mapped[int] = mapped_column(default=0)
     first_failed_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in console session. The cookie carries a random id; the ledger keeps only its
+    SHA-256, so reading this table signs nobody in. Deleted at sign-out; ignored (and deleted)
+    past its idle timeout or lifetime, or once the user's password hash changed
+    (`password_tag` no longer matches)."""
+
+    __tablename__ = "ops_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    password_tag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

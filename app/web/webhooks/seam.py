@@ -48,8 +48,9 @@ class SeamWebhookEndpoint:
         svix_id = request.headers.get("svix-id")
         try:
             payload = self._webhook.verify(body, dict(request.headers))
-        except json.JSONDecodeError:
-            # Raised only after the signature matched: Seam sent it, nobody can read it.
+        except (json.JSONDecodeError, RecursionError):
+            # Raised only after the signature matched (svix parses once it has verified): Seam
+            # sent it, nobody can read it (not JSON, or nested deeper than the parser goes).
             payload = None
         except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
             log.warning("seam webhook refused: signature check failed (%s)", type(exc).__name__)

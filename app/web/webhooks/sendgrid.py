@@ -81,7 +81,7 @@ class SendGridEventsEndpoint:
             return _answer(403, "stale")
         try:
             events = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             events = None
         if not isinstance(events, list):
             return _answer(400, "malformed")
