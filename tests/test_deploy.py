@@ -225,6 +225,50 @@ def test_every_setting_is_documented(document: str) -> None:
         assert re.search(rf"\b{name.upper()}\b", text), f"{name.upper()} missing from {document}"
 
 
+def markdown_tables(text: str) -> list[list[str]]:
+    """Each run of consecutive table lines (`| ... |`) outside code blocks, as its lines."""
+    tables: list[list[str]] = []
+    fenced = False
+    previous_was_row = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        row = not fenced and line.startswith("|")
+        if row:
+            if previous_was_row:
+                tables[-1].append(line)
+            else:
+                tables.append([line])
+        previous_was_row = row
+    return tables
+
+
+def cells(row: str) -> list[str]:
+    """A table row's cells: split on the pipes that are not escaped (`sms\\|email`)."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
+
+
+@pytest.mark.parametrize("document", ["README.md", "templates/README.md", "DEVELOPERS.md"])
+def test_markdown_tables_render_whole(document: str) -> None:
+    """Every table is one block: a header, its `|---|` line, then rows of as many cells. A
+    blank line inside a table starts a block without a header, which renders as text."""
+    tables = markdown_tables((ROOT / document).read_text())
+    for table in tables:
+        assert len(table) >= 2, table[0]
+        assert re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", table[1]), f"no header line before {table[0]}"
+        width = len(cells(table[0]))
+        for row in table:
+            assert len(cells(row)) == width, row
+
+
+def test_every_setting_is_a_row_of_the_settings_table() -> None:
+    """README's settings table (the one headed `variable`) has a row for every setting."""
+    readme = (ROOT / "README.md").read_text()
+    [table] = [t for t in markdown_tables(readme) if cells(t[0])[0] == "variable"]
+    named = {name for row in table[2:] for name in re.findall(r"`([A-Z0-9_]+)`", cells(row)[0])}
+    assert {name.upper() for name in Settings.model_fields} <= named
+
+
 @pytest.mark.parametrize(("document", "at_least"), [("README.md", 8), ("templates/README.md", 4)])
 def test_readme_shows_only_commands_that_exist(document: str, at_least: int) -> None:
     """Every `keycourier ...` command in the guide's code blocks and text is one the CLI
