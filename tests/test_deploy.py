@@ -307,11 +307,18 @@ def test_readme_shows_only_commands_that_exist(document: str, at_least: int) -> 
 
 
 def test_dockerfile_runs_as_non_root_with_a_real_command() -> None:
-    """The image runs as an unprivileged user and starts a command that exists."""
+    """The image runs as an unprivileged user and starts, as PID 1 (`exec`), the web process,
+    trusting forwarded headers only from FORWARDED_ALLOW_IPS, whose default is not '*'."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     [user] = re.findall(r"^USER (\S+)", dockerfile, flags=re.MULTILINE)
     assert not user.startswith(("root", "0"))
     [cmd] = re.findall(r"^CMD (\[.*\])", dockerfile, flags=re.MULTILINE)
-    argv = json.loads(cmd)
-    assert argv[0] == "keycourier"
-    assert accepts(argv[1:])
+    shell, dash_c, script = json.loads(cmd)
+    assert (shell, dash_c) == ("sh", "-c")
+    [argv] = commands_in(script)
+    assert argv[:2] == ["exec", "keycourier"]
+    assert accepts(argv[2:])
+    assert argv[2] == "serve"
+    assert argv[argv.index("--forwarded-allow-ips") + 1] == "$FORWARDED_ALLOW_IPS"
+    [default] = re.findall(r"\bFORWARDED_ALLOW_IPS=(\S+)", dockerfile)
+    assert default == "127.0.0.1"
