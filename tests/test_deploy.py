@@ -225,6 +225,44 @@ def test_every_setting_is_documented(document: str) -> None:
         assert re.search(rf"\b{name.upper()}\b", text), f"{name.upper()} missing from {document}"
 
 
+def env_file_entries(text: str) -> list[tuple[str, str]]:
+    """KEY=VALUE lines as `docker run --env-file` and `kubectl create secret --from-env-file`
+    read them: leading blanks dropped, `#` lines skipped, the key before the first `=`, the
+    value verbatim after it (quotes and a trailing `# comment` included). Lines commented out
+    as `# KEY=value` are read too: they are there to be uncommented."""
+    entries = []
+    for raw in text.splitlines():
+        line = raw.lstrip()
+        example = re.fullmatch(r"# ?([A-Z][A-Z0-9_]*=.*)", line)
+        if example:
+            line = example.group(1)
+        elif not line or line.startswith("#"):
+            continue
+        assert "=" in line, f"not KEY=VALUE: {raw!r}"
+        key, value = line.split("=", 1)
+        entries.append((key, value))
+    return entries
+
+
+def test_env_example_reads_the_same_in_docker_and_kubectl() -> None:
+    """Every value of .env.example (active or commented out) is what a shell would make of it:
+    no quotes, no trailing comment, no blanks around it, so Docker and kubectl, which keep
+    them, read the same value."""
+    entries = env_file_entries((ROOT / ".env.example").read_text())
+    assert len(entries) >= len(Settings.model_fields)
+    for key, value in entries:
+        assert re.fullmatch(r"[A-Z][A-Z0-9_]*", key), key
+        assert "#" not in value, f"{key}: a comment after the value becomes part of it"
+        assert not set(value) & {"'", '"'}, f"{key}: quotes become part of the value"
+        assert value == value.strip(), f"{key}: blanks around the value become part of it"
+
+
+def test_env_file_reading_keeps_what_docker_keeps() -> None:
+    """The reader above is as strict as Docker: a trailing comment and quotes stay in."""
+    text = "A=1\n  # a comment\n# B='x'   # note\n\nC=a=b\n"
+    assert env_file_entries(text) == [("A", "1"), ("B", "'x'   # note"), ("C", "a=b")]
+
+
 def markdown_tables(text: str) -> list[list[str]]:
     """Each run of consecutive table lines (`| ... |`) outside code blocks, as its lines."""
     tables: list[list[str]] = []
