@@ -7,10 +7,15 @@ stray log of one of these objects cannot leak a PIN or an Instant Key URL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from app.messages.properties import Audience
+    from app.messages.rendering import RenderedEmail
 
 AccessMode = Literal["code", "card", "mobile_key", "cloud_key"]
 
@@ -215,3 +220,44 @@ class EmailSender(Protocol):
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
         """As SmsSender.recent_messages."""
         ...
+
+
+class Templates(Protocol):
+    """The templates ops edit, as the domain renders from them (app.messages.live)."""
+
+    def audience(
+        self, message: str, workspace_id: str | None, space_ids: Sequence[str]
+    ) -> Audience:
+        """Language, time zone and hotel name for a message about these Seam ids."""
+        ...
+
+    def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
+        """The property's time zone (properties.toml, else TIMEZONE)."""
+        ...
+
+    def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
+
+    def render_email(self, message: str, context: Mapping[str, object]) -> RenderedEmail: ...
+
+
+class Work(StrEnum):
+    """The kinds of work the queue carries; each is one task that takes one id."""
+
+    PROCESS_EVENT = "process_event"
+    SEND_DELIVERY = "send_delivery"
+    AFTER_UNDELIVERED = "after_undelivered"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Work a domain call leaves for the queue: what to do, to which id, and when. Domain
+    functions return these instead of calling back into the queue; the caller hands them on."""
+
+    work: Work
+    id: int
+    countdown: float | None = None
+
+
+def sends(delivery_ids: Sequence[int]) -> list[Queued]:
+    """Send each of these deliveries."""
+    return [Queued(Work.SEND_DELIVERY, delivery_id) for delivery_id in delivery_ids]

@@ -17,7 +17,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from app.container import Services
+from app.context import Context
 from app.ledger.migrate import upgrade
 from app.ledger.store import Ledger, make_engine
 from app.settings import load_settings
@@ -163,6 +163,6 @@ def settings_env(
 
 
 @pytest.fixture
-def services(settings_env: dict[str, str], ledger: Ledger) -> Services:
-    """Services wired to the stand-ins through the official SDKs, on a real ledger."""
-    return Services.from_settings(load_settings(settings_env), ledger)
+def services(settings_env: dict[str, str], ledger: Ledger) -> Context:
+    """Context wired to the stand-ins through the official SDKs, on a real ledger."""
+    return Context.from_settings(load_settings(settings_env), ledger)

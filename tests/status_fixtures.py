@@ -13,26 +13,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from app.container import Services
-from app.delivery.send import send_delivery
+from app.context import Context
 from app.delivery.undelivered import after_undelivered
 from app.events.processing import process_event
 from app.ledger.models import Delivery, ProviderEvent
 from app.ledger.store import Ledger
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from app.web.main import create_app
 from tests.events.test_pipeline import record
+from tests.queueing import send_and_hand_on, sent_ids
 
 PUBLIC = "https://keys.example.com"
 
 
 @dataclass
 class Keycourier:
-    services: Services
+    services: Context
     client: TestClient
     redis_url: str
+    settings: Settings
 
     @property
     def ledger(self) -> Ledger:
@@ -40,24 +41,22 @@ class Keycourier:
 
     def issue(self, sample: str = "access_method.issued.code") -> list[Delivery]:
         """Process an issued event and send what it plans, as a worker would."""
-        queue: list[int] = []
-        process_event(self.services, record(self.services, sample), queue.append)
+        queue = sent_ids(process_event(self.services, record(self.services, sample)).next)
         self.send_all(queue)
         return self.deliveries()
 
     def send_all(self, queue: list[int]) -> None:
         while queue:
-            send_delivery(self.services, queue.pop(0), queue.append)
+            send_and_hand_on(self.services, queue.pop(0), queue)
 
     def run_fallbacks(self) -> list[str]:
         """Run every after_undelivered task waiting in Redis (and send what it plans)."""
         ran = []
         for name, args in take_tasks(self.redis_url):
             if name == "keycourier.after_undelivered":
-                queue: list[int] = []
-                planned = after_undelivered(self.services, args[0], queue.append)
-                self.send_all(queue)
-                ran.append("planned" if planned else "nothing")
+                planned = after_undelivered(self.services, args[0])
+                self.send_all(sent_ids(planned or []))
+                ran.append("nothing" if planned is None else "planned")
         return ran
 
     def deliveries(self) -> list[Delivery]:
@@ -78,8 +77,9 @@ def make_keycourier(
 ) -> Keycourier:
     values = {**env, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": PUBLIC, **changes}
     settings = load_settings({k: v for k, v in values.items() if v is not None})
-    services = Services.from_settings(settings, ledger)
-    return Keycourier(services, TestClient(create_app(settings, ledger=ledger)), redis_url)
+    services = Context.from_settings(settings, ledger)
+    client = TestClient(create_app(settings, ledger=ledger))
+    return Keycourier(services, client, redis_url, settings)
 
 
 def sendgrid_env(sendgrid: SendGridStandin) -> dict[str, str]:

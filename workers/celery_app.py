@@ -38,9 +38,9 @@ from app.intake.queue import RECONCILE, SWEEP
 from app.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    # Only a worker builds Services (and with them the Seam, Twilio and SendGrid SDKs); the
+    # Only a worker builds a Context (and with it the Seam, Twilio and SendGrid SDKs); the
     # web process uses this module to publish on the embedded broker and must not carry them.
-    from app.container import Services
+    from app.context import Context
 
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 SWITCH_INTERVAL_SECONDS = 0.02
@@ -48,21 +48,21 @@ STATE_DIR = Path("var")
 
 
 class KeycourierCelery(Celery):
-    """A Celery app that also owns the worker's long-lived Services, built on first use."""
+    """A Celery app that also owns the worker's long-lived Context, built on first use."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__("keycourier", broker=settings.broker_url, include=["workers.tasks"])
         self.keycourier_settings = settings
-        self._services: Services | None = None
-        self._services_lock = threading.Lock()
+        self._context: Context | None = None
+        self._context_lock = threading.Lock()
 
-    def services(self) -> Services:
-        from app.container import Services
+    def context(self) -> Context:
+        from app.context import Context
 
-        with self._services_lock:
-            if self._services is None:
-                self._services = Services.from_settings(self.keycourier_settings)
-            return self._services
+        with self._context_lock:
+            if self._context is None:
+                self._context = Context.from_settings(self.keycourier_settings)
+            return self._context
 
 
 def create_celery_app(settings: Settings) -> KeycourierCelery:

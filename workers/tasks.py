@@ -1,39 +1,51 @@
-"""Thin tasks: load by id, call one `app` function, map the outcome to retry or done."""
+"""Thin tasks: load by id, call one `app` function, queue what it returns, map errors to retry.
+
+Only ids cross the queue. No task hands the domain a callback: each domain call returns the
+work that follows it (`app.ports.Queued`), and the task queues it (`app.intake.queue.hand_on`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import cast
 
 from celery import Task, shared_task
 
-from app.container import Services
-from app.delivery import send as delivery
-from app.delivery import undelivered
-from app.delivery.compose import SeamState
+from app.context import Context
 from app.delivery.retry_policy import backoff_seconds
+from app.delivery.send import send_delivery as send
+from app.delivery.undelivered import after_undelivered as plan_after_undelivered
 from app.errors import KeycourierError, ProviderError
-from app.events import processing
+from app.events.processing import handle_event
 from app.intake.queue import (
     AFTER_UNDELIVERED,
+    DUE_MARGIN_SECONDS,
     PROCESS_EVENT,
     RECONCILE,
     SEND_DELIVERY,
     SWEEP,
     CeleryEnqueuer,
+    hand_on,
 )
 from app.intake.reconcile import reconcile as reconcile_events
 from app.intake.sweeper import patience_for
 from app.intake.sweeper import sweep as sweep_ledger
 from app.ledger.models import utcnow
-from app.ledger.store import Claimed
+from app.ports import Queued
 from workers.celery_app import KeycourierCelery
 
-DUE_MARGIN_SECONDS = 1.0
+
+def _app(task: Task[..., object]) -> KeycourierCelery:
+    return cast(KeycourierCelery, task.app)
 
 
-def _services(task: Task[..., object]) -> Services:
-    return cast(KeycourierCelery, task.app).services()
+def _context(task: Task[..., object]) -> Context:
+    return _app(task).context()
+
+
+def _queue(task: Task[..., object], work: Sequence[Queued]) -> None:
+    hand_on(CeleryEnqueuer(task.app), _context(task).ledger, work)
 
 
 def _retry_in(task: Task[..., object], exc: KeycourierError) -> float:
@@ -45,28 +57,8 @@ def _retry_in(task: Task[..., object], exc: KeycourierError) -> float:
 def process_event(self: Task[[int], str], event_id: int) -> str:
     # No Celery retry: the sweeper retries unfinished events from the ledger. Duplicates of
     # this task are harmless, but duplicated retry chains would multiply.
-    services = _services(self)
-    enqueuer = CeleryEnqueuer(self.app)
-
-    def send_now(delivery_id: int, state: SeamState, claimed: Claimed | None) -> None:
-        # Planned a moment ago: send it here, with the Seam state just read, instead of
-        # queueing it to be read again. What cannot go now is queued for its retry.
-        try:
-            sent = delivery.send_delivery(
-                services, delivery_id, enqueuer.enqueue_delivery, state, claimed
-            )
-        except KeycourierError:
-            enqueuer.enqueue_delivery(delivery_id)
-            return
-        if sent.retry_in is not None:
-            enqueuer.enqueue_delivery(delivery_id, countdown=sent.retry_in + DUE_MARGIN_SECONDS)
-
-    try:
-        outcome = processing.process_event(
-            services, event_id, enqueue_send=enqueuer.enqueue_delivery, send_now=send_now
-        )
-    except KeycourierError as exc:
-        return processing.retry_later(services, event_id, exc)
+    outcome = handle_event(_context(self), event_id)
+    _queue(self, outcome.next)
     return outcome.status.value
 
 
@@ -74,14 +66,11 @@ def process_event(self: Task[[int], str], event_id: int) -> str:
 def send_delivery(self: Task[[int], str], delivery_id: int) -> str:
     # No max_retries: the ledger bounds a delivery's retries (RETRY_WINDOW_SECONDS).
     try:
-        outcome = delivery.send_delivery(
-            _services(self), delivery_id, enqueue=CeleryEnqueuer(self.app).enqueue_delivery
-        )
+        outcome = send(_context(self), delivery_id)
     except KeycourierError as exc:
         raise self.retry(exc=exc, countdown=_retry_in(self, exc)) from exc
+    _queue(self, outcome.next)
     if outcome.retry_in is not None:
-        # A little after the ledger says it is due, so the retry never arrives a hair early
-        # (and finds nothing to claim); the sweeper would catch it, but a minute later.
         raise self.retry(countdown=outcome.retry_in + DUE_MARGIN_SECONDS)
     return outcome.result.value
 
@@ -91,24 +80,21 @@ def after_undelivered(self: Task[[int], str], delivery_id: int) -> str:
     # No Celery retry: until it is planned the fallback stays due in the ledger, and the
     # sweeper hands it on again (duplicated retry chains would only multiply).
     try:
-        planned = undelivered.after_undelivered(
-            _services(self), delivery_id, CeleryEnqueuer(self.app).enqueue_delivery
-        )
+        planned = plan_after_undelivered(_context(self), delivery_id)
     except KeycourierError:
         return "retry"
-    return "planned" if planned else "nothing to do"
+    if planned is None:
+        return "nothing to do"
+    _queue(self, planned)
+    return "planned"
 
 
 @shared_task(bind=True, name=SWEEP, ignore_result=True)
 def sweep(self: Task[[], str]) -> str:
-    services = _services(self)
-    enqueuer = CeleryEnqueuer(self.app)
     swept = sweep_ledger(
-        services.ledger,
-        enqueuer.enqueue_event,
-        enqueuer.enqueue_delivery,
-        patience=patience_for(services.settings),
-        enqueue_after_undelivered=enqueuer.enqueue_after_undelivered,
+        _context(self).ledger,
+        CeleryEnqueuer(self.app),
+        patience=patience_for(_app(self).keycourier_settings),
     )
     return (
         f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered, "
@@ -118,9 +104,9 @@ def sweep(self: Task[[], str]) -> str:
 
 @shared_task(bind=True, name=RECONCILE, ignore_result=True)
 def reconcile(self: Task[[], str]) -> str:
-    services = _services(self)
-    since = utcnow() - timedelta(hours=services.settings.reconcile_lookback_hours)
+    context = _context(self)
+    lookback = timedelta(hours=_app(self).keycourier_settings.reconcile_lookback_hours)
     found = reconcile_events(
-        services.ledger, services.seam, CeleryEnqueuer(self.app).enqueue_event, since
+        context.ledger, context.seam, CeleryEnqueuer(self.app), utcnow() - lookback
     )
     return f"{found.recorded} of {found.listed} events were new"

@@ -1,6 +1,6 @@
 """The ports, timed: each call to Seam, Twilio or SendGrid is observed by the provider latency
-histogram (app/observability/metrics.py) without the adapters knowing. Services wraps the real
-adapters in these; the dry-run senders are not wrapped (no provider is called).
+histogram (app/observability/metrics.py) without the adapters knowing. app/adapters/build.py wraps
+the real adapters in these; the dry-run senders are not wrapped (no provider is called).
 """
 
 from __future__ import annotations

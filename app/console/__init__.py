@@ -36,8 +36,7 @@ Nothing here blocks the event loop: the ledger, Seam and the providers are calle
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -50,11 +49,10 @@ from starlette.staticfiles import StaticFiles
 from app.console import actions, pages, preview, signin
 from app.console.api import RequireToken, api_error, api_routes, parse_tokens
 from app.console.context import Console, RequireSignIn
+from app.context import Context
 from app.ledger.store import Ledger
+from app.ports import Queued
 from app.settings import Settings
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
 
 ERROR_TITLES = {400: "That request is not right", 403: "Not allowed", 404: "Not found"}
 
@@ -62,11 +60,11 @@ ERROR_TITLES = {400: "That request is not right", 403: "Not allowed", 404: "Not 
 def console_routes(
     settings: Settings,
     ledger: Ledger,
-    services: Callable[[], Services],
-    enqueue: Callable[[int], None],
+    context: Callable[[], Context],
+    queue: Callable[[Sequence[Queued]], None],
 ) -> list[BaseRoute]:
-    """The /ops and /api mounts. `services` builds (once) what resend and encode need;
-    `enqueue` hands a resend's new delivery to the workers (a blocking call: run in a thread)."""
+    """The /ops and /api mounts. `context` builds (once) what resend and encode need;
+    `queue` hands a resend's new delivery to the workers (a blocking call: run in a thread)."""
     console = Console(settings, ledger)
     ops = [
         Route("/sign-in", signin.sign_in_page(console), methods=["GET"]),
@@ -76,13 +74,13 @@ def console_routes(
         Route("/deliveries/{delivery_id:int}", pages.delivery(console), methods=["GET"]),
         Route(
             "/deliveries/{delivery_id:int}/resend",
-            actions.resend(console, services, enqueue),
+            actions.resend(console, context, queue),
             methods=["POST"],
         ),
         Route("/cards", pages.cards(console), methods=["GET"]),
-        Route("/cards/{flag_id:int}", actions.card(console, services), methods=["GET"]),
-        Route("/cards/{flag_id:int}/encode", actions.encode(console, services), methods=["POST"]),
-        Route("/cards/{flag_id:int}/check", actions.check(console, services), methods=["POST"]),
+        Route("/cards/{flag_id:int}", actions.card(console, context), methods=["GET"]),
+        Route("/cards/{flag_id:int}/encode", actions.encode(console, context), methods=["POST"]),
+        Route("/cards/{flag_id:int}/check", actions.check(console, context), methods=["POST"]),
         Route("/alerts", pages.alerts(console), methods=["GET"]),
         Route("/templates", preview.preview_form(console), methods=["GET"]),
         Route("/templates/preview", preview.preview_post(console), methods=["POST"]),

@@ -5,25 +5,27 @@ entry (`?result=ID`), so a reload never repeats the action."""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
+from app.context import Context
 from app.delivery.encoding import EncodeResult, encode_card, encoding_status, list_encoders
 from app.delivery.resend import resend as resend_delivery
-from app.errors import KeycourierError, NotFound, ProviderError
-from app.events.processing import EnqueueSend
+from app.errors import BrokerUnavailable, KeycourierError, NotFound, ProviderError
 from app.ledger.models import FlagStatus, FrontDeskFlag
+from app.ports import Queued
 
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+log = logging.getLogger(__name__)
 
-ServicesFactory = Callable[[], "Services"]
+ContextFactory = Callable[[], Context]
+# Hands what an action planned to the workers (a blocking call: run in a thread).
+Queue = Callable[[Sequence[Queued]], None]
 ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
 
 
@@ -35,13 +37,15 @@ async def _flag(console: Console, request: Request) -> FrontDeskFlag:
     return flag
 
 
-def card(console: Console, services: ServicesFactory) -> Endpoint:
+def card(console: Console, context_of: ContextFactory) -> Endpoint:
     async def page(request: Request) -> Response:
         flag = await _flag(console, request)
         encoders, encoders_error = [], None
         if flag.status == FlagStatus.OPEN:
             try:
-                encoders = await console.run(list_encoders, services(), flag.access_method_id)
+                encoders = await console.run(
+                    list_encoders, context_of().seam, flag.access_method_id
+                )
             except NotFound:
                 encoders_error = "Seam no longer has this key: nothing to encode."
             except (ProviderError, KeycourierError) as exc:
@@ -63,7 +67,7 @@ def card(console: Console, services: ServicesFactory) -> Endpoint:
     return page
 
 
-def encode(console: Console, services: ServicesFactory) -> Endpoint:
+def encode(console: Console, context_of: ContextFactory) -> Endpoint:
     async def post(request: Request) -> Response:
         form = await console.form(request)
         flag = await _flag(console, request)
@@ -73,8 +77,14 @@ def encode(console: Console, services: ServicesFactory) -> Endpoint:
         if not encoder_id:
             raise HTTPException(400, "choose an encoder")
         try:
+            context = context_of()
             result = await console.run(
-                encode_card, services(), flag.access_method_id, encoder_id, actor=actor
+                encode_card,
+                context.seam,
+                context.ledger,
+                flag.access_method_id,
+                encoder_id,
+                actor=actor,
             )
         except (ProviderError, KeycourierError) as exc:
             entry = await console.audit(actor, "encode", target, "error",
@@ -86,7 +96,7 @@ def encode(console: Console, services: ServicesFactory) -> Endpoint:
     return post
 
 
-def check(console: Console, services: ServicesFactory) -> Endpoint:
+def check(console: Console, context_of: ContextFactory) -> Endpoint:
     """Where an encode left pending (the card was not on the encoder in time) stands now."""
 
     async def post(request: Request) -> Response:
@@ -98,8 +108,9 @@ def check(console: Console, services: ServicesFactory) -> Endpoint:
         actor = console.actor(request)
         target = f"card {flag.id}"
         try:
+            context = context_of()
             result = await console.run(
-                encoding_status, services(), flag.access_method_id, attempt_id
+                encoding_status, context.seam, context.ledger, flag.access_method_id, attempt_id
             )
         except (ProviderError, KeycourierError) as exc:
             entry = await console.audit(actor, "encode_check", target, "error",
@@ -122,7 +133,7 @@ async def _audit_encode(
     return await console.audit(actor, action, target, outcome or "error", detail)
 
 
-def resend(console: Console, services: ServicesFactory, enqueue: EnqueueSend) -> Endpoint:
+def resend(console: Console, context_of: ContextFactory, queue: Queue) -> Endpoint:
     async def post(request: Request) -> Response:
         form = await console.form(request)
         delivery_id = console.row_id(request, "delivery_id")
@@ -134,10 +145,9 @@ def resend(console: Console, services: ServicesFactory, enqueue: EnqueueSend) ->
         try:
             result = await console.run(
                 resend_delivery,
-                services(),
+                context_of(),
                 delivery_id,
                 actor=actor,
-                enqueue=enqueue,
                 reason=reason,
                 request_id=request_id,
                 channel=channel,
@@ -145,6 +155,11 @@ def resend(console: Console, services: ServicesFactory, enqueue: EnqueueSend) ->
         except (ProviderError, KeycourierError) as exc:
             entry = await console.audit(actor, "resend", target, "error", str(exc))
         else:
+            try:
+                await console.run(queue, result.next)
+            except BrokerUnavailable as exc:
+                # Planned in the ledger: the sweeper hands it on when the broker is back.
+                log.warning("resend planned, not queued yet: %s", exc)
             detail = result.message
             if result.delivery_id is not None:
                 detail += f" (delivery {result.delivery_id}, reason {reason})"

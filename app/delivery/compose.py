@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
 from app.errors import NotFound, ProviderError
 from app.events.planner import (
@@ -24,10 +24,7 @@ from app.events.planner import (
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages.catalog import template_message
 from app.messages.variables import ledger_context, message_context
-from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+from app.ports import AccessGrant, AccessMethod, Email, Guest, SeamReader, Sms, Space, Templates
 
 
 class Unsendable(Exception):
@@ -60,7 +57,7 @@ class Composed:
 
 
 def compose(
-    services: Services,
+    ctx: Context,
     delivery: Delivery,
     state: SeamState | None = None,
     *,
@@ -74,17 +71,19 @@ def compose(
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
     if delivery.kind in PROBLEM_REPORTS:
-        siblings = services.ledger.siblings(delivery)
-        return Composed(_front_desk_alert(services, delivery, siblings), None)
+        siblings = ctx.ledger.siblings(delivery)
+        alert = _front_desk_alert(
+            ctx.seam, ctx.templates, ctx.policy.front_desk_email, delivery, siblings
+        )
+        return Composed(alert, None)
     if delivery.kind == ACCESS_CANCELLED:
-        return _access_cancelled(services, delivery)
-    settings = services.settings
-    method, grant, guest, spaces = _read_seam(services, delivery, state)
+        return _access_cancelled(ctx.seam, ctx.templates, delivery)
+    method, grant, guest, spaces = _read_seam(ctx.seam, delivery, state)
     front_desk = delivery.kind in FRONT_DESK_FROM_SEAM
 
     destination: str | None
     if front_desk:
-        destination = _front_desk_address(services)
+        destination = _front_desk_address(ctx.policy.front_desk_email)
         if delivery.kind in FRONT_DESK_ALERTS.values() and method.is_issued:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
     else:
@@ -98,7 +97,7 @@ def compose(
                 # Seam is re-programming it (its revoke may not even be processed yet): hold
                 # it for the next issued/reissued, which sends it or what replaces it.
                 raise Unsendable(DeliveryStatus.HELD, "held: the access method is not issued now")
-            current = fingerprint(settings.fingerprint_key(), method.access_method_id, credential)
+            current = fingerprint(ctx.policy.fingerprint_key(), method.access_method_id, credential)
             if current != credential_part(delivery.credential_fingerprint):
                 raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
         destination = guest_destination(guest, delivery.channel)
@@ -115,11 +114,11 @@ def compose(
         grant=grant,
         guest=guest,
         spaces=spaces,
-        audience=services.renderer.audience(message, method.workspace_id, space_ids),
+        audience=ctx.templates.audience(message, method.workspace_id, space_ids),
         include_credential=carries_credential,
         code_changed=code_changed,
     )
-    return Composed(_render(services, delivery, message, destination, context), guest)
+    return Composed(_render(ctx.templates, delivery, message, destination, context), guest)
 
 
 def stay_fingerprint(grant: AccessGrant) -> str:
@@ -140,14 +139,13 @@ def _check_notice(delivery: Delivery, method: AccessMethod, grant: AccessGrant |
 
 
 def _read_seam(
-    services: Services, delivery: Delivery, state: SeamState | None
+    seam: SeamReader, delivery: Delivery, state: SeamState | None
 ) -> tuple[AccessMethod, AccessGrant | None, Guest | None, list[Space]]:
     if state is not None and state.method.access_method_id == delivery.access_method_id:
         grant = state.grants.get(delivery.access_grant_id or "")
         guest = state.guests.get(delivery.user_identity_id or "")
         if grant is not None and (guest is not None or delivery.user_identity_id is None):
             return state.method, grant, guest, state.spaces
-    seam = services.seam
     try:
         method = seam.get_access_method(delivery.access_method_id)
         grant = (
@@ -165,15 +163,14 @@ def guest_destination(guest: Guest | None, channel: str) -> str | None:
     return guest.phone_number if channel == "sms" else guest.email_address
 
 
-def _front_desk_address(services: Services) -> str:
-    address = services.settings.front_desk_email
+def _front_desk_address(address: str | None) -> str:
     if address is None:
         raise Unsendable(DeliveryStatus.SKIPPED, "FRONT_DESK_EMAIL is not set")
     return address
 
 
 def _render(
-    services: Services,
+    templates: Templates,
     delivery: Delivery,
     message: str,
     destination: str,
@@ -181,18 +178,18 @@ def _render(
 ) -> Sms | Email:
     reference = f"kc-{delivery.id}"
     if delivery.channel == "sms":
-        return Sms(destination, services.renderer.render_sms(message, context), reference)
-    rendered = services.renderer.render_email(message, context)
+        return Sms(destination, templates.render_sms(message, context), reference)
+    rendered = templates.render_email(message, context)
     return Email(destination, rendered.subject, rendered.text, rendered.html, reference)
 
 
-def _access_cancelled(services: Services, delivery: Delivery) -> Composed:
+def _access_cancelled(seam: SeamReader, templates: Templates, delivery: Delivery) -> Composed:
     """Tell a guest the key they were sent is cancelled. The access method is gone from Seam,
     so the words come from the ledger; only the guest is read, for where to send it."""
     guest = None
     if delivery.user_identity_id:
         try:
-            guest = services.seam.get_guest(delivery.user_identity_id)
+            guest = seam.get_guest(delivery.user_identity_id)
         except NotFound:
             guest = None
     destination = guest_destination(guest, delivery.channel)
@@ -203,38 +200,40 @@ def _access_cancelled(services: Services, delivery: Delivery) -> Composed:
         reservation=delivery.reservation,
         access_grant_id=delivery.access_grant_id or "",
         access_method_id=delivery.access_method_id,
-        audience=services.renderer.audience(delivery.kind, None, []),
+        audience=templates.audience(delivery.kind, None, []),
     )
-    message = _render(services, delivery, delivery.kind, destination, context)
+    message = _render(templates, delivery, delivery.kind, destination, context)
     return Composed(message, guest)
 
 
 def _front_desk_alert(
-    services: Services, delivery: Delivery, siblings: Sequence[Delivery]
+    seam: SeamReader,
+    templates: Templates,
+    front_desk: str | None,
+    delivery: Delivery,
+    siblings: Sequence[Delivery],
 ) -> Email:
     """Tell the front desk a guest has no key. Built from the ledger when Seam cannot answer."""
-    destination = _front_desk_address(services)
+    destination = _front_desk_address(front_desk)
     context = ledger_context(
         guest_name=delivery.guest_name or "",
         reservation=delivery.reservation,
         access_grant_id=delivery.access_grant_id or "",
         access_method_id=delivery.access_method_id,
-        audience=services.renderer.audience(delivery.kind, None, []),
+        audience=templates.audience(delivery.kind, None, []),
     )
     try:
-        method = services.seam.get_access_method(delivery.access_method_id)
+        method = seam.get_access_method(delivery.access_method_id)
         grant = (
-            services.seam.get_access_grant(delivery.access_grant_id)
-            if delivery.access_grant_id
-            else None
+            seam.get_access_grant(delivery.access_grant_id) if delivery.access_grant_id else None
         )
-        spaces = services.seam.get_spaces(delivery.access_method_id)
+        spaces = seam.get_spaces(delivery.access_method_id)
         context = message_context(
             method=method,
             grant=grant,
             guest=None,
             spaces=spaces,
-            audience=services.renderer.audience(
+            audience=templates.audience(
                 delivery.kind, method.workspace_id, [space.space_id for space in spaces]
             ),
             include_credential=False,
@@ -242,7 +241,7 @@ def _front_desk_alert(
     except ProviderError:
         pass  # the alert matters more than its details: send what the ledger knows
     context["problem"] = describe_failures(siblings)
-    rendered = services.renderer.render_email(delivery.kind, context)
+    rendered = templates.render_email(delivery.kind, context)
     return Email(destination, rendered.subject, rendered.text, rendered.html, f"kc-{delivery.id}")
 
 

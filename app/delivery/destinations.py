@@ -21,7 +21,12 @@ _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{7,25}$")
 
 
 def search_key(settings: Settings) -> bytes:
-    return hmac.new(settings.fingerprint_key(), b"keycourier destination search", "sha256").digest()
+    return search_key_from(settings.fingerprint_key())
+
+
+def search_key_from(fingerprint_key: bytes) -> bytes:
+    """The key destinations are hashed with, derived from the credential fingerprint key."""
+    return hmac.new(fingerprint_key, b"keycourier destination search", "sha256").digest()
 
 
 def normalise(destination: str) -> str | None:

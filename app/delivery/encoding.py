@@ -2,12 +2,12 @@
 
 Interface (what the ops console and the API call):
 
-    list_encoders(services, access_method_id) -> list[Encoder]
+    list_encoders(seam, access_method_id) -> list[Encoder]
         The encoders the card can be encoded at (app.ports.Encoder: acs_encoder_id,
         display_name, acs_system_id, is_online, errors), online ones first, then by name.
         Raises NotFound when the access method no longer exists, ProviderError when Seam
         cannot be reached.
-    encode_card(services, access_method_id, acs_encoder_id, *, actor, wait_seconds=...)
+    encode_card(seam, ledger, access_method_id, acs_encoder_id, *, actor, wait_seconds=...)
         -> EncodeResult
         Asks Seam to encode the card (access_methods/encode) and waits, at most
         `wait_seconds`, for the action attempt. Seam's answers are results, never raised:
@@ -15,7 +15,7 @@ Interface (what the ops console and the API call):
         no_credential_on_encoder, acs_encoder_not_found, not_a_card) or "pending" (the
         encoder had not finished when the wait ended: check again with the attempt's id).
         Raises ProviderError only when Seam cannot be reached or refuses our credentials.
-    encoding_status(services, access_method_id, action_attempt_id) -> EncodeResult
+    encoding_status(seam, ledger, access_method_id, action_attempt_id) -> EncodeResult
         Where an attempt left pending stands now (action_attempts/get), without waiting.
 
 EncodeResult.message is one sentence for the front desk: what happened and what to do.
@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from app.errors import NotFound, PermanentProviderError
-from app.ports import ActionAttempt, Encoder
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+from app.ledger.store import Ledger
+from app.ports import ActionAttempt, Encoder, SeamReader
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +85,16 @@ class EncodeResult:
         return ADVICE.get(self.error_type or "", GENERIC_ADVICE)
 
 
-def list_encoders(services: Services, access_method_id: str) -> list[Encoder]:
+def list_encoders(seam: SeamReader, access_method_id: str) -> list[Encoder]:
     """The workspace's encoders (Seam's API key is the access method's workspace)."""
-    services.seam.get_access_method(access_method_id)  # NotFound: nothing to encode
-    encoders = services.seam.list_encoders()
+    seam.get_access_method(access_method_id)  # NotFound: nothing to encode
+    encoders = seam.list_encoders()
     return sorted(encoders, key=lambda e: (not e.is_online, e.display_name.casefold()))
 
 
 def encode_card(
-    services: Services,
+    seam: SeamReader,
+    ledger: Ledger,
     access_method_id: str,
     acs_encoder_id: str,
     *,
@@ -109,14 +108,14 @@ def encode_card(
         "actor": actor,
     }
     try:
-        method = services.seam.get_access_method(access_method_id)
+        method = seam.get_access_method(access_method_id)
         if method.mode != "card":
             result = EncodeResult(
                 "error", access_method_id, acs_encoder_id, error_type="not_a_card"
             )
             log.warning("encode refused: not a card", extra=context)
             return result
-        attempt = services.seam.encode_access_method(access_method_id, acs_encoder_id, wait_seconds)
+        attempt = seam.encode_access_method(access_method_id, acs_encoder_id, wait_seconds)
     except PermanentProviderError as exc:
         if not isinstance(exc, NotFound) and exc.status != 400:
             raise  # our API key refused, or an answer we cannot read: not the desk's problem
@@ -129,20 +128,20 @@ def encode_card(
         )
         log.warning("encode refused by Seam: %s", result.error_type, extra=context)
         return result
-    return _finish(services, access_method_id, acs_encoder_id, attempt, context)
+    return _finish(ledger, access_method_id, acs_encoder_id, attempt, context)
 
 
 def encoding_status(
-    services: Services, access_method_id: str, action_attempt_id: str
+    seam: SeamReader, ledger: Ledger, access_method_id: str, action_attempt_id: str
 ) -> EncodeResult:
     """The attempt's state now; a success closes the front-desk flag as encode_card does."""
-    attempt = services.seam.get_action_attempt(action_attempt_id)
+    attempt = seam.get_action_attempt(action_attempt_id)
     context = {"access_method_id": access_method_id, "action_attempt_id": action_attempt_id}
-    return _finish(services, access_method_id, None, attempt, context)
+    return _finish(ledger, access_method_id, None, attempt, context)
 
 
 def _finish(
-    services: Services,
+    ledger: Ledger,
     access_method_id: str,
     acs_encoder_id: str | None,
     attempt: ActionAttempt,
@@ -158,7 +157,7 @@ def _finish(
     )
     context = {**context, "action_attempt_id": attempt.action_attempt_id}
     if result.status == "success":
-        closed = services.ledger.close_flags(access_method_id)
+        closed = ledger.close_flags(access_method_id)
         log.info("card encoded; closed %d front-desk flag(s)", closed, extra=context)
     elif result.status == "error":
         log.warning("card not encoded: %s", result.error_type, extra=context)

@@ -12,69 +12,72 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from app.delivery.compose import guest_destination
-from app.delivery.destinations import destination_hash, search_key
+from app.delivery.destinations import destination_hash
 from app.events.planner import (
     ACCESS_CANCELLED,
     FRONT_DESK_DELIVERY_PROBLEM,
     FRONT_DESK_UNDELIVERED,
     GUEST_NOTICES,
 )
-from app.events.processing import EnqueueSend
 from app.ledger.models import Delivery, DeliveryStatus
-from app.ledger.store import NewDelivery
+from app.ledger.store import Ledger, NewDelivery
 from app.observability.masking import mask_destination
-from app.ports import Guest
+from app.ports import Guest, Queued, sends
 
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+if TYPE_CHECKING:
+    from app.context import Policy
 
 log = logging.getLogger(__name__)
 
 
 def after_failure(
-    services: Services,
+    ledger: Ledger,
+    policy: Policy,
     delivery: Delivery,
     guest: Guest | None,
-    enqueue: EnqueueSend,
     *,
     reported: bool = False,
-) -> None:
-    """`reported`: the provider accepted the message, then reported it undelivered (a status
+) -> list[Queued]:
+    """Plan what follows a failed guest message; returns the deliveries to send.
+
+    `reported`: the provider accepted the message, then reported it undelivered (a status
     callback); when the other channel is tried for it, the front desk hears of it too."""
     if not delivery.is_guest_message:
         log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
-        return
+        return []
     if delivery.kind == ACCESS_CANCELLED or delivery.kind in GUEST_NOTICES:
         # A notice, not a key: no fallback, no desk alert.
         log.error("guest notice could not be sent", extra={"delivery_id": delivery.id})
-        return
-    ledger = services.ledger
+        return []
+    to_send: list[int] = []
     other = "email" if delivery.channel == "sms" else "sms"
     destination = guest_destination(guest, other)
     falling_back = False
     if destination:
         new = _like(delivery, channel=other, destination=destination, fallback_for_id=delivery.id)
         # The console finds the guest by the address this fallback goes to.
-        digest = destination_hash(search_key(services.settings), destination)
+        digest = destination_hash(policy.search_key(), destination)
         fallback_id, created = ledger.plan_delivery(replace(new, destination_hash=digest))
         if created:
             log.warning(
                 "falling back to %s", other, extra={"delivery_id": fallback_id, "kind": other}
             )
-            enqueue(fallback_id)
+            to_send.append(fallback_id)
         # Not when the other channel had its own message of this key already (it went).
         fallback = ledger.get_delivery(fallback_id)
         falling_back = fallback is not None and fallback.fallback_for_id == delivery.id
     if ledger.credential_is_live(delivery):
         if reported and falling_back:
-            _alert(services, delivery, FRONT_DESK_DELIVERY_PROBLEM, enqueue)
-        return
-    _alert(services, delivery, FRONT_DESK_UNDELIVERED, enqueue)
+            to_send += _alert(ledger, policy, delivery, FRONT_DESK_DELIVERY_PROBLEM)
+        return sends(to_send)
+    to_send += _alert(ledger, policy, delivery, FRONT_DESK_UNDELIVERED)
+    return sends(to_send)
 
 
-def _alert(services: Services, delivery: Delivery, kind: str, enqueue: EnqueueSend) -> None:
-    front_desk = services.settings.front_desk_email
-    alert_id, created = services.ledger.plan_delivery(
+def _alert(ledger: Ledger, policy: Policy, delivery: Delivery, kind: str) -> list[int]:
+    """Plan the front desk's email about `delivery`; returns it when it is to be sent now."""
+    front_desk = policy.front_desk_email
+    alert_id, created = ledger.plan_delivery(
         _like(delivery, kind=kind, channel="email", destination=front_desk)
     )
     what = (
@@ -88,8 +91,7 @@ def _alert(services: Services, delivery: Delivery, kind: str, enqueue: EnqueueSe
         "alerted" if front_desk else "NOT alerted (FRONT_DESK_EMAIL is not set)",
         extra={"delivery_id": delivery.id},
     )
-    if created and front_desk:
-        enqueue(alert_id)
+    return [alert_id] if created and front_desk else []
 
 
 def _like(

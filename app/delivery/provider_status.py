@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from starlette.concurrency import run_in_threadpool
-
-from app.errors import BrokerUnavailable
-from app.intake.queue import Enqueuer
 from app.ledger.models import MAX_ROW_ID, DeliveryStatus, ProviderEventStatus
 from app.ledger.provider_events import ProviderReport, Reported, ReportOutcome
 from app.ledger.store import Ledger
@@ -79,17 +75,3 @@ def record(ledger: Ledger, report: ProviderReport) -> Reported:
     else:
         log.debug("%s status %s: %s", report.provider, report.status, reported.outcome.value)
     return reported
-
-
-async def hand_on_fallback(enqueuer: Enqueuer, delivery_id: int) -> None:
-    """Queue the fallback of a delivery just marked undelivered. A broker that is down is no
-    reason to refuse the report: the ledger keeps the fallback due, and the sweeper hands it
-    on."""
-    try:
-        await run_in_threadpool(enqueuer.enqueue_after_undelivered, delivery_id)
-    except BrokerUnavailable as exc:
-        log.warning(
-            "fallback not queued now (%s); the sweeper will hand it on",
-            exc,
-            extra={"delivery_id": delivery_id},
-        )

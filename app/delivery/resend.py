@@ -2,12 +2,12 @@
 
 Interface (what the ops console and the API call):
 
-    resend(services, delivery_id, *, actor, enqueue, reason="not_received",
+    resend(ctx, delivery_id, *, actor, reason="not_received",
            request_id=None, channel=None) -> ResendResult
         Reads the access method, its grant and the guest from Seam NOW (never the ledger's
-        old message), plans one new delivery of the CURRENT credential to the guest's current
-        phone or email, and hands it to the normal send path through `enqueue` (e.g.
-        `Enqueuer.enqueue_delivery`): rendering, attempts, retries, fallback and metrics all
+        old message) and plans one new delivery of the CURRENT credential to the guest's
+        current phone or email. `ResendResult.next` is that delivery for the normal send path
+        (the caller queues it): rendering, attempts, retries, fallback and metrics all
         apply. `channel` defaults to the original delivery's. `reason` is one of REASONS
         (logged; never free text, which could carry a guest's details). `request_id` (letters,
         digits, dashes, at most 40) makes the request idempotent: the same id twice plans and
@@ -15,8 +15,8 @@ Interface (what the ops console and the API call):
         one-time id so a double-clicked button sends once.
         A refusal is a result (status "refused", `refusal` a code of REFUSALS, `message` words
         for the desk), never an exception; Seam or the ledger unreachable raise
-        ProviderError / LedgerUnavailable. A broker that is down does not lose the resend: it
-        is planned, and the sweeper hands it on.
+        ProviderError / LedgerUnavailable. A broker that is down when the caller queues it
+        does not lose the resend: it is planned, and the sweeper hands it on.
         It blocks on Seam (three reads) and the ledger: call it off the event loop
         (Starlette's run_in_threadpool). app.delivery.credentials.is_resend(fingerprint) tells a
         timeline which deliveries are resends.
@@ -34,20 +34,18 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from app.context import Context
 from app.delivery.compose import guest_destination
 from app.delivery.credentials import credential_part, fingerprint, resend_fingerprint
-from app.delivery.destinations import destination_hash, search_key
-from app.errors import BrokerUnavailable, NotFound
+from app.delivery.destinations import destination_hash
+from app.errors import NotFound
 from app.events.planner import GUEST_MESSAGE, guest_message_kind
-from app.events.processing import EnqueueSend
 from app.ledger.models import DeliveryStatus
 from app.ledger.store import NewDelivery
 from app.observability.masking import mask_destination
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+from app.ports import Queued, sends
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +92,11 @@ class ResendResult:
     destination_masked: str | None = None
 
     @property
+    def next(self) -> list[Queued]:
+        """The new delivery, for the queue: only when this request planned it."""
+        return sends([self.delivery_id]) if self.status == "queued" and self.delivery_id else []
+
+    @property
     def message(self) -> str:
         if self.status == "refused":
             return REFUSALS.get(self.refusal or "", "The message cannot be sent again.")
@@ -106,11 +109,10 @@ class ResendResult:
 
 
 def resend(
-    services: Services,
+    ctx: Context,
     delivery_id: int,
     *,
     actor: str,
-    enqueue: EnqueueSend,
     reason: str = "not_received",
     request_id: str | None = None,
     channel: str | None = None,
@@ -129,7 +131,7 @@ def resend(
         return refused("bad_request_id")
     if channel not in (None, "sms", "email"):
         return refused("bad_channel")
-    original = services.ledger.get_delivery(delivery_id)
+    original = ctx.ledger.get_delivery(delivery_id)
     if original is None:
         return refused("not_found")
     if original.kind not in GUEST_MESSAGE.values():
@@ -139,7 +141,7 @@ def resend(
     channel = channel or original.channel
     context |= {"channel": channel, "kind": original.kind}
 
-    seam = services.seam
+    seam = ctx.seam
     try:
         method = seam.get_access_method(original.access_method_id)
     except NotFound:
@@ -161,9 +163,9 @@ def resend(
     if not destination:
         return refused("no_destination")
 
-    current = fingerprint(services.settings.fingerprint_key(), method.access_method_id, credential)
+    current = fingerprint(ctx.policy.fingerprint_key(), method.access_method_id, credential)
     changed = current != credential_part(original.credential_fingerprint)
-    ledger = services.ledger
+    ledger = ctx.ledger
     request_id = request_id or uuid.uuid4().hex
     new = NewDelivery(
         access_method_id=original.access_method_id,
@@ -180,7 +182,7 @@ def resend(
         destination_masked=mask_destination(destination),
         status=DeliveryStatus.PENDING,
         recipient=original.recipient,
-        destination_hash=destination_hash(search_key(services.settings), destination),
+        destination_hash=destination_hash(ctx.policy.search_key(), destination),
     )
     planned = ledger.plan_resend(new, request_id)
     if planned is None:
@@ -203,10 +205,4 @@ def resend(
         " (the credential changed since)" if changed else "",
         extra=context,
     )
-    try:
-        enqueue(new_id)
-        ledger.mark_deliveries_enqueued([new_id])
-    except BrokerUnavailable as exc:
-        # Planned in the ledger: the sweeper hands it on when the broker is back.
-        log.warning("resend planned, not queued yet: %s", exc, extra=context)
     return result

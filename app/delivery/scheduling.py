@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from app.delivery.window import SendAt, TooLate, decide
+from app.delivery.window import SendAt, TooLate, Window, decide
 from app.events.planner import GUEST_MESSAGE, Recipient
 from app.ledger.models import DeliveryStatus, utcnow
-from app.ledger.store import NewDelivery, Planned
+from app.ledger.store import Ledger, NewDelivery, Planned
 from app.ledger.window import Rescheduled
-from app.ports import AccessGrant
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+from app.ports import AccessGrant, Templates
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +26,20 @@ log = logging.getLogger(__name__)
 CREDENTIAL_KINDS = tuple(GUEST_MESSAGE.values())
 
 
-def property_zone(
-    services: Services, workspace_id: str | None, space_ids: Sequence[str]
-) -> ZoneInfo:
-    """The property's time zone (templates/properties.toml, else TIMEZONE)."""
-    entry = services.renderer.current().properties.lookup(workspace_id, space_ids)
-    return ZoneInfo(entry.timezone or services.settings.timezone)
+@dataclass(frozen=True)
+class Schedule:
+    """What the delivery window is decided with: the configured window, and the templates'
+    properties.toml for each property's time zone."""
+
+    window: Window
+    templates: Templates
+
+    def zone(self, workspace_id: str | None, space_ids: Sequence[str]) -> ZoneInfo:
+        return ZoneInfo(self.templates.timezone(workspace_id, space_ids))
 
 
 def decide_for(
-    services: Services,
+    schedule: Schedule,
     grant: AccessGrant,
     workspace_id: str | None,
     *,
@@ -48,11 +48,11 @@ def decide_for(
 ) -> SendAt | TooLate:
     """When a guest message about `grant` may go, with the configured window."""
     return decide(
-        services.settings.delivery_window,
+        schedule.window,
         now=now or utcnow(),
         starts_at=grant.starts_at,
         ends_at=grant.ends_at,
-        tz=property_zone(services, workspace_id, grant.space_ids),
+        tz=schedule.zone(workspace_id, grant.space_ids),
         credential=credential,
     )
 
@@ -69,12 +69,12 @@ def on_window(new: NewDelivery, decision: SendAt | TooLate, now: datetime) -> Ne
 
 
 def schedule_guest_delivery(
-    services: Services, new: NewDelivery, grant: AccessGrant, workspace_id: str | None
+    schedule: Schedule, new: NewDelivery, grant: AccessGrant, workspace_id: str | None
 ) -> NewDelivery:
     """A guest delivery just planned, put on the delivery window."""
     now = utcnow()
     decision = decide_for(
-        services, grant, workspace_id, credential=new.kind in CREDENTIAL_KINDS, now=now
+        schedule, grant, workspace_id, credential=new.kind in CREDENTIAL_KINDS, now=now
     )
     scheduled = on_window(new, decision, now)
     if scheduled.not_before is not None and isinstance(decision, SendAt):
@@ -92,25 +92,30 @@ def schedule_guest_delivery(
 
 
 def plan_notice_on_window(
-    services: Services, workspace_id: str | None, ends_at: datetime | None, new: NewDelivery
+    ledger: Ledger,
+    schedule: Schedule,
+    workspace_id: str | None,
+    ends_at: datetime | None,
+    new: NewDelivery,
 ) -> tuple[int, bool]:
     """The ledger's plan_delivery for a guest notice that reads no grant (access_cancelled):
     quiet hours apply, in the workspace's time zone, and it ends with the stay of the delivery
     it follows (`ends_at`). Returns the delivery's id and whether it was created now."""
     now = utcnow()
     decision = decide(
-        services.settings.delivery_window,
+        schedule.window,
         now=now,
         starts_at=None,
         ends_at=ends_at,
-        tz=property_zone(services, workspace_id, ()),
+        tz=schedule.zone(workspace_id, ()),
         credential=False,
     )
-    return services.ledger.plan_delivery(on_window(new, decision, now))
+    return ledger.plan_delivery(on_window(new, decision, now))
 
 
 def plan_on_window(
-    services: Services,
+    ledger: Ledger,
+    schedule: Schedule,
     recipients: Sequence[Recipient],
     workspace_id: str | None,
     access_method_id: str,
@@ -124,18 +129,19 @@ def plan_on_window(
     (processing's one hook). A delivery whose grant is unknown has no window: it goes at once."""
     grants = {r.grant.access_grant_id: r.grant for r in recipients}
     scheduled = [
-        schedule_guest_delivery(services, new, grant, workspace_id)
+        schedule_guest_delivery(schedule, new, grant, workspace_id)
         if (grant := grants.get(new.access_grant_id or "")) is not None
         else new
         for new in news
     ]
-    return services.ledger.plan_credential(
+    return ledger.plan_credential(
         access_method_id, scheduled, kind, fingerprint, claim_for=claim_for
     )
 
 
 def retime_grant(
-    services: Services,
+    ledger: Ledger,
+    schedule: Schedule,
     grant: AccessGrant,
     workspace_id: str | None,
     kinds: Sequence[str] = CREDENTIAL_KINDS,
@@ -153,7 +159,7 @@ def retime_grant(
     for group, credential in ((credentials, True), (notices, False)):
         if not group:
             continue
-        decision = decide_for(services, grant, workspace_id, credential=credential, now=now)
+        decision = decide_for(schedule, grant, workspace_id, credential=credential, now=now)
         not_before: datetime | None = None
         expires_at: datetime | None
         if isinstance(decision, TooLate):
@@ -161,9 +167,7 @@ def retime_grant(
         else:
             not_before = decision.at if decision.at > now else None
             expires_at = decision.expires_at
-        done = services.ledger.reschedule_grant(
-            grant.access_grant_id, group, not_before, expires_at, now
-        )
+        done = ledger.reschedule_grant(grant.access_grant_id, group, not_before, expires_at, now)
         retimed, revived = retimed + done.retimed, revived + done.revived
     log.info(
         "grant re-timed: %d unsent deliveries, %d brought back",

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from app.context import Context
 from app.delivery.compose import Composed, SeamState, Unsendable, compose
 from app.delivery.credentials import fingerprint
 from app.delivery.fallback import after_failure
@@ -24,14 +24,10 @@ from app.errors import (
     TransientProviderError,
     UnknownOutcome,
 )
-from app.events.processing import EnqueueSend
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.store import AttemptEnd, Claimed, InFlight
 from app.observability import metrics
-from app.ports import Sms
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+from app.ports import Queued, Sms
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +52,13 @@ class Outcome:
     result: Result
     # Seconds until the delivery is due again (RETRY and UNKNOWN).
     retry_in: float | None = None
+    # What a failure planned (the other channel, the front desk's alert), for the queue.
+    next: tuple[Queued, ...] = ()
 
 
 def send_delivery(
-    services: Services,
+    ctx: Context,
     delivery_id: int,
-    enqueue: EnqueueSend,
     state: SeamState | None = None,
     claimed: Claimed | None = None,
 ) -> Outcome:
@@ -69,8 +66,8 @@ def send_delivery(
 
     `claimed`: the claim made when it was planned, in this task; otherwise it is claimed here.
     """
-    ledger, settings = services.ledger, services.settings
-    lease = timedelta(seconds=settings.delivery_lease_seconds)
+    ledger = ctx.ledger
+    lease = ctx.policy.lease
     if claimed is None or claimed.delivery.id != delivery_id:
         claimed = ledger.claim_delivery(delivery_id, lease)
     if claimed is None:
@@ -80,7 +77,7 @@ def send_delivery(
 
     try:
         composed = compose(
-            services, delivery, state, other_credential_sent=claimed.other_credential_sent
+            ctx, delivery, state, other_credential_sent=claimed.other_credential_sent
         )
     except Unsendable as unsendable:
         ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
@@ -89,12 +86,12 @@ def send_delivery(
         return Outcome(Result(unsendable.status.value))
     except KeycourierError as exc:
         # Seam unreachable, a template being fixed: try again later, within the retry window.
-        return _retry_later(services, delivery, exc, enqueue, context)
+        return _retry_later(ctx, delivery, exc, context)
 
-    message_fp = _message_fingerprint(services, composed)
+    message_fp = _message_fingerprint(ctx.policy.fingerprint_key(), composed)
     if claimed.unresolved is not None:
         try:
-            found = _find_lost_send(services, delivery, composed, claimed.unresolved)
+            found = _find_lost_send(ctx, delivery, composed, claimed.unresolved)
         except ProviderError as exc:
             # Without an answer, resending could send twice: ask again later.
             log.warning("could not check a send that got no answer: %s", exc, extra=context)
@@ -116,10 +113,12 @@ def send_delivery(
             )
             log.error("giving up: the provider never answered", extra=context)
             metrics.delivery_finished(delivery.channel, "failed")
-            after_failure(services, delivery, composed.guest, enqueue)
-            return Outcome(Result.FAILED)
+            return Outcome(
+                Result.FAILED,
+                next=tuple(after_failure(ctx.ledger, ctx.policy, delivery, composed.guest)),
+            )
 
-    provider = _provider(services, delivery)
+    provider = ctx.policy.provider(delivery.channel)
     # Renew the claim for the provider call only when Seam reads or a lost-send lookup used up
     # much of it: composing from the state just read takes no time, and saves a statement.
     held = delivery.lease_expires_at
@@ -127,25 +126,28 @@ def send_delivery(
     attempt = ledger.begin_attempt(delivery_id, provider, message_fp, lease if renew else None)
     try:
         if isinstance(composed.message, Sms):
-            sent = services.sms.send_sms(composed.message)
+            sent = ctx.sms.send_sms(composed.message)
         else:
-            sent = services.email.send_email(composed.message)
+            sent = ctx.email.send_email(composed.message)
     except UnknownOutcome as exc:
         end = _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS))
-        ledger.finish_attempt(attempt, replace(end, retry_deadline=_deadline(services, delivery)))
+        deadline = _deadline(ctx.policy.retry_window, delivery)
+        ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline))
         log.warning("no answer from %s; will check before resending", provider, extra=context)
         metrics.delivery_finished(delivery.channel, "unknown")
         return Outcome(Result.UNKNOWN, RESOLVE_AFTER_SECONDS)
     except TransientProviderError as exc:
-        return _retry_later(services, delivery, exc, enqueue, context, attempt, composed)
+        return _retry_later(ctx, delivery, exc, context, attempt, composed)
     except PermanentProviderError as exc:
         ledger.finish_attempt(
             attempt, _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
         )
         log.error("send failed for good: %s", exc, extra=context)
         metrics.delivery_finished(delivery.channel, "failed")
-        after_failure(services, delivery, composed.guest, enqueue)
-        return Outcome(Result.FAILED)
+        return Outcome(
+            Result.FAILED,
+            next=tuple(after_failure(ctx.ledger, ctx.policy, delivery, composed.guest)),
+        )
 
     outcome = AttemptOutcome.DRY_RUN if sent.dry_run else AttemptOutcome.SENT
     ledger.finish_attempt(
@@ -157,18 +159,17 @@ def send_delivery(
 
 
 def _retry_later(
-    services: Services,
+    ctx: Context,
     delivery: Delivery,
     exc: KeycourierError,
-    enqueue: EnqueueSend,
     context: dict[str, object],
     attempt: InFlight | None = None,
     composed: Composed | None = None,
 ) -> Outcome:
     """Schedule the next try, or fail the delivery once the retry window is spent."""
-    ledger = services.ledger
+    ledger = ctx.ledger
     now = utcnow()
-    deadline = _deadline(services, delivery)
+    deadline = _deadline(ctx.policy.retry_window, delivery)
     failures = 1 + sum(
         a.outcome in (AttemptOutcome.TRANSIENT_ERROR, AttemptOutcome.UNKNOWN)
         for a in delivery.attempts
@@ -192,8 +193,10 @@ def _retry_later(
     if exhausted:
         log.error("retries exhausted: %s", exc, extra=context)
         metrics.delivery_finished(delivery.channel, "failed")
-        after_failure(services, delivery, composed.guest if composed else None, enqueue)
-        return Outcome(Result.FAILED)
+        guest = composed.guest if composed else None
+        return Outcome(
+            Result.FAILED, next=tuple(after_failure(ctx.ledger, ctx.policy, delivery, guest))
+        )
     log.warning("will retry in %.0f s: %s", delay, exc, extra=context)
     metrics.retry_scheduled(delivery.channel)
     return Outcome(Result.RETRY, delay)
@@ -212,9 +215,8 @@ def _end(
     )
 
 
-def _deadline(services: Services, delivery: Delivery) -> datetime:
+def _deadline(window: timedelta, delivery: Delivery) -> datetime:
     """When retrying this delivery stops: the retry window, counted from its first failure."""
-    window = timedelta(seconds=services.settings.retry_window_seconds)
     return delivery.retry_deadline or utcnow() + window
 
 
@@ -222,21 +224,14 @@ def _in(seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=seconds)
 
 
-def _provider(services: Services, delivery: Delivery) -> str:
-    settings = services.settings
-    if delivery.channel == "sms":
-        return "twilio" if settings.sms_enabled else "dry_run"
-    return "sendgrid" if settings.email_enabled else "dry_run"
-
-
-def _message_fingerprint(services: Services, composed: Composed) -> str:
+def _message_fingerprint(key: bytes, composed: Composed) -> str:
     message = composed.message
     body = message.body if isinstance(message, Sms) else message.text
-    return fingerprint(services.settings.fingerprint_key(), message.to, body)
+    return fingerprint(key, message.to, body)
 
 
 def _find_lost_send(
-    services: Services, delivery: Delivery, composed: Composed, lost: Attempt
+    ctx: Context, delivery: Delivery, composed: Composed, lost: Attempt
 ) -> str | None:
     """The provider's id for the message a lost call carried, or None if it never went out.
 
@@ -244,11 +239,11 @@ def _find_lost_send(
     a second email is a lesser harm than a guest without a key.
     """
     message = composed.message
-    sender = services.sms if isinstance(message, Sms) else services.email
+    sender = ctx.sms if isinstance(message, Sms) else ctx.email
     candidates = sender.recent_messages(message.to, lost.started_at)
     if candidates is None:
         return None
-    key = services.settings.fingerprint_key()
+    key = ctx.policy.fingerprint_key()
     matching = [
         candidate.provider_message_id
         for candidate in candidates
@@ -256,5 +251,5 @@ def _find_lost_send(
     ]
     # A message another attempt already accounts for is not this one: a resend has the same
     # words as the message it repeats, sent moments before.
-    accounted = services.ledger.accounted_for(matching, delivery.access_method_id, besides=lost.id)
+    accounted = ctx.ledger.accounted_for(matching, delivery.access_method_id, besides=lost.id)
     return next((found for found in matching if found not in accounted), None)

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from app.context import Context
 from app.delivery.fallback import after_failure
 from app.errors import NotFound
-from app.events.processing import EnqueueSend
 from app.ledger.models import DeliveryStatus
-from app.ports import Guest
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+from app.ports import Guest, Queued
 
 
-def after_undelivered(services: Services, delivery_id: int, enqueue: EnqueueSend) -> bool:
+def after_undelivered(ctx: Context, delivery_id: int) -> list[Queued] | None:
     """Plan the fallback (or the front-desk alert) an undelivered delivery calls for, once.
 
-    Returns False when there is nothing (left) to do. Seam being unreachable propagates: the
-    fallback stays due, and the sweeper hands it on again.
+    Returns the deliveries to send, or None when there is nothing (left) to do. Seam being
+    unreachable propagates: the fallback stays due, and the sweeper hands it on again.
     """
-    ledger = services.ledger
+    ledger = ctx.ledger
     delivery = ledger.get_delivery(delivery_id)
     if delivery is None or delivery.status != DeliveryStatus.UNDELIVERED:
-        return False
+        return None
     if delivery.next_attempt_at is None:
-        return False  # planned already
+        return None  # planned already
     guest: Guest | None = None
     if delivery.user_identity_id and delivery.is_guest_message:
         try:
-            guest = services.seam.get_guest(delivery.user_identity_id)
+            guest = ctx.seam.get_guest(delivery.user_identity_id)
         except NotFound:
             guest = None
-    after_failure(services, delivery, guest, enqueue, reported=True)
+    planned = after_failure(ledger, ctx.policy, delivery, guest, reported=True)
     ledger.fallback_planned(delivery_id)
-    return True
+    return planned

@@ -7,46 +7,39 @@ never sent it has nothing to be told.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
+from app.context import Context
 from app.events.notices import tell_holders
 from app.events.planner import ACCESS_CANCELLED, GUEST_MESSAGE
 from app.ledger.models import Event
 
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
 
-
-def deleted(
-    services: Services, event: Event, access_method_id: str, enqueue_send: Callable[[int], None]
-) -> str:
-    """Cancel the access method's pending sends and flags; plan and hand on the notices."""
+def deleted(ctx: Context, event: Event, access_method_id: str) -> tuple[str, list[int]]:
+    """Cancel the access method's pending sends and flags; plan the notices (returned, to be
+    sent)."""
     # A repeat of the deletion must not cancel the notices the first one planned.
-    cancelled = services.ledger.cancel_pending(
+    cancelled = ctx.ledger.cancel_pending(
         access_method_id, "access method deleted", keep=(ACCESS_CANCELLED,)
     )
-    services.ledger.close_flags(access_method_id)
+    ctx.ledger.close_flags(access_method_id)
     detail = f"cancelled {cancelled} pending deliveries"
-    if services.settings.notify_guest_on_delete:
-        told = _tell_guests_deleted(services, event, access_method_id)
-        for delivery_id in told:
-            enqueue_send(delivery_id)
-        services.ledger.mark_deliveries_enqueued(told)
+    told: list[int] = []
+    if ctx.policy.notify_on_delete:
+        told = _tell_guests_deleted(ctx, event, access_method_id)
         detail += f"; telling {len(told)} guest channel(s) their key is cancelled"
-    return detail
+    return detail, told
 
 
-def _tell_guests_deleted(services: Services, event: Event, access_method_id: str) -> list[int]:
+def _tell_guests_deleted(ctx: Context, event: Event, access_method_id: str) -> list[int]:
     """Plan a notice on each channel a guest was sent this access method's credential on,
     once per guest and channel, however many codes they were sent; returns the notices
     planned now."""
-    sent = services.ledger.delivered((access_method_id,), tuple(GUEST_MESSAGE.values()))
+    sent = ctx.ledger.delivered((access_method_id,), tuple(GUEST_MESSAGE.values()))
     return [
         delivery_id
         for recipient in sorted({delivery.recipient for delivery in sent})
         for delivery_id in tell_holders(
-            services,
+            ctx.ledger,
+            ctx.schedule,
             event,
             [delivery for delivery in sent if delivery.recipient == recipient],
             ACCESS_CANCELLED,

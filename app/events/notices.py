@@ -15,24 +15,27 @@ the guest can be reached on, and compose checks it is still true before it goes 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from app.context import Context
 from app.delivery.compose import stay_fingerprint
-from app.delivery.destinations import destination_hash, search_key
-from app.delivery.scheduling import plan_notice_on_window, retime_grant, schedule_guest_delivery
+from app.delivery.destinations import destination_hash
+from app.delivery.scheduling import (
+    Schedule,
+    plan_notice_on_window,
+    retime_grant,
+    schedule_guest_delivery,
+)
 from app.errors import NotFound
 from app.events.planner import CARD_READY, GUEST_MESSAGE, STAY_TIMES_CHANGED, Recipient, address
 from app.ledger.models import Delivery, DeliveryStatus, Event
-from app.ledger.store import NewDelivery
+from app.ledger.store import Ledger, NewDelivery
 from app.observability.masking import mask_destination
 from app.ports import AccessGrant, AccessMethod
 
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
-
 
 def tell_holders(
-    services: Services,
+    ledger: Ledger,
+    schedule: Schedule,
     event: Event,
     sent: Sequence[Delivery],
     kind: str,
@@ -53,7 +56,8 @@ def tell_holders(
         # The delivery window (app/delivery/scheduling.py): quiet hours hold it; never after the
         # stay.
         delivery_id, created = plan_notice_on_window(
-            services,
+            ledger,
+            schedule,
             event.workspace_id,
             delivery.expires_at,
             NewDelivery(
@@ -77,7 +81,7 @@ def tell_holders(
     return planned
 
 
-def times_changed(services: Services, event: Event) -> tuple[str, list[int]]:
+def times_changed(ctx: Context, event: Event) -> tuple[str, list[int]]:
     """Tell each guest of the event's grants who already holds a credential of the grant that
     the stay's times changed. Returns what happened and the notices planned now.
 
@@ -86,25 +90,25 @@ def times_changed(services: Services, event: Event) -> tuple[str, list[int]]:
     planned: list[int] = []
     for grant_id in event.access_grant_ids:
         try:
-            grant = services.seam.get_access_grant(grant_id)
+            grant = ctx.seam.get_access_grant(grant_id)
         except NotFound:
             continue
-        retime_grant(services, grant, event.workspace_id)
-        if services.settings.notify_guest_on_times_changed:
-            planned += _tell_stay_changed(services, event, grant)
-    if not services.settings.notify_guest_on_times_changed:
+        retime_grant(ctx.ledger, ctx.schedule, grant, event.workspace_id)
+        if ctx.policy.notify_times_changed:
+            planned += _tell_stay_changed(ctx.ledger, ctx.schedule, event, grant)
+    if not ctx.policy.notify_times_changed:
         return "stay times changed; NOTIFY_GUEST_ON_TIMES_CHANGED is off", []
     return f"stay times changed; telling {len(planned)} guest channel(s)", planned
 
 
-def _tell_stay_changed(services: Services, event: Event, grant: AccessGrant) -> list[int]:
+def _tell_stay_changed(
+    ledger: Ledger, schedule: Schedule, event: Event, grant: AccessGrant
+) -> list[int]:
     if grant.user_identity_id is None or not grant.access_method_ids:
         return []
     sent = [
         delivery
-        for delivery in services.ledger.delivered(
-            grant.access_method_ids, tuple(GUEST_MESSAGE.values())
-        )
+        for delivery in ledger.delivered(grant.access_method_ids, tuple(GUEST_MESSAGE.values()))
         if delivery.recipient == grant.user_identity_id
     ]
     if not sent:
@@ -112,7 +116,8 @@ def _tell_stay_changed(services: Services, event: Event, grant: AccessGrant) -> 
     # One notice per channel, however many of the grant's credentials the guest holds: filed
     # under the first of them, the same one for every repeat of the event.
     return tell_holders(
-        services,
+        ledger,
+        schedule,
         event,
         sent,
         STAY_TIMES_CHANGED,
@@ -123,17 +128,17 @@ def _tell_stay_changed(services: Services, event: Event, grant: AccessGrant) -> 
 
 
 def card_ready(
-    services: Services, event: Event, method: AccessMethod, recipients: Sequence[Recipient]
+    ctx: Context, event: Event, method: AccessMethod, recipients: Sequence[Recipient]
 ) -> list[int]:
     """Plan 'your key card is ready at the front desk' for the card's guests."""
-    plan = address(CARD_READY, recipients, services.settings.delivery_channels)
+    plan = address(CARD_READY, recipients, ctx.policy.channels)
     planned = []
     for message in plan.messages:
         guest = message.recipient.guest
         grant = message.recipient.grant
         # The delivery window (app/delivery/scheduling.py): a notice, held by quiet hours only.
         scheduled = schedule_guest_delivery(
-            services,
+            ctx.schedule,
             NewDelivery(
                 access_method_id=method.access_method_id,
                 kind=CARD_READY,
@@ -145,15 +150,13 @@ def card_ready(
                 guest_name=message.recipient.name,
                 reservation=grant.reservation_key or grant.access_grant_key,
                 destination_masked=mask_destination(message.destination),
-                destination_hash=destination_hash(
-                    search_key(services.settings), message.destination
-                ),
+                destination_hash=destination_hash(ctx.policy.search_key(), message.destination),
                 recipient=guest.user_identity_id if guest else "",
             ),
             grant,
             method.workspace_id,
         )
-        delivery_id, created = services.ledger.plan_delivery(scheduled)
+        delivery_id, created = ctx.ledger.plan_delivery(scheduled)
         if created:
             planned.append(delivery_id)
     return planned

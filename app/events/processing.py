@@ -2,22 +2,24 @@
 
 Running it twice for the same event, or for three events that say the same thing, plans
 nothing new: the ledger's unique keys hold the line, and `send_delivery` sends a delivery
-only after claiming it.
+only after claiming it. What is left to do is returned (`Outcome.next`), never called back:
+the worker's task hands it to the queue.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from app.context import Context
 from app.delivery.compose import SeamState
 from app.delivery.credentials import fingerprint
-from app.delivery.destinations import destination_hash, search_key
+from app.delivery.destinations import destination_hash
 from app.delivery.retry_policy import backoff_seconds
 from app.delivery.scheduling import plan_on_window
+from app.delivery.send import send_delivery
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
 from app.events.deletion import deleted
 from app.events.kinds import Action, action_for
@@ -31,20 +33,13 @@ from app.events.planner import (
     plan_guest_messages,
 )
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
-from app.ledger.store import Claimed, NewDelivery, Planned
+from app.ledger.store import Claimed, Ledger, NewDelivery, Planned
 from app.observability import metrics
 from app.observability.masking import mask_destination
-from app.ports import AccessGrant, AccessMethod
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
-    from app.container import Services
+from app.ports import AccessGrant, AccessMethod, Queued, SeamReader, Work, sends
 
 log = logging.getLogger(__name__)
 
-EnqueueSend = Callable[[int], None]
-# Sends a delivery planned a moment ago, in this task, with the Seam state just read (and,
-# when planning claimed it already, its claim).
-SendNow = Callable[[int, SeamState, Claimed | None], None]
 FINAL = {EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.REJECTED, EventStatus.FAILED}
 
 
@@ -52,20 +47,27 @@ FINAL = {EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.REJECTED, Event
 class Outcome:
     status: EventStatus
     detail: str
+    # What is left for the queue: deliveries to send (or to send again later).
+    next: tuple[Queued, ...] = ()
 
 
-def process_event(
-    services: Services,
-    event_id: int,
-    enqueue_send: EnqueueSend,
-    send_now: SendNow | None = None,
-) -> Outcome:
+def handle_event(ctx: Context, event_id: int) -> Outcome:
+    """The worker's one call for an event: process it, sending what it plans at once; on a
+    transient error, record the try for the sweeper to hand on again after a backoff."""
+    try:
+        return process_event(ctx, event_id, send_now=True)
+    except KeycourierError as exc:
+        return Outcome(EventStatus.RECEIVED, retry_later(ctx.ledger, event_id, exc))
+
+
+def process_event(ctx: Context, event_id: int, *, send_now: bool = False) -> Outcome:
     """Act on a recorded event. Transient errors propagate so the caller retries.
 
-    Deliveries it plans are handed to `send_now` with the Seam state just read (saving a
-    queue hop and four Seam reads each) when given, else queued.
+    With `send_now`, the deliveries it plans are sent here with the Seam state just read
+    (saving a queue hop and four Seam reads each); otherwise, and for what cannot go now,
+    they are returned for the queue.
     """
-    event = services.ledger.get_event(event_id)
+    event = ctx.ledger.get_event(event_id)
     if event is None:
         log.error("event %s is not in the ledger", event_id)
         return Outcome(EventStatus.FAILED, "not in the ledger")
@@ -73,8 +75,8 @@ def process_event(
         return Outcome(EventStatus(event.status), "already done")
     metrics.processing_event(event.received_at)
 
-    outcome = _act(services, event, enqueue_send, send_now)
-    services.ledger.finish_event(event_id, outcome.status, outcome.detail)
+    outcome = _act(ctx, event, send_now)
+    ctx.ledger.finish_event(event_id, outcome.status, outcome.detail)
     metrics.event_processed(event.event_type, outcome.status.value)
     log.info(
         "event processed",
@@ -83,7 +85,7 @@ def process_event(
     return outcome
 
 
-def retry_later(services: Services, event_id: int, exc: KeycourierError) -> str:
+def retry_later(ledger: Ledger, event_id: int, exc: KeycourierError) -> str:
     """Record a failed try; the sweeper hands the event on again after a backoff.
 
     Errors reading Seam are retried for as long as Seam does not answer: without Seam nothing
@@ -93,82 +95,88 @@ def retry_later(services: Services, event_id: int, exc: KeycourierError) -> str:
     metrics.retry_scheduled("event")
     hint = exc.retry_after if isinstance(exc, ProviderError) else None
     try:
-        event = services.ledger.get_event(event_id)
+        event = ledger.get_event(event_id)
         delay = backoff_seconds((event.attempts if event else 0) + 1, hint)
-        services.ledger.event_failed(event_id, str(exc), utcnow() + timedelta(seconds=delay))
+        ledger.event_failed(event_id, str(exc), utcnow() + timedelta(seconds=delay))
     except LedgerUnavailable:
         pass  # still unfinished in the ledger: the sweeper finds it when the ledger is back
     return "retry"
 
 
-def _act(
-    services: Services, event: Event, enqueue_send: EnqueueSend, send_now: SendNow | None
-) -> Outcome:
+def _act(ctx: Context, event: Event, send_now: bool) -> Outcome:
     action = action_for(event.event_type or "")
     access_method_id = event.access_method_id
     if action is Action.TIMES_CHANGED:
-        detail, told = times_changed(services, event)
-        _hand_on(services, told, enqueue_send)
-        return Outcome(EventStatus.PROCESSED, detail)
+        detail, told = times_changed(ctx, event)
+        return Outcome(EventStatus.PROCESSED, detail, tuple(sends(told)))
     if action is Action.RECORD or access_method_id is None:
         return Outcome(EventStatus.IGNORED, f"no action for {event.event_type}")
     if action is Action.CANCEL:
-        detail = deleted(services, event, access_method_id, enqueue_send)
-        return Outcome(EventStatus.PROCESSED, detail)
+        detail, told = deleted(ctx, event, access_method_id)
+        return Outcome(EventStatus.PROCESSED, detail, tuple(sends(told)))
 
     try:
-        method = services.seam.get_access_method(access_method_id)
+        method = ctx.seam.get_access_method(access_method_id)
     except NotFound:
         return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
 
     state, planned = None, None
     if action is Action.HOLD and not (method.is_issued and method.credential):
-        return Outcome(EventStatus.PROCESSED, _hold(services, method))
+        return Outcome(EventStatus.PROCESSED, _hold(ctx.ledger, method))
     if action is Action.FLAG_CARD:
-        detail = _flag_card(services, event, method)
+        detail = _flag_card(ctx, event, method)
     elif action is Action.ALERT_FRONT_DESK:
-        detail = _alert_front_desk(services, event, method)
+        detail = _alert_front_desk(ctx, event, method)
     elif method.mode == "card":
-        detail = _card_issued(services, event, method)
+        detail = _card_issued(ctx, event, method)
     else:
         # issued, reissued, or a revoke Seam has already issued again since: deliver what the
         # guest should hold now (releasing what the revoke held, if it is still current).
-        detail, state, planned = _plan_guest(services, event, method, claim=send_now is not None)
+        detail, state, planned = _plan_guest(ctx, event, method, claim=send_now)
     if planned is not None:
         pending = planned.pending
     else:
-        pending = services.ledger.pending_delivery_ids(access_method_id)
-    if send_now is not None and state is not None:
-        for claimed in planned.claimed if planned else []:
-            send_now(claimed.delivery.id, state, claimed)
-        for delivery_id in pending:
-            send_now(delivery_id, state, None)
-    else:
-        _hand_on(services, pending, enqueue_send)
-    return Outcome(EventStatus.PROCESSED, detail)
+        pending = ctx.ledger.pending_delivery_ids(access_method_id)
+    if not send_now or state is None:
+        return Outcome(EventStatus.PROCESSED, detail, tuple(sends(pending)))
+    claims = [(c.delivery.id, c) for c in planned.claimed] if planned else []
+    later = _send_now(ctx, state, [*claims, *((delivery_id, None) for delivery_id in pending)])
+    return Outcome(EventStatus.PROCESSED, detail, tuple(later))
 
 
-def _hand_on(services: Services, delivery_ids: list[int], enqueue_send: EnqueueSend) -> None:
-    for delivery_id in delivery_ids:
-        enqueue_send(delivery_id)
-    services.ledger.mark_deliveries_enqueued(delivery_ids)
+def _send_now(
+    ctx: Context, state: SeamState, deliveries: list[tuple[int, Claimed | None]]
+) -> list[Queued]:
+    """Send deliveries planned a moment ago, here, with the Seam state just read instead of
+    queueing them to be read again; returns what cannot go now, for the queue."""
+    later: list[Queued] = []
+    for delivery_id, claimed in deliveries:
+        try:
+            sent = send_delivery(ctx, delivery_id, state, claimed)
+        except KeycourierError:
+            later.append(Queued(Work.SEND_DELIVERY, delivery_id))
+            continue
+        later += sent.next
+        if sent.retry_in is not None:
+            later.append(Queued(Work.SEND_DELIVERY, delivery_id, sent.retry_in))
+    return later
 
 
-def _hold(services: Services, method: AccessMethod) -> str:
+def _hold(ledger: Ledger, method: AccessMethod) -> str:
     """Seam revoked the access method to re-program it (after a grant change): what has not
     gone out waits for its issued/reissued, which sends it or what replaces it. The guest is
     not told: the revoke is temporary."""
     kind = guest_message_kind(method)
     if kind is None:
         return f"revoked; mode {method.mode} has no guest message to hold"
-    held = services.ledger.hold_pending(
+    held = ledger.hold_pending(
         method.access_method_id, (kind,), "held: Seam is re-programming the access method"
     )
     return f"revoked; held {held} pending deliveries until Seam issues it again"
 
 
 def _recipients(
-    services: Services, event: Event, known: Mapping[str, AccessGrant] | None = None
+    seam: SeamReader, event: Event, known: Mapping[str, AccessGrant] | None = None
 ) -> list[Recipient]:
     """The guests of the access method's grants. `known` grants, just read with the access
     method's related resources, are Seam's current answer and win over the event's list (an
@@ -176,19 +184,19 @@ def _recipients(
     recipients = []
     for grant_id in sorted(known) if known else event.access_grant_ids:
         try:
-            grant = (known or {}).get(grant_id) or services.seam.get_access_grant(grant_id)
+            grant = (known or {}).get(grant_id) or seam.get_access_grant(grant_id)
         except NotFound:
             log.warning("access grant %s no longer exists", grant_id)
             continue
         guest = None
         if grant.user_identity_id is not None:
-            guest = services.seam.get_guest(grant.user_identity_id)
+            guest = seam.get_guest(grant.user_identity_id)
         recipients.append(Recipient(grant, guest))
     return recipients
 
 
 def _plan_guest(
-    services: Services, event: Event, method: AccessMethod, *, claim: bool
+    ctx: Context, event: Event, method: AccessMethod, *, claim: bool
 ) -> tuple[str, SeamState | None, Planned | None]:
     """Plan the guest's messages; returns what happened, the Seam state read (when there is
     something new to send with it) and what was planned. With `claim`, the new deliveries are
@@ -199,23 +207,25 @@ def _plan_guest(
     if not method.is_issued or method.credential is None:
         return "the access method is not issued yet", None, None
 
-    related = services.seam.get_related(method.access_method_id)
-    recipients = _recipients(services, event, related.grants)
-    plan = plan_guest_messages(method, recipients, services.settings.delivery_channels)
+    related = ctx.seam.get_related(method.access_method_id)
+    recipients = _recipients(ctx.seam, event, related.grants)
+    plan = plan_guest_messages(method, recipients, ctx.policy.channels)
     credential_fp = fingerprint(
-        services.settings.fingerprint_key(), method.access_method_id, method.credential
+        ctx.policy.fingerprint_key(), method.access_method_id, method.credential
     )
-    lease = timedelta(seconds=services.settings.delivery_lease_seconds)
+    lease = ctx.policy.lease
+    search_key = ctx.policy.search_key()
     # The delivery window (app/delivery/scheduling.py): each guest delivery waits for its time, and
     # is never sent after the stay; plan_credential's claim takes only those due now.
     planned = plan_on_window(
-        services,
+        ctx.ledger,
+        ctx.schedule,
         recipients,
         method.workspace_id,
         method.access_method_id,
         [
             _new_delivery(
-                services,
+                search_key,
                 event,
                 method,
                 kind=message.kind,
@@ -245,38 +255,38 @@ def _plan_guest(
     return detail, state, planned
 
 
-def _card_issued(services: Services, event: Event, method: AccessMethod) -> str:
+def _card_issued(ctx: Context, event: Event, method: AccessMethod) -> str:
     """A card is encoded: close its front-desk flag and (NOTIFY_GUEST_CARD_READY) tell its
     guests it waits at the desk. The pending notices are handed on by the caller."""
     if not method.is_issued:
         return "card not issued yet"
-    closed = services.ledger.close_flags(method.access_method_id)
+    closed = ctx.ledger.close_flags(method.access_method_id)
     detail = f"card issued; closed {closed} front-desk flag(s)"
-    if services.settings.notify_guest_card_ready:
-        related = services.seam.get_related(method.access_method_id)
-        told = card_ready(services, event, method, _recipients(services, event, related.grants))
+    if ctx.policy.notify_card_ready:
+        related = ctx.seam.get_related(method.access_method_id)
+        told = card_ready(ctx, event, method, _recipients(ctx.seam, event, related.grants))
         detail += f"; telling {len(told)} guest channel(s) the card is ready"
     return detail
 
 
-def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
+def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
     if method.mode != "card" or method.is_issued:
         return "no card waiting for encoding"
-    recipients = _recipients(services, event)
+    recipients = _recipients(ctx.seam, event)
     recipient = recipients[0] if recipients else None
-    flag_id, opened = services.ledger.open_flag(
+    flag_id, opened = ctx.ledger.open_flag(
         method.access_method_id,
         reason="card_encoding_required",
         access_grant_id=recipient.grant.access_grant_id if recipient else None,
         guest_name=recipient.name if recipient else None,
         event_id=event.id,
     )
-    front_desk = services.settings.front_desk_email
+    front_desk = ctx.policy.front_desk_email
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: card flag %s recorded, not emailed", flag_id)
-    services.ledger.plan_delivery(
+    ctx.ledger.plan_delivery(
         _new_delivery(
-            services,
+            ctx.policy.search_key(),
             event,
             method,
             kind=FRONT_DESK_CARD,
@@ -290,20 +300,20 @@ def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
     return f"front-desk flag {flag_id} {'opened' if opened else 'already open'}"
 
 
-def _alert_front_desk(services: Services, event: Event, method: AccessMethod) -> str:
+def _alert_front_desk(ctx: Context, event: Event, method: AccessMethod) -> str:
     """Tell the front desk, once per access method and kind of alert, that Seam is late
     issuing a guest's credential or gave up; the guest is never told."""
     kind = FRONT_DESK_ALERTS[event.event_type or ""]
     if method.is_issued:
         return "issued since: no front-desk alert"
-    recipients = _recipients(services, event)
+    recipients = _recipients(ctx.seam, event)
     recipient = recipients[0] if recipients else None
-    front_desk = services.settings.front_desk_email
+    front_desk = ctx.policy.front_desk_email
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: %s recorded, not emailed", kind)
-    delivery_id, created = services.ledger.plan_delivery(
+    delivery_id, created = ctx.ledger.plan_delivery(
         _new_delivery(
-            services,
+            ctx.policy.search_key(),
             event,
             method,
             kind=kind,
@@ -318,7 +328,7 @@ def _alert_front_desk(services: Services, event: Event, method: AccessMethod) ->
 
 
 def _new_delivery(
-    services: Services,
+    search_key: bytes,
     event: Event,
     method: AccessMethod,
     *,
@@ -346,7 +356,5 @@ def _new_delivery(
         status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
         error_message=None if destination else f"no {channel} destination configured",
         recipient=guest.user_identity_id if per_guest and guest else "",
-        destination_hash=(
-            destination_hash(search_key(services.settings), destination) if destination else None
-        ),
+        destination_hash=(destination_hash(search_key, destination) if destination else None),
     )

@@ -22,6 +22,8 @@ from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from app.errors import BrokerUnavailable
+from app.ledger.store import Ledger
+from app.ports import Queued, Work
 
 PROCESS_EVENT = "keycourier.process_event"
 SEND_DELIVERY = "keycourier.send_delivery"
@@ -30,6 +32,14 @@ RECONCILE = "keycourier.reconcile"
 # A provider reported a sent message undelivered: plan its fallback (app/delivery/undelivered.py).
 AFTER_UNDELIVERED = "keycourier.after_undelivered"
 QUEUE = "keycourier"
+TASKS = {
+    Work.PROCESS_EVENT: PROCESS_EVENT,
+    Work.SEND_DELIVERY: SEND_DELIVERY,
+    Work.AFTER_UNDELIVERED: AFTER_UNDELIVERED,
+}
+# Work queued for later arrives a little after the ledger says it is due, so it never arrives
+# a hair early (and finds nothing to claim); the sweeper would catch it, but a minute later.
+DUE_MARGIN_SECONDS = 1.0
 
 # Fail fast when the broker is down: the webhook answers 503 and Svix retries later. With the
 # ledger's 3 s and the broker's 2 s connect timeouts, a dead dependency costs well under the 15 s
@@ -43,17 +53,26 @@ PUBLISH_RETRY_POLICY = {
 
 
 class Enqueuer(Protocol):
-    def enqueue_events(self, event_ids: Sequence[int]) -> None: ...
-
-    def enqueue_delivery(self, delivery_id: int) -> None:
-        """Hand one delivery to the workers' send task (a resend asked for at the desk)."""
+    def enqueue_events(self, event_ids: Sequence[int]) -> None:
+        """Hand recorded events to the workers' process task (the webhook's batch)."""
         ...
 
-    def enqueue_after_undelivered(self, delivery_id: int) -> None:
-        """Hand a delivery a provider reported undelivered to the fallback task."""
+    def enqueue(self, work: Sequence[Queued]) -> None:
+        """Hand each piece of work to its task, after its countdown (seconds) if it has one."""
         ...
 
     def ping(self) -> None: ...
+
+
+def hand_on(enqueuer: Enqueuer, ledger: Ledger, work: Sequence[Queued]) -> None:
+    """Queue what a domain call returned, and note in the ledger the deliveries handed on now:
+    the sweeper gives those its patience before handing them on again."""
+    if not work:
+        return
+    enqueuer.enqueue(work)
+    now = [q.id for q in work if q.work is not Work.PROCESS_EVENT and q.countdown is None]
+    if now:
+        ledger.mark_deliveries_enqueued(now)
 
 
 class CeleryEnqueuer:
@@ -62,16 +81,14 @@ class CeleryEnqueuer:
 
     def enqueue_events(self, event_ids: Sequence[int]) -> None:
         for event_id in event_ids:
-            self.enqueue_event(event_id)
+            self._publish(PROCESS_EVENT, event_id)
 
-    def enqueue_event(self, event_id: int) -> None:
-        self._publish(PROCESS_EVENT, event_id)
-
-    def enqueue_delivery(self, delivery_id: int, countdown: float | None = None) -> None:
-        self._publish(SEND_DELIVERY, delivery_id, countdown)
-
-    def enqueue_after_undelivered(self, delivery_id: int) -> None:
-        self._publish(AFTER_UNDELIVERED, delivery_id)
+    def enqueue(self, work: Sequence[Queued]) -> None:
+        for queued in work:
+            countdown = queued.countdown
+            if countdown is not None:
+                countdown += DUE_MARGIN_SECONDS
+            self._publish(TASKS[queued.work], queued.id, countdown)
 
     def _publish(self, task_name: str, object_id: int, countdown: float | None = None) -> None:
         try:
@@ -116,16 +133,17 @@ class RedisEnqueuer:
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
-    def enqueue_delivery(self, delivery_id: int) -> None:
-        self._push_one(SEND_DELIVERY, delivery_id)
-
-    def enqueue_after_undelivered(self, delivery_id: int) -> None:
-        self._push_one(AFTER_UNDELIVERED, delivery_id)
-
-    def _push_one(self, task_name: str, object_id: int) -> None:
+    def enqueue(self, work: Sequence[Queued]) -> None:
+        """Work for now only: the web side never queues for later (a countdown needs Celery's
+        eta handling; the workers' CeleryEnqueuer has it)."""
+        if any(queued.countdown is not None for queued in work):
+            raise ValueError("RedisEnqueuer queues work for now only")
         origin = json.dumps(f"{os.getpid()}@{socket.gethostname()}")[1:-1]
+        messages = [celery_message(TASKS[q.work], [q.id], origin) for q in work]
+        if not messages:
+            return
         try:
-            self._redis.lpush(QUEUE, celery_message(task_name, [object_id], origin))
+            self._redis.lpush(QUEUE, *messages)
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 

@@ -9,11 +9,11 @@ same event, or a second reconcile, from doing anything twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from app.events.kinds import SUBSCRIBED_EVENT_TYPES, Action, action_for
+from app.intake.queue import Enqueuer
 from app.ledger.models import EventStatus
 from app.ledger.store import Ledger, NewEvent
 from app.ports import SeamReader
@@ -28,9 +28,7 @@ class Reconciled:
     queued: int
 
 
-def reconcile(
-    ledger: Ledger, seam: SeamReader, enqueue_event: Callable[[int], None], since: datetime
-) -> Reconciled:
+def reconcile(ledger: Ledger, seam: SeamReader, enqueuer: Enqueuer, since: datetime) -> Reconciled:
     events = seam.list_events(since, SUBSCRIBED_EVENT_TYPES)
     known = ledger.seen_seam_event_ids([event.event_id for event in events])
     recorded = queued = 0
@@ -57,7 +55,7 @@ def reconcile(
             continue  # a webhook for it arrived while we were listing
         recorded += 1
         if result.needs_enqueue:
-            enqueue_event(result.event_id)
+            enqueuer.enqueue_events([result.event_id])
             ledger.mark_events_queued([result.event_id])
             queued += 1
     if recorded:

@@ -13,13 +13,14 @@ Handing the same work on twice is harmless: processing is idempotent and sends a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app.intake.queue import Enqueuer, hand_on
 from app.ledger.models import utcnow
 from app.ledger.store import Ledger
 from app.observability import metrics
+from app.ports import Queued, Work
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,7 @@ class Swept:
     expired: int = 0
 
 
-def sweep(
-    ledger: Ledger,
-    enqueue_event: Callable[[int], None],
-    enqueue_delivery: Callable[[int], None],
-    *,
-    patience: timedelta,
-    enqueue_after_undelivered: Callable[[int], None] | None = None,
-) -> Swept:
+def sweep(ledger: Ledger, enqueuer: Enqueuer, *, patience: timedelta) -> Swept:
     """Re-queue work that has waited longer than `patience` without a worker finishing it."""
     now = utcnow()
     waited_since = now - patience
@@ -65,21 +59,14 @@ def sweep(
         log.warning("%d deliveries expired unsent: the guest's stay ended first", len(expired))
 
     event_ids = ledger.stale_event_ids(now, waited_since, BATCH)
-    for event_id in event_ids:
-        enqueue_event(event_id)
+    enqueuer.enqueue_events(event_ids)
     ledger.mark_events_queued(event_ids)
 
     delivery_ids = ledger.due_delivery_ids(now, waited_since, BATCH)
-    for delivery_id in delivery_ids:
-        enqueue_delivery(delivery_id)
-    ledger.mark_deliveries_enqueued(delivery_ids)
+    hand_on(enqueuer, ledger, [Queued(Work.SEND_DELIVERY, i) for i in delivery_ids])
 
-    undelivered_ids: list[int] = []
-    if enqueue_after_undelivered is not None:
-        undelivered_ids = ledger.undelivered_due_ids(now, waited_since, BATCH)
-        for delivery_id in undelivered_ids:
-            enqueue_after_undelivered(delivery_id)
-        ledger.mark_deliveries_enqueued(undelivered_ids)
+    undelivered_ids = ledger.undelivered_due_ids(now, waited_since, BATCH)
+    hand_on(enqueuer, ledger, [Queued(Work.AFTER_UNDELIVERED, i) for i in undelivered_ids])
 
     if event_ids or delivery_ids or undelivered_ids:
         log.warning(

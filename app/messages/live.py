@@ -128,6 +128,9 @@ class LiveTemplates:
     ) -> Audience:
         return self.current().audience(message, workspace_id, space_ids)
 
+    def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
+        return self.current().timezone(workspace_id, space_ids)
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.current().render_sms(message, context)
 

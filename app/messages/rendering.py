@@ -107,6 +107,10 @@ class Renderer:
             property_name=entry.property_name or "",
         )
 
+    def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
+        """The property's time zone: properties.toml's, else the default (TIMEZONE)."""
+        return self.properties.lookup(workspace_id, space_ids).timezone or self.default_timezone
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()
 

@@ -193,7 +193,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from app.container import Services
+    from app.context import Context
     from app.intake.queue import CeleryEnqueuer
     from app.intake.reconcile import reconcile
     from app.ledger.models import utcnow
@@ -202,9 +202,9 @@ def _reconcile(args: argparse.Namespace) -> int:
 
     settings = load_settings(require=("SEAM_API_KEY",))
     configure_logging(settings)
-    services = Services.from_settings(settings)
+    context = Context.from_settings(settings)
     enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    found = reconcile(services.ledger, services.seam, enqueuer.enqueue_event, utcnow() - args.since)
+    found = reconcile(context.ledger, context.seam, enqueuer, utcnow() - args.since)
     print(
         f"listed {found.listed} events from Seam; {found.recorded} were new to the ledger, "
         f"{found.queued} queued for processing"
@@ -222,13 +222,7 @@ def _sweep(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings)
     enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    swept = sweep(
-        Ledger.from_url(settings.database_url),
-        enqueuer.enqueue_event,
-        enqueuer.enqueue_delivery,
-        patience=patience_for(settings),
-        enqueue_after_undelivered=enqueuer.enqueue_after_undelivered,
-    )
+    swept = sweep(Ledger.from_url(settings.database_url), enqueuer, patience=patience_for(settings))
     print(
         f"re-queued {swept.events} events and {swept.deliveries} deliveries; "
         f"took back {swept.recovered} from stopped workers; "

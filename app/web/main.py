@@ -9,7 +9,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from functools import partial
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -19,10 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.console import console_routes
+from app.context import Context
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.intake.ingest import EventWriter, IngestWriter
 from app.intake.ingest_async import AsyncIngestWriter
-from app.intake.queue import CeleryEnqueuer, Enqueuer, RedisEnqueuer
+from app.intake.queue import CeleryEnqueuer, Enqueuer, RedisEnqueuer, hand_on
 from app.ledger.store import Ledger
 from app.messages.live import LiveTemplates
 from app.settings import TWILIO_STATUS_PATH, Settings
@@ -30,9 +31,6 @@ from app.web.loop_watch import LoopWatch
 from app.web.webhooks.seam import SeamWebhookEndpoint
 from app.web.webhooks.sendgrid import SendGridEventsEndpoint
 from app.web.webhooks.twilio import TwilioStatusEndpoint
-
-if TYPE_CHECKING:  # the adapters (and the SDKs) load only when the console first needs them
-    from app.container import Services
 
 
 def make_enqueuer(settings: Settings) -> Enqueuer:
@@ -149,28 +147,27 @@ def create_app(
             *console_routes(
                 settings,
                 ledger,
-                console_services(settings, ledger, templates),
-                enqueuer.enqueue_delivery,
+                console_context(settings, ledger, templates),
+                partial(hand_on, enqueuer, ledger),
             ),
         ],
     )
 
 
-def console_services(
+def console_context(
     settings: Settings, ledger: Ledger, templates: LiveTemplates
-) -> Callable[[], Services]:
+) -> Callable[[], Context]:
     """What the console's resend and encode need (Seam, the senders), built on first use:
-    the web process starts without SEAM_API_KEY, and only those two actions need it."""
-    built: list[Services] = []
+    the web process starts without SEAM_API_KEY, and only those two actions need it. The
+    SDKs load then, not at start."""
+    built: list[Context] = []
     lock = threading.Lock()
 
-    def services() -> Services:
+    def context() -> Context:
         with lock:
             if not built:
-                from app.container import Services as Built  # the SDKs load here, not at start
-
-                made = Built.from_settings(settings, ledger)
-                built.append(replace(made, renderer=templates))
+                made = Context.from_settings(settings, ledger)
+                built.append(replace(made, templates=templates))
             return built[0]
 
-    return services
+    return context

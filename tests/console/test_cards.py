@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from app.container import Services
+from app.context import Context
 from app.events.processing import process_event
 from app.ledger.console import ConsoleStore
 from app.settings import load_settings
@@ -24,21 +24,19 @@ FRONT_DESK_ENCODER = "681da2d6-4ac6-4b33-8c03-86281b761325"
 
 
 @pytest.fixture
-def desk(services: Services, settings_env: dict[str, str], redis_url: str) -> Iterator[TestClient]:
+def desk(services: Context, settings_env: dict[str, str], redis_url: str) -> Iterator[TestClient]:
     settings = load_settings({**settings_env, "REDIS_URL": redis_url, **console_env()})
     with TestClient(create_app(settings, ledger=services.ledger)) as client:
         yield client
 
 
 def test_a_pending_encode_can_be_checked_again_until_it_is_done(
-    desk: TestClient, services: Services, seam: SeamStandin
+    desk: TestClient, services: Context, seam: SeamStandin
 ) -> None:
     """No card on the encoder within the wait: "pending", with a button to check again; once
     the card is there, checking says it is encoded and the card leaves the queue. Both steps
     are in the audit log."""
-    process_event(
-        services, record(services, "access_method.card_encoding_required"), lambda _id: None
-    )
+    process_event(services, record(services, "access_method.card_encoding_required"))
     store = ConsoleStore(services.ledger.engine)
     [flag] = store.open_flag_list()
     token = sign_in(desk)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from app.container import Services
-from app.delivery.destinations import destination_hash, normalise, search_key
+from app.context import Context
+from app.delivery.destinations import destination_hash, normalise
 from app.events.processing import process_event
 from app.ledger.console import ConsoleStore, DeliveryQuery
 from app.settings import load_settings
@@ -22,11 +22,11 @@ from tests.events.test_pipeline import CODE_ID, PIN, record, send, set_method
 
 
 @pytest.fixture
-def sent(services: Services, seam: SeamStandin) -> list[int]:
+def sent(services: Context, seam: SeamStandin) -> list[int]:
     """Alex Rivera's PIN planned and sent on both channels; returns the delivery ids."""
     set_method(seam, CODE_ID, code=PIN)
     event_id = record(services, "access_method.issued.code")
-    process_event(services, event_id, lambda _id: None)
+    process_event(services, event_id)
     ids = services.ledger.pending_delivery_ids(CODE_ID)
     assert len(ids) == 2
     for delivery_id in ids:
@@ -35,7 +35,7 @@ def sent(services: Services, seam: SeamStandin) -> list[int]:
 
 
 @pytest.fixture
-def api(services: Services, settings_env: dict[str, str], redis_url: str) -> Iterator[TestClient]:
+def api(services: Context, settings_env: dict[str, str], redis_url: str) -> Iterator[TestClient]:
     settings = load_settings({**settings_env, "REDIS_URL": redis_url, **console_env()})
     with TestClient(create_app(settings, ledger=services.ledger)) as client:
         client.headers["Authorization"] = f"Bearer {API_TOKEN}"
@@ -54,12 +54,12 @@ def test_phone_and_email_are_normalised_before_hashing() -> None:
 
 
 def test_deliveries_are_found_by_name_reservation_phone_and_email(
-    services: Services, sent: list[int]
+    services: Context, sent: list[int]
 ) -> None:
     """The pipeline records each delivery's destination hash; a search finds the guest by
     part of the name, the reservation, the whole phone number or email, and filters apply."""
     store = ConsoleStore(services.ledger.engine)
-    key = search_key(services.settings)
+    key = services.policy.search_key()
 
     def ids(**query: object) -> set[int]:
         return {d.id for d in store.find_deliveries(DeliveryQuery(**query))}  # type: ignore[arg-type]
@@ -127,14 +127,14 @@ def test_console_search_page_finds_by_email_and_filters(api: TestClient, sent: l
 
 
 def test_alerts_list_a_key_held_while_seam_reprograms(
-    api: TestClient, services: Services, seam: SeamStandin
+    api: TestClient, services: Context, seam: SeamStandin
 ) -> None:
     """A guest's PIN held by a revoke (Seam re-programming) is on the alerts list until Seam
     issues it again; a sent one is not."""
     set_method(seam, CODE_ID, code=PIN)
-    process_event(services, record(services, "access_method.issued.code"), lambda _id: None)
+    process_event(services, record(services, "access_method.issued.code"))
     set_method(seam, CODE_ID, is_issued=False)
-    process_event(services, record(services, "access_method.revoked"), lambda _id: None)
+    process_event(services, record(services, "access_method.revoked"))
 
     alerts = api.get("/api/alerts").json()["deliveries"]
     assert sorted((d["kind"], d["status"]) for d in alerts) == [
@@ -144,7 +144,7 @@ def test_alerts_list_a_key_held_while_seam_reprograms(
 
     set_method(seam, CODE_ID, is_issued=True)
     event_id = record(services, "access_method.reissued.backup_code", code=PIN)
-    process_event(services, event_id, lambda _id: None)
+    process_event(services, event_id)
     for delivery_id in services.ledger.pending_delivery_ids(CODE_ID):
         send(services, delivery_id)
     assert api.get("/api/alerts").json()["deliveries"] == []

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.container import Services
-from app.delivery.send import send_delivery
+from app.context import Context
 from app.events.processing import process_event
 from app.ledger.models import DeliveryStatus
 from app.ledger.store import Ledger, NewEvent
@@ -19,6 +18,7 @@ from app.standins.seam import SAMPLES, SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import TEMPLATES
+from tests.queueing import send_and_hand_on, sent_ids
 
 CODE_ID = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
 WORKSPACE_ID = "661025d3-c1d2-403c-83a8-af153aaedfbc"
@@ -27,15 +27,15 @@ SPACE_ID = "5e1a2b3c-4d5e-4f60-8172-839405162738"
 
 def services_with(
     tmp_path: Path, settings_env: dict[str, str], ledger: Ledger, properties: str, **env: str
-) -> Services:
+) -> Context:
     folder = tmp_path / "templates"
     shutil.copytree(TEMPLATES, folder)
     (folder / "properties.toml").write_text(properties, encoding="utf-8")
     values = {**settings_env, "TEMPLATES_DIR": str(folder), **env}
-    return Services.from_settings(load_settings(values), ledger)
+    return Context.from_settings(load_settings(values), ledger)
 
 
-def deliver(services: Services, sample: str = "access_method.issued.code", **changes: str) -> None:
+def deliver(services: Context, sample: str = "access_method.issued.code", **changes: str) -> None:
     event = json.loads((SAMPLES / "events" / f"{sample}.json").read_text()) | changes
     recorded = services.ledger.record_event(
         NewEvent(
@@ -46,10 +46,9 @@ def deliver(services: Services, sample: str = "access_method.issued.code", **cha
             access_grant_ids=tuple(event.get("access_grant_ids", ())),
         )
     )
-    queue: list[int] = []
-    process_event(services, recorded.event_id, queue.append)
+    queue = sent_ids(process_event(services, recorded.event_id).next)
     while queue:
-        send_delivery(services, queue.pop(0), queue.append)
+        send_and_hand_on(services, queue.pop(0), queue)
 
 
 @pytest.fixture(autouse=True)

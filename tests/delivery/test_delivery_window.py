@@ -19,15 +19,14 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.container import Services
-from app.delivery.compose import SeamState
+from app.context import Context
 from app.delivery.scheduling import retime_grant
 from app.delivery.send import Result, send_delivery
 from app.errors import ConfigError
 from app.events.processing import process_event
 from app.intake.sweeper import patience_for, sweep
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
-from app.ledger.store import AttemptEnd, Claimed
+from app.ledger.store import AttemptEnd
 from app.ledger.window import Rescheduled
 from app.ops.cli import format_deliveries
 from app.settings import load_settings
@@ -36,6 +35,7 @@ from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import TEMPLATES
 from tests.events.test_pipeline import CODE_ID, GRANT_ID, GUEST_ID, PIN, record, set_method
+from tests.queueing import RecordingEnqueuer, send_and_hand_on, sent_ids
 
 STARTS = datetime(2053, 6, 20, 15, tzinfo=UTC)
 ENDS = datetime(2053, 6, 23, 11, tzinfo=UTC)
@@ -54,30 +54,24 @@ def clock() -> Iterator[time_machine.Traveller]:
         yield traveller
 
 
-def windowed(settings_env: dict[str, str], services: Services, **env: str) -> Services:
-    return Services.from_settings(load_settings({**settings_env, **env}), services.ledger)
+def windowed(settings_env: dict[str, str], services: Context, **env: str) -> Context:
+    return Context.from_settings(load_settings({**settings_env, **env}), services.ledger)
 
 
-def process_and_send_now(services: Services, event_id: int) -> list[int]:
+def process_and_send_now(services: Context, event_id: int) -> list[int]:
     """Process an event the way the Celery task does: send what is due in the same task (the
     planning transaction's claim included); returns what it queued."""
-    queued: list[int] = []
-
-    def send_now(delivery_id: int, state: SeamState, claimed: Claimed | None) -> None:
-        send_delivery(services, delivery_id, queued.append, state, claimed)
-
-    process_event(services, event_id, queued.append, send_now)
-    return queued
+    return sent_ids(process_event(services, event_id, send_now=True).next)
 
 
-def released(services: Services) -> list[int]:
+def released(services: Context) -> list[int]:
     """What one sweeper run hands to the workers."""
-    handed: list[int] = []
-    sweep(services.ledger, lambda _id: None, handed.append, patience=timedelta(minutes=1))
-    return handed
+    queue = RecordingEnqueuer()
+    sweep(services.ledger, queue, patience=timedelta(minutes=1))
+    return queue.sends
 
 
-def rows(services: Services) -> list[Delivery]:
+def rows(services: Context) -> list[Delivery]:
     with Session(services.ledger.engine) as session:
         return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
@@ -91,7 +85,7 @@ def expired_count(channel: str) -> float:
 
 def test_a_credential_waits_for_its_minute_and_the_sweeper_releases_it(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
     clock: time_machine.Traveller,
@@ -111,7 +105,7 @@ def test_a_credential_waits_for_its_minute_and_the_sweeper_releases_it(
     assert sendgrid.sent == []
 
     for delivery in planned:  # an early (or duplicated) send task
-        assert send_delivery(services, delivery.id, lambda _id: None).result == Result.NOT_PENDING
+        assert send_delivery(services, delivery.id).result == Result.NOT_PENDING
     clock.move_to(due - timedelta(minutes=1))
     assert released(services) == []
     assert twilio.sent == []
@@ -120,7 +114,7 @@ def test_a_credential_waits_for_its_minute_and_the_sweeper_releases_it(
     clock.move_to(due)
     handed = released(services)
     assert handed == [d.id for d in planned]
-    results = [send_delivery(services, i, lambda _id: None).result for i in handed]
+    results = [send_delivery(services, i).result for i in handed]
     assert results == [Result.SENT, Result.SENT]
     assert len(twilio.sent) == 1
     assert len(sendgrid.sent) == 1
@@ -131,7 +125,7 @@ def test_a_credential_waits_for_its_minute_and_the_sweeper_releases_it(
 
 def test_unsent_at_the_end_of_the_stay_it_expires_unsent(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
     clock: time_machine.Traveller,
@@ -150,7 +144,7 @@ def test_unsent_at_the_end_of_the_stay_it_expires_unsent(
     assert (expired_count("sms"), expired_count("email")) == (before[0] + 1, before[1] + 1)
 
     for delivery in after:
-        assert send_delivery(services, delivery.id, lambda _id: None).result == Result.NOT_PENDING
+        assert send_delivery(services, delivery.id).result == Result.NOT_PENDING
     assert released(services) == []
     assert twilio.sent == []
     assert sendgrid.sent == []
@@ -158,7 +152,7 @@ def test_unsent_at_the_end_of_the_stay_it_expires_unsent(
 
 
 def test_an_event_after_the_stay_is_recorded_and_never_sent(
-    services: Services,
+    services: Context,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
     clock: time_machine.Traveller,
@@ -176,7 +170,7 @@ def test_an_event_after_the_stay_is_recorded_and_never_sent(
 
 
 def test_without_a_window_the_credential_goes_at_once(
-    services: Services, twilio: TwilioStandin, clock: time_machine.Traveller
+    services: Context, twilio: TwilioStandin, clock: time_machine.Traveller
 ) -> None:
     """The default (no DELIVERY_LEAD_TIME, no QUIET_HOURS): sent in the processing task, ten
     days before the stay, with no not_before recorded."""
@@ -187,7 +181,7 @@ def test_without_a_window_the_credential_goes_at_once(
 
 def test_quiet_hours_defer_to_the_morning_of_the_propertys_time_zone(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     twilio: TwilioStandin,
     tmp_path: Path,
     clock: time_machine.Traveller,
@@ -212,7 +206,7 @@ def test_quiet_hours_defer_to_the_morning_of_the_propertys_time_zone(
 
     clock.move_to(morning)
     handed = released(services)
-    assert [send_delivery(services, i, lambda _id: None).result for i in handed] == [
+    assert [send_delivery(services, i).result for i in handed] == [
         Result.SENT,
         Result.SENT,
     ]
@@ -221,7 +215,7 @@ def test_quiet_hours_defer_to_the_morning_of_the_propertys_time_zone(
 
 def test_a_released_delivery_still_retries_after_a_transient_error(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     twilio: TwilioStandin,
     clock: time_machine.Traveller,
 ) -> None:
@@ -233,18 +227,18 @@ def test_a_released_delivery_still_retries_after_a_transient_error(
     [sms_id] = released(services)
     twilio.fail_next(1, 500, {"code": 20500, "message": "Internal Server Error", "status": 500})
 
-    outcome = send_delivery(services, sms_id, lambda _id: None)
+    outcome = send_delivery(services, sms_id)
     assert outcome.result == Result.RETRY
     assert outcome.retry_in is not None
-    assert send_delivery(services, sms_id, lambda _id: None).result == Result.NOT_PENDING
+    assert send_delivery(services, sms_id).result == Result.NOT_PENDING
     clock.shift(timedelta(seconds=outcome.retry_in))
-    assert send_delivery(services, sms_id, lambda _id: None).result == Result.SENT
+    assert send_delivery(services, sms_id).result == Result.SENT
     assert len(twilio.sent) == 1
 
 
 def test_new_grant_times_re_time_the_scheduled_deliveries(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     seam: SeamStandin,
     twilio: TwilioStandin,
     clock: time_machine.Traveller,
@@ -259,7 +253,9 @@ def test_new_grant_times_re_time_the_scheduled_deliveries(
         {**grant, "starts_at": "2053-06-21T15:00:00.000Z", "ends_at": "2053-06-24T11:00:00.000Z"}
     )
 
-    done = retime_grant(services, services.seam.get_access_grant(GRANT_ID), WORKSPACE_ID)
+    done = retime_grant(
+        services.ledger, services.schedule, services.seam.get_access_grant(GRANT_ID), WORKSPACE_ID
+    )
     assert (done.retimed, done.revived) == (2, 0)
     new_due = datetime(2053, 6, 19, 15, tzinfo=UTC)
     assert {(d.not_before, d.expires_at) for d in rows(services)} == {
@@ -273,7 +269,7 @@ def test_new_grant_times_re_time_the_scheduled_deliveries(
 
 def test_an_extended_stay_brings_back_what_had_expired(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     seam: SeamStandin,
     twilio: TwilioStandin,
     clock: time_machine.Traveller,
@@ -289,7 +285,9 @@ def test_an_extended_stay_brings_back_what_had_expired(
     grant = seam.get("access_grant", GRANT_ID)
     assert grant is not None
     seam.put_access_grant({**grant, "ends_at": "2053-06-25T11:00:00.000Z"})
-    done = retime_grant(services, services.seam.get_access_grant(GRANT_ID), WORKSPACE_ID)
+    done = retime_grant(
+        services.ledger, services.schedule, services.seam.get_access_grant(GRANT_ID), WORKSPACE_ID
+    )
 
     assert (done.retimed, done.revived) == (2, 2)
     assert [(d.status, d.not_before, d.error_message) for d in rows(services)] == [
@@ -297,7 +295,7 @@ def test_an_extended_stay_brings_back_what_had_expired(
         ("pending", None, None),
     ]
     handed = released(services)
-    assert [send_delivery(services, i, lambda _id: None).result for i in handed] == [
+    assert [send_delivery(services, i).result for i in handed] == [
         Result.SENT,
         Result.SENT,
     ]
@@ -305,7 +303,7 @@ def test_an_extended_stay_brings_back_what_had_expired(
 
 
 def test_a_send_that_may_have_gone_out_is_not_brought_back(
-    settings_env: dict[str, str], services: Services, clock: time_machine.Traveller
+    settings_env: dict[str, str], services: Context, clock: time_machine.Traveller
 ) -> None:
     """An unknown send (no answer from the provider) expired at the end of the stay stays
     expired when the stay is extended: it may have reached the guest, and is never resent
@@ -313,7 +311,7 @@ def test_a_send_that_may_have_gone_out_is_not_brought_back(
     services = windowed(settings_env, services, DELIVERY_CHANNELS="sms")
     ledger = services.ledger
     event_id = record(services, "access_method.issued.code")
-    process_event(services, event_id, lambda _id: None)  # queued, not sent: still pending
+    process_event(services, event_id)  # queued, not sent: still pending
     [delivery] = rows(services)
     claimed = ledger.claim_delivery(delivery.id, timedelta(minutes=1))
     assert claimed is not None
@@ -332,24 +330,23 @@ def test_a_send_that_may_have_gone_out_is_not_brought_back(
 
 def test_front_desk_messages_ignore_the_window(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     sendgrid: SendGridStandin,
     clock: time_machine.Traveller,
 ) -> None:
     """A card to encode is emailed to the front desk at once, in quiet hours and before any
     lead time: the desk is not a guest."""
     services = windowed(settings_env, services, DELIVERY_LEAD_TIME="48h", QUIET_HOURS="00:00-23:59")
-    handed: list[int] = []
-    process_event(services, record(services, "access_method.card_encoding_required"), handed.append)
+    process_event(services, record(services, "access_method.card_encoding_required"))
     [desk] = rows(services)
     assert desk.kind == "front_desk_card"
     assert desk.not_before is None
-    assert send_delivery(services, desk.id, lambda _id: None).result == Result.SENT
+    assert send_delivery(services, desk.id).result == Result.SENT
     assert len(sendgrid.sent) == 1
 
 
 def test_ops_see_scheduled_deliveries_and_their_time(
-    settings_env: dict[str, str], services: Services, clock: time_machine.Traveller
+    settings_env: dict[str, str], services: Context, clock: time_machine.Traveller
 ) -> None:
     """`keycourier deliveries` shows a waiting delivery as scheduled, with when it goes."""
     services = windowed(settings_env, services, DELIVERY_LEAD_TIME="2d")
@@ -378,7 +375,7 @@ def test_a_window_setting_that_cannot_be_read_stops_startup(name: str, value: st
 
 def test_a_fallback_ends_with_the_stay_too(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     seam: SeamStandin,
     sendgrid: SendGridStandin,
     clock: time_machine.Traveller,
@@ -393,7 +390,7 @@ def test_a_fallback_ends_with_the_stay_too(
     clock.move_to(STARTS - timedelta(hours=48))
     [sms_id] = released(services)
     handed: list[int] = []
-    assert send_delivery(services, sms_id, handed.append).result == Result.FAILED
+    assert send_and_hand_on(services, sms_id, handed).result == Result.FAILED
 
     [fallback] = [d for d in rows(services) if d.fallback_for_id == sms_id]
     assert fallback.channel == "email"
@@ -401,13 +398,13 @@ def test_a_fallback_ends_with_the_stay_too(
     assert fallback.expires_at == ENDS
     clock.move_to(ENDS)
     assert released(services) == []
-    assert send_delivery(services, fallback.id, lambda _id: None).result == Result.NOT_PENDING
+    assert send_delivery(services, fallback.id).result == Result.NOT_PENDING
     assert sendgrid.sent == []
 
 
 def test_re_timing_touches_only_that_grants_unsent_messages_of_those_kinds(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     seam: SeamStandin,
     clock: time_machine.Traveller,
 ) -> None:
@@ -427,7 +424,9 @@ def test_re_timing_touches_only_that_grants_unsent_messages_of_those_kinds(
     seam.put_access_grant(
         {**grant, "starts_at": "2053-06-01T15:00:00.000Z", "ends_at": "2053-06-05T11:00:00.000Z"}
     )
-    done = retime_grant(services, services.seam.get_access_grant(GRANT_ID), WORKSPACE_ID)
+    done = retime_grant(
+        services.ledger, services.schedule, services.seam.get_access_grant(GRANT_ID), WORKSPACE_ID
+    )
     assert done == Rescheduled(2, 0)
     assert released(services) == []
     assert [d.status for d in rows(services)] == ["expired", "expired"]
@@ -435,7 +434,7 @@ def test_re_timing_touches_only_that_grants_unsent_messages_of_those_kinds(
 
 def test_quiet_hours_hold_the_cancellation_notice_too(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     seam: SeamStandin,
     twilio: TwilioStandin,
     clock: time_machine.Traveller,
@@ -454,25 +453,22 @@ def test_quiet_hours_hold_the_cancellation_notice_too(
     assert len(twilio.sent) == 1
     clock.move_to(datetime(2053, 6, 10, 21, tzinfo=UTC))
     seam.delete_access_method(CODE_ID)
-    queued: list[int] = []
-    process_event(services, record(services, "access_method.deleted"), queued.append)
+    queued = sent_ids(process_event(services, record(services, "access_method.deleted")).next)
 
     [notice] = [d for d in rows(services) if d.kind == "access_cancelled"]
     morning = datetime(2053, 6, 11, 5, tzinfo=UTC)  # 07:00 in Paris (summer time)
     assert notice.not_before == morning
     assert notice.expires_at == ENDS
-    assert [send_delivery(services, i, lambda _id: None).result for i in queued] == [
-        Result.NOT_PENDING
-    ]
+    assert [send_delivery(services, i).result for i in queued] == [Result.NOT_PENDING]
     clock.move_to(morning)
     assert released(services) == [notice.id]
-    assert send_delivery(services, notice.id, lambda _id: None).result == Result.SENT
+    assert send_delivery(services, notice.id).result == Result.SENT
     assert "cancelled" in twilio.sent[1]["body"]
 
 
 def test_access_times_changed_re_times_the_waiting_credential(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     seam: SeamStandin,
     twilio: TwilioStandin,
     clock: time_machine.Traveller,
@@ -486,7 +482,7 @@ def test_access_times_changed_re_times_the_waiting_credential(
     seam.put_access_grant(
         {**grant, "starts_at": "2053-06-21T15:00:00.000Z", "ends_at": "2053-06-24T11:00:00.000Z"}
     )
-    process_event(services, record(services, "access_grant.access_times_changed"), print)
+    process_event(services, record(services, "access_grant.access_times_changed"))
 
     [sms] = rows(services)
     assert sms.not_before == datetime(2053, 6, 19, 15, tzinfo=UTC)
@@ -498,7 +494,7 @@ def test_access_times_changed_re_times_the_waiting_credential(
 
 def test_queued_before_its_time_it_is_released_at_its_time(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     twilio: TwilioStandin,
     clock: time_machine.Traveller,
 ) -> None:
@@ -507,17 +503,14 @@ def test_queued_before_its_time_it_is_released_at_its_time(
     services = windowed(settings_env, services, DELIVERY_LEAD_TIME="48h", DELIVERY_CHANNELS="sms")
     due = STARTS - timedelta(hours=48)
     clock.move_to(due - timedelta(seconds=10))
-    queued: list[int] = []
-    process_event(services, record(services, "access_method.issued.code"), queued.append)
-    assert [send_delivery(services, i, lambda _id: None).result for i in queued] == [
-        Result.NOT_PENDING
-    ]
+    queued = sent_ids(process_event(services, record(services, "access_method.issued.code")).next)
+    assert [send_delivery(services, i).result for i in queued] == [Result.NOT_PENDING]
 
     clock.move_to(due)
-    handed: list[int] = []
-    sweep(
-        services.ledger, lambda _id: None, handed.append, patience=patience_for(services.settings)
-    )
+    patience = patience_for(load_settings(settings_env))
+    queue = RecordingEnqueuer()
+    sweep(services.ledger, queue, patience=patience)
+    handed = queue.sends
     assert handed == queued
-    assert send_delivery(services, handed[0], lambda _id: None).result == Result.SENT
+    assert send_delivery(services, handed[0]).result == Result.SENT
     assert len(twilio.sent) == 1

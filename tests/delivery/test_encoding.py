@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.container import Services
+from app.context import Context
 from app.delivery.encoding import encode_card, encoding_status, list_encoders
 from app.errors import NotFound, TransientProviderError
 from app.events.processing import process_event
@@ -26,7 +26,7 @@ def card(seam: SeamStandin) -> dict[str, object]:
     return found
 
 
-def test_lists_encoders_with_name_and_online_state(services: Services, seam: SeamStandin) -> None:
+def test_lists_encoders_with_name_and_online_state(services: Context, seam: SeamStandin) -> None:
     """Both encoders are listed by id and name; one Seam reports removed is offline, and last."""
     removed = seam.get("acs_encoder", FRONT_DESK)
     assert removed is not None
@@ -39,7 +39,7 @@ def test_lists_encoders_with_name_and_online_state(services: Services, seam: Sea
     ]
     seam.put_acs_encoder(removed)
 
-    encoders = list_encoders(services, CARD_ID)
+    encoders = list_encoders(services.seam, CARD_ID)
 
     assert [(e.acs_encoder_id, e.display_name, e.is_online) for e in encoders] == [
         (BACK_OFFICE, "Back Office Encoder", True),
@@ -49,25 +49,25 @@ def test_lists_encoders_with_name_and_online_state(services: Services, seam: Sea
 
 
 def test_listing_for_a_deleted_access_method_says_not_found(
-    services: Services, seam: SeamStandin
+    services: Context, seam: SeamStandin
 ) -> None:
     """A card deleted in Seam has nothing to encode: NotFound, not an empty list."""
     seam.delete_access_method(CARD_ID)
     with pytest.raises(NotFound):
-        list_encoders(services, CARD_ID)
+        list_encoders(services.seam, CARD_ID)
 
 
 def test_encoding_issues_the_card_and_closes_the_front_desk_flag(
-    services: Services, seam: SeamStandin
+    services: Context, seam: SeamStandin
 ) -> None:
     """A successful encode issues the card in Seam, ends its encoding-required state, lists an
     access_method.issued event and closes the open front-desk flag."""
-    process_event(services, record(services, "access_method.card_encoding_required"), [].append)
+    process_event(services, record(services, "access_method.card_encoding_required"))
     [flag] = services.ledger.flags(CARD_ID)
     assert flag.status == FlagStatus.OPEN
     assert card(seam)["is_encoding_required"] is True
 
-    result = encode_card(services, CARD_ID, FRONT_DESK, actor="desk-anna")
+    result = encode_card(services.seam, services.ledger, CARD_ID, FRONT_DESK, actor="desk-anna")
 
     assert (result.status, result.error_type) == ("success", None)
     assert result.action_attempt_id
@@ -82,12 +82,12 @@ def test_encoding_issues_the_card_and_closes_the_front_desk_flag(
     assert len(encode_calls) == 1
 
 
-def test_offline_encoder_is_encoder_not_online(services: Services, seam: SeamStandin) -> None:
+def test_offline_encoder_is_encoder_not_online(services: Context, seam: SeamStandin) -> None:
     """An encoder that is not online fails the attempt with Seam's encoder_not_online, shown
     as a result with advice; the card stays unissued."""
     seam.set_encoder_online(FRONT_DESK, False)
 
-    result = encode_card(services, CARD_ID, FRONT_DESK, actor="desk-anna")
+    result = encode_card(services.seam, services.ledger, CARD_ID, FRONT_DESK, actor="desk-anna")
 
     assert (result.status, result.error_type) == ("error", "encoder_not_online")
     assert result.action_attempt_id
@@ -99,19 +99,21 @@ def test_offline_encoder_is_encoder_not_online(services: Services, seam: SeamSta
 @pytest.mark.parametrize(
     "error_type", ["no_credential_on_encoder", "encoding_interrupted", "uncategorized_error"]
 )
-def test_encoder_errors_are_results(services: Services, seam: SeamStandin, error_type: str) -> None:
+def test_encoder_errors_are_results(services: Context, seam: SeamStandin, error_type: str) -> None:
     """The errors Seam's sandbox can simulate on an encoder come back as results."""
     seam.fail_next_encode(BACK_OFFICE, error_type)
 
-    result = encode_card(services, CARD_ID, BACK_OFFICE, actor="desk-anna")
+    result = encode_card(services.seam, services.ledger, CARD_ID, BACK_OFFICE, actor="desk-anna")
 
     assert (result.status, result.error_type) == ("error", error_type)
     assert card(seam)["is_issued"] is False
 
 
-def test_unknown_encoder_is_a_result_not_an_exception(services: Services) -> None:
+def test_unknown_encoder_is_a_result_not_an_exception(services: Context) -> None:
     """An encoder id Seam does not know is Seam's acs_encoder_not_found, as a result."""
-    result = encode_card(services, CARD_ID, "no-such-encoder", actor="desk-anna")
+    result = encode_card(
+        services.seam, services.ledger, CARD_ID, "no-such-encoder", actor="desk-anna"
+    )
 
     assert (result.status, result.error_type, result.action_attempt_id) == (
         "error",
@@ -121,36 +123,36 @@ def test_unknown_encoder_is_a_result_not_an_exception(services: Services) -> Non
     assert "refresh the list" in result.message
 
 
-def test_a_pin_code_is_not_encoded(services: Services, seam: SeamStandin) -> None:
+def test_a_pin_code_is_not_encoded(services: Context, seam: SeamStandin) -> None:
     """Only a card can be encoded: a PIN code's access method is refused before Seam is asked."""
-    result = encode_card(services, CODE_ID, FRONT_DESK, actor="desk-anna")
+    result = encode_card(services.seam, services.ledger, CODE_ID, FRONT_DESK, actor="desk-anna")
 
     assert (result.status, result.error_type) == ("error", "not_a_card")
     assert not [r for r in seam.requests if r.path == "/access_methods/encode"]
 
 
-def test_a_slow_encoder_is_pending_then_checked_again(
-    services: Services, seam: SeamStandin
-) -> None:
+def test_a_slow_encoder_is_pending_then_checked_again(services: Context, seam: SeamStandin) -> None:
     """The wait is bounded: an encoder still working answers pending with the attempt's id,
     and asking again once it is done gives the success."""
     seam.hold_encoder(FRONT_DESK)
 
-    pending = encode_card(services, CARD_ID, FRONT_DESK, actor="desk-anna", wait_seconds=0.3)
+    pending = encode_card(
+        services.seam, services.ledger, CARD_ID, FRONT_DESK, actor="desk-anna", wait_seconds=0.3
+    )
 
     assert pending.status == "pending"
     assert pending.action_attempt_id
     assert card(seam)["is_issued"] is False
     seam.hold_encoder(FRONT_DESK, held=False)
-    done = encoding_status(services, CARD_ID, pending.action_attempt_id)
+    done = encoding_status(services.seam, services.ledger, CARD_ID, pending.action_attempt_id)
     assert (done.status, done.action_attempt_id) == ("success", pending.action_attempt_id)
     assert card(seam)["is_issued"] is True
 
 
-def test_seam_unreachable_raises(services: Services, seam: SeamStandin) -> None:
+def test_seam_unreachable_raises(services: Context, seam: SeamStandin) -> None:
     """A Seam outage is an error to report, not an encoding result."""
     seam.fail_next(1, 503, SERVER_ERROR, method="POST", path="/access_methods/encode")
 
     with pytest.raises(TransientProviderError):
-        encode_card(services, CARD_ID, FRONT_DESK, actor="desk-anna")
+        encode_card(services.seam, services.ledger, CARD_ID, FRONT_DESK, actor="desk-anna")
     assert card(seam)["is_issued"] is False

@@ -13,16 +13,17 @@ from datetime import timedelta
 import pytest
 import redis
 
-from app.container import Services
+from app.context import Context
 from app.delivery.credentials import credential_part, is_resend
 from app.delivery.resend import ResendResult, resend
-from app.delivery.send import Result, send_delivery
+from app.delivery.send import Result
 from app.errors import BrokerUnavailable
 from app.events.planner import FRONT_DESK_CARD
 from app.events.processing import process_event
-from app.intake.queue import QUEUE, SEND_DELIVERY, RedisEnqueuer
+from app.intake.queue import QUEUE, SEND_DELIVERY, RedisEnqueuer, hand_on
 from app.intake.sweeper import sweep
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
+from app.ports import Queued, Work
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
@@ -40,6 +41,8 @@ from tests.events.test_pipeline import (
     sms_bodies,
     time_passes,
 )
+from tests.processes import free_port
+from tests.queueing import RecordingEnqueuer, send_and_hand_on, sent_ids
 
 PHONE = "+15555550123"
 INVALID_NUMBER = "+15005550001"  # Twilio answers 21211
@@ -53,30 +56,33 @@ def distinctive_pin(seam: SeamStandin) -> None:
 
 
 @pytest.fixture
-def quick(settings_env: dict[str, str], services: Services) -> Services:
-    """Services with a short provider timeout, for answers that never come."""
+def quick(settings_env: dict[str, str], services: Context) -> Context:
+    """Context with a short provider timeout, for answers that never come."""
     env = {**settings_env, "PROVIDER_TIMEOUT_SECONDS": "0.5", "RETRY_WINDOW_SECONDS": "60"}
-    return Services.from_settings(load_settings(env), services.ledger)
+    return Context.from_settings(load_settings(env), services.ledger)
 
 
-def delivered(services: Services, channel: str = "sms") -> Delivery:
+def delivered(services: Context, channel: str = "sms") -> Delivery:
     """The PIN code's delivery on `channel`, after the issued event went through."""
     return next(d for d in deliveries(services) if d.channel == channel and d.kind == "pin_code")
 
 
-def issued_and_sent(services: Services) -> Delivery:
+def issued_and_sent(services: Context) -> Delivery:
     run(services, record(services, "access_method.issued.code"))
     sms = delivered(services)
     assert sms.status == DeliveryStatus.SENT
     return sms
 
 
-def ask(services: Services, delivery_id: int, queue: list[int], **options: str) -> ResendResult:
-    return resend(services, delivery_id, actor="desk-anna", enqueue=queue.append, **options)
+def ask(services: Context, delivery_id: int, queue: list[int], **options: str) -> ResendResult:
+    """Resend as the console does; the new delivery, when there is one to send, joins `queue`."""
+    result = resend(services, delivery_id, actor="desk-anna", **options)
+    queue.extend(sent_ids(result.next))
+    return result
 
 
 def test_resend_sends_one_new_message_with_the_current_credential(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A resend of the SMS plans one new delivery, hands it to the send path, and the guest
     gets the same message again; the email is not repeated."""
@@ -104,7 +110,7 @@ def test_resend_sends_one_new_message_with_the_current_credential(
 
 
 def test_resend_on_the_other_channel(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """The desk may send the SMS's key by email instead."""
     sms = issued_and_sent(services)
@@ -119,7 +125,7 @@ def test_resend_on_the_other_channel(
     assert all(PIN in part["value"] for part in sendgrid.sent[1]["content"])
 
 
-def test_a_resend_run_twice_sends_once(services: Services, twilio: TwilioStandin) -> None:
+def test_a_resend_run_twice_sends_once(services: Context, twilio: TwilioStandin) -> None:
     """The same request asked twice plans one delivery, and that delivery's send task run
     twice (a retried or duplicated task) sends one message."""
     sms = issued_and_sent(services)
@@ -138,7 +144,7 @@ def test_a_resend_run_twice_sends_once(services: Services, twilio: TwilioStandin
     assert len(deliveries(services)) == 3
 
 
-def test_two_requests_send_two_messages(services: Services, twilio: TwilioStandin) -> None:
+def test_two_requests_send_two_messages(services: Context, twilio: TwilioStandin) -> None:
     """Two separate requests, once the first has gone, are two messages: an explicit resend is
     never taken for a duplicate of an earlier one."""
     sms = issued_and_sent(services)
@@ -152,7 +158,7 @@ def test_two_requests_send_two_messages(services: Services, twilio: TwilioStandi
 
 
 def test_resend_after_the_code_changed_sends_the_new_code(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """The code changed in Seam since the delivery (its event never came): the guest gets the
     current code, told it changed, never the old one."""
@@ -173,7 +179,7 @@ def test_resend_after_the_code_changed_sends_the_new_code(
 
 
 def test_a_pending_resend_survives_a_repeated_event(
-    services: Services, twilio: TwilioStandin
+    services: Context, twilio: TwilioStandin
 ) -> None:
     """A repeated issued event for the same code does not take a queued resend for a stale
     credential: the resend still goes, once, and nothing else does."""
@@ -195,7 +201,7 @@ def test_a_pending_resend_survives_a_repeated_event(
 
 
 def test_a_resend_whose_answer_was_lost_is_not_taken_for_the_original(
-    quick: Services, twilio: TwilioStandin
+    quick: Context, twilio: TwilioStandin
 ) -> None:
     """The resend's call got no answer and Twilio never took it. Twilio does hold the original,
     with the same words, moments earlier: that one is accounted for, so the resend goes."""
@@ -218,7 +224,7 @@ def test_a_resend_whose_answer_was_lost_is_not_taken_for_the_original(
 
 
 def test_a_resend_twilio_took_without_answering_is_not_sent_again(
-    quick: Services, twilio: TwilioStandin
+    quick: Context, twilio: TwilioStandin
 ) -> None:
     """The resend reached Twilio but the answer was lost: the lookup finds the resend's own
     message (not the original's) and nothing is sent a third time."""
@@ -239,7 +245,7 @@ def test_a_resend_twilio_took_without_answering_is_not_sent_again(
 
 
 def test_a_resend_that_fails_for_good_tells_the_front_desk(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A resend is a delivery like any other: Twilio refusing the (corrected, still wrong)
     number for good fails it, and with no email to fall back on the front desk is told,
@@ -252,7 +258,7 @@ def test_a_resend_that_fails_for_good_tells_the_front_desk(
 
     result = ask(services, sms.id, queue, reason="contact_corrected")
     while queue:
-        send_delivery(services, queue.pop(0), queue.append)
+        send_and_hand_on(services, queue.pop(0), queue)
 
     failed = services.ledger.get_delivery(result.delivery_id or 0)
     assert failed is not None
@@ -263,10 +269,10 @@ def test_a_resend_that_fails_for_good_tells_the_front_desk(
 
 
 def test_refused_while_a_message_is_still_on_its_way(
-    services: Services, twilio: TwilioStandin
+    services: Context, twilio: TwilioStandin
 ) -> None:
     """While the original (or an earlier resend) is still pending, a resend is refused."""
-    process_event(services, record(services, "access_method.issued.code"), [].append)
+    process_event(services, record(services, "access_method.issued.code"))
     pending = delivered(services)
     assert pending.status == DeliveryStatus.PENDING
 
@@ -279,7 +285,7 @@ def test_refused_while_a_message_is_still_on_its_way(
 
 
 def test_refused_for_a_front_desk_message(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A front-desk email is not a guest's key: it is not resent."""
     run(services, record(services, "access_method.card_encoding_required"))
@@ -302,7 +308,7 @@ def test_refused_for_a_front_desk_message(
     ],
 )
 def test_refused_when_there_is_nothing_or_no_one_to_send_to(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, change: str, refusal: str
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, change: str, refusal: str
 ) -> None:
     """Seam now says the key is deleted or not issued, or the guest has no phone: refused with
     the reason, nothing planned, nothing sent."""
@@ -334,9 +340,7 @@ def test_refused_when_there_is_nothing_or_no_one_to_send_to(
         ({"channel": "fax"}, "bad_channel"),
     ],
 )
-def test_refused_for_bad_requests(
-    services: Services, options: dict[str, str], refusal: str
-) -> None:
+def test_refused_for_bad_requests(services: Context, options: dict[str, str], refusal: str) -> None:
     """A reason outside the list (free text could carry a guest's details), a malformed request
     id or an unknown channel is refused."""
     sms = issued_and_sent(services)
@@ -346,13 +350,13 @@ def test_refused_for_bad_requests(
     assert (result.status, result.refusal) == ("refused", refusal)
 
 
-def test_refused_for_an_unknown_delivery(services: Services) -> None:
+def test_refused_for_an_unknown_delivery(services: Context) -> None:
     result = ask(services, 4242, [])
     assert (result.status, result.refusal) == ("refused", "not_found")
 
 
 def test_the_log_says_who_and_why_without_the_guests_details(
-    services: Services, caplog: pytest.LogCaptureFixture
+    services: Context, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The log line names the operator and the reason's key, and carries neither the PIN nor
     the guest's phone number or email address."""
@@ -372,20 +376,21 @@ def test_the_log_says_who_and_why_without_the_guests_details(
 
 
 def test_a_broker_outage_keeps_the_resend_for_the_sweeper(
-    services: Services, twilio: TwilioStandin
+    services: Context, twilio: TwilioStandin
 ) -> None:
     """The broker is down when the resend is asked for: it stays planned in the ledger and the
     sweeper hands it on; it is then sent once."""
     sms = issued_and_sent(services)
 
-    def broker_down(delivery_id: int) -> None:
-        raise BrokerUnavailable("broker unavailable: ConnectionError")
-
-    result = resend(services, sms.id, actor="desk-anna", enqueue=broker_down)
+    result = resend(services, sms.id, actor="desk-anna")
     assert result.status == "queued"
-    handed: list[int] = []
-    sweep(services.ledger, handed.append, handed.append, patience=timedelta(0))
+    down = RedisEnqueuer(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(BrokerUnavailable):
+        hand_on(down, services.ledger, result.next)
+    queue = RecordingEnqueuer()
+    sweep(services.ledger, queue, patience=timedelta(0))
 
+    handed = queue.sends
     assert handed == [result.delivery_id]
     assert send(services, handed[0]) == Result.SENT
     assert len(twilio.sent) == 2
@@ -393,7 +398,7 @@ def test_a_broker_outage_keeps_the_resend_for_the_sweeper(
 
 def test_redis_enqueuer_hands_a_delivery_to_the_send_task(redis_url: str) -> None:
     """The web process's enqueuer writes one send_delivery task message for the id."""
-    RedisEnqueuer(redis_url).enqueue_delivery(73)
+    RedisEnqueuer(redis_url).enqueue([Queued(Work.SEND_DELIVERY, 73)])
 
     client = redis.Redis.from_url(redis_url)
     [raw] = client.lrange(QUEUE, 0, -1)

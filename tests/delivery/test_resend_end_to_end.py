@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.container import Services
+from app.context import Context
 from app.delivery.resend import resend
-from app.intake.queue import RedisEnqueuer
+from app.intake.queue import RedisEnqueuer, hand_on
 from app.ledger.models import DeliveryStatus
 from app.ledger.store import Ledger
 from app.settings import load_settings
@@ -37,14 +37,15 @@ def test_resend_reaches_the_worker_and_a_duplicated_task_sends_once(
     assert wait_for(lambda: len(twilio.sent) == 1 and len(sendgrid.sent) == 1, 60)
     env = {**provider_env(seam, twilio, sendgrid), "DATABASE_URL": clean_postgres_url}
     ledger = Ledger.from_url(clean_postgres_url)
-    services = Services.from_settings(load_settings(env), ledger)
+    services = Context.from_settings(load_settings(env), ledger)
     sms = next(d for d in ledger.recent_deliveries() if d.channel == "sms")
     enqueuer = RedisEnqueuer(redis_url)
 
-    result = resend(services, sms.id, actor="desk-anna", enqueue=enqueuer.enqueue_delivery)
+    result = resend(services, sms.id, actor="desk-anna")
     assert result.status == "queued"
     assert result.delivery_id is not None
-    enqueuer.enqueue_delivery(result.delivery_id)  # the same task, duplicated
+    hand_on(enqueuer, ledger, result.next)
+    enqueuer.enqueue(result.next)  # the same task, duplicated
 
     assert wait_for(lambda: len(twilio.sent) == 2, 60)
     assert not wait_for(lambda: len(twilio.sent) > 2, seconds=5)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from app.container import Services
+from app.context import Context
 from app.delivery.fallback import after_failure
 from app.delivery.undelivered import after_undelivered
 from app.errors import TransientProviderError
@@ -23,6 +23,7 @@ from app.standins.twilio import TwilioStandin
 from app.web.main import create_app
 from tests.events.test_pipeline import deliveries, record, run
 from tests.processes import free_port
+from tests.queueing import RecordingEnqueuer, sent_ids
 from tests.status_fixtures import Keycourier, make_keycourier, post_twilio
 
 
@@ -32,15 +33,9 @@ def kc(settings_env: dict[str, str], ledger: Ledger, redis_url: str) -> Keycouri
 
 
 def sweep_fallbacks(ledger: Ledger, patience: timedelta = timedelta(0)) -> list[int]:
-    handed: list[int] = []
-    sweep(
-        ledger,
-        lambda _id: None,
-        lambda _id: None,
-        patience=patience,
-        enqueue_after_undelivered=handed.append,
-    )
-    return handed
+    queue = RecordingEnqueuer()
+    sweep(ledger, queue, patience=patience)
+    return queue.undelivered
 
 
 def test_broker_down_the_report_is_kept_and_the_sweeper_hands_the_fallback_on(
@@ -53,8 +48,9 @@ def test_broker_down_the_report_is_kept_and_the_sweeper_hands_the_fallback_on(
     dead = RedisEnqueuer(f"redis://127.0.0.1:{free_port()}/0")
     down = Keycourier(
         kc.services,
-        TestClient(create_app(kc.services.settings, ledger=kc.ledger, enqueuer=dead)),
+        TestClient(create_app(kc.settings, ledger=kc.ledger, enqueuer=dead)),
         kc.redis_url,
+        kc.settings,
     )
 
     response = post_twilio(down, twilio, message["sid"], "undelivered", 30003)
@@ -62,9 +58,9 @@ def test_broker_down_the_report_is_kept_and_the_sweeper_hands_the_fallback_on(
 
     assert sweep_fallbacks(kc.ledger, patience=timedelta(minutes=5)) == []  # just handed on
     assert sweep_fallbacks(kc.ledger) == [delivery.id]
-    queue: list[int] = []
-    assert after_undelivered(kc.services, delivery.id, queue.append) is True
-    kc.send_all(queue)
+    planned = after_undelivered(kc.services, delivery.id)
+    assert planned is not None
+    kc.send_all(sent_ids(planned))
     assert len(sendgrid.sent) == 2  # the guest's email and the front desk's alert
     assert sweep_fallbacks(kc.ledger) == []
 
@@ -79,7 +75,7 @@ def test_seam_down_the_fallback_stays_due(
     seam.fail_next(3, 503, {"error": {"type": "service_unavailable", "message": "down"}})
 
     with pytest.raises(TransientProviderError):
-        after_undelivered(kc.services, delivery.id, lambda _id: None)
+        after_undelivered(kc.services, delivery.id)
     assert sweep_fallbacks(kc.ledger) == [delivery.id]
     assert kc.run_fallbacks() == ["planned"]  # the web's task, run now that Seam answers
     assert len(sendgrid.sent) == 2  # the guest's email and the front desk's alert
@@ -143,16 +139,14 @@ def _new_delivery() -> NewDelivery:
 
 
 def test_a_report_about_a_key_the_other_channel_delivered_tells_no_one(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """The guest has the PIN by SMS and by email; the email then bounces: no fallback is
     needed (the SMS went), so neither a new SMS nor a front-desk email."""
     run(services, record(services, "access_method.issued.code"))
     email = next(d for d in deliveries(services) if d.channel == "email")
     guest = services.seam.get_guest(email.user_identity_id or "")
-    planned: list[int] = []
-
-    after_failure(services, email, guest, planned.append, reported=True)
+    planned = after_failure(services.ledger, services.policy, email, guest, reported=True)
 
     assert planned == []
     assert len(twilio.sent) == 1

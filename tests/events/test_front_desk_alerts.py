@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.container import Services
+from app.context import Context
 from app.events.processing import process_event
 from app.ledger.models import DeliveryStatus, EventStatus
 from app.ledger.store import Ledger
@@ -19,6 +19,7 @@ from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import TEMPLATES
 from tests.events.test_pipeline import CODE_ID, GRANT_ID, deliveries, record, run, send, set_method
+from tests.queueing import sent_ids
 
 DELAYED = "access_method.delay_in_issuing"
 FAILED = "access_method.failed_to_issue"
@@ -44,7 +45,7 @@ def html_part(mail: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("sample", [DELAYED, FAILED])
 def test_each_alert_emails_the_front_desk_once_and_never_the_guest(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin, sample: str
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin, sample: str
 ) -> None:
     """The event emails the front desk once, with guest, room and start time and no credential,
     however often it is delivered or repeated; the guest gets nothing."""
@@ -74,7 +75,7 @@ def test_each_alert_emails_the_front_desk_once_and_never_the_guest(
 
 
 def test_delay_then_failure_alerts_once_each(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A delay and then a failure are two alerts, each sent once, in that order."""
     for sample in (DELAYED, FAILED, DELAYED, FAILED):
@@ -97,7 +98,7 @@ def test_without_front_desk_email_the_alert_is_skipped(
     """Without FRONT_DESK_EMAIL the alert is recorded as skipped, with a warning, and nothing
     is sent to anyone."""
     env = {key: value for key, value in settings_env.items() if key != "FRONT_DESK_EMAIL"}
-    services = Services.from_settings(load_settings(env), ledger)
+    services = Context.from_settings(load_settings(env), ledger)
     for sample in (DELAYED, FAILED):
         event = record(services, sample)
         run(services, event)
@@ -112,7 +113,7 @@ def test_without_front_desk_email_the_alert_is_skipped(
 
 
 def test_no_alert_when_seam_has_issued_it_since(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A delay reported for a credential Seam has issued since alerts nobody (the guest gets
     their code from the issued event, not from this one)."""
@@ -129,12 +130,11 @@ def test_no_alert_when_seam_has_issued_it_since(
 
 
 def test_an_alert_issued_before_it_goes_out_is_not_sent(
-    services: Services, seam: SeamStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, sendgrid: SendGridStandin
 ) -> None:
     """An alert planned while the credential was late, but sent after Seam issued it, is
     superseded rather than sent stale."""
-    queue: list[int] = []
-    process_event(services, record(services, DELAYED), queue.append)
+    queue = sent_ids(process_event(services, record(services, DELAYED)).next)
     set_method(seam, CODE_ID, is_issued=True)
     [alert_id] = queue
     send(services, alert_id)
@@ -155,7 +155,7 @@ def test_alert_in_the_hotel_language_and_time_zone(
         'locale = "fr"\ntimezone = "Europe/Paris"\n',
         encoding="utf-8",
     )
-    services = Services.from_settings(
+    services = Context.from_settings(
         load_settings({**settings_env, "TEMPLATES_DIR": str(folder)}), ledger
     )
     run(services, record(services, FAILED))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.container import Services
+from app.context import Context
 from app.delivery.send import Result
 from app.events.processing import process_event
 from app.ledger.models import DeliveryStatus, EventStatus
@@ -34,6 +34,7 @@ from tests.events.test_pipeline import (
     set_method,
     sms_bodies,
 )
+from tests.queueing import sent_ids
 
 GUEST_B = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 GRANT_B = "3c5e7a9b-2d4f-4a6b-8c0d-1e2f3a4b5c6d"
@@ -49,16 +50,15 @@ def distinctive_credentials(seam: SeamStandin) -> None:
     set_method(seam, MOBILE_ID, instant_key_url=INSTANT_KEY)
 
 
-def event_of(services: Services, event_id: int) -> tuple[str, str | None]:
+def event_of(services: Context, event_id: int) -> tuple[str, str | None]:
     event = services.ledger.get_event(event_id)
     assert event is not None
     return event.status, event.detail
 
 
-def plan_only(services: Services, sample: str, **changes: Any) -> list[int]:
+def plan_only(services: Context, sample: str, **changes: Any) -> list[int]:
     """Process an event without sending: the deliveries it hands on wait in the ledger."""
-    handed_on: list[int] = []
-    process_event(services, record(services, sample, **changes), handed_on.append)
+    handed_on = sent_ids(process_event(services, record(services, sample, **changes)).next)
     return handed_on
 
 
@@ -95,7 +95,7 @@ def sms_to(twilio: TwilioStandin, phone: str) -> list[str]:
 
 
 def test_backup_code_replaces_the_code_and_says_it_changed(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A backup code (is_backup_code) is a new code: sent once per channel, saying it changed;
     the same reissue again sends nothing."""
@@ -115,7 +115,7 @@ def test_backup_code_replaces_the_code_and_says_it_changed(
 
 
 def test_reissued_before_issued_sends_the_code_once(
-    services: Services, twilio: TwilioStandin
+    services: Context, twilio: TwilioStandin
 ) -> None:
     """The reissue arrives first: the guest gets their code once, as a first code (nothing was
     sent before, so nothing 'changed'); the late issued sends nothing more."""
@@ -128,7 +128,7 @@ def test_reissued_before_issued_sends_the_code_once(
 
 
 def test_reissued_mobile_key_with_a_new_link_is_sent(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """A mobile key reissued with a new Instant Key URL sends the new link (the same link
     is not re-sent: tests/events/test_pipeline.py)."""
@@ -155,7 +155,7 @@ def test_reissued_mobile_key_with_a_new_link_is_sent(
 
 
 def test_revoked_holds_pending_sends_and_tells_no_one(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """Seam revokes while re-programming: what has not gone out is held, not sent, not
     cancelled, and the guest hears nothing; a duplicate revoke changes nothing."""
@@ -176,7 +176,7 @@ def test_revoked_holds_pending_sends_and_tells_no_one(
 
 
 def test_reissued_after_revoked_releases_the_held_code(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """Seam issues the same code again: the held messages go out, once each."""
     plan_only(services, "access_method.issued.code")
@@ -195,7 +195,7 @@ def test_reissued_after_revoked_releases_the_held_code(
 
 
 def test_reissued_after_revoked_with_a_new_code_replaces_the_held_one(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """Seam re-programs with a new code: the held old code is superseded, never sent."""
     plan_only(services, "access_method.issued.code")
@@ -212,7 +212,7 @@ def test_reissued_after_revoked_with_a_new_code_replaces_the_held_one(
 
 
 def test_a_send_that_finds_the_code_revoked_waits_for_the_reissue(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """The worker reaches a delivery while Seam re-programs (the revoke not processed yet):
     it is held, not lost; the reissue with the same code sends it."""
@@ -229,7 +229,7 @@ def test_a_send_that_finds_the_code_revoked_waits_for_the_reissue(
 
 
 def test_revoked_before_issued_holds_nothing(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """The revoke arrives first, while Seam still re-programs: nothing to hold, nothing sent;
     the issued that follows sends the code."""
@@ -246,7 +246,7 @@ def test_revoked_before_issued_holds_nothing(
 
 
 def test_a_late_revoke_seam_has_issued_since_does_not_hold(
-    services: Services, twilio: TwilioStandin
+    services: Context, twilio: TwilioStandin
 ) -> None:
     """A revoke processed after Seam has issued the access method again (Seam says issued now)
     holds nothing: the guest's code goes out."""
@@ -260,7 +260,7 @@ def test_a_late_revoke_seam_has_issued_since_does_not_hold(
 
 
 def test_deleted_after_revoked_cancels_what_was_held(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """Held sends of an access method Seam then deletes are cancelled, never sent."""
     plan_only(services, "access_method.issued.code")
@@ -278,7 +278,7 @@ def test_deleted_after_revoked_cancels_what_was_held(
 
 
 def test_deleted_then_a_late_issued_sends_nothing(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """An issued that arrives after the deletion (Seam no longer has the access method)
     sends nothing."""
@@ -305,7 +305,7 @@ def change_stay(seam: SeamStandin, starts_at: str, ends_at: str) -> None:
 
 
 def test_stay_times_changed_tells_a_guest_who_has_the_code(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """The guest already has their PIN: one message per channel with the new times and no
     PIN; repeats of the event send nothing more; a second change is told too."""
@@ -335,7 +335,7 @@ def test_stay_times_changed_tells_a_guest_who_has_the_code(
 
 
 def test_stay_times_changed_before_the_code_went_out_sends_no_notice(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """The guest has not been sent their code yet: no notice; the code's own message, sent
     later, carries the new times."""
@@ -352,7 +352,7 @@ def test_stay_times_changed_before_the_code_went_out_sends_no_notice(
 
 
 def test_a_notice_overtaken_by_a_newer_change_is_not_sent(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """Two changes before the first notice goes out: only the latest times are told."""
     run(services, record(services, "access_method.issued.code"))
@@ -368,10 +368,10 @@ def test_a_notice_overtaken_by_a_newer_change_is_not_sent(
 
 
 def test_stay_times_changed_notice_can_be_turned_off(
-    settings_env: dict[str, str], services: Services, seam: SeamStandin, twilio: TwilioStandin
+    settings_env: dict[str, str], services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """NOTIFY_GUEST_ON_TIMES_CHANGED=false: the guest is not told."""
-    quiet = Services.from_settings(
+    quiet = Context.from_settings(
         load_settings({**settings_env, "NOTIFY_GUEST_ON_TIMES_CHANGED": "false"}), services.ledger
     )
     run(quiet, record(quiet, "access_method.issued.code"))
@@ -391,13 +391,13 @@ def test_stay_times_changed_notice_can_be_turned_off(
 
 def test_card_ready_notice_can_be_turned_off(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     seam: SeamStandin,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
 ) -> None:
     """NOTIFY_GUEST_CARD_READY=false: the card's flag closes, the guest is not messaged."""
-    quiet = Services.from_settings(
+    quiet = Context.from_settings(
         load_settings({**settings_env, "NOTIFY_GUEST_CARD_READY": "false"}), services.ledger
     )
     run(quiet, record(quiet, "access_method.card_encoding_required"))
@@ -414,7 +414,7 @@ def test_card_ready_notice_can_be_turned_off(
 
 
 def test_an_access_method_shared_by_two_guests_reaches_each_once(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """One code on two grants (two guests): each guest gets their own SMS and email, once,
     whatever the event's grant list says and however often it comes."""
@@ -432,7 +432,7 @@ def test_an_access_method_shared_by_two_guests_reaches_each_once(
 
 
 def test_a_guest_on_two_grants_of_one_access_method_gets_one_message(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """The same guest on two grants sharing the code is one guest: one message per channel."""
     grant = seam.get("access_grant", GRANT_ID)
@@ -444,7 +444,7 @@ def test_a_guest_on_two_grants_of_one_access_method_gets_one_message(
 
 
 def test_a_grant_whose_guest_changed_reaches_the_new_guest_only(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """The reservation moved to another guest before the code went out: the first guest's
     pending message is superseded, not sent; the new guest gets the code."""
@@ -462,7 +462,7 @@ def test_a_grant_whose_guest_changed_reaches_the_new_guest_only(
 
 
 def test_interleaved_events_of_two_guests_each_get_their_own_code(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """Two guests, two codes, their events interleaved, duplicated and out of order: each
     guest gets exactly their own code, once, and the revoked one only after its reissue."""
@@ -500,7 +500,7 @@ def test_interleaved_events_of_two_guests_each_get_their_own_code(
     ["access_method.created", "access_grant.created", "device.connected"],
 )
 def test_other_events_are_recorded_and_ignored(
-    services: Services, twilio: TwilioStandin, event_type: str
+    services: Context, twilio: TwilioStandin, event_type: str
 ) -> None:
     """Anything else is recorded and does nothing."""
     event_id = record(services, "access_method.issued.code", event_type=event_type)
@@ -510,7 +510,7 @@ def test_other_events_are_recorded_and_ignored(
     assert event_of(services, event_id) == (EventStatus.IGNORED, f"no action for {event_type}")
 
 
-def test_guest_id_is_the_recipient_of_each_guest_message(services: Services) -> None:
+def test_guest_id_is_the_recipient_of_each_guest_message(services: Context) -> None:
     """The ledger files each guest message under its guest (the unique key's recipient)."""
     run(services, record(services, "access_method.issued.code"))
 

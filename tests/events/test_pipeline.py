@@ -14,17 +14,17 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.container import Services
-from app.delivery.compose import SeamState
-from app.delivery.send import Result, send_delivery
+from app.context import Context
+from app.delivery.send import Result
 from app.errors import TransientProviderError
 from app.events.processing import process_event
 from app.ledger.models import Delivery, DeliveryStatus, EventStatus, FlagStatus, utcnow
-from app.ledger.store import Claimed, NewEvent
+from app.ledger.store import NewEvent
 from app.settings import load_settings
 from app.standins.seam import SAMPLES, SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
+from tests.queueing import send_and_hand_on, sent_ids
 
 CODE_ID = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
 MOBILE_ID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
@@ -49,7 +49,7 @@ def set_method(seam: SeamStandin, access_method_id: str, **changes: Any) -> None
     seam.put_access_method({**method, **changes})
 
 
-def record(services: Services, sample: str, event_id: str | None = None, **changes: Any) -> int:
+def record(services: Context, sample: str, event_id: str | None = None, **changes: Any) -> int:
     """Record a sample event as the webhook would, returning its ledger id."""
     event = json.loads((SAMPLES / "events" / f"{sample}.json").read_text())
     event.update(changes)
@@ -69,22 +69,21 @@ def record(services: Services, sample: str, event_id: str | None = None, **chang
     return recorded.event_id
 
 
-def send(services: Services, delivery_id: int, handed_on: list[int] | None = None) -> Result:
+def send(services: Context, delivery_id: int, handed_on: list[int] | None = None) -> Result:
     """Send one delivery as the worker's task would; what it hands on lands in `handed_on`."""
-    return send_delivery(services, delivery_id, (handed_on or []).append).result
+    return send_and_hand_on(services, delivery_id, [] if handed_on is None else handed_on).result
 
 
-def run(services: Services, event_id: int) -> list[Result]:
+def run(services: Context, event_id: int) -> list[Result]:
     """Process an event and send every delivery it hands on (fallbacks too), as workers would."""
-    queue: list[int] = []
-    process_event(services, event_id, queue.append)
+    queue = sent_ids(process_event(services, event_id).next)
     results = []
     while queue:
         results.append(send(services, queue.pop(0), queue))
     return results
 
 
-def time_passes(services: Services, delivery_id: int) -> None:
+def time_passes(services: Context, delivery_id: int) -> None:
     """Make a delivery waiting for its retry due now, as if its backoff had elapsed."""
     with services.ledger.engine.begin() as connection:
         connection.execute(
@@ -93,7 +92,7 @@ def time_passes(services: Services, delivery_id: int) -> None:
         )
 
 
-def deliveries(services: Services) -> list[Delivery]:
+def deliveries(services: Context) -> list[Delivery]:
     with Session(services.ledger.engine) as session:
         return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
@@ -103,7 +102,7 @@ def sms_bodies(twilio: TwilioStandin) -> list[str]:
 
 
 def test_pin_code_reaches_guest_by_sms_and_email(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """An issued PIN code becomes one SMS and one email naming guest, room, stay and PIN."""
     results = run(services, record(services, "access_method.issued.code"))
@@ -130,7 +129,7 @@ def test_pin_code_reaches_guest_by_sms_and_email(
 
 
 def test_instant_key_reaches_guest(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """An issued mobile key sends its Instant Key URL by SMS and email."""
     run(services, record(services, "access_method.issued.mobile_key"))
@@ -142,7 +141,7 @@ def test_instant_key_reaches_guest(
 
 
 def test_duplicates_and_repeats_send_exactly_once(
-    services: Services, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """The same event processed twice, and the same state under new event ids, sends once."""
     first = record(services, "access_method.issued.code")
@@ -156,10 +155,9 @@ def test_duplicates_and_repeats_send_exactly_once(
     assert len(deliveries(services)) == 2
 
 
-def test_a_delivery_handed_on_twice_is_sent_once(services: Services, twilio: TwilioStandin) -> None:
+def test_a_delivery_handed_on_twice_is_sent_once(services: Context, twilio: TwilioStandin) -> None:
     """Two workers given the same delivery id: one claims and sends, the other does nothing."""
-    handed_on: list[int] = []
-    process_event(services, record(services, "access_method.issued.code"), handed_on.append)
+    process_event(services, record(services, "access_method.issued.code"))
     sms_id = next(d.id for d in deliveries(services) if d.channel == "sms")
 
     assert send(services, sms_id) == Result.SENT
@@ -168,7 +166,7 @@ def test_a_delivery_handed_on_twice_is_sent_once(services: Services, twilio: Twi
 
 
 def test_reissued_with_new_code_delivers_the_new_code(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """A reissued access method whose code changed sends the new code, saying it changed."""
     run(services, record(services, "access_method.issued.code"))
@@ -182,7 +180,7 @@ def test_reissued_with_new_code_delivers_the_new_code(
     assert "changed" in second.lower()
 
 
-def test_reissued_with_same_code_sends_nothing(services: Services, twilio: TwilioStandin) -> None:
+def test_reissued_with_same_code_sends_nothing(services: Context, twilio: TwilioStandin) -> None:
     """A reissue that leaves the guest's code as it was does not message the guest again."""
     run(services, record(services, "access_method.issued.code"))
     run(services, record(services, "access_method.reissued.backup_code"))
@@ -190,7 +188,7 @@ def test_reissued_with_same_code_sends_nothing(services: Services, twilio: Twili
     assert len(twilio.sent) == 1
 
 
-def test_unchanged_instant_key_is_not_resent(services: Services, twilio: TwilioStandin) -> None:
+def test_unchanged_instant_key_is_not_resent(services: Context, twilio: TwilioStandin) -> None:
     """A mobile key reissued with the same Instant Key URL is not sent again."""
     run(services, record(services, "access_method.issued.mobile_key"))
     run(
@@ -208,12 +206,12 @@ def test_unchanged_instant_key_is_not_resent(services: Services, twilio: TwilioS
 
 def test_delivery_channels_narrows_to_sms(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
 ) -> None:
     """DELIVERY_CHANNELS=sms sends no email."""
-    narrowed = Services.from_settings(
+    narrowed = Context.from_settings(
         load_settings({**settings_env, "DELIVERY_CHANNELS": "sms"}), services.ledger
     )
     run(narrowed, record(narrowed, "access_method.issued.code"))
@@ -223,7 +221,7 @@ def test_delivery_channels_narrows_to_sms(
 
 
 def test_guest_without_phone_gets_email_only(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A guest with no phone number is emailed; nothing is sent by SMS."""
     guest = seam.get("user_identity", GUEST_ID)
@@ -236,7 +234,7 @@ def test_guest_without_phone_gets_email_only(
 
 
 def test_card_encoding_flags_front_desk_not_guest(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """A card needing encoding opens one flag and emails the front desk, never the guest; its
     issued closes the flag and tells the guest the card is ready at the desk."""
@@ -275,10 +273,10 @@ def test_card_encoding_flags_front_desk_not_guest(
     assert "ready" in ready["subject"]
 
 
-def test_deleted_access_method_cancels_pending(services: Services, twilio: TwilioStandin) -> None:
+def test_deleted_access_method_cancels_pending(services: Context, twilio: TwilioStandin) -> None:
     """access_method.deleted cancels deliveries that have not gone out yet."""
-    process_event(services, record(services, "access_method.issued.code"), lambda _id: None)
-    process_event(services, record(services, "access_method.deleted"), lambda _id: None)
+    process_event(services, record(services, "access_method.issued.code"))
+    process_event(services, record(services, "access_method.deleted"))
 
     assert {d.status for d in deliveries(services)} == {DeliveryStatus.SUPERSEDED}
     for delivery in deliveries(services):
@@ -287,11 +285,11 @@ def test_deleted_access_method_cancels_pending(services: Services, twilio: Twili
 
 
 def test_credential_changed_before_sending_is_not_sent_stale(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """A delivery planned for a code that has since changed is superseded, not sent."""
-    handed_on: list[int] = []
-    process_event(services, record(services, "access_method.issued.code"), handed_on.append)
+    outcome = process_event(services, record(services, "access_method.issued.code"))
+    handed_on = sent_ids(outcome.next)
     set_method(seam, CODE_ID, code=NEW_PIN)
 
     assert {send(services, d) for d in handed_on} == {Result.SUPERSEDED}
@@ -299,7 +297,7 @@ def test_credential_changed_before_sending_is_not_sent_stale(
 
 
 def test_access_method_gone_from_seam_sends_nothing(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """An event for an access method Seam no longer has is processed without sending."""
     seam.delete_access_method(CODE_ID)
@@ -314,7 +312,7 @@ def test_access_method_gone_from_seam_sends_nothing(
 
 
 def test_permanent_twilio_error_is_recorded_not_retried(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """Twilio 21211 (invalid number) fails the SMS for good, with the code recorded."""
     guest = seam.get("user_identity", GUEST_ID)
@@ -331,11 +329,10 @@ def test_permanent_twilio_error_is_recorded_not_retried(
 
 
 def test_transient_twilio_error_retries_then_sends_once(
-    services: Services, twilio: TwilioStandin
+    services: Context, twilio: TwilioStandin
 ) -> None:
     """A Twilio 500 leaves the delivery pending for a retry, which then sends exactly once."""
-    handed_on: list[int] = []
-    process_event(services, record(services, "access_method.issued.code"), handed_on.append)
+    process_event(services, record(services, "access_method.issued.code"))
     sms_id = next(d.id for d in deliveries(services) if d.channel == "sms")
     twilio.fail_next(1, 500, {"code": 20500, "message": "Internal Server Error", "status": 500})
 
@@ -350,13 +347,13 @@ def test_transient_twilio_error_retries_then_sends_once(
     assert outcomes == ["transient_error", "sent"]
 
 
-def test_seam_outage_while_planning_raises_for_retry(services: Services, seam: SeamStandin) -> None:
+def test_seam_outage_while_planning_raises_for_retry(services: Context, seam: SeamStandin) -> None:
     """When Seam answers 5xx, processing raises a transient error and the event stays open."""
     seam.fail_next(10, 503, {"error": {"type": "service_unavailable", "message": "down"}})
     event_id = record(services, "access_method.issued.code")
 
     with pytest.raises(TransientProviderError):
-        process_event(services, event_id, lambda _id: None)
+        process_event(services, event_id)
     event = services.ledger.get_event(event_id)
     assert event is not None
     assert event.status == EventStatus.RECEIVED
@@ -364,14 +361,14 @@ def test_seam_outage_while_planning_raises_for_retry(services: Services, seam: S
 
 def test_dry_run_channels_record_without_sending(
     settings_env: dict[str, str],
-    services: Services,
+    services: Context,
     tmp_path: Any,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
 ) -> None:
     """Without provider credentials, messages are rendered and recorded, not sent."""
     env = {k: v for k, v in settings_env.items() if not k.startswith(("TWILIO_", "SENDGRID_"))}
-    dry = Services.from_settings(
+    dry = Context.from_settings(
         load_settings({**env, "DRY_RUN_OUTBOX": str(tmp_path)}), services.ledger
     )
     results = run(dry, record(dry, "access_method.issued.code"))
@@ -385,7 +382,7 @@ def test_dry_run_channels_record_without_sending(
     assert all(PIN in (m.get("body") or m.get("text")) for m in outbox)
 
 
-def test_the_pin_is_never_stored_in_clear(services: Services, seam: SeamStandin) -> None:
+def test_the_pin_is_never_stored_in_clear(services: Context, seam: SeamStandin) -> None:
     """No column of any ledger table holds the PIN or the Instant Key URL."""
     run(services, record(services, "access_method.issued.code", code=PIN))
     run(services, record(services, "access_method.issued.mobile_key"))
@@ -402,30 +399,18 @@ def test_the_pin_is_never_stored_in_clear(services: Services, seam: SeamStandin)
 
 
 def test_sending_at_once_reuses_what_processing_read(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """Sent in the processing task, both messages go out on three Seam reads, not twelve: the
     access method, its related spaces and grants in one call, and the guest."""
     event_id = record(services, "access_method.issued.code")
     seam.clear_requests()
-    queued: list[int] = []
+    outcome = process_event(services, event_id, send_now=True)
 
-    claims: list[Claimed | None] = []
-
-    def send_now(delivery_id: int, state: SeamState, claimed: Claimed | None) -> None:
-        claims.append(claimed)
-        send_delivery(services, delivery_id, queued.append, state, claimed)
-
-    process_event(services, event_id, queued.append, send_now)
-
-    assert queued == []
+    assert outcome.next == ()
     assert len(twilio.sent) == 1
     assert len(sendgrid.sent) == 1
     assert PIN in twilio.sent[0]["body"]
-    # PostgreSQL claims them as it plans them, in the same transaction; SQLite one by one.
-    planned_claims = [claim for claim in claims if claim is not None]
-    expected = 2 if services.ledger.engine.dialect.name == "postgresql" else 0
-    assert len(planned_claims) == expected
     reads = sorted(r.path for r in seam.requests)
     assert reads == [
         "/access_methods/get",
@@ -435,7 +420,7 @@ def test_sending_at_once_reuses_what_processing_read(
 
 
 def test_a_grant_missing_from_related_resources_is_read_on_its_own(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """A grant the event names but get_related does not list is read with access_grants/get,
     and its guest still gets the code."""

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.container import Services
-from app.delivery.send import Result, send_delivery
+from app.context import Context
+from app.delivery.send import Result
 from app.errors import TransientProviderError
 from app.events.planner import FRONT_DESK_UNDELIVERED
 from app.events.processing import process_event, retry_later
@@ -36,6 +36,7 @@ from app.standins.seam import SAMPLES, SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.events.test_pipeline import CODE_ID, GUEST_ID, PIN, record, set_method, time_passes
+from tests.queueing import RecordingEnqueuer, send_and_hand_on, sent_ids
 
 INVALID_NUMBER = "+15005550001"  # Twilio answers 21211
 
@@ -46,24 +47,24 @@ def distinctive_pin(seam: SeamStandin) -> None:
 
 
 @pytest.fixture
-def quick(settings_env: dict[str, str], services: Services) -> Services:
-    """Services with a short provider timeout and a short retry window."""
+def quick(settings_env: dict[str, str], services: Context) -> Context:
+    """Context with a short provider timeout and a short retry window."""
     env = {**settings_env, "PROVIDER_TIMEOUT_SECONDS": "0.5", "RETRY_WINDOW_SECONDS": "60"}
-    return Services.from_settings(load_settings(env), services.ledger)
+    return Context.from_settings(load_settings(env), services.ledger)
 
 
 class Worker:
     """Runs what the pipeline hands on, like the Celery tasks would, minus the broker."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Context) -> None:
         self.services = services
         self.queue: list[int] = []
 
     def process(self, event_id: int) -> None:
-        process_event(self.services, event_id, self.queue.append)
+        self.queue.extend(sent_ids(process_event(self.services, event_id).next))
 
     def send(self, delivery_id: int) -> Result:
-        return send_delivery(self.services, delivery_id, self.queue.append).result
+        return send_and_hand_on(self.services, delivery_id, self.queue).result
 
     def drain(self) -> list[Result]:
         results = []
@@ -79,12 +80,12 @@ def lose_the_answer(worker: Worker, twilio: TwilioStandin, delivery_id: int) -> 
     twilio.reply_delay = 0
 
 
-def deliveries(services: Services) -> list[Delivery]:
+def deliveries(services: Context) -> list[Delivery]:
     with Session(services.ledger.engine) as session:
         return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
-def delivery_on(services: Services, channel: str, kind: str = "pin_code") -> Delivery:
+def delivery_on(services: Context, channel: str, kind: str = "pin_code") -> Delivery:
     return next(d for d in deliveries(services) if d.channel == channel and d.kind == kind)
 
 
@@ -94,15 +95,15 @@ def set_guest(seam: SeamStandin, **changes: Any) -> None:
     seam.put_user_identity({**guest, **changes})
 
 
-def only_sms(settings_env: dict[str, str], services: Services) -> Services:
+def only_sms(settings_env: dict[str, str], services: Context) -> Context:
     env = {**settings_env, "DELIVERY_CHANNELS": "sms", "PROVIDER_TIMEOUT_SECONDS": "0.5"}
-    return Services.from_settings(load_settings(env), services.ledger)
+    return Context.from_settings(load_settings(env), services.ledger)
 
 
 # -- 1. error classes and the retry window ---------------------------------------------------
 
 
-def test_provider_retry_hint_is_honoured(services: Services, twilio: TwilioStandin) -> None:
+def test_provider_retry_hint_is_honoured(services: Context, twilio: TwilioStandin) -> None:
     """A 429 with Retry-After: 120 is not retried before 120 seconds."""
     worker = Worker(services)
     worker.process(record(services, "access_method.issued.code"))
@@ -112,7 +113,7 @@ def test_provider_retry_hint_is_honoured(services: Services, twilio: TwilioStand
         headers={"Retry-After": "120"},
     )  # fmt: skip
 
-    outcome = send_delivery(services, sms.id, worker.queue.append)
+    outcome = send_and_hand_on(services, sms.id, worker.queue)
 
     assert outcome.result == Result.RETRY
     assert outcome.retry_in is not None
@@ -124,11 +125,11 @@ def test_provider_retry_hint_is_honoured(services: Services, twilio: TwilioStand
 
 
 def test_retries_stop_at_the_window_then_fall_back(
-    settings_env: dict[str, str], services: Services, twilio: TwilioStandin,
+    settings_env: dict[str, str], services: Context, twilio: TwilioStandin,
     sendgrid: SendGridStandin,
 ) -> None:  # fmt: skip
     """A provider failing past the retry window fails the SMS and sends the email instead."""
-    narrow = Services.from_settings(
+    narrow = Context.from_settings(
         load_settings({**settings_env, "DELIVERY_CHANNELS": "sms", "RETRY_WINDOW_SECONDS": "8"}),
         services.ledger,
     )
@@ -166,7 +167,7 @@ def test_retries_stop_at_the_window_then_fall_back(
     ],
 )
 def test_permanent_sms_error_is_not_retried_and_falls_back(
-    settings_env: dict[str, str], services: Services, seam: SeamStandin,
+    settings_env: dict[str, str], services: Context, seam: SeamStandin,
     twilio: TwilioStandin, sendgrid: SendGridStandin, number: str, code: str,
 ) -> None:  # fmt: skip
     """Each permanent Twilio code fails the SMS at once (one attempt); email takes over."""
@@ -187,12 +188,12 @@ def test_permanent_sms_error_is_not_retried_and_falls_back(
 
 @pytest.mark.parametrize("status", [400, 403, 413])
 def test_permanent_email_error_is_not_retried_and_falls_back(
-    settings_env: dict[str, str], services: Services, twilio: TwilioStandin,
+    settings_env: dict[str, str], services: Context, twilio: TwilioStandin,
     sendgrid: SendGridStandin, status: int,
 ) -> None:  # fmt: skip
     """SendGrid 400, 403 and 413 fail the email at once; the SMS takes over."""
     env = {**settings_env, "DELIVERY_CHANNELS": "email"}
-    narrow = Services.from_settings(load_settings(env), services.ledger)
+    narrow = Context.from_settings(load_settings(env), services.ledger)
     sendgrid.fail_next(1, status, {"errors": [{"message": "refused"}]}, path="/v3/mail/send")
     worker = Worker(narrow)
     worker.process(record(narrow, "access_method.issued.code"))
@@ -208,7 +209,7 @@ def test_permanent_email_error_is_not_retried_and_falls_back(
 
 
 def test_every_channel_failing_alerts_the_front_desk(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
     """SMS and email both failing for good emails the front desk once, with codes, no PIN."""
     set_guest(seam, phone_number=INVALID_NUMBER)
@@ -234,7 +235,7 @@ def test_every_channel_failing_alerts_the_front_desk(
 
 
 def test_sms_accepted_but_answer_lost_is_not_sent_twice(
-    quick: Services, twilio: TwilioStandin
+    quick: Context, twilio: TwilioStandin
 ) -> None:
     """Twilio took the SMS but answered too late: the lookup finds it, nothing is resent."""
     worker = Worker(quick)
@@ -252,9 +253,7 @@ def test_sms_accepted_but_answer_lost_is_not_sent_twice(
     assert [a.outcome for a in settled.attempts] == [AttemptOutcome.SENT]
 
 
-def test_sms_lost_before_twilio_took_it_is_sent_once(
-    quick: Services, twilio: TwilioStandin
-) -> None:
+def test_sms_lost_before_twilio_took_it_is_sent_once(quick: Context, twilio: TwilioStandin) -> None:
     """No answer and Twilio has no such message: the SMS is sent again, exactly once."""
     worker = Worker(quick)
     worker.process(record(quick, "access_method.issued.code"))
@@ -276,9 +275,7 @@ def test_sms_lost_before_twilio_took_it_is_sent_once(
 # -- 4 and 6. the sweeper ----------------------------------------------------------------------
 
 
-def test_worker_dead_mid_call_is_resolved_not_resent(
-    quick: Services, twilio: TwilioStandin
-) -> None:
+def test_worker_dead_mid_call_is_resolved_not_resent(quick: Context, twilio: TwilioStandin) -> None:
     """A worker killed after Twilio took the SMS: its lease expires, the lookup finds the SMS."""
     worker = Worker(quick)
     worker.process(record(quick, "access_method.issued.code"))
@@ -302,8 +299,9 @@ def test_worker_dead_mid_call_is_resolved_not_resent(
             {"id": sms.id},
         )
 
-    handed: list[int] = []
-    swept = sweep(quick.ledger, handed.append, handed.append, patience=timedelta(0))
+    queue = RecordingEnqueuer()
+    swept = sweep(quick.ledger, queue, patience=timedelta(0))
+    handed = queue.events + queue.sends
 
     assert swept.recovered == 1
     assert sms.id in handed
@@ -311,7 +309,7 @@ def test_worker_dead_mid_call_is_resolved_not_resent(
     assert len(twilio.sent) == 1
 
 
-def test_worker_dead_before_calling_is_sent_once(quick: Services, twilio: TwilioStandin) -> None:
+def test_worker_dead_before_calling_is_sent_once(quick: Context, twilio: TwilioStandin) -> None:
     """A worker killed after claiming but before any call: the delivery goes back to pending."""
     worker = Worker(quick)
     worker.process(record(quick, "access_method.issued.code"))
@@ -319,15 +317,15 @@ def test_worker_dead_before_calling_is_sent_once(quick: Services, twilio: Twilio
     claimed = quick.ledger.claim_delivery(sms.id, timedelta(seconds=-1))  # an expired lease
     assert claimed is not None
 
-    handed: list[int] = []
-    sweep(quick.ledger, handed.append, handed.append, patience=timedelta(0))
+    queue = RecordingEnqueuer()
+    sweep(quick.ledger, queue, patience=timedelta(0))
 
     assert quick.ledger.get_delivery(sms.id).status == DeliveryStatus.PENDING  # type: ignore[union-attr]
     assert worker.send(sms.id) == Result.SENT
     assert len(twilio.sent) == 1
 
 
-def test_sweeper_requeues_events_the_broker_forgot(services: Services) -> None:
+def test_sweeper_requeues_events_the_broker_forgot(services: Context) -> None:
     """Events recorded (and queued) but never processed are handed to the broker again."""
     received = record(services, "access_method.issued.code")
     queued = record(services, "access_method.issued.mobile_key")
@@ -335,16 +333,18 @@ def test_sweeper_requeues_events_the_broker_forgot(services: Services) -> None:
     done = record(services, "access_method.deleted")
     services.ledger.finish_event(done, EventStatus.PROCESSED)
 
-    events: list[int] = []
-    sweep(services.ledger, events.append, lambda _id: None, patience=timedelta(0))
+    queue = RecordingEnqueuer()
+    sweep(services.ledger, queue, patience=timedelta(0))
+    events = queue.events
 
     assert sorted(events) == sorted([received, queued])
-    again: list[int] = []
-    sweep(services.ledger, again.append, lambda _id: None, patience=timedelta(minutes=5))
+    queue = RecordingEnqueuer()
+    sweep(services.ledger, queue, patience=timedelta(minutes=5))
+    again = queue.events
     assert again == []  # just re-queued: patience before the next time
 
 
-def test_sweeper_requeues_due_deliveries(services: Services) -> None:
+def test_sweeper_requeues_due_deliveries(services: Context) -> None:
     """Deliveries due but not handed on recently are re-queued; ones in backoff are not."""
     worker = Worker(services)
     worker.process(record(services, "access_method.issued.code"))
@@ -355,8 +355,9 @@ def test_sweeper_requeues_due_deliveries(services: Services) -> None:
             {"later": utcnow() + timedelta(minutes=5), "id": email.id},
         )
 
-    handed: list[int] = []
-    sweep(services.ledger, lambda _id: None, handed.append, patience=timedelta(0))
+    queue = RecordingEnqueuer()
+    sweep(services.ledger, queue, patience=timedelta(0))
+    handed = queue.sends
 
     assert handed == [sms.id]
 
@@ -365,7 +366,7 @@ def test_sweeper_requeues_due_deliveries(services: Services) -> None:
 
 
 def test_reconcile_processes_missed_events_once(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """Events the webhook never delivered are recorded and queued once, however often it runs."""
     for name in ("access_method.issued.code", "access_method.revoked", "device.connected"):
@@ -373,12 +374,11 @@ def test_reconcile_processes_missed_events_once(
         seam.put_event({**event, "created_at": utcnow().isoformat()})
     seen_by_webhook = record(services, "access_method.revoked")
     worker = Worker(services)
-    queued: list[int] = []
+    queue = RecordingEnqueuer()
+    queued = queue.events
 
-    first = reconcile(services.ledger, services.seam, queued.append, utcnow() - timedelta(hours=24))
-    second = reconcile(
-        services.ledger, services.seam, queued.append, utcnow() - timedelta(hours=24)
-    )
+    first = reconcile(services.ledger, services.seam, queue, utcnow() - timedelta(hours=24))
+    second = reconcile(services.ledger, services.seam, queue, utcnow() - timedelta(hours=24))
 
     assert (first.listed, first.recorded, first.queued) == (2, 1, 1)  # device.* is not asked for
     assert (second.recorded, second.queued) == (0, 0)
@@ -393,15 +393,16 @@ def test_reconcile_processes_missed_events_once(
 
 
 def test_reconcile_records_a_grant_event_under_its_grant(
-    services: Services, seam: SeamStandin
+    services: Context, seam: SeamStandin
 ) -> None:
     """A missed access_grant.access_times_changed (one access_grant_id, no access method) is
     recorded under its grant, ready to act on."""
     event = json.loads((SAMPLES / "events" / "access_grant.access_times_changed.json").read_text())
     seam.put_event({**event, "created_at": utcnow().isoformat()})
-    queued: list[int] = []
+    queue = RecordingEnqueuer()
+    queued = queue.events
 
-    found = reconcile(services.ledger, services.seam, queued.append, utcnow() - timedelta(1))
+    found = reconcile(services.ledger, services.seam, queue, utcnow() - timedelta(1))
 
     assert (found.recorded, found.queued) == (1, 1)
     recorded = services.ledger.get_event(queued[0])
@@ -410,7 +411,7 @@ def test_reconcile_records_a_grant_event_under_its_grant(
     assert recorded.access_grant_ids == [event["access_grant_id"]]
 
 
-def test_reconcile_pages_through_many_events(services: Services, seam: SeamStandin) -> None:
+def test_reconcile_pages_through_many_events(services: Context, seam: SeamStandin) -> None:
     """More events than one page of events/list are all read."""
     from app.adapters.seam_api import EVENTS_PAGE
 
@@ -418,7 +419,7 @@ def test_reconcile_pages_through_many_events(services: Services, seam: SeamStand
     for n in range(EVENTS_PAGE + 3):
         seam.put_event({**base, "event_id": f"bulk-{n}", "created_at": utcnow().isoformat()})
 
-    found = reconcile(services.ledger, services.seam, lambda _id: None, utcnow() - timedelta(1))
+    found = reconcile(services.ledger, services.seam, RecordingEnqueuer(), utcnow() - timedelta(1))
 
     assert (found.listed, found.recorded) == (EVENTS_PAGE + 3, EVENTS_PAGE + 3)
 
@@ -427,7 +428,7 @@ def test_reconcile_pages_through_many_events(services: Services, seam: SeamStand
 
 
 def test_issued_after_deleted_sends_nothing(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """`issued` arriving after `deleted` acts on Seam's current state: the method is gone."""
     seam.delete_access_method(CODE_ID)
@@ -441,7 +442,7 @@ def test_issued_after_deleted_sends_nothing(
 
 
 def test_provider_silent_for_the_whole_window_fails_and_falls_back(
-    settings_env: dict[str, str], services: Services, twilio: TwilioStandin,
+    settings_env: dict[str, str], services: Context, twilio: TwilioStandin,
     sendgrid: SendGridStandin,
 ) -> None:  # fmt: skip
     """Twilio never answering (and never taking the SMS) ends in failure and the email."""
@@ -451,7 +452,7 @@ def test_provider_silent_for_the_whole_window_fails_and_falls_back(
         "PROVIDER_TIMEOUT_SECONDS": "0.3",
         "RETRY_WINDOW_SECONDS": "1",
     }
-    silent = Services.from_settings(load_settings(env), services.ledger)
+    silent = Context.from_settings(load_settings(env), services.ledger)
     worker = Worker(silent)
     worker.process(record(silent, "access_method.issued.code"))
     sms = delivery_on(silent, "sms")
@@ -474,7 +475,7 @@ def test_provider_silent_for_the_whole_window_fails_and_falls_back(
 
 
 def test_lookup_failing_keeps_the_send_in_doubt_not_resent(
-    quick: Services, twilio: TwilioStandin
+    quick: Context, twilio: TwilioStandin
 ) -> None:
     """When Twilio cannot be asked about a lost answer, nothing is resent until it can."""
     worker = Worker(quick)
@@ -492,23 +493,24 @@ def test_lookup_failing_keeps_the_send_in_doubt_not_resent(
 
 
 def test_event_failing_on_seam_is_retried_by_the_sweeper_after_a_backoff(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """Seam down while processing: the failure is recorded and the sweeper retries when due."""
     event_id = record(services, "access_method.issued.code")
     # Three: the SDK's own two retries of a read, and the read.
     seam.fail_next(3, 503, {"error": {"type": "service_unavailable", "message": "down"}})
     with pytest.raises(TransientProviderError) as caught:
-        process_event(services, event_id, lambda _id: None)
-    assert retry_later(services, event_id, caught.value) == "retry"
+        process_event(services, event_id)
+    assert retry_later(services.ledger, event_id, caught.value) == "retry"
 
     failed = services.ledger.get_event(event_id)
     assert failed is not None
     assert (failed.status, failed.attempts) == (EventStatus.RECEIVED, 1)
     assert failed.next_attempt_at is not None
     assert failed.next_attempt_at > utcnow()
-    handed: list[int] = []
-    sweep(services.ledger, handed.append, lambda _id: None, patience=timedelta(0))
+    queue = RecordingEnqueuer()
+    sweep(services.ledger, queue, patience=timedelta(0))
+    handed = queue.events
     assert handed == []  # not before its backoff
 
     with services.ledger.engine.begin() as connection:
@@ -516,7 +518,7 @@ def test_event_failing_on_seam_is_retried_by_the_sweeper_after_a_backoff(
             text("UPDATE events SET next_attempt_at = :now WHERE id = :id"),
             {"now": utcnow() - timedelta(seconds=1), "id": event_id},
         )
-    sweep(services.ledger, handed.append, lambda _id: None, patience=timedelta(0))
+    sweep(services.ledger, queue, patience=timedelta(0))
     assert handed == [event_id]
     worker = Worker(services)
     worker.process(event_id)

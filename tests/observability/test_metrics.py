@@ -8,7 +8,7 @@ import re
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.container import Services
+from app.context import Context
 from app.ledger.store import Ledger
 from app.standins.seam import SeamStandin
 from app.standins.signing import signed_headers
@@ -60,7 +60,7 @@ def test_metrics_endpoint_counts_webhooks_by_type_and_outcome(
 
 
 def test_pipeline_counts_deliveries_latency_lag_and_events(
-    services: Services, seam: SeamStandin
+    services: Context, seam: SeamStandin
 ) -> None:
     """A processed event counts as processed; its SMS and email as sent, with provider latency
     and queue lag observed."""
@@ -116,7 +116,7 @@ def test_pipeline_counts_deliveries_latency_lag_and_events(
 
 
 def test_transient_failure_counts_a_retry(
-    services: Services, seam: SeamStandin, twilio: TwilioStandin
+    services: Context, seam: SeamStandin, twilio: TwilioStandin
 ) -> None:
     """A send Twilio refuses for now counts one SMS retry and a failed provider call."""
     set_method(seam, CODE_ID, code=PIN)
@@ -153,7 +153,7 @@ ALLOWED_LABELS = {
 }
 
 
-def test_no_label_holds_anything_personal(services: Services, seam: SeamStandin) -> None:
+def test_no_label_holds_anything_personal(services: Context, seam: SeamStandin) -> None:
     """Every keycourier label is a known name with a value from a small, impersonal set."""
     set_method(seam, CODE_ID, code=PIN)
     run(services, record(services, "access_method.issued.code"))

@@ -40,6 +40,7 @@ from app.ledger.provider_events import ProviderReport, Reported, ReportOutcome
 from app.ledger.store import Ledger
 from app.observability import metrics
 from app.web.webhooks.body import read_or_refuse
+from app.web.webhooks.handoff import hand_on_fallback
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class SendGridEventsEndpoint:
             metrics.provider_event_answered(SENDGRID, report.status, reported.outcome.value)
             counts[reported.outcome.value] = counts.get(reported.outcome.value, 0) + 1
             if reported.outcome is ReportOutcome.UNDELIVERED and reported.delivery_id is not None:
-                await delivery_status.hand_on_fallback(self._enqueuer, reported.delivery_id)
+                await hand_on_fallback(self._enqueuer, reported.delivery_id)
         return JSONResponse({"outcome": "ok", "events": counts})
 
     def _verified(self, body: bytes, signature: str, timestamp: str) -> bool:

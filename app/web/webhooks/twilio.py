@@ -36,6 +36,7 @@ from app.ledger.provider_events import ProviderReport, ReportOutcome
 from app.ledger.store import Ledger
 from app.observability import metrics
 from app.web.webhooks.body import read_or_refuse
+from app.web.webhooks.handoff import hand_on_fallback
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class TwilioStatusEndpoint:
             log.error("twilio status callback lost (503): %s", exc)
             return _answer(503, "unavailable", status)
         if reported.outcome is ReportOutcome.UNDELIVERED and reported.delivery_id is not None:
-            await delivery_status.hand_on_fallback(self._enqueuer, reported.delivery_id)
+            await hand_on_fallback(self._enqueuer, reported.delivery_id)
         return _answer(200, reported.outcome.value, status)
 
     def _signed(self, request: Request, params: ImmutableMultiDict[str, str]) -> bool:

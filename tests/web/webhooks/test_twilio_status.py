@@ -152,7 +152,7 @@ def test_undelivered_sms_falls_back_to_email_once(
 
     # Twilio's "failed" for the same message, and the task handed on again: nothing new.
     post_twilio(kc, twilio, sid, "failed", 30008)
-    assert after_undelivered(kc.services, delivery_id, lambda _id: None) is False
+    assert after_undelivered(kc.services, delivery_id) is None
     assert kc.run_fallbacks() == []
     assert len(sendgrid.sent) == 2
 
