@@ -13,15 +13,10 @@ from typing import TYPE_CHECKING
 
 from app.delivery.compose import guest_destination
 from app.delivery.destinations import destination_hash, search_key
-from app.events.planner import (
-    ACCESS_CANCELLED,
-    FRONT_DESK_DELIVERY_PROBLEM,
-    FRONT_DESK_UNDELIVERED,
-    GUEST_NOTICES,
-)
 from app.events.processing import EnqueueSend
 from app.ledger.models import Delivery, DeliveryStatus
 from app.ledger.store import NewDelivery
+from app.messages.kinds import MessageKind
 from app.observability.masking import mask_destination
 from app.ports import Guest
 
@@ -44,7 +39,7 @@ def after_failure(
     if not delivery.is_guest_message:
         log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
         return
-    if delivery.kind == ACCESS_CANCELLED or delivery.kind in GUEST_NOTICES:
+    if not delivery.message_kind.may_fall_back:
         # A notice, not a key: no fallback, no desk alert.
         log.error("guest notice could not be sent", extra={"delivery_id": delivery.id})
         return
@@ -67,19 +62,19 @@ def after_failure(
         falling_back = fallback is not None and fallback.fallback_for_id == delivery.id
     if ledger.credential_is_live(delivery):
         if reported and falling_back:
-            _alert(services, delivery, FRONT_DESK_DELIVERY_PROBLEM, enqueue)
+            _alert(services, delivery, MessageKind.FRONT_DESK_DELIVERY_PROBLEM, enqueue)
         return
-    _alert(services, delivery, FRONT_DESK_UNDELIVERED, enqueue)
+    _alert(services, delivery, MessageKind.FRONT_DESK_UNDELIVERED, enqueue)
 
 
-def _alert(services: Services, delivery: Delivery, kind: str, enqueue: EnqueueSend) -> None:
+def _alert(services: Services, delivery: Delivery, kind: MessageKind, enqueue: EnqueueSend) -> None:
     front_desk = services.settings.front_desk_email
     alert_id, created = services.ledger.plan_delivery(
         _like(delivery, kind=kind, channel="email", destination=front_desk)
     )
     what = (
         "a guest's message was reported undelivered; trying the other channel"
-        if kind == FRONT_DESK_DELIVERY_PROBLEM
+        if kind is MessageKind.FRONT_DESK_DELIVERY_PROBLEM
         else "guest left without a credential: every channel failed"
     )
     log.error(
@@ -97,12 +92,12 @@ def _like(
     *,
     channel: str,
     destination: str | None,
-    kind: str | None = None,
+    kind: MessageKind | None = None,
     fallback_for_id: int | None = None,
 ) -> NewDelivery:
     return NewDelivery(
         access_method_id=delivery.access_method_id,
-        kind=kind or delivery.kind,
+        kind=kind or delivery.message_kind,
         channel=channel,
         credential_fingerprint=delivery.credential_fingerprint,
         event_id=delivery.event_id,

@@ -40,7 +40,7 @@ from app.delivery.compose import guest_destination
 from app.delivery.credentials import credential_part, fingerprint, resend_fingerprint
 from app.delivery.destinations import destination_hash, search_key
 from app.errors import BrokerUnavailable, NotFound
-from app.events.planner import GUEST_MESSAGE, guest_message_kind
+from app.events.planner import guest_message_kind
 from app.events.processing import EnqueueSend
 from app.ledger.models import DeliveryStatus
 from app.ledger.store import NewDelivery
@@ -132,7 +132,7 @@ def resend(
     original = services.ledger.get_delivery(delivery_id)
     if original is None:
         return refused("not_found")
-    if original.kind not in GUEST_MESSAGE.values():
+    if not original.message_kind.carries_credential:
         return refused("not_a_guest_key")
     if original.user_identity_id is None:
         return refused("no_guest")
@@ -167,7 +167,7 @@ def resend(
     request_id = request_id or uuid.uuid4().hex
     new = NewDelivery(
         access_method_id=original.access_method_id,
-        kind=original.kind,
+        kind=original.message_kind,
         channel=channel,
         credential_fingerprint=resend_fingerprint(current, request_id),
         event_id=original.event_id,

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.events.notices import tell_holders
-from app.events.planner import ACCESS_CANCELLED, GUEST_MESSAGE
 from app.ledger.models import Event
+from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
 
 if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
     from app.container import Services
@@ -24,7 +24,7 @@ def deleted(
     """Cancel the access method's pending sends and flags; plan and hand on the notices."""
     # A repeat of the deletion must not cancel the notices the first one planned.
     cancelled = services.ledger.cancel_pending(
-        access_method_id, "access method deleted", keep=(ACCESS_CANCELLED,)
+        access_method_id, "access method deleted", keep=(MessageKind.ACCESS_CANCELLED,)
     )
     services.ledger.close_flags(access_method_id)
     detail = f"cancelled {cancelled} pending deliveries"
@@ -41,7 +41,7 @@ def _tell_guests_deleted(services: Services, event: Event, access_method_id: str
     """Plan a notice on each channel a guest was sent this access method's credential on,
     once per guest and channel, however many codes they were sent; returns the notices
     planned now."""
-    sent = services.ledger.delivered((access_method_id,), tuple(GUEST_MESSAGE.values()))
+    sent = services.ledger.delivered((access_method_id,), CREDENTIAL_KINDS)
     return [
         delivery_id
         for recipient in sorted({delivery.recipient for delivery in sent})
@@ -49,7 +49,7 @@ def _tell_guests_deleted(services: Services, event: Event, access_method_id: str
             services,
             event,
             [delivery for delivery in sent if delivery.recipient == recipient],
-            ACCESS_CANCELLED,
+            MessageKind.ACCESS_CANCELLED,
             f"deleted-{recipient}",
         )
     ]

@@ -21,9 +21,10 @@ from app.delivery.compose import stay_fingerprint
 from app.delivery.destinations import destination_hash, search_key
 from app.delivery.scheduling import plan_notice_on_window, retime_grant, schedule_guest_delivery
 from app.errors import NotFound
-from app.events.planner import CARD_READY, GUEST_MESSAGE, STAY_TIMES_CHANGED, Recipient, address
+from app.events.planner import Recipient, address
 from app.ledger.models import Delivery, DeliveryStatus, Event
 from app.ledger.store import NewDelivery
+from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
 from app.observability.masking import mask_destination
 from app.ports import AccessGrant, AccessMethod
 
@@ -35,7 +36,7 @@ def tell_holders(
     services: Services,
     event: Event,
     sent: Sequence[Delivery],
-    kind: str,
+    kind: MessageKind,
     fingerprint: str,
     *,
     access_method_id: str | None = None,
@@ -102,9 +103,7 @@ def _tell_stay_changed(services: Services, event: Event, grant: AccessGrant) -> 
         return []
     sent = [
         delivery
-        for delivery in services.ledger.delivered(
-            grant.access_method_ids, tuple(GUEST_MESSAGE.values())
-        )
+        for delivery in services.ledger.delivered(grant.access_method_ids, CREDENTIAL_KINDS)
         if delivery.recipient == grant.user_identity_id
     ]
     if not sent:
@@ -115,7 +114,7 @@ def _tell_stay_changed(services: Services, event: Event, grant: AccessGrant) -> 
         services,
         event,
         sent,
-        STAY_TIMES_CHANGED,
+        MessageKind.STAY_TIMES_CHANGED,
         stay_fingerprint(grant),
         access_method_id=min(delivery.access_method_id for delivery in sent),
         access_grant_id=grant.access_grant_id,
@@ -126,7 +125,7 @@ def card_ready(
     services: Services, event: Event, method: AccessMethod, recipients: Sequence[Recipient]
 ) -> list[int]:
     """Plan 'your key card is ready at the front desk' for the card's guests."""
-    plan = address(CARD_READY, recipients, services.settings.delivery_channels)
+    plan = address(MessageKind.CARD_READY, recipients, services.settings.delivery_channels)
     planned = []
     for message in plan.messages:
         guest = message.recipient.guest
@@ -136,7 +135,7 @@ def card_ready(
             services,
             NewDelivery(
                 access_method_id=method.access_method_id,
-                kind=CARD_READY,
+                kind=MessageKind.CARD_READY,
                 channel=message.channel,
                 credential_fingerprint="card_ready",
                 event_id=event.id,

@@ -22,16 +22,10 @@ from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderErr
 from app.events.deletion import deleted
 from app.events.kinds import Action, action_for
 from app.events.notices import card_ready, times_changed
-from app.events.planner import (
-    FRONT_DESK_ALERTS,
-    FRONT_DESK_CARD,
-    FRONT_DESK_FROM_SEAM,
-    Recipient,
-    guest_message_kind,
-    plan_guest_messages,
-)
+from app.events.planner import Recipient, guest_message_kind, plan_guest_messages
 from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
 from app.ledger.store import Claimed, NewDelivery, Planned
+from app.messages.kinds import MessageKind
 from app.observability import metrics
 from app.observability.masking import mask_destination
 from app.ports import AccessGrant, AccessMethod
@@ -279,7 +273,7 @@ def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
             services,
             event,
             method,
-            kind=FRONT_DESK_CARD,
+            kind=MessageKind.FRONT_DESK_CARD,
             channel="email",
             # One front-desk email per flag: a card that needs encoding again opens a new one.
             credential_fingerprint=f"flag-{flag_id}",
@@ -293,7 +287,7 @@ def _flag_card(services: Services, event: Event, method: AccessMethod) -> str:
 def _alert_front_desk(services: Services, event: Event, method: AccessMethod) -> str:
     """Tell the front desk, once per access method and kind of alert, that Seam is late
     issuing a guest's credential or gave up; the guest is never told."""
-    kind = FRONT_DESK_ALERTS[event.event_type or ""]
+    kind = MessageKind.issuing_alert(event.event_type or "")
     if method.is_issued:
         return "issued since: no front-desk alert"
     recipients = _recipients(services, event)
@@ -322,7 +316,7 @@ def _new_delivery(
     event: Event,
     method: AccessMethod,
     *,
-    kind: str,
+    kind: MessageKind,
     channel: str,
     credential_fingerprint: str,
     recipient: Recipient | None,
@@ -331,7 +325,7 @@ def _new_delivery(
     grant = recipient.grant if recipient else None
     guest = recipient.guest if recipient else None
     # Front-desk messages about the access method as a whole are one per access method.
-    per_guest = guest is not None and kind not in FRONT_DESK_FROM_SEAM
+    per_guest = guest is not None and kind.per_guest
     return NewDelivery(
         access_method_id=method.access_method_id,
         kind=kind,

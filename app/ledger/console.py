@@ -22,6 +22,7 @@ from app.ledger.models import (
     ProviderEvent,
     SignInFailures,
 )
+from app.messages.kinds import FRONT_DESK_KINDS
 
 # A delivery that reached nobody (failed, undelivered, or still unsent when the stay ended), or
 # that waits on Seam to issue its access method again: the alerts page lists these beside the
@@ -116,7 +117,7 @@ class ConsoleStore(LedgerBase):
                     .options(selectinload(Delivery.attempts))
                     .where(
                         or_(
-                            Delivery.kind.like("front_desk%"),
+                            Delivery.kind.in_(FRONT_DESK_KINDS),
                             Delivery.status.in_(ALERT_STATUSES),
                         )
                     )

@@ -54,8 +54,3 @@ VARIABLES: dict[str, str] = {
     "front_desk_delivery_problem only, else None)",
     "locale": "The language of this message, e.g. en or fr (for <html lang>)",
 }
-
-
-def template_message(kind: str, *, code_changed: bool) -> str:
-    """The message folder a delivery of `kind` is written from."""
-    return MessageKind(kind).template(code_changed=code_changed)
