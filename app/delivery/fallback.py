@@ -8,16 +8,15 @@ when no channel is left that holds or will hold the credential, the front desk i
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from app.delivery.compose import guest_destination
-from app.delivery.destinations import destination_hash, search_key
+from app.delivery.destinations import search_key
+from app.delivery.planned import About, Destination, new_delivery
 from app.events.processing import EnqueueSend
-from app.ledger.models import Delivery, DeliveryStatus
+from app.ledger.models import Delivery
 from app.ledger.store import NewDelivery
 from app.messages.kinds import MessageKind
-from app.observability.masking import mask_destination
 from app.ports import Guest
 
 if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
@@ -48,10 +47,13 @@ def after_failure(
     destination = guest_destination(guest, other)
     falling_back = False
     if destination:
-        new = _like(delivery, channel=other, destination=destination, fallback_for_id=delivery.id)
-        # The console finds the guest by the address this fallback goes to.
-        digest = destination_hash(search_key(services.settings), destination)
-        fallback_id, created = ledger.plan_delivery(replace(new, destination_hash=digest))
+        new = _like(
+            delivery,
+            channel=other,
+            destination=Destination.of(destination, search_key(services.settings)),
+            fallback_for_id=delivery.id,
+        )
+        fallback_id, created = ledger.plan_delivery(new)
         if created:
             log.warning(
                 "falling back to %s", other, extra={"delivery_id": fallback_id, "kind": other}
@@ -70,7 +72,12 @@ def after_failure(
 def _alert(services: Services, delivery: Delivery, kind: MessageKind, enqueue: EnqueueSend) -> None:
     front_desk = services.settings.front_desk_email
     alert_id, created = services.ledger.plan_delivery(
-        _like(delivery, kind=kind, channel="email", destination=front_desk)
+        _like(
+            delivery,
+            kind=kind,
+            channel="email",
+            destination=Destination.of(front_desk, search_key(services.settings)),
+        )
     )
     what = (
         "a guest's message was reported undelivered; trying the other channel"
@@ -91,26 +98,21 @@ def _like(
     delivery: Delivery,
     *,
     channel: str,
-    destination: str | None,
+    destination: Destination | None,
     kind: MessageKind | None = None,
     fallback_for_id: int | None = None,
 ) -> NewDelivery:
-    return NewDelivery(
+    return new_delivery(
+        kind or delivery.message_kind,
         access_method_id=delivery.access_method_id,
-        kind=kind or delivery.message_kind,
         channel=channel,
         credential_fingerprint=delivery.credential_fingerprint,
         event_id=delivery.event_id,
-        access_grant_id=delivery.access_grant_id,
-        user_identity_id=delivery.user_identity_id,
-        guest_name=delivery.guest_name,
-        reservation=delivery.reservation,
-        destination_masked=mask_destination(destination) if destination else None,
-        status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
-        error_message=None if destination else "FRONT_DESK_EMAIL is not set",
+        about=About.like(delivery),
+        destination=destination,
+        no_destination="FRONT_DESK_EMAIL is not set",
         fallback_for_id=fallback_for_id,
         # The delivery window: a fallback to the guest ends with the stay, like the delivery
         # it stands in for (already due: it is not held again); the desk's alert never ends.
         expires_at=None if kind else delivery.expires_at,
-        recipient=delivery.recipient,
     )

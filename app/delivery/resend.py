@@ -33,18 +33,16 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from app.delivery.compose import guest_destination
 from app.delivery.credentials import credential_part, fingerprint, resend_fingerprint
-from app.delivery.destinations import destination_hash, search_key
+from app.delivery.destinations import search_key
+from app.delivery.planned import About, Destination, new_delivery, reservation_of
 from app.errors import BrokerUnavailable, NotFound
 from app.events.planner import guest_message_kind
 from app.events.processing import EnqueueSend
-from app.ledger.models import DeliveryStatus
-from app.ledger.store import NewDelivery
-from app.observability.masking import mask_destination
 
 if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
     from app.container import Services
@@ -165,22 +163,18 @@ def resend(
     changed = current != credential_part(original.credential_fingerprint)
     ledger = services.ledger
     request_id = request_id or uuid.uuid4().hex
-    new = NewDelivery(
+    new = new_delivery(
+        original.message_kind,
         access_method_id=original.access_method_id,
-        kind=original.message_kind,
         channel=channel,
         credential_fingerprint=resend_fingerprint(current, request_id),
         event_id=original.event_id,
-        access_grant_id=original.access_grant_id,
-        user_identity_id=original.user_identity_id,
-        guest_name=guest.full_name or original.guest_name,
-        reservation=(
-            (grant.reservation_key or grant.access_grant_key) if grant else original.reservation
+        about=replace(
+            About.like(original),
+            guest_name=guest.full_name or original.guest_name,
+            reservation=reservation_of(grant) if grant else original.reservation,
         ),
-        destination_masked=mask_destination(destination),
-        status=DeliveryStatus.PENDING,
-        recipient=original.recipient,
-        destination_hash=destination_hash(search_key(services.settings), destination),
+        destination=Destination.of(destination, search_key(services.settings)),
     )
     planned = ledger.plan_resend(new, request_id)
     if planned is None:

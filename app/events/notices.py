@@ -15,17 +15,17 @@ the guest can be reached on, and compose checks it is still true before it goes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from app.delivery.compose import stay_fingerprint
-from app.delivery.destinations import destination_hash, search_key
+from app.delivery.destinations import search_key
+from app.delivery.planned import About, Destination, new_delivery
 from app.delivery.scheduling import plan_notice_on_window, retime_grant, schedule_guest_delivery
 from app.errors import NotFound
 from app.events.planner import Recipient, address
-from app.ledger.models import Delivery, DeliveryStatus, Event
-from app.ledger.store import NewDelivery
+from app.ledger.models import Delivery, Event
 from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
-from app.observability.masking import mask_destination
 from app.ports import AccessGrant, AccessMethod
 
 if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
@@ -57,20 +57,17 @@ def tell_holders(
             services,
             event.workspace_id,
             delivery.expires_at,
-            NewDelivery(
+            new_delivery(
+                kind,
                 access_method_id=access_method_id or delivery.access_method_id,
-                kind=kind,
                 channel=delivery.channel,
                 credential_fingerprint=fingerprint,
                 event_id=event.id,
-                access_grant_id=access_grant_id or delivery.access_grant_id,
-                user_identity_id=delivery.user_identity_id,
-                guest_name=delivery.guest_name,
-                reservation=delivery.reservation,
-                destination_masked=delivery.destination_masked,
-                destination_hash=delivery.destination_hash,
-                status=DeliveryStatus.PENDING,
-                recipient=delivery.recipient,
+                about=replace(
+                    About.like(delivery),
+                    access_grant_id=access_grant_id or delivery.access_grant_id,
+                ),
+                destination=Destination.kept_by(delivery),
             ),
         )
         if created:
@@ -133,21 +130,14 @@ def card_ready(
         # The delivery window (app/delivery/scheduling.py): a notice, held by quiet hours only.
         scheduled = schedule_guest_delivery(
             services,
-            NewDelivery(
+            new_delivery(
+                MessageKind.CARD_READY,
                 access_method_id=method.access_method_id,
-                kind=MessageKind.CARD_READY,
                 channel=message.channel,
                 credential_fingerprint="card_ready",
                 event_id=event.id,
-                access_grant_id=grant.access_grant_id,
-                user_identity_id=guest.user_identity_id if guest else None,
-                guest_name=message.recipient.name,
-                reservation=grant.reservation_key or grant.access_grant_key,
-                destination_masked=mask_destination(message.destination),
-                destination_hash=destination_hash(
-                    search_key(services.settings), message.destination
-                ),
-                recipient=guest.user_identity_id if guest else "",
+                about=About.stay(grant, guest, message.recipient.name),
+                destination=Destination.of(message.destination, search_key(services.settings)),
             ),
             grant,
             method.workspace_id,

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from app.delivery.compose import SeamState
 from app.delivery.credentials import fingerprint
-from app.delivery.destinations import destination_hash, search_key
+from app.delivery.destinations import search_key
+from app.delivery.planned import About, Destination, new_delivery
 from app.delivery.retry_policy import backoff_seconds
 from app.delivery.scheduling import plan_on_window
 from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
@@ -23,11 +24,10 @@ from app.events.deletion import deleted
 from app.events.kinds import Action, action_for
 from app.events.notices import card_ready, times_changed
 from app.events.planner import Recipient, guest_message_kind, plan_guest_messages
-from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
+from app.ledger.models import Event, EventStatus, utcnow
 from app.ledger.store import Claimed, NewDelivery, Planned
 from app.messages.kinds import MessageKind
 from app.observability import metrics
-from app.observability.masking import mask_destination
 from app.ports import AccessGrant, AccessMethod
 
 if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
@@ -322,25 +322,16 @@ def _new_delivery(
     recipient: Recipient | None,
     destination: str | None,
 ) -> NewDelivery:
-    grant = recipient.grant if recipient else None
-    guest = recipient.guest if recipient else None
-    # Front-desk messages about the access method as a whole are one per access method.
-    per_guest = guest is not None and kind.per_guest
-    return NewDelivery(
+    return new_delivery(
+        kind,
         access_method_id=method.access_method_id,
-        kind=kind,
         channel=channel,
         credential_fingerprint=credential_fingerprint,
         event_id=event.id,
-        access_grant_id=grant.access_grant_id if grant else None,
-        user_identity_id=guest.user_identity_id if guest else None,
-        guest_name=recipient.name if recipient else None,
-        reservation=(grant.reservation_key or grant.access_grant_key) if grant else None,
-        destination_masked=mask_destination(destination) if destination else None,
-        status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
-        error_message=None if destination else f"no {channel} destination configured",
-        recipient=guest.user_identity_id if per_guest and guest else "",
-        destination_hash=(
-            destination_hash(search_key(services.settings), destination) if destination else None
+        about=About.stay(
+            recipient.grant if recipient else None,
+            recipient.guest if recipient else None,
+            recipient.name if recipient else None,
         ),
+        destination=Destination.of(destination, search_key(services.settings)),
     )
