@@ -12,17 +12,8 @@ from dataclasses import dataclass
 from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
 from app.errors import NotFound, ProviderError
-from app.events.planner import (
-    ACCESS_CANCELLED,
-    CARD_READY,
-    FRONT_DESK_ALERTS,
-    FRONT_DESK_FROM_SEAM,
-    GUEST_NOTICES,
-    PROBLEM_REPORTS,
-    STAY_TIMES_CHANGED,
-)
 from app.ledger.models import Delivery, DeliveryStatus
-from app.messages.catalog import template_message
+from app.messages.kinds import MessageKind
 from app.messages.variables import ledger_context, message_context
 from app.ports import AccessGrant, AccessMethod, Email, Guest, SeamReader, Sms, Space, Templates
 
@@ -70,26 +61,27 @@ def compose(
 
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
-    if delivery.kind in PROBLEM_REPORTS:
+    kind = delivery.message_kind
+    if kind.reports_problem:
         siblings = ctx.ledger.siblings(delivery)
         alert = _front_desk_alert(
             ctx.seam, ctx.templates, ctx.policy.front_desk_email, delivery, siblings
         )
         return Composed(alert, None)
-    if delivery.kind == ACCESS_CANCELLED:
+    if not kind.reads_seam:  # a cancelled key: gone from Seam, told from the ledger
         return _access_cancelled(ctx.seam, ctx.templates, delivery)
     method, grant, guest, spaces = _read_seam(ctx.seam, delivery, state)
-    front_desk = delivery.kind in FRONT_DESK_FROM_SEAM
+    front_desk = not kind.is_for_guest
 
     destination: str | None
     if front_desk:
         destination = _front_desk_address(ctx.policy.front_desk_email)
-        if delivery.kind in FRONT_DESK_ALERTS.values() and method.is_issued:
+        if kind.is_issuing_alert and method.is_issued:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
     else:
         if grant is not None and grant.user_identity_id != delivery.user_identity_id:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access grant has another guest now")
-        if delivery.kind in GUEST_NOTICES:
+        if not kind.carries_credential:
             _check_notice(delivery, method, grant)
         else:
             credential = method.credential
@@ -105,9 +97,9 @@ def compose(
             missing = "a phone number" if delivery.channel == "sms" else "an email address"
             raise Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
 
-    carries_credential = not front_desk and delivery.kind not in GUEST_NOTICES
+    carries_credential = kind.carries_credential
     code_changed = carries_credential and other_credential_sent
-    message = template_message(delivery.kind, code_changed=code_changed)
+    message = kind.template(code_changed=code_changed)
     space_ids = [space.space_id for space in spaces]
     context = message_context(
         method=method,
@@ -131,10 +123,10 @@ def stay_fingerprint(grant: AccessGrant) -> str:
 
 def _check_notice(delivery: Delivery, method: AccessMethod, grant: AccessGrant | None) -> None:
     """A notice goes out only while what it tells is still true."""
-    if delivery.kind == CARD_READY and not method.is_issued:
+    if delivery.kind == MessageKind.CARD_READY and not method.is_issued:
         raise Unsendable(DeliveryStatus.SUPERSEDED, "the card is no longer issued")
     stale_times = grant is None or stay_fingerprint(grant) != delivery.credential_fingerprint
-    if delivery.kind == STAY_TIMES_CHANGED and stale_times:
+    if delivery.kind == MessageKind.STAY_TIMES_CHANGED and stale_times:
         raise Unsendable(DeliveryStatus.SUPERSEDED, "the stay times changed again since")
 
 

@@ -33,18 +33,15 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from app.context import Context
 from app.delivery.compose import guest_destination
 from app.delivery.credentials import credential_part, fingerprint, resend_fingerprint
-from app.delivery.destinations import destination_hash
+from app.delivery.planned import About, Destination, new_delivery, reservation_of
 from app.errors import NotFound
-from app.events.planner import GUEST_MESSAGE, guest_message_kind
-from app.ledger.models import DeliveryStatus
-from app.ledger.store import NewDelivery
-from app.observability.masking import mask_destination
+from app.events.planner import guest_message_kind
 from app.ports import Queued, sends
 
 log = logging.getLogger(__name__)
@@ -134,7 +131,7 @@ def resend(
     original = ctx.ledger.get_delivery(delivery_id)
     if original is None:
         return refused("not_found")
-    if original.kind not in GUEST_MESSAGE.values():
+    if not original.message_kind.carries_credential:
         return refused("not_a_guest_key")
     if original.user_identity_id is None:
         return refused("no_guest")
@@ -167,22 +164,18 @@ def resend(
     changed = current != credential_part(original.credential_fingerprint)
     ledger = ctx.ledger
     request_id = request_id or uuid.uuid4().hex
-    new = NewDelivery(
+    new = new_delivery(
+        original.message_kind,
         access_method_id=original.access_method_id,
-        kind=original.kind,
         channel=channel,
         credential_fingerprint=resend_fingerprint(current, request_id),
         event_id=original.event_id,
-        access_grant_id=original.access_grant_id,
-        user_identity_id=original.user_identity_id,
-        guest_name=guest.full_name or original.guest_name,
-        reservation=(
-            (grant.reservation_key or grant.access_grant_key) if grant else original.reservation
+        about=replace(
+            About.like(original),
+            guest_name=guest.full_name or original.guest_name,
+            reservation=reservation_of(grant) if grant else original.reservation,
         ),
-        destination_masked=mask_destination(destination),
-        status=DeliveryStatus.PENDING,
-        recipient=original.recipient,
-        destination_hash=destination_hash(ctx.policy.search_key(), destination),
+        destination=Destination.of(destination, ctx.policy.search_key()),
     )
     planned = ledger.plan_resend(new, request_id)
     if planned is None:

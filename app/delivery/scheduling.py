@@ -13,17 +13,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.delivery.window import SendAt, TooLate, Window, decide
-from app.events.planner import GUEST_MESSAGE, Recipient
+from app.events.planner import Recipient
 from app.ledger.models import DeliveryStatus, utcnow
 from app.ledger.store import Ledger, NewDelivery, Planned
 from app.ledger.window import Rescheduled
+from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
 from app.ports import AccessGrant, Templates
 
 log = logging.getLogger(__name__)
-
-# The guest messages that carry the key itself: lead time applies to them, and quiet hours
-# never hold them once the guest can use them (app/delivery/window.py).
-CREDENTIAL_KINDS = tuple(GUEST_MESSAGE.values())
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ def schedule_guest_delivery(
     """A guest delivery just planned, put on the delivery window."""
     now = utcnow()
     decision = decide_for(
-        schedule, grant, workspace_id, credential=new.kind in CREDENTIAL_KINDS, now=now
+        schedule, grant, workspace_id, credential=new.kind.carries_credential, now=now
     )
     scheduled = on_window(new, decision, now)
     if scheduled.not_before is not None and isinstance(decision, SendAt):
@@ -154,8 +151,10 @@ def retime_grant(
     """
     now = utcnow()
     retimed = revived = 0
-    credentials = [kind for kind in kinds if kind in CREDENTIAL_KINDS]
-    notices = [kind for kind in kinds if kind not in CREDENTIAL_KINDS]
+    # Lead time applies to the key itself, and quiet hours never hold it once the guest can use
+    # it (app/delivery/window.py); a notice is held by quiet hours only.
+    credentials = [kind for kind in kinds if MessageKind(kind).carries_credential]
+    notices = [kind for kind in kinds if not MessageKind(kind).carries_credential]
     for group, credential in ((credentials, True), (notices, False)):
         if not group:
             continue

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from app.context import Context
 from app.events.notices import tell_holders
-from app.events.planner import ACCESS_CANCELLED, GUEST_MESSAGE
 from app.ledger.models import Event
+from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
 
 
 def deleted(ctx: Context, event: Event, access_method_id: str) -> tuple[str, list[int]]:
@@ -18,7 +18,7 @@ def deleted(ctx: Context, event: Event, access_method_id: str) -> tuple[str, lis
     sent)."""
     # A repeat of the deletion must not cancel the notices the first one planned.
     cancelled = ctx.ledger.cancel_pending(
-        access_method_id, "access method deleted", keep=(ACCESS_CANCELLED,)
+        access_method_id, "access method deleted", keep=(MessageKind.ACCESS_CANCELLED,)
     )
     ctx.ledger.close_flags(access_method_id)
     detail = f"cancelled {cancelled} pending deliveries"
@@ -33,7 +33,7 @@ def _tell_guests_deleted(ctx: Context, event: Event, access_method_id: str) -> l
     """Plan a notice on each channel a guest was sent this access method's credential on,
     once per guest and channel, however many codes they were sent; returns the notices
     planned now."""
-    sent = ctx.ledger.delivered((access_method_id,), tuple(GUEST_MESSAGE.values()))
+    sent = ctx.ledger.delivered((access_method_id,), CREDENTIAL_KINDS)
     return [
         delivery_id
         for recipient in sorted({delivery.recipient for delivery in sent})
@@ -42,7 +42,7 @@ def _tell_guests_deleted(ctx: Context, event: Event, access_method_id: str) -> l
             ctx.schedule,
             event,
             [delivery for delivery in sent if delivery.recipient == recipient],
-            ACCESS_CANCELLED,
+            MessageKind.ACCESS_CANCELLED,
             f"deleted-{recipient}",
         )
     ]

@@ -15,10 +15,11 @@ the guest can be reached on, and compose checks it is still true before it goes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from app.context import Context
 from app.delivery.compose import stay_fingerprint
-from app.delivery.destinations import destination_hash
+from app.delivery.planned import About, Destination, new_delivery
 from app.delivery.scheduling import (
     Schedule,
     plan_notice_on_window,
@@ -26,10 +27,10 @@ from app.delivery.scheduling import (
     schedule_guest_delivery,
 )
 from app.errors import NotFound
-from app.events.planner import CARD_READY, GUEST_MESSAGE, STAY_TIMES_CHANGED, Recipient, address
-from app.ledger.models import Delivery, DeliveryStatus, Event
-from app.ledger.store import Ledger, NewDelivery
-from app.observability.masking import mask_destination
+from app.events.planner import Recipient, address
+from app.ledger.models import Delivery, Event
+from app.ledger.store import Ledger
+from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
 from app.ports import AccessGrant, AccessMethod
 
 
@@ -38,7 +39,7 @@ def tell_holders(
     schedule: Schedule,
     event: Event,
     sent: Sequence[Delivery],
-    kind: str,
+    kind: MessageKind,
     fingerprint: str,
     *,
     access_method_id: str | None = None,
@@ -60,20 +61,17 @@ def tell_holders(
             schedule,
             event.workspace_id,
             delivery.expires_at,
-            NewDelivery(
+            new_delivery(
+                kind,
                 access_method_id=access_method_id or delivery.access_method_id,
-                kind=kind,
                 channel=delivery.channel,
                 credential_fingerprint=fingerprint,
                 event_id=event.id,
-                access_grant_id=access_grant_id or delivery.access_grant_id,
-                user_identity_id=delivery.user_identity_id,
-                guest_name=delivery.guest_name,
-                reservation=delivery.reservation,
-                destination_masked=delivery.destination_masked,
-                destination_hash=delivery.destination_hash,
-                status=DeliveryStatus.PENDING,
-                recipient=delivery.recipient,
+                about=replace(
+                    About.like(delivery),
+                    access_grant_id=access_grant_id or delivery.access_grant_id,
+                ),
+                destination=Destination.kept_by(delivery),
             ),
         )
         if created:
@@ -108,7 +106,7 @@ def _tell_stay_changed(
         return []
     sent = [
         delivery
-        for delivery in ledger.delivered(grant.access_method_ids, tuple(GUEST_MESSAGE.values()))
+        for delivery in ledger.delivered(grant.access_method_ids, CREDENTIAL_KINDS)
         if delivery.recipient == grant.user_identity_id
     ]
     if not sent:
@@ -120,7 +118,7 @@ def _tell_stay_changed(
         schedule,
         event,
         sent,
-        STAY_TIMES_CHANGED,
+        MessageKind.STAY_TIMES_CHANGED,
         stay_fingerprint(grant),
         access_method_id=min(delivery.access_method_id for delivery in sent),
         access_grant_id=grant.access_grant_id,
@@ -131,7 +129,7 @@ def card_ready(
     ctx: Context, event: Event, method: AccessMethod, recipients: Sequence[Recipient]
 ) -> list[int]:
     """Plan 'your key card is ready at the front desk' for the card's guests."""
-    plan = address(CARD_READY, recipients, ctx.policy.channels)
+    plan = address(MessageKind.CARD_READY, recipients, ctx.policy.channels)
     planned = []
     for message in plan.messages:
         guest = message.recipient.guest
@@ -139,19 +137,14 @@ def card_ready(
         # The delivery window (app/delivery/scheduling.py): a notice, held by quiet hours only.
         scheduled = schedule_guest_delivery(
             ctx.schedule,
-            NewDelivery(
+            new_delivery(
+                MessageKind.CARD_READY,
                 access_method_id=method.access_method_id,
-                kind=CARD_READY,
                 channel=message.channel,
                 credential_fingerprint="card_ready",
                 event_id=event.id,
-                access_grant_id=grant.access_grant_id,
-                user_identity_id=guest.user_identity_id if guest else None,
-                guest_name=message.recipient.name,
-                reservation=grant.reservation_key or grant.access_grant_key,
-                destination_masked=mask_destination(message.destination),
-                destination_hash=destination_hash(ctx.policy.search_key(), message.destination),
-                recipient=guest.user_identity_id if guest else "",
+                about=About.stay(grant, guest, message.recipient.name),
+                destination=Destination.of(message.destination, ctx.policy.search_key()),
             ),
             grant,
             method.workspace_id,

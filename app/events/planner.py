@@ -9,33 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.messages.kinds import MessageKind
 from app.ports import AccessGrant, AccessMethod, Guest
 from app.settings import Channel
-
-# The guest message for each mode that puts a credential in a guest's hand.
-GUEST_MESSAGE = {"code": "pin_code", "mobile_key": "instant_key"}
-FRONT_DESK_CARD = "front_desk_card"
-# A guest was left without their credential: every channel failed.
-FRONT_DESK_UNDELIVERED = "front_desk_undelivered"
-# The provider reported a guest's message did not arrive; the other channel is being tried.
-FRONT_DESK_DELIVERY_PROBLEM = "front_desk_delivery_problem"
-# Front-desk emails that say what went wrong with a guest's messages ({{ problem }}).
-PROBLEM_REPORTS = frozenset({FRONT_DESK_UNDELIVERED, FRONT_DESK_DELIVERY_PROBLEM})
-# The key a guest was sent was deleted in Seam (only with NOTIFY_GUEST_ON_DELETE).
-ACCESS_CANCELLED = "access_cancelled"
-# Guest notices that carry no credential: the stay's times moved (NOTIFY_GUEST_ON_TIMES_CHANGED),
-# a key card is ready at the front desk (NOTIFY_GUEST_CARD_READY).
-STAY_TIMES_CHANGED = "stay_times_changed"
-CARD_READY = "card_ready"
-GUEST_NOTICES = frozenset({STAY_TIMES_CHANGED, CARD_READY})
-# Seam is late issuing a guest's credential, or gave up: the front desk is told once each.
-FRONT_DESK_ALERTS = {
-    "access_method.delay_in_issuing": "front_desk_issue_delayed",
-    "access_method.failed_to_issue": "front_desk_issue_failed",
-}
-# Front-desk emails written from Seam's current state (the undelivered alert is not: it must
-# go out even when Seam cannot answer).
-FRONT_DESK_FROM_SEAM = frozenset({FRONT_DESK_CARD, *FRONT_DESK_ALERTS.values()})
 
 
 @dataclass(frozen=True)
@@ -50,7 +26,7 @@ class Recipient:
 
 @dataclass(frozen=True)
 class PlannedMessage:
-    kind: str
+    kind: MessageKind
     channel: Channel
     recipient: Recipient
     destination: str = field(repr=False)
@@ -63,9 +39,9 @@ class Plan:
     notes: tuple[str, ...] = ()
 
 
-def guest_message_kind(method: AccessMethod) -> str | None:
+def guest_message_kind(method: AccessMethod) -> MessageKind | None:
     """The message a guest gets for this access method, or None (cards, cloud keys)."""
-    return GUEST_MESSAGE.get(method.mode)
+    return MessageKind.for_mode(method.mode)
 
 
 def plan_guest_messages(
@@ -80,7 +56,9 @@ def plan_guest_messages(
     return address(kind, recipients, channels)
 
 
-def address(kind: str, recipients: Sequence[Recipient], channels: Sequence[Channel]) -> Plan:
+def address(
+    kind: MessageKind, recipients: Sequence[Recipient], channels: Sequence[Channel]
+) -> Plan:
     """One `kind` message per guest per channel they can receive. A guest on several of the
     access method's grants is one guest: they get one message, not one per grant."""
     messages: list[PlannedMessage] = []

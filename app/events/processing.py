@@ -16,7 +16,7 @@ from datetime import timedelta
 from app.context import Context
 from app.delivery.compose import SeamState
 from app.delivery.credentials import fingerprint
-from app.delivery.destinations import destination_hash
+from app.delivery.planned import About, Destination, new_delivery
 from app.delivery.retry_policy import backoff_seconds
 from app.delivery.scheduling import plan_on_window
 from app.delivery.send import send_delivery
@@ -24,18 +24,11 @@ from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderErr
 from app.events.deletion import deleted
 from app.events.kinds import Action, action_for
 from app.events.notices import card_ready, times_changed
-from app.events.planner import (
-    FRONT_DESK_ALERTS,
-    FRONT_DESK_CARD,
-    FRONT_DESK_FROM_SEAM,
-    Recipient,
-    guest_message_kind,
-    plan_guest_messages,
-)
-from app.ledger.models import DeliveryStatus, Event, EventStatus, utcnow
+from app.events.planner import Recipient, guest_message_kind, plan_guest_messages
+from app.ledger.models import Event, EventStatus, utcnow
 from app.ledger.store import Claimed, Ledger, NewDelivery, Planned
+from app.messages.kinds import MessageKind
 from app.observability import metrics
-from app.observability.masking import mask_destination
 from app.ports import AccessGrant, AccessMethod, Queued, SeamReader, Work, sends
 
 log = logging.getLogger(__name__)
@@ -289,7 +282,7 @@ def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
             ctx.policy.search_key(),
             event,
             method,
-            kind=FRONT_DESK_CARD,
+            kind=MessageKind.FRONT_DESK_CARD,
             channel="email",
             # One front-desk email per flag: a card that needs encoding again opens a new one.
             credential_fingerprint=f"flag-{flag_id}",
@@ -303,7 +296,7 @@ def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
 def _alert_front_desk(ctx: Context, event: Event, method: AccessMethod) -> str:
     """Tell the front desk, once per access method and kind of alert, that Seam is late
     issuing a guest's credential or gave up; the guest is never told."""
-    kind = FRONT_DESK_ALERTS[event.event_type or ""]
+    kind = MessageKind.issuing_alert(event.event_type or "")
     if method.is_issued:
         return "issued since: no front-desk alert"
     recipients = _recipients(ctx.seam, event)
@@ -332,29 +325,22 @@ def _new_delivery(
     event: Event,
     method: AccessMethod,
     *,
-    kind: str,
+    kind: MessageKind,
     channel: str,
     credential_fingerprint: str,
     recipient: Recipient | None,
     destination: str | None,
 ) -> NewDelivery:
-    grant = recipient.grant if recipient else None
-    guest = recipient.guest if recipient else None
-    # Front-desk messages about the access method as a whole are one per access method.
-    per_guest = guest is not None and kind not in FRONT_DESK_FROM_SEAM
-    return NewDelivery(
+    return new_delivery(
+        kind,
         access_method_id=method.access_method_id,
-        kind=kind,
         channel=channel,
         credential_fingerprint=credential_fingerprint,
         event_id=event.id,
-        access_grant_id=grant.access_grant_id if grant else None,
-        user_identity_id=guest.user_identity_id if guest else None,
-        guest_name=recipient.name if recipient else None,
-        reservation=(grant.reservation_key or grant.access_grant_key) if grant else None,
-        destination_masked=mask_destination(destination) if destination else None,
-        status=DeliveryStatus.PENDING if destination else DeliveryStatus.SKIPPED,
-        error_message=None if destination else f"no {channel} destination configured",
-        recipient=guest.user_identity_id if per_guest and guest else "",
-        destination_hash=(destination_hash(search_key, destination) if destination else None),
+        about=About.stay(
+            recipient.grant if recipient else None,
+            recipient.guest if recipient else None,
+            recipient.name if recipient else None,
+        ),
+        destination=Destination.of(destination, search_key),
     )

@@ -32,6 +32,7 @@ from app.ledger.models import (
     SignInFailures,
     UTCDateTime,
 )
+from app.messages.kinds import FRONT_DESK_KINDS
 
 # A delivery that reached nobody (failed, undelivered, or still unsent when the stay ended), or
 # that waits on Seam to issue its access method again: the alerts page lists these beside the
@@ -158,7 +159,7 @@ class ConsoleStore(LedgerBase):
                     .options(selectinload(Delivery.attempts))
                     .where(
                         or_(
-                            Delivery.kind.like("front_desk%"),
+                            Delivery.kind.in_(FRONT_DESK_KINDS),
                             Delivery.status.in_(ALERT_STATUSES),
                         )
                     )

@@ -22,6 +22,7 @@ from app.ledger.sending import (
     claim_planned,
     same_credential_of,
 )
+from app.messages.kinds import MessageKind
 
 # A guest holds (or will hold) the credential through a delivery in one of these.
 LIVE = (
@@ -46,8 +47,10 @@ ON_ITS_WAY = (
 
 @dataclass(frozen=True)
 class NewDelivery:
+    """A delivery to plan; app/delivery/planned.py's new_delivery builds one."""
+
     access_method_id: str
-    kind: str
+    kind: MessageKind
     channel: str
     credential_fingerprint: str
     event_id: int | None

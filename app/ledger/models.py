@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from app.messages.kinds import MessageKind
+
 # The largest id an Integer primary key holds on every backend (PostgreSQL's `integer`): an id
 # asked for from outside (a URL, a provider's reference) beyond it names nothing.
 MAX_ROW_ID = 2**31 - 1
@@ -179,6 +181,7 @@ class Delivery(Base):
     recipient: Mapped[str] = mapped_column(String(100), default="", server_default="")
     guest_name: Mapped[str | None] = mapped_column(String(200))
     reservation: Mapped[str | None] = mapped_column(String(200))
+    # A MessageKind's value (message_kind reads it back as one).
     kind: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(10))
     credential_fingerprint: Mapped[str] = mapped_column(String(100))
@@ -211,8 +214,12 @@ class Delivery(Base):
     attempts: Mapped[list[Attempt]] = relationship(back_populates="delivery", order_by="Attempt.id")
 
     @property
+    def message_kind(self) -> MessageKind:
+        return MessageKind(self.kind)
+
+    @property
     def is_guest_message(self) -> bool:
-        return not self.kind.startswith("front_desk")
+        return self.message_kind.is_for_guest
 
 
 class Attempt(Base):

@@ -1,9 +1,11 @@
 """The messages ops edit: the templates folder and everything that reads it.
 
-Owns reading the folder into an immutable snapshot (`files`, `catalog`), the sandbox templates run
-in (`sandbox`), rendering (`rendering`), hot reload with a safety net (`live`), the variables a
-template sees (`variables`), the per-hotel settings in properties.toml (`properties`), SMS segment
-counts, and the `templates check`, `preview` and `configmap` work behind the command line.
+Owns the kinds of message and what each is (`kinds`: the values the ledger stores and the
+template folders' names), reading the folder into an immutable snapshot (`files`, `catalog`), the
+sandbox templates run in (`sandbox`), rendering (`rendering`), hot reload with a safety net
+(`live`), the variables a template sees (`variables`), the per-hotel settings in properties.toml
+(`properties`), SMS segment counts, and the `templates check`, `preview` and `configmap` work
+behind the command line.
 
 May import: observability, settings, errors, ports.
 """

@@ -5,27 +5,23 @@ templates/README.md documents the same list for the ops team; a test keeps the t
 
 from __future__ import annotations
 
+from app.messages.kinds import MessageKind
+
 GUEST_PARTS = ("sms.txt", "email_subject.txt", "email.txt", "email.html")
 EMAIL_PARTS = ("email_subject.txt", "email.txt", "email.html")
-# Message name (its folder under templates/) -> the files each of its locale folders holds.
+# Message name (its folder under templates/) -> the files each of its locale folders holds: a
+# guest is written to by SMS and email, the front desk by email.
 MESSAGES: dict[str, tuple[str, ...]] = {
-    "pin_code": GUEST_PARTS,
-    "code_changed": GUEST_PARTS,
-    "instant_key": GUEST_PARTS,
-    "access_cancelled": GUEST_PARTS,
-    "stay_times_changed": GUEST_PARTS,
-    "card_ready": GUEST_PARTS,
-    "front_desk_card": EMAIL_PARTS,
-    "front_desk_undelivered": EMAIL_PARTS,
-    "front_desk_delivery_problem": EMAIL_PARTS,
-    "front_desk_issue_delayed": EMAIL_PARTS,
-    "front_desk_issue_failed": EMAIL_PARTS,
+    template: GUEST_PARTS if kind.is_for_guest else EMAIL_PARTS
+    for kind in MessageKind
+    for template in kind.templates
 }
 # The variable a guest message exists to deliver: its body must show it.
 CREDENTIAL_OF: dict[str, str] = {
-    "pin_code": "pin_code",
-    "code_changed": "pin_code",
-    "instant_key": "instant_key_url",
+    template: variable
+    for kind in MessageKind
+    if (variable := kind.credential_variable)
+    for template in kind.templates
 }
 # Files of a message that go to the guest's screen in full (the subject shows on lock screens).
 BODY_PARTS = ("sms.txt", "email.txt", "email.html")
@@ -58,10 +54,3 @@ VARIABLES: dict[str, str] = {
     "front_desk_delivery_problem only, else None)",
     "locale": "The language of this message, e.g. en or fr (for <html lang>)",
 }
-
-
-def template_message(kind: str, *, code_changed: bool) -> str:
-    """The message folder a delivery of `kind` is written from."""
-    if kind == "pin_code" and code_changed:
-        return "code_changed"
-    return kind

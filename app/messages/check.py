@@ -24,6 +24,7 @@ from app.messages.catalog import (
     PROPERTIES_FILE,
     VARIABLES,
 )
+from app.messages.kinds import MessageKind
 from app.messages.properties import Audience, normalize_locale
 from app.messages.rendering import Renderer
 from app.messages.sms_segments import Segments, count_segments
@@ -295,4 +296,5 @@ def _check_message(
 
 
 def _who(message: str) -> str:
-    return "the front desk" if message.startswith("front_desk") else f"{message} messages"
+    kind = MessageKind.by_template(message)
+    return f"{message} messages" if kind is None or kind.is_for_guest else "the front desk"

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_skeleton, get_datetime_format
 from babel.dates import format_time as babel_time
 
-from app.events.planner import PROBLEM_REPORTS
 from app.messages.catalog import CREDENTIAL_OF
+from app.messages.kinds import MessageKind
 from app.messages.properties import Audience
 from app.ports import AccessGrant, AccessMethod, Guest, Space
 
@@ -159,6 +159,7 @@ def sample_context(
     message: str, audience: Audience, method: AccessMethod | None = None
 ) -> dict[str, object]:
     """The sample guest (Alex Rivera, Room 204, PIN 1234) as `message` would see them."""
+    kind = MessageKind.by_template(message)
     return message_context(
         method=method or sample_method(message),
         grant=SAMPLE_GRANT,
@@ -167,5 +168,5 @@ def sample_context(
         audience=audience,
         code_changed=message == "code_changed",
         include_credential=message in CREDENTIAL_OF,
-        problem=SAMPLE_PROBLEM if message in PROBLEM_REPORTS else None,
+        problem=SAMPLE_PROBLEM if kind and kind.reports_problem else None,
     )

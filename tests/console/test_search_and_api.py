@@ -11,8 +11,10 @@ from starlette.testclient import TestClient
 
 from app.context import Context
 from app.delivery.destinations import destination_hash, normalise
+from app.delivery.planned import About, Destination, new_delivery
 from app.events.processing import process_event
 from app.ledger.console import ConsoleStore, DeliveryQuery
+from app.messages.kinds import MessageKind
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.standins.twilio import TwilioStandin
@@ -148,3 +150,30 @@ def test_alerts_list_a_key_held_while_seam_reprograms(
     for delivery_id in services.ledger.pending_delivery_ids(CODE_ID):
         send(services, delivery_id)
     assert api.get("/api/alerts").json()["deliveries"] == []
+
+
+def test_a_delivery_page_offers_a_resend_only_for_a_guests_key(
+    api: TestClient, services: Context, sent: list[int]
+) -> None:
+    """The PIN's page has the resend form; a notice's page does not (a resend of a notice is
+    refused: only a key is sent again)."""
+    notice_id, _ = services.ledger.plan_delivery(
+        new_delivery(
+            MessageKind.CARD_READY,
+            access_method_id=CODE_ID,
+            channel="sms",
+            credential_fingerprint="card_ready",
+            event_id=None,
+            about=About(user_identity_id="ui-1", guest_name="Alex Rivera"),
+            destination=Destination.of("+15555550123", services.policy.search_key()),
+        )
+    )
+    api.headers.pop("Authorization")
+    sign_in(api)
+
+    key_page = api.get(f"/ops/deliveries/{sent[0]}")
+    notice_page = api.get(f"/ops/deliveries/{notice_id}")
+
+    assert key_page.status_code == notice_page.status_code == 200
+    assert "Resend to guest" in key_page.text
+    assert "Resend to guest" not in notice_page.text

@@ -18,11 +18,11 @@ from app.delivery.credentials import credential_part, is_resend
 from app.delivery.resend import ResendResult, resend
 from app.delivery.send import Result
 from app.errors import BrokerUnavailable
-from app.events.planner import FRONT_DESK_CARD
 from app.events.processing import process_event
 from app.intake.queue import QUEUE, SEND_DELIVERY, RedisEnqueuer, hand_on
 from app.intake.sweeper import sweep
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
+from app.messages.kinds import MessageKind
 from app.ports import Queued, Work
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
@@ -289,7 +289,7 @@ def test_refused_for_a_front_desk_message(
 ) -> None:
     """A front-desk email is not a guest's key: it is not resent."""
     run(services, record(services, "access_method.card_encoding_required"))
-    [flag_mail] = [d for d in deliveries(services) if d.kind == FRONT_DESK_CARD]
+    [flag_mail] = [d for d in deliveries(services) if d.kind == MessageKind.FRONT_DESK_CARD]
     queue: list[int] = []
 
     result = ask(services, flag_mail.id, queue)

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from app.context import Context
 from app.delivery.send import Result
 from app.errors import TransientProviderError
-from app.events.planner import FRONT_DESK_UNDELIVERED
 from app.events.processing import process_event, retry_later
 from app.intake.reconcile import reconcile
 from app.intake.sweeper import sweep
@@ -31,6 +30,7 @@ from app.ledger.models import (
     EventStatus,
     utcnow,
 )
+from app.messages.kinds import MessageKind
 from app.settings import load_settings
 from app.standins.seam import SAMPLES, SeamStandin
 from app.standins.sendgrid import SendGridStandin
@@ -182,7 +182,7 @@ def test_permanent_sms_error_is_not_retried_and_falls_back(
     assert len(narrow.ledger.get_delivery(sms.id).attempts) == 1  # type: ignore[union-attr]
     [mail] = sendgrid.sent
     assert PIN in next(p["value"] for p in mail["content"] if p["type"] == "text/plain")
-    alerts = [d for d in deliveries(narrow) if d.kind == FRONT_DESK_UNDELIVERED]
+    alerts = [d for d in deliveries(narrow) if d.kind == MessageKind.FRONT_DESK_UNDELIVERED]
     assert alerts == []  # the guest has their PIN: nothing to report
 
 
