@@ -22,14 +22,11 @@ from sendgrid import SendGridAPIClient
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client as TwilioClient
 
+from app.errors import CheckFailed
 from app.observability.redaction import redact
 from app.settings import Settings
 
 WEBHOOK_PATH = "/webhooks/seam"
-
-
-class CheckFailed(Exception):
-    """A provider said no, or could not be reached. The message says which and why."""
 
 
 @dataclass(frozen=True)

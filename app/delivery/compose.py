@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.delivery.credentials import credential_part, fingerprint
-from app.errors import NotFound, ProviderError
+from app.errors import NotFound, ProviderError, Unsendable
 from app.events.planner import (
     ACCESS_CANCELLED,
     CARD_READY,
@@ -28,15 +28,6 @@ from app.ports import AccessGrant, AccessMethod, Email, Guest, Sms, Space
 
 if TYPE_CHECKING:  # the adapters (and the SDKs) load only where Services are built
     from app.container import Services
-
-
-class Unsendable(Exception):
-    """The delivery can no longer go out as planned; `status` says how it ends."""
-
-    def __init__(self, status: DeliveryStatus, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
+from app.errors import PropertiesError
+
 _ENTRY_KEYS = frozenset({"locale", "timezone", "property_name"})
 _TABLES = ("workspaces", "spaces")
-
-
-class PropertiesError(ValueError):
-    """properties.toml cannot be used; `line` is where, when known."""
-
-    def __init__(self, reason: str, line: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.line = line
 
 
 @dataclass(frozen=True)

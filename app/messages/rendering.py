@@ -18,12 +18,11 @@ from typing import cast
 import css_inline
 from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 
-from app.errors import TemplateError
+from app.errors import PropertiesError, TemplateError
 from app.messages.catalog import GUEST_PARTS, MESSAGES, PROPERTIES_FILE
 from app.messages.files import TemplateFiles, read_files
 from app.messages.properties import (
     Audience,
-    PropertiesError,
     PropertyMap,
     normalize_locale,
     parse_properties,

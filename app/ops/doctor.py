@@ -15,13 +15,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from app.adapters.checks import (
-    CheckFailed,
     seam_webhook_urls_for_secret,
     seam_workspace,
     sendgrid_scopes,
     twilio_account_status,
 )
-from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.errors import BrokerUnavailable, CheckFailed, LedgerUnavailable
 from app.ledger.migrate import alembic_config
 from app.ledger.store import Ledger
 from app.messages.check import check_configured

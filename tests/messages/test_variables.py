@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.messages.properties import Audience, PropertiesError, parse_properties
+from app.errors import PropertiesError
+from app.messages.properties import Audience, parse_properties
 from app.messages.rendering import Renderer
 from app.messages.sms_segments import count_segments
 from app.messages.variables import format_stay_time, sample_context
