@@ -250,47 +250,12 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _deliveries(args: argparse.Namespace) -> int:
     from app.ledger.store import Ledger
+    from app.ops.deliveries import format_deliveries
 
     settings = load_settings()
     rows = Ledger.from_url(settings.database_url).recent_deliveries(args.limit)
     print(format_deliveries(rows))
     return 0
-
-
-def format_deliveries(rows: Sequence[object]) -> str:
-    from app.ledger.models import Delivery, utcnow
-    from app.ledger.window import scheduled_until
-
-    header = ("id", "created (UTC)", "kind", "channel", "to", "status", "tries", "detail")
-    lines = [header]
-    now = utcnow()
-    for row in rows:
-        assert isinstance(row, Delivery)
-        detail = row.error_code or row.error_message or row.provider_message_id or ""
-        # The delivery window: a pending delivery waiting for its time shows as scheduled.
-        until = scheduled_until(row, now)
-        status = "scheduled" if until else row.status
-        if until:
-            detail = f"not before {until:%Y-%m-%d %H:%M} UTC"
-        lines.append(
-            (
-                str(row.id),
-                row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                row.kind,
-                row.channel,
-                row.destination_masked or "-",
-                status,
-                str(len(row.attempts)),
-                detail[:60],
-            )
-        )
-    if len(lines) == 1:
-        return "no deliveries yet"
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
 
 
 MIN_PASSWORD_LENGTH = 12
