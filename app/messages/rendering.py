@@ -24,10 +24,10 @@ from app.messages.files import TemplateFiles, read_files
 from app.messages.properties import (
     Audience,
     PropertyMap,
-    normalize_locale,
     parse_properties,
 )
 from app.messages.sandbox import MAX_OUTPUT_CHARS, Sandbox, SnapshotLoader, render_budget
+from app.settings.locales import normalize_locale
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CREDENTIAL_KEYS = frozenset({"pin_code", "instant_key_url"})
