@@ -27,6 +27,10 @@ CREDENTIAL_OF: dict[str, str] = {
     "code_changed": "pin_code",
     "instant_key": "instant_key_url",
 }
+# Front-desk emails that say what went wrong with a guest's messages: they see {{ problem }}.
+# (app/events/planner.py names the same two; tests/messages/test_variables.py keeps them equal
+# until the message kinds have one home.)
+PROBLEM_REPORTS = frozenset({"front_desk_undelivered", "front_desk_delivery_problem"})
 # Files of a message that go to the guest's screen in full (the subject shows on lock screens).
 BODY_PARTS = ("sms.txt", "email.txt", "email.html")
 PROPERTIES_FILE = "properties.toml"

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_skeleton, get_datetime_format
 from babel.dates import format_time as babel_time
 
-from app.events.planner import PROBLEM_REPORTS
-from app.messages.catalog import CREDENTIAL_OF
+from app.messages.catalog import CREDENTIAL_OF, PROBLEM_REPORTS
 from app.messages.properties import Audience
 from app.ports import AccessGrant, AccessMethod, Guest, Space
 

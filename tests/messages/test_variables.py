@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import PropertiesError
+from app.events import planner
+from app.messages import catalog
 from app.messages.properties import Audience, parse_properties
 from app.messages.rendering import Renderer
 from app.messages.sms_segments import count_segments
@@ -101,3 +103,13 @@ def test_audience_combines_the_file_and_the_defaults(tmp_path: Path) -> None:
     audience = renderer.audience("pin_code", "ws-paris", [])
     sms = renderer.render_sms("pin_code", sample_context("pin_code", audience))
     assert "ven. 20 juin 2025, 17:00" in sms  # the sample stay: 15:00 UTC is 17:00 in Paris
+
+
+def test_the_problem_reports_are_the_planners() -> None:
+    """The messages that see {{ problem }} are the front-desk problem reports the planner plans,
+    and only those get a sample problem in a preview."""
+    assert catalog.PROBLEM_REPORTS == planner.PROBLEM_REPORTS
+    audience = Audience(locale="en", timezone="UTC")
+    for message in catalog.MESSAGES:
+        context = sample_context(message, audience)
+        assert (context["problem"] is not None) == (message in planner.PROBLEM_REPORTS)
