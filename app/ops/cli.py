@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.intake.queue import CeleryEnqueuer, Enqueuer
     from app.ledger.migrate import upgrade
     from app.ledger.store import Ledger
     from app.observability.error_reports import init_error_reports
@@ -124,6 +125,13 @@ def _serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises the SIGTERM it stopped on once it is done; Python's default action for
     # it kills the process before `finally` runs, which would orphan the embedded worker.
     signal.signal(signal.SIGTERM, _exit_quietly)
+    # With REDIS_URL the web process pushes to Redis itself (create_app's default); the embedded
+    # broker is published to through the workers' Celery app.
+    enqueuer: Enqueuer | None = None
+    if settings.embedded_broker:
+        from workers.celery_app import create_celery_app
+
+        enqueuer = CeleryEnqueuer(create_celery_app(settings))
     worker = None
     if settings.embedded_broker and not args.no_worker:
         settings.require("SEAM_API_KEY")
@@ -133,7 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     try:
         uvicorn.run(
-            create_app(settings, ledger=ledger),
+            create_app(settings, ledger=ledger, enqueuer=enqueuer),
             host=args.host,
             port=args.port or settings.port,
             proxy_headers=True,
