@@ -6,5 +6,6 @@ Each also holds the checks `keycourier doctor` makes with its SDK (is the key ac
 SDK is imported in one module only. The dry-run senders stand in for a channel with no
 credentials; `timed` wraps the real adapters in the provider latency metric.
 
-May import: settings, errors, ports, observability. Nothing past this package sees an SDK object.
+May import: observability, and the foundations (settings, errors, ports). Nothing past this
+package sees an SDK object.
 """

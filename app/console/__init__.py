@@ -27,6 +27,10 @@ written to the audit log. The API (api.py) takes bearer tokens from API_TOKENS.
 
 Nothing here blocks the event loop: the ledger, Seam and the providers are called in a thread
 (`Console.run`).
+
+May import: delivery (resend, card encoding, destination hashes), events (the resend's enqueue
+type), ledger, messages (the template preview), observability, container (the Services type),
+and the foundations (settings, errors, ports).
 """
 
 from __future__ import annotations

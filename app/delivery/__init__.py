@@ -7,5 +7,9 @@ Owns sending (`send`), composing a message from Seam's state (`compose`), the de
 and the keyed fingerprints and hashes that let the ledger compare credentials and find guests
 without keeping either (`credentials`, `destinations`).
 
-May import: messages, ledger, observability, settings, errors, ports.
+May import: messages, ledger, observability, container (the Services type), and the foundations
+(settings, errors, ports). Its imports of events (the planner's message kinds, processing's
+callback types) and of intake (provider_status's enqueuer type) are on their way out with the
+rework of those callbacks: tests/test_architecture.py allows them for now, in
+TEMPORARY_EXCEPTIONS.
 """

@@ -5,5 +5,5 @@ recorded event (`processing`), cancellation on delete (`deletion`) and the guest
 carry no credential (`notices`).
 
 May import: delivery (to plan and send what it decided), messages, ledger, observability,
-settings, errors, ports.
+container (the Services type), and the foundations (settings, errors, ports).
 """

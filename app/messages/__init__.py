@@ -5,5 +5,5 @@ in (`sandbox`), rendering (`rendering`), hot reload with a safety net (`live`), 
 template sees (`variables`), the per-hotel settings in properties.toml (`properties`), SMS segment
 counts, and the `templates check`, `preview` and `configmap` work behind the command line.
 
-May import: observability, settings, errors, ports.
+May import: observability, and the foundations (settings, errors, ports).
 """

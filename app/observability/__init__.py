@@ -5,5 +5,5 @@ addresses (`masking`), every Prometheus metric (`metrics`) and Sentry reporting
 (`error_reports`). It knows nothing of the domain: the event types that get their own metric
 label are told to it (app/events/kinds.py); a worker's Celery signal hooks are workers/hooks.py.
 
-May import: settings, errors. Everything else may import it.
+May import: only the foundations (settings, errors, ports). Everything else may import it.
 """

@@ -5,8 +5,10 @@
 A missing or malformed value raises `ConfigError` whose message is one line naming the variable.
 
 The values some settings parse into live beside it: the delivery window (`window`) and language
-codes (`locales`). This package imports nothing else of app but errors, so every package may
-import it.
+codes (`locales`).
+
+May import: only errors. Settings is a foundation: every package may import it, so it imports
+no other package of app.
 """
 
 from __future__ import annotations

@@ -3,5 +3,6 @@
 Used by the tests, the benchmark and `keycourier demo`: reached through the official SDKs with
 SEAM_ENDPOINT, TWILIO_BASE_URL and SENDGRID_BASE_URL.
 
-May import: errors. Nothing else of app: a stand-in knows only the wire format it imitates.
+May import: only the foundations (settings, errors, ports); it uses errors. Nothing else of app:
+a stand-in knows only the wire format it imitates.
 """
