@@ -9,19 +9,33 @@ imported inside `from_settings`), so the web process imports this module for its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
-from app.delivery.scheduling import Schedule
-from app.delivery.window import Window
 from app.errors import ConfigError
 from app.ledger.store import Ledger
-from app.ports import EmailSender, SeamReader, SmsSender, Templates
-from app.settings import Channel, Settings
+from app.messages.rendering import Templates
+from app.ports import EmailSender, SeamReader, SmsSender
+from app.settings import Channel, Settings, search_key_from
+from app.settings.window import Window
 
 if TYPE_CHECKING:
     from app.messages.live import LiveTemplates
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the delivery window is decided with: the configured window, and the templates'
+    properties.toml for each property's time zone."""
+
+    window: Window
+    templates: Templates
+
+    def zone(self, workspace_id: str | None, space_ids: Sequence[str]) -> ZoneInfo:
+        return ZoneInfo(self.templates.timezone(workspace_id, space_ids))
 
 
 @dataclass(frozen=True)
@@ -75,8 +89,6 @@ class Policy:
 
     def search_key(self) -> bytes:
         """The key destinations are hashed with for search (app.delivery.destinations)."""
-        from app.delivery.destinations import search_key_from
-
         return search_key_from(self.fingerprint_key())
 
     def provider(self, channel: str) -> str:

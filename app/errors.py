@@ -3,19 +3,37 @@
     KeycourierError
     ├── ConfigError                 a setting is missing or malformed; start-up stops
     ├── TemplateError               a message template cannot be rendered (file and line)
+    ├── PropertiesError*            templates/properties.toml cannot be used (line)
+    ├── PreviewError*               a template preview cannot be made as asked
+    ├── ConfigMapError*             the templates folder cannot become a Kubernetes ConfigMap
     ├── LedgerUnavailable           the database cannot be reached; the caller retries or 503s
     ├── BrokerUnavailable           the broker cannot be reached; the caller retries or 503s
-    └── ProviderError               a call to Seam, Twilio or SendGrid failed
-        ├── TransientProviderError  worth retrying: timeouts, connection errors, 429, 5xx
-        │   └── UnknownOutcome      the request left but no answer came: it may have been sent
-        └── PermanentProviderError  retrying cannot help: invalid number, unsubscribed, 4xx
-            └── NotFound            the Seam resource no longer exists
+    ├── ProviderError               a call to Seam, Twilio or SendGrid failed
+    │   ├── TransientProviderError  worth retrying: timeouts, connection errors, 429, 5xx
+    │   │   └── UnknownOutcome      the request left but no answer came: it may have been sent
+    │   └── PermanentProviderError  retrying cannot help: invalid number, unsubscribed, 4xx
+    │       └── NotFound            the Seam resource no longer exists
+    ├── CheckFailed                 doctor, register-webhook: a provider refused our credentials
+    │                               or could not be reached
+    ├── Unsendable                  a planned delivery must not go out now; `status` ends it
+    ├── BodyTooLarge                a webhook's body is over its size limit (413)
+    ├── SignInBusy                  every console password check and queue place is taken (503)
+    ├── SlotRefused                 a sign-in attempt slot (per name or address) is full or locked
+    └── StandinRefusal              a stand-in API (app/standins) refuses a request
+    * also a ValueError, as they were before they joined the tree
 
 Third-party exceptions are translated at the adapter boundary (`raise Ours(...) from exc`),
 and messages carry codes and ids only: never a PIN, an Instant Key URL, a secret or a token.
+This module imports nothing of app, so every package may raise and catch these.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+S = TypeVar("S")
 
 
 class KeycourierError(Exception):
@@ -33,6 +51,23 @@ class TemplateError(KeycourierError):
         super().__init__(f"{where}: {reason}" if where else reason)
         self.reason = reason
         self.where = where
+
+
+class PropertiesError(KeycourierError, ValueError):
+    """templates/properties.toml cannot be used; `line` is where, when known."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+class PreviewError(KeycourierError, ValueError):
+    """The preview cannot be made as asked: the reason is for the person at the terminal."""
+
+
+class ConfigMapError(KeycourierError, ValueError):
+    """The templates folder cannot be turned into a ConfigMap as it is."""
 
 
 class LedgerUnavailable(KeycourierError):
@@ -80,3 +115,48 @@ class PermanentProviderError(ProviderError):
 
 class NotFound(PermanentProviderError):
     """The Seam resource asked for does not exist (any more)."""
+
+
+class CheckFailed(KeycourierError):
+    """A provider said no, or could not be reached. The message says which and why."""
+
+
+class Unsendable(KeycourierError, Generic[S]):
+    """The delivery can no longer go out as planned; `status` says how it ends.
+
+    `status` is the ledger's DeliveryStatus: a type parameter, since this module imports
+    nothing of app.
+    """
+
+    def __init__(self, status: S, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class BodyTooLarge(KeycourierError):
+    """A webhook's body is over the endpoint's limit: refused before it is all in memory."""
+
+
+class StandinRefusal(KeycourierError):
+    """A stand-in refuses a request deep in a handler: the answer (status, JSON body, headers)
+    its route sends instead."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
+        super().__init__(f"refused with {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+class SignInBusy(KeycourierError):
+    """Every console password check and every place in the queue is taken (app/console)."""
+
+
+class SlotRefused(KeycourierError):
+    """A sign-in attempt slot is full or locked: `index` says which of the limits asked for
+    (name or address) refused, `until` when it frees (app/ledger/console.py)."""
+
+    def __init__(self, index: int, until: datetime) -> None:
+        super().__init__(f"sign-in slot {index} refused until {until.isoformat()}")
+        self.index, self.until = index, until

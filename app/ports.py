@@ -7,15 +7,11 @@ stray log of one of these objects cannot leak a PIN or an Instant Key URL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol
-
-if TYPE_CHECKING:
-    from app.messages.properties import Audience
-    from app.messages.rendering import RenderedEmail
+from typing import Literal, Protocol
 
 AccessMode = Literal["code", "card", "mobile_key", "cloud_key"]
 
@@ -61,6 +57,19 @@ class Guest:
     full_name: str | None
     phone_number: str | None = field(repr=False)
     email_address: str | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A guest of an access method: one of its grants, and the grant's user identity (None when
+    the grant names none)."""
+
+    grant: AccessGrant
+    guest: Guest | None
+
+    @property
+    def name(self) -> str:
+        return (self.guest.full_name if self.guest else None) or self.grant.display_name
 
 
 @dataclass(frozen=True)
@@ -220,24 +229,6 @@ class EmailSender(Protocol):
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
         """As SmsSender.recent_messages."""
         ...
-
-
-class Templates(Protocol):
-    """The templates ops edit, as the domain renders from them (app.messages.live)."""
-
-    def audience(
-        self, message: str, workspace_id: str | None, space_ids: Sequence[str]
-    ) -> Audience:
-        """Language, time zone and hotel name for a message about these Seam ids."""
-        ...
-
-    def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
-        """The property's time zone (properties.toml, else TIMEZONE)."""
-        ...
-
-    def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
-
-    def render_email(self, message: str, context: Mapping[str, object]) -> RenderedEmail: ...
 
 
 class Work(StrEnum):

@@ -138,7 +138,7 @@ def __getattr__(name: str) -> KeycourierCelery:
         raise AttributeError(name)
     if "app" not in _built:
         from app.observability.logs import configure_logging
-        from app.observability.worker_hooks import install
+        from workers.hooks import install
 
         settings = load_settings(require=("SEAM_API_KEY",))
         configure_logging(settings)

@@ -1,9 +1,11 @@
 """The only code that talks to Seam, Twilio and SendGrid: one adapter per SDK.
 
-Each adapter implements a port of app.ports, speaks only its plain types, and translates its
-SDK's errors into app.errors (transient or permanent). The dry-run senders stand in for a
-channel with no credentials; `timed` wraps the real adapters in the provider latency metric;
-`checks` asks each provider whether keycourier's credentials work (doctor).
+Each adapter (`seam_api`, `twilio_sms`, `sendgrid_email`) implements a port of app.ports, speaks
+only its plain types, and translates its SDK's errors into app.errors (transient or permanent).
+Each also holds the checks `keycourier doctor` makes with its SDK (is the key accepted?), so an
+SDK is imported in one module only. The dry-run senders stand in for a channel with no
+credentials; `timed` wraps the real adapters in the provider latency metric.
 
-May import: settings, errors, ports, observability. Nothing past this package sees an SDK object.
+May import: observability, and the foundations (settings, errors, ports). Nothing past this
+package sees an SDK object.
 """

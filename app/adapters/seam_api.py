@@ -4,16 +4,23 @@ Every SDK and transport error is translated here into app.errors, and every SDK 
 into the plain dataclasses of app.ports: nothing from the SDK crosses this module. The
 SDK's resources print the PIN and the Instant Key URL in their repr, so they are never
 logged, formatted or put into an exception here.
+
+Also the checks `keycourier doctor` and `keycourier register-webhook` make with the same SDK
+(`check_workspace`, `webhook_urls_for_secret`, `register_webhook`): one cheap call each, no
+retries, every SDK or transport error a `CheckFailed` whose text names what is wrong and never
+holds a credential.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from types import SimpleNamespace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from httpx_retries import Retry
@@ -23,11 +30,13 @@ from seam.exceptions import (
     SeamError,
     SeamHttpApiError,
     SeamHttpInvalidResponseError,
+    SeamHttpUnauthorizedError,
 )
 from seam.seam import Seam
 
 from app.adapters.retry_hints import retry_after_seconds
 from app.errors import (
+    CheckFailed,
     ConfigError,
     NotFound,
     PermanentProviderError,
@@ -35,6 +44,7 @@ from app.errors import (
     TransientProviderError,
 )
 from app.observability.masking import mask_text
+from app.observability.redaction import redact
 from app.ports import (
     AccessGrant,
     AccessMethod,
@@ -48,9 +58,11 @@ from app.ports import (
     SeamEventSummary,
     Space,
 )
+from app.settings import Settings
 
 PROVIDER = "seam"
 EVENTS_PAGE = 500
+WEBHOOK_PATH = "/webhooks/seam"
 # How often to ask Seam about an encoding in progress while waiting for it.
 ACTION_POLL_SECONDS = 0.5
 _STATUSES: dict[str, ActionStatus] = {"pending": "pending", "success": "success", "error": "error"}
@@ -414,3 +426,91 @@ def _instant(resource: Any, name: str, resource_id: str) -> datetime | None:
             PROVIDER, f"{name} of {resource_id} is not a timestamp", code="invalid_response"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# -- checks (doctor, register-webhook) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workspace:
+    name: str
+    is_sandbox: bool
+
+
+@dataclass(frozen=True)
+class RegisteredWebhook:
+    webhook_id: str
+    url: str
+    secret: str
+
+
+def _check_client(settings: Settings) -> Seam:
+    if settings.seam_api_key is None:
+        raise CheckFailed("SEAM_API_KEY is not set")
+    try:
+        return Seam(
+            api_key=settings.seam_api_key.get_secret_value(),
+            endpoint=settings.seam_endpoint,
+            timeout=settings.provider_timeout_seconds,
+        )
+    except SeamError as exc:
+        raise CheckFailed(f"SEAM_API_KEY: {exc}") from exc
+
+
+def _check_failure(exc: Exception) -> CheckFailed:
+    if isinstance(exc, SeamHttpUnauthorizedError):
+        return CheckFailed("Seam rejected SEAM_API_KEY (401 unauthorized)")
+    if isinstance(exc, SeamHttpApiError):
+        message = redact(str(exc.args[0] if exc.args else "") or "error")
+        return CheckFailed(f"Seam answered {exc.status_code} {exc.code}: {message}")
+    return CheckFailed(f"cannot reach Seam: {type(exc).__name__}")
+
+
+def check_workspace(settings: Settings) -> Workspace:
+    """The workspace SEAM_API_KEY opens."""
+    with _check_client(settings) as seam:
+        try:
+            found = seam.workspaces.get()
+        except (SeamError, httpx.HTTPError) as exc:
+            raise _check_failure(exc) from exc
+    return Workspace(name=str(found.name), is_sandbox=bool(found.is_sandbox))
+
+
+def webhook_urls_for_secret(settings: Settings) -> list[str] | None:
+    """URLs of the workspace's webhooks signed with SEAM_WEBHOOK_SECRET; None if Seam does not
+    show webhook secrets."""
+    assert settings.seam_webhook_secret is not None
+    ours = settings.seam_webhook_secret.get_secret_value()
+    with _check_client(settings) as seam:
+        try:
+            hooks = seam.webhooks.list()
+        except (SeamError, httpx.HTTPError) as exc:
+            raise _check_failure(exc) from exc
+    if not any(hook.secret for hook in hooks):
+        return None
+    return [hook.url for hook in hooks if hook.secret == ours]
+
+
+def webhook_url(url: str) -> str:
+    """keycourier's endpoint at `url`: a bare https origin gets /webhooks/seam added."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise CheckFailed(f"{url!r} is not an https:// URL: Seam only calls HTTPS endpoints")
+    if parts.path in ("", "/"):
+        return url.rstrip("/") + WEBHOOK_PATH
+    if not parts.path.rstrip("/").endswith(WEBHOOK_PATH):
+        raise CheckFailed(f"{url!r} is not keycourier's endpoint: it must end in {WEBHOOK_PATH}")
+    return url
+
+
+def register_webhook(settings: Settings, url: str, event_types: Sequence[str]) -> RegisteredWebhook:
+    """Create the Seam webhook for keycourier's endpoint at `url`, with its signing secret."""
+    endpoint = webhook_url(url)
+    with _check_client(settings) as seam:
+        try:
+            hook = seam.webhooks.create(url=endpoint, event_types=list(event_types))
+        except (SeamError, httpx.HTTPError) as exc:
+            raise _check_failure(exc) from exc
+    if not hook.secret:
+        raise CheckFailed(f"Seam created webhook {hook.webhook_id} but showed no secret")
+    return RegisteredWebhook(webhook_id=hook.webhook_id, url=hook.url, secret=hook.secret)

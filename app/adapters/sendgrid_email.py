@@ -3,6 +3,9 @@
 A fresh SDK client is built for every send: the SDK keeps request headers in a dict shared
 by every client it derives and mutates it while sending, so one client is not thread-safe.
 python_http_client logs whole payloads at DEBUG, so its loggers are held at WARNING here.
+
+Also `check_scopes`, the check `keycourier doctor` makes with the same SDK: its errors become a
+`CheckFailed` that names what is wrong and never holds a credential.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sendgrid.helpers.mail.exceptions import ApiKeyIncludedException
 
 from app.adapters.retry_hints import retry_after_seconds
 from app.errors import (
+    CheckFailed,
     ConfigError,
     PermanentProviderError,
     ProviderError,
@@ -30,6 +34,7 @@ from app.errors import (
 )
 from app.observability.masking import mask_email, mask_text
 from app.ports import Email, Sent
+from app.settings import Settings
 
 for _name in ("python_http_client", "python_http_client.client"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -147,3 +152,23 @@ def _retry_after(headers: Any) -> float | None:
         except ValueError:
             pass
     return retry_after_seconds(headers.get("Retry-After"))
+
+
+def check_scopes(settings: Settings) -> list[str]:
+    """The permissions of SENDGRID_API_KEY, for `keycourier doctor`."""
+    if settings.sendgrid_api_key is None:
+        raise CheckFailed("SENDGRID_API_KEY is not set")
+    client = SendGridAPIClient(
+        api_key=settings.sendgrid_api_key.get_secret_value(),
+        host=settings.sendgrid_base_url or DEFAULT_HOST,
+    )
+    try:
+        response = client.client.scopes.get(timeout=settings.provider_timeout_seconds)
+    except SendGridHTTPError as exc:
+        if exc.status_code in (401, 403):
+            raise CheckFailed(f"SendGrid rejected SENDGRID_API_KEY ({exc.status_code})") from exc
+        raise CheckFailed(f"SendGrid answered {exc.status_code}") from exc
+    except OSError as exc:  # urllib's URLError, timeouts, refused connections
+        raise CheckFailed(f"cannot reach SendGrid: {type(exc).__name__}") from exc
+    scopes = json.loads(response.body or b"{}").get("scopes", [])
+    return [str(scope) for scope in scopes]

@@ -3,6 +3,9 @@
 Errors are translated into app.errors at this boundary, with phone numbers masked; the
 message body never appears in an exception or a log line. The SDK logs every request's
 parameters at INFO on "twilio.http_client", so that logger is held at WARNING here.
+
+Also `check_account`, the check `keycourier doctor` makes with the same SDK: its errors become a
+`CheckFailed` that names what is wrong and never holds a credential.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from twilio.rest import Client
 
 from app.adapters.retry_hints import retry_after_seconds
 from app.errors import (
+    CheckFailed,
     ConfigError,
     PermanentProviderError,
     ProviderError,
@@ -29,6 +33,7 @@ from app.errors import (
 )
 from app.observability.masking import mask_phone, mask_text
 from app.ports import ProviderMessage, Sent, Sms
+from app.settings import Settings
 
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 log = logging.getLogger(__name__)
@@ -207,3 +212,30 @@ def _scrub(text: Any, message: Sms) -> str:
     if message.body:
         out = out.replace(message.body, "[body]")
     return mask_text(out.replace(message.to, mask_phone(message.to)))
+
+
+def check_account(settings: Settings) -> str:
+    """The Twilio account's status (active, suspended, closed), for `keycourier doctor`."""
+    if not settings.twilio_account_sid or settings.twilio_auth_token is None:
+        raise CheckFailed("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must both be set")
+    environment: dict[str, str] | None = {} if settings.twilio_base_url else None
+    client = Client(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        environment=environment,
+    )
+    client.http_client.timeout = settings.provider_timeout_seconds
+    if settings.twilio_base_url:
+        client.api.base_url = settings.twilio_base_url.rstrip("/")
+    try:
+        account = client.api.v2010.accounts(settings.twilio_account_sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status in (401, 403, 404):
+            raise CheckFailed(
+                "Twilio rejected TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN "
+                f"({exc.status}, code {exc.code})"
+            ) from exc
+        raise CheckFailed(f"Twilio answered {exc.status} (code {exc.code})") from exc
+    except (TwilioException, requests.exceptions.RequestException) as exc:
+        raise CheckFailed(f"cannot reach Twilio: {type(exc).__name__}") from exc
+    return str(account.status)

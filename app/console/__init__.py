@@ -32,6 +32,10 @@ and its failures, sign-out, resend, encode, preview) is written to the audit log
 
 Nothing here blocks the event loop: the ledger, Seam and the providers are called in a thread
 (`Console.run`).
+
+May import: delivery (resend, card encoding, destination hashes), ledger, messages (the
+template preview), observability, context (what resend and encode work with), and the
+foundations (settings, errors, ports).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
-from app.errors import TemplateError
+from app.errors import PreviewError, TemplateError
 from app.messages.catalog import MESSAGES
-from app.messages.preview import PreviewError, Rendered, render_preview
+from app.messages.preview import Rendered, render_preview
 
 
 def _page(

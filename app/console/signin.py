@@ -33,7 +33,8 @@ from starlette.responses import Response
 
 from app.console.context import Console, Endpoint, safe_next
 from app.console.passwords import check_decoy, verify_password
-from app.console.throttle import Busy, client_address
+from app.console.throttle import client_address
+from app.errors import SignInBusy
 from app.ledger.console import SignInSlots
 from app.ledger.models import utcnow
 
@@ -97,7 +98,7 @@ def sign_in_post(console: Console) -> Endpoint:
         try:
             async with console.password_checks.admit():
                 return await _sign_in(console, request, name, password, next_path, again)
-        except Busy:
+        except SignInBusy:
             refused = console.password_checks.refused_to_report()
             if refused:
                 log.warning("console sign-ins refused (503), every password check taken: %d "

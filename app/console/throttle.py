@@ -22,10 +22,7 @@ from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
-
-class Busy(Exception):
-    """Every password check and every place in the queue is taken."""
-
+from app.errors import SignInBusy
 
 # Sign-ins refused as busy are logged as a count, at most this often: a flood is one line a
 # minute, not one per request.
@@ -43,11 +40,11 @@ class PasswordChecks:
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
-        """A place for one sign-in, held for all of it; `Busy` at once when there is none.
+        """A place for one sign-in, held for all of it; `SignInBusy` at once when there is none.
         Runs on the event loop only, so counting needs no lock."""
         if self._admitted >= self._admitted_limit:
             self._refused += 1
-            raise Busy
+            raise SignInBusy
         self._admitted += 1
         try:
             yield

@@ -8,5 +8,7 @@ composing a message from Seam's state (`compose`), the delivery window (`window`
 and the keyed fingerprints and hashes that let the ledger compare credentials and find guests
 without keeping either (`credentials`, `destinations`).
 
-May import: messages, ledger, observability, settings, errors, ports.
+May import: messages, ledger, observability, context (what a domain call works with), and the
+foundations (settings, errors, ports). It returns what follows a send (`ports.Queued`) and
+knows nothing of the queue or of events.
 """

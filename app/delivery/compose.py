@@ -11,20 +11,12 @@ from dataclasses import dataclass
 
 from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
-from app.errors import NotFound, ProviderError
+from app.errors import NotFound, ProviderError, Unsendable
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages.kinds import MessageKind
+from app.messages.rendering import Templates
 from app.messages.variables import ledger_context, message_context
-from app.ports import AccessGrant, AccessMethod, Email, Guest, SeamReader, Sms, Space, Templates
-
-
-class Unsendable(Exception):
-    """The delivery can no longer go out as planned; `status` says how it ends."""
-
-    def __init__(self, status: DeliveryStatus, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+from app.ports import AccessGrant, AccessMethod, Email, Guest, SeamReader, Sms, Space
 
 
 @dataclass(frozen=True)

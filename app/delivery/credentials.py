@@ -5,7 +5,8 @@ front desk asked for (app/delivery/resend.py), that fingerprint marked with the 
 `<fingerprint>~resend-<request id>`. The mark gives the resend its own row under the
 deliveries' unique key; everything that asks "is this the same credential?" compares
 `credential_part` (in SQL: the first FINGERPRINT_LENGTH characters), so a resend counts as
-the credential it carries.
+the credential it carries. The format's two constants belong to the ledger, which stores and
+queries it (app/ledger/models.py).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-FINGERPRINT_LENGTH = 40
-RESEND_MARK = "~resend-"
+from app.ledger.models import FINGERPRINT_LENGTH, RESEND_MARK
 
 
 def fingerprint(key: bytes, access_method_id: str, credential: str) -> str:

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 
-from app.settings import Settings
+from app.settings import Settings, search_key_from
 
 _NOT_DIGITS = re.compile(r"[^\d]")
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{7,25}$")
@@ -22,11 +22,6 @@ _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{7,25}$")
 
 def search_key(settings: Settings) -> bytes:
     return search_key_from(settings.fingerprint_key())
-
-
-def search_key_from(fingerprint_key: bytes) -> bytes:
-    """The key destinations are hashed with, derived from the credential fingerprint key."""
-    return hmac.new(fingerprint_key, b"keycourier destination search", "sha256").digest()
 
 
 def normalise(destination: str) -> str | None:

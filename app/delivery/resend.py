@@ -41,7 +41,7 @@ from app.delivery.compose import guest_destination
 from app.delivery.credentials import credential_part, fingerprint, resend_fingerprint
 from app.delivery.planned import About, Destination, new_delivery, reservation_of
 from app.errors import NotFound
-from app.events.planner import guest_message_kind
+from app.messages.kinds import MessageKind
 from app.ports import Queued, sends
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,8 @@ def resend(
     except NotFound:
         return refused("access_method_deleted")
     credential = method.credential
-    if guest_message_kind(method) != original.kind or not method.is_issued or credential is None:
+    kind = MessageKind.for_mode(method.mode)
+    if kind != original.kind or not method.is_issued or credential is None:
         return refused("not_issued")
     try:
         grant = (

@@ -8,31 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from app.delivery.window import SendAt, TooLate, Window, decide
-from app.events.planner import Recipient
+from app.context import Schedule
+from app.delivery.window import SendAt, TooLate, decide
 from app.ledger.models import DeliveryStatus, utcnow
 from app.ledger.store import Ledger, NewDelivery, Planned
 from app.ledger.window import Rescheduled
 from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
-from app.ports import AccessGrant, Templates
+from app.ports import AccessGrant, Recipient
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """What the delivery window is decided with: the configured window, and the templates'
-    properties.toml for each property's time zone."""
-
-    window: Window
-    templates: Templates
-
-    def zone(self, workspace_id: str | None, space_ids: Sequence[str]) -> ZoneInfo:
-        return ZoneInfo(self.templates.timezone(workspace_id, space_ids))
 
 
 def decide_for(

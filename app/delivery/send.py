@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from app.context import Context
-from app.delivery.compose import Composed, SeamState, Unsendable, compose
+from app.delivery.compose import Composed, SeamState, compose
 from app.delivery.credentials import fingerprint
 from app.delivery.fallback import after_failure
 from app.delivery.retry_policy import backoff_seconds
@@ -23,6 +23,7 @@ from app.errors import (
     ProviderError,
     TransientProviderError,
     UnknownOutcome,
+    Unsendable,
 )
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.store import AttemptEnd, Claimed, InFlight

@@ -5,5 +5,6 @@ recorded event (`processing`), cancellation on delete (`deletion`) and the guest
 carry no credential (`notices`).
 
 May import: delivery (to plan and send what it decided), messages, ledger, observability,
-settings, errors, ports.
+context (what a domain call works with), and the foundations (settings, errors, ports). What
+follows an event is returned (`Outcome.next`), never called back.
 """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from app.observability import metrics
+
 
 class Action(StrEnum):
     DELIVER = "deliver"  # a credential is ready: send it to the guest (a card: close the flag)
@@ -28,6 +30,8 @@ ACTIONS: dict[str, Action] = {
 
 # The event types to subscribe a Seam webhook to (and to ask events/list for).
 SUBSCRIBED_EVENT_TYPES: tuple[str, ...] = tuple(ACTIONS)
+# Each gets its own label in the metrics; any other type a sender makes up is "other".
+metrics.know_event_types(ACTIONS)
 
 
 def action_for(event_type: str) -> Action:

@@ -17,21 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from app.context import Context
+from app.context import Context, Schedule
 from app.delivery.compose import stay_fingerprint
 from app.delivery.planned import About, Destination, new_delivery
-from app.delivery.scheduling import (
-    Schedule,
-    plan_notice_on_window,
-    retime_grant,
-    schedule_guest_delivery,
-)
+from app.delivery.scheduling import plan_notice_on_window, retime_grant, schedule_guest_delivery
 from app.errors import NotFound
-from app.events.planner import Recipient, address
+from app.events.planner import address
 from app.ledger.models import Delivery, Event
 from app.ledger.store import Ledger
 from app.messages.kinds import CREDENTIAL_KINDS, MessageKind
-from app.ports import AccessGrant, AccessMethod
+from app.ports import AccessGrant, AccessMethod, Recipient
 
 
 def tell_holders(

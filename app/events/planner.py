@@ -10,18 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.messages.kinds import MessageKind
-from app.ports import AccessGrant, AccessMethod, Guest
+from app.ports import AccessMethod, Recipient
 from app.settings import Channel
-
-
-@dataclass(frozen=True)
-class Recipient:
-    grant: AccessGrant
-    guest: Guest | None
-
-    @property
-    def name(self) -> str:
-        return (self.guest.full_name if self.guest else None) or self.grant.display_name
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,12 @@ from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderErr
 from app.events.deletion import deleted
 from app.events.kinds import Action, action_for
 from app.events.notices import card_ready, times_changed
-from app.events.planner import Recipient, guest_message_kind, plan_guest_messages
+from app.events.planner import guest_message_kind, plan_guest_messages
 from app.ledger.models import Event, EventStatus, utcnow
 from app.ledger.store import Claimed, Ledger, NewDelivery, Planned
 from app.messages.kinds import MessageKind
 from app.observability import metrics
-from app.ports import AccessGrant, AccessMethod, Queued, SeamReader, Work, sends
+from app.ports import AccessGrant, AccessMethod, Queued, Recipient, SeamReader, Work, sends
 
 log = logging.getLogger(__name__)
 

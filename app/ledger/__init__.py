@@ -4,6 +4,8 @@ Owns the tables (`models`), their migrations, and every write to them: events, d
 their attempts, front-desk flags, provider reports, the console's audit log and sign-in state.
 `store.Ledger` is the one writer; the rest of app asks it, never the database.
 
-May import: errors, messages.kinds (the kinds of message it records), and the plain helpers it
-stores the results of. Imports no adapter or SDK.
+May import: the foundations (settings, errors, ports) and messages.kinds; the kinds of message
+it records are that enum. No adapter, no SDK, nothing else of the domain: the format of what it
+stores (a credential's fingerprint) is declared here, and the packages that compute it import it
+from here.
 """

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, case, delete, insert, literal, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
+from app.errors import SlotRefused
 from app.ledger.base import LedgerBase
 from app.ledger.models import (
     MAX_ROW_ID,
@@ -82,11 +83,6 @@ class SessionRecord:
 
     user_name: str
     password_tag: str
-
-
-class _Refused(Exception):
-    def __init__(self, index: int, until: datetime) -> None:
-        self.index, self.until = index, until
 
 
 class ConsoleStore(LedgerBase):
@@ -250,10 +246,10 @@ class ConsoleStore(LedgerBase):
                                 SignInFailures.name_key == key
                             )
                         ).scalar()
-                        raise _Refused(index, until if until is not None else now + window)
+                        raise SlotRefused(index, until if until is not None else now + window)
                     windows.append(taken.first_failed_at)
                     locks.append(taken.locked_until)
-        except _Refused as refused:  # the transaction is rolled back: no slot is kept
+        except SlotRefused as refused:  # the transaction is rolled back: no slot is kept
             return SignInSlots(refused_by=refused.index, locked_until=refused.until)
         return SignInSlots(windows=tuple(windows), locks=tuple(locks))
 

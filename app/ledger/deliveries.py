@@ -12,8 +12,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from app.delivery.credentials import RESEND_MARK
-from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, utcnow
+from app.ledger.models import RESEND_MARK, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import (
     DELIVERIES,
     SENT_STATUSES,

@@ -154,6 +154,14 @@ class Event(Base):
     __table_args__ = (Index("ix_events_status_queued", "status", "queued_at"),)
 
 
+# A delivery's credential_fingerprint: the credential's keyed fingerprint, FINGERPRINT_LENGTH
+# hex characters, or for a resend the front desk asked for that fingerprint + RESEND_MARK + the
+# request's id. The ledger compares credentials on the first FINGERPRINT_LENGTH characters;
+# app/delivery/credentials.py makes the fingerprints.
+FINGERPRINT_LENGTH = 40
+RESEND_MARK = "~resend-"
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (

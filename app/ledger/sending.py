@@ -43,9 +43,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from app.delivery.credentials import FINGERPRINT_LENGTH
 from app.ledger.base import LedgerBase
-from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
+from app.ledger.models import (
+    FINGERPRINT_LENGTH,
+    Attempt,
+    AttemptOutcome,
+    Delivery,
+    DeliveryStatus,
+    utcnow,
+)
 
 # Declarative models' __table__ is typed as a FromClause; it is a Table.
 DELIVERIES = cast(Table, Delivery.__table__)
@@ -69,8 +75,8 @@ _OTHER = DELIVERIES.alias("other")
 
 
 def same_credential_of(fingerprint: Any) -> Any:
-    """The credential part of a fingerprint column (a resend's mark cut off:
-    app/delivery/credentials)."""
+    """The credential part of a fingerprint column (a resend's mark cut off: see
+    FINGERPRINT_LENGTH in app/ledger/models.py)."""
     return func.substr(fingerprint, 1, FINGERPRINT_LENGTH)
 
 

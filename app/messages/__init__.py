@@ -7,5 +7,5 @@ sandbox templates run in (`sandbox`), rendering (`rendering`), hot reload with a
 (`properties`), SMS segment counts, and the `templates check`, `preview` and `configmap` work
 behind the command line.
 
-May import: observability, settings, errors, ports.
+May import: observability, and the foundations (settings, errors, ports).
 """

@@ -25,11 +25,12 @@ from app.messages.catalog import (
     VARIABLES,
 )
 from app.messages.kinds import MessageKind
-from app.messages.properties import Audience, normalize_locale
+from app.messages.properties import Audience
 from app.messages.rendering import Renderer
 from app.messages.sms_segments import Segments, count_segments
 from app.messages.variables import SAMPLE_INSTANT_KEY_URL, SAMPLE_PIN, sample_context
 from app.settings import Settings
+from app.settings.locales import normalize_locale
 
 SAMPLE_PROPERTY = "Hotel Example"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from app.errors import ConfigMapError
 from app.messages.files import TemplateFiles, read_files
 
 NAME = "keycourier-templates"
@@ -29,10 +30,6 @@ _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9]
 _NOT_BLOCK = re.compile(
     "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
-
-
-class ConfigMapError(ValueError):
-    """The folder cannot be turned into a ConfigMap as it is."""
 
 
 def flat_key(path: str) -> str:

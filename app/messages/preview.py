@@ -13,14 +13,11 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from app.errors import PreviewError
 from app.messages.catalog import MESSAGES
 from app.messages.rendering import Renderer
 from app.messages.sms_segments import count_segments
 from app.messages.variables import SAMPLE_PIN, sample_context, sample_method
-
-
-class PreviewError(ValueError):
-    """The preview cannot be made as asked: the reason is for the person at the terminal."""
 
 
 @dataclass(frozen=True)

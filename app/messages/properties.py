@@ -11,19 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
+from app.errors import PropertiesError
+from app.settings.locales import normalize_locale
 
 _ENTRY_KEYS = frozenset({"locale", "timezone", "property_name"})
 _TABLES = ("workspaces", "spaces")
-
-
-class PropertiesError(ValueError):
-    """properties.toml cannot be used; `line` is where, when known."""
-
-    def __init__(self, reason: str, line: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -61,16 +53,6 @@ class PropertyMap:
 
     def locales(self) -> set[str]:
         return {e.locale for e in [*self.workspaces.values(), *self.spaces.values()] if e.locale}
-
-
-def normalize_locale(text: str) -> str:
-    """`pt-BR`, `pt_br` and `pt_BR` alike become Babel's `pt_BR`; raises ValueError if unknown."""
-    try:
-        return str(Locale.parse(text.strip().replace("-", "_")))
-    except (UnknownLocaleError, ValueError, TypeError):
-        raise ValueError(
-            f"{text!r} is not a language code Babel knows (e.g. en, fr, pt_BR)"
-        ) from None
 
 
 def check_timezone(text: str) -> str:

@@ -13,22 +13,21 @@ import re
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import css_inline
 from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 
-from app.errors import TemplateError
+from app.errors import PropertiesError, TemplateError
 from app.messages.catalog import GUEST_PARTS, MESSAGES, PROPERTIES_FILE
 from app.messages.files import TemplateFiles, read_files
 from app.messages.properties import (
     Audience,
-    PropertiesError,
     PropertyMap,
-    normalize_locale,
     parse_properties,
 )
 from app.messages.sandbox import MAX_OUTPUT_CHARS, Sandbox, SnapshotLoader, render_budget
+from app.settings.locales import normalize_locale
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CREDENTIAL_KEYS = frozenset({"pin_code", "instant_key_url"})
@@ -40,6 +39,25 @@ class RenderedEmail:
     subject: str = field(repr=False)
     text: str = field(repr=False)
     html: str = field(repr=False)
+
+
+class Templates(Protocol):
+    """The templates ops edit, as the domain renders from them: what a Context holds
+    (app.messages.live.LiveTemplates implements it)."""
+
+    def audience(
+        self, message: str, workspace_id: str | None, space_ids: Sequence[str]
+    ) -> Audience:
+        """Language, time zone and hotel name for a message about these Seam ids."""
+        ...
+
+    def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
+        """The property's time zone (properties.toml, else TIMEZONE)."""
+        ...
+
+    def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
+
+    def render_email(self, message: str, context: Mapping[str, object]) -> RenderedEmail: ...
 
 
 class Renderer:

@@ -2,7 +2,8 @@
 
 Labels carry only bounded, non-personal values: event types keycourier knows (anything else is
 "other"), channels, statuses, provider and operation names. Never an id, a phone number, an
-address or a credential.
+address or a credential. Which event types keycourier knows is the events package's to say
+(app/events/kinds.py calls `know_event_types`): this module imports nothing of the domain.
 
 The web process serves these at `/metrics`; a worker serves its own on WORKER_METRICS_PORT
 (it is another process, with its own counters: see README "Metrics").
@@ -11,16 +12,13 @@ The web process serves these at `/metrics`; a worker serves its own on WORKER_ME
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
-
-from app.events.kinds import is_handled
-from app.ledger.models import utcnow
 
 T = TypeVar("T")
 
@@ -72,8 +70,17 @@ PROVIDER_EVENTS = Counter(
 _event_received_at: ContextVar[datetime | None] = ContextVar("event_received_at", default=None)
 
 
+# The event types that get their own label; set by app/events/kinds.py when it is imported.
+_KNOWN_EVENT_TYPES: set[str] = set()
+
+
+def know_event_types(event_types: Iterable[str]) -> None:
+    """Give these event types their own label (every other type is counted as "other")."""
+    _KNOWN_EVENT_TYPES.update(event_types)
+
+
 def event_type_label(event_type: str | None) -> str:
-    return event_type if event_type and is_handled(event_type) else "other"
+    return event_type if event_type and event_type in _KNOWN_EVENT_TYPES else "other"
 
 
 def webhook_answered(event_type: str | None, outcome: str) -> None:
@@ -97,7 +104,7 @@ def delivery_finished(channel: str, status: str) -> None:
     DELIVERIES.labels(channel, status).inc()
     received_at = _event_received_at.get()
     if status == "sent" and received_at is not None:
-        QUEUE_LAG.labels(channel).observe((utcnow() - received_at).total_seconds())
+        QUEUE_LAG.labels(channel).observe((datetime.now(UTC) - received_at).total_seconds())
 
 
 def provider_event_answered(provider: str, status: str, outcome: str) -> None:

@@ -1,7 +1,9 @@
 """The `keycourier` command and the operator's tools behind it.
 
 Owns the command line (`cli`, `templates_cli`), `register-webhook`, `doctor` and `worker-health`
-(`commands`, `doctor`), and the one-machine demo (`demo`).
+(`commands`, `doctor`), the `deliveries` table (`deliveries`) and the one-machine demo (`demo`).
 
-May import anything in app, and workers (only to start a worker or beat).
+May import: web, console, intake, events, delivery, messages, ledger, adapters, observability,
+standins, context, the foundations (settings, errors, ports), and workers (app/ops/cli.py
+only: to start a worker or beat, and to publish on the embedded broker).
 """

@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.intake.queue import CeleryEnqueuer, Enqueuer
     from app.ledger.migrate import upgrade
     from app.ledger.store import Ledger
     from app.observability.error_reports import init_error_reports
@@ -124,6 +125,13 @@ def _serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises the SIGTERM it stopped on once it is done; Python's default action for
     # it kills the process before `finally` runs, which would orphan the embedded worker.
     signal.signal(signal.SIGTERM, _exit_quietly)
+    # With REDIS_URL the web process pushes to Redis itself (create_app's default); the embedded
+    # broker is published to through the workers' Celery app.
+    enqueuer: Enqueuer | None = None
+    if settings.embedded_broker:
+        from workers.celery_app import create_celery_app
+
+        enqueuer = CeleryEnqueuer(create_celery_app(settings))
     worker = None
     if settings.embedded_broker and not args.no_worker:
         settings.require("SEAM_API_KEY")
@@ -133,7 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     try:
         uvicorn.run(
-            create_app(settings, ledger=ledger),
+            create_app(settings, ledger=ledger, enqueuer=enqueuer),
             host=args.host,
             port=args.port or settings.port,
             proxy_headers=True,
@@ -244,47 +252,12 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _deliveries(args: argparse.Namespace) -> int:
     from app.ledger.store import Ledger
+    from app.ops.deliveries import format_deliveries
 
     settings = load_settings()
     rows = Ledger.from_url(settings.database_url).recent_deliveries(args.limit)
     print(format_deliveries(rows))
     return 0
-
-
-def format_deliveries(rows: Sequence[object]) -> str:
-    from app.ledger.models import Delivery, utcnow
-    from app.ledger.window import scheduled_until
-
-    header = ("id", "created (UTC)", "kind", "channel", "to", "status", "tries", "detail")
-    lines = [header]
-    now = utcnow()
-    for row in rows:
-        assert isinstance(row, Delivery)
-        detail = row.error_code or row.error_message or row.provider_message_id or ""
-        # The delivery window: a pending delivery waiting for its time shows as scheduled.
-        until = scheduled_until(row, now)
-        status = "scheduled" if until else row.status
-        if until:
-            detail = f"not before {until:%Y-%m-%d %H:%M} UTC"
-        lines.append(
-            (
-                str(row.id),
-                row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                row.kind,
-                row.channel,
-                row.destination_masked or "-",
-                status,
-                str(len(row.attempts)),
-                detail[:60],
-            )
-        )
-    if len(lines) == 1:
-        return "no deliveries yet"
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
 
 
 MIN_PASSWORD_LENGTH = 12

@@ -29,8 +29,8 @@ def add_commands(commands: Any) -> None:
 
 
 def register_webhook(args: argparse.Namespace) -> int:
-    from app.adapters.checks import CheckFailed
-    from app.adapters.checks import register_webhook as create
+    from app.adapters.seam_api import register_webhook as create
+    from app.errors import CheckFailed
     from app.events.kinds import SUBSCRIBED_EVENT_TYPES
 
     settings = load_settings(require=("SEAM_API_KEY",))

@@ -24,7 +24,7 @@ import httpx
 
 from app.ledger.store import Ledger
 from app.observability.masking import mask_destination
-from app.ops.cli import format_deliveries
+from app.ops.deliveries import format_deliveries
 from app.standins.seam import SAMPLES, SeamStandin
 from app.standins.signing import signed_headers
 

@@ -14,14 +14,8 @@ from enum import StrEnum
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from app.adapters.checks import (
-    CheckFailed,
-    seam_webhook_urls_for_secret,
-    seam_workspace,
-    sendgrid_scopes,
-    twilio_account_status,
-)
-from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.adapters import seam_api, sendgrid_email, twilio_sms
+from app.errors import BrokerUnavailable, CheckFailed, LedgerUnavailable
 from app.ledger.migrate import alembic_config
 from app.ledger.store import Ledger
 from app.messages.check import check_configured
@@ -71,7 +65,7 @@ def _seam(settings: Settings) -> Iterator[Finding]:
         )
         return
     try:
-        workspace = seam_workspace(settings)
+        workspace = seam_api.check_workspace(settings)
     except CheckFailed as exc:
         yield Finding(
             "seam",
@@ -95,7 +89,7 @@ def _webhook_secret(settings: Settings) -> Iterator[Finding]:
     if settings.seam_api_key is None:
         return
     try:
-        urls = seam_webhook_urls_for_secret(settings)
+        urls = seam_api.webhook_urls_for_secret(settings)
     except CheckFailed as exc:
         yield Finding("webhook", Level.WARN, f"could not list Seam's webhooks: {exc}")
         return
@@ -128,7 +122,7 @@ def _twilio(settings: Settings) -> Iterator[Finding]:
         )  # fmt: skip
         return
     try:
-        status = twilio_account_status(settings)
+        status = twilio_sms.check_account(settings)
     except CheckFailed as exc:
         yield Finding(
             "twilio", Level.FAIL, str(exc),
@@ -155,7 +149,7 @@ def _sendgrid(settings: Settings) -> Iterator[Finding]:
         )  # fmt: skip
         return
     try:
-        scopes = sendgrid_scopes(settings)
+        scopes = sendgrid_email.check_scopes(settings)
     except CheckFailed as exc:
         yield Finding(
             "sendgrid", Level.FAIL, str(exc),

@@ -64,9 +64,9 @@ def _templates_check(args: argparse.Namespace) -> int:
 
 
 def _templates_preview(args: argparse.Namespace) -> int:
-    from app.errors import TemplateError
+    from app.errors import PreviewError, TemplateError
     from app.messages.check import check_configured
-    from app.messages.preview import PreviewError, preview, read_event
+    from app.messages.preview import preview, read_event
 
     settings = load_settings()
     directory = args.dir or settings.templates_dir
@@ -98,8 +98,9 @@ def _templates_preview(args: argparse.Namespace) -> int:
 
 
 def _templates_configmap(args: argparse.Namespace) -> int:
+    from app.errors import ConfigMapError
     from app.messages.check import check_configured
-    from app.messages.configmap import ConfigMapError, configmap_yaml, volume_yaml
+    from app.messages.configmap import configmap_yaml, volume_yaml
 
     settings = load_settings()
     directory = args.dir or settings.templates_dir

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.errors import StandinRefusal
 from app.standins.http import Answer, RecordedRequest, StandinServer
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -91,9 +92,9 @@ def seam_error(status: int, error_type: str, message: str, **extra: Any) -> Answ
     return Answer(status, {"error": error, "ok": False}, {"seam-request-id": str(uuid.uuid4())})
 
 
-class _Missing(Exception):
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
+def refuse(answer: Answer) -> StandinRefusal:
+    """The refusal that makes the route send `answer` instead, from deep in a handler."""
+    return StandinRefusal(answer.status, answer.body, answer.headers)
 
 
 class SeamStandin(StandinServer):
@@ -218,8 +219,8 @@ class SeamStandin(StandinServer):
             return seam_error(404, "not_found", f"No route for {request.path}")
         try:
             return handler(request)
-        except _Missing as missing:
-            return missing.answer
+        except StandinRefusal as refused:
+            return Answer(refused.status, refused.body, refused.headers)
 
     def _required(self, request: RecordedRequest, *names: str) -> dict[str, str]:
         """The first of `names` present, as {name: value}; a 400 invalid_input if none is."""
@@ -228,7 +229,7 @@ class SeamStandin(StandinServer):
             if value:
                 return {name: value}
         errors = {name: {"_errors": ["Required"]} for name in names}
-        raise _Missing(
+        raise refuse(
             seam_error(
                 400,
                 "invalid_input",
@@ -241,7 +242,7 @@ class SeamStandin(StandinServer):
         found = self.get(kind, resource_id)
         if found is None:
             label = kind.replace("_", " ")
-            raise _Missing(seam_error(404, KINDS[kind][1], f"Could not find an {label}"))
+            raise refuse(seam_error(404, KINDS[kind][1], f"Could not find an {label}"))
         return found
 
     def _get_one(self, kind: str, request: RecordedRequest, key_field: str) -> Answer:
@@ -252,7 +253,7 @@ class SeamStandin(StandinServer):
         for resource in self.all(kind):
             if resource.get(key_field) == given[key_field]:
                 return _ok(kind, resource)
-        raise _Missing(seam_error(404, KINDS[kind][1], f"Could not find {kind} by key"))
+        raise refuse(seam_error(404, KINDS[kind][1], f"Could not find {kind} by key"))
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -319,7 +320,7 @@ class SeamStandin(StandinServer):
         method = self._lookup("access_method", method_id)
         self._lookup("acs_encoder", encoder_id)
         if method.get("mode") != "card":
-            raise _Missing(
+            raise refuse(
                 seam_error(400, "invalid_input", "Only a card access method can be encoded")
             )
         attempt_id = str(uuid.uuid4())
@@ -414,7 +415,7 @@ class SeamStandin(StandinServer):
     def _create_webhook(self, request: RecordedRequest) -> Answer:
         url = self._required(request, "url")["url"]
         if not url.startswith("https://"):
-            raise _Missing(seam_error(400, "invalid_input", "url must be an https:// URL"))
+            raise refuse(seam_error(400, "invalid_input", "url must be an https:// URL"))
         webhook = {
             "webhook_id": str(uuid.uuid4()),
             "url": url,

@@ -4,6 +4,8 @@ Owns `create_app` (routes, lifespan, health and readiness, metrics), the webhook
 Seam (Svix), Twilio and SendGrid (verify the signature, read the body within its cap, hand the
 event to intake or the report to delivery), and the event loop's lag watch.
 
-May import: intake, ledger, delivery (provider reports, off the loop), console, messages,
-observability, adapters (built lazily), settings, errors, ports. Nothing imports web but ops.
+May import: intake, events.kinds (which events are acted on), ledger, delivery (provider
+reports, off the loop), console, messages, observability, adapters (the reference SendGrid's
+events echo back), context (the console builds one on first use), and the
+foundations (settings, errors, ports). Nothing imports web but ops.
 """

@@ -1,4 +1,9 @@
-"""The web process: `create_app(settings)` wires routes to the ledger and the broker."""
+"""The web process: `create_app(settings)` wires routes to the ledger and the broker.
+
+With REDIS_URL the web process pushes to Redis itself. The embedded broker is published to
+through the workers' Celery app, which `keycourier serve` (app/ops/cli.py) builds and passes in
+as the enqueuer: nothing here imports workers.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,10 @@ from starlette.routing import Route
 
 from app.console import console_routes
 from app.context import Context
-from app.errors import BrokerUnavailable, LedgerUnavailable
+from app.errors import BrokerUnavailable, ConfigError, LedgerUnavailable
 from app.intake.ingest import EventWriter, IngestWriter
 from app.intake.ingest_async import AsyncIngestWriter
-from app.intake.queue import CeleryEnqueuer, Enqueuer, RedisEnqueuer, hand_on
+from app.intake.queue import Enqueuer, RedisEnqueuer, hand_on
 from app.ledger.store import Ledger
 from app.messages.live import LiveTemplates
 from app.settings import TWILIO_STATUS_PATH, Settings
@@ -31,15 +36,6 @@ from app.web.loop_watch import LoopWatch
 from app.web.webhooks.seam import SeamWebhookEndpoint
 from app.web.webhooks.sendgrid import SendGridEventsEndpoint
 from app.web.webhooks.twilio import TwilioStatusEndpoint
-
-
-def make_enqueuer(settings: Settings) -> Enqueuer:
-    """Redis: raw pipelined pushes. The embedded broker: Celery's own producer."""
-    if settings.redis_url is not None:
-        return RedisEnqueuer(settings.redis_url)
-    from workers.celery_app import create_celery_app
-
-    return CeleryEnqueuer(create_celery_app(settings))
 
 
 def make_writer(settings: Settings, ledger: Ledger, enqueuer: Enqueuer) -> EventWriter:
@@ -61,7 +57,11 @@ def create_app(
     if ledger is None:
         ledger = Ledger.from_url(settings.database_url)
     if enqueuer is None:
-        enqueuer = make_enqueuer(settings)
+        if settings.redis_url is None:
+            raise ConfigError(
+                "REDIS_URL is not set: the embedded broker's enqueuer comes from `keycourier serve`"
+            )
+        enqueuer = RedisEnqueuer(settings.redis_url)
     if templates is None:
         templates = LiveTemplates.from_settings(settings)
     live_templates = templates

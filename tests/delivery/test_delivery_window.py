@@ -28,7 +28,7 @@ from app.intake.sweeper import patience_for, sweep
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
 from app.ledger.store import AttemptEnd
 from app.ledger.window import Rescheduled
-from app.ops.cli import format_deliveries
+from app.ops.deliveries import format_deliveries
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin

@@ -1,5 +1,6 @@
-"""The delivery window's rules (app/delivery/window.py) on explicit datetimes: lead time, quiet
-hours spanning midnight, daylight saving changes, the end of the stay."""
+"""The delivery window's rules (app/delivery/window.py, on the values app/settings/window.py
+parses) on explicit datetimes: lead time, quiet hours spanning midnight, daylight saving
+changes, the end of the stay."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.delivery.window import (
+from app.delivery.window import SendAt, TooLate, decide
+from app.settings.window import (
     LeadTime,
     QuietHours,
-    SendAt,
-    TooLate,
     Window,
-    decide,
     local_instant,
     parse_lead_time,
     parse_quiet_hours,

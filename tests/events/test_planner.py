@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.events.planner import Recipient, plan_guest_messages
-from app.ports import AccessGrant, AccessMethod, Guest
+from app.events.planner import plan_guest_messages
+from app.ports import AccessGrant, AccessMethod, Guest, Recipient
 
 
 def method(**changes: object) -> AccessMethod:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from app.messages.configmap import ConfigMapError, configmap_yaml, volume_yaml
+from app.errors import ConfigMapError
+from app.messages.configmap import configmap_yaml, volume_yaml
 from app.ops.cli import main
 from tests.conftest import TEMPLATES
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.messages.properties import Audience, PropertiesError, parse_properties
+from app.errors import PropertiesError
+from app.messages import catalog
+from app.messages.kinds import MessageKind
+from app.messages.properties import Audience, parse_properties
 from app.messages.rendering import Renderer
 from app.messages.sms_segments import count_segments
 from app.messages.variables import format_stay_time, sample_context
@@ -100,3 +103,14 @@ def test_audience_combines_the_file_and_the_defaults(tmp_path: Path) -> None:
     audience = renderer.audience("pin_code", "ws-paris", [])
     sms = renderer.render_sms("pin_code", sample_context("pin_code", audience))
     assert "ven. 20 juin 2025, 17:00" in sms  # the sample stay: 15:00 UTC is 17:00 in Paris
+
+
+def test_only_the_problem_reports_get_a_sample_problem() -> None:
+    """The messages that see {{ problem }} are the front-desk problem reports, and only those
+    get a sample problem in a preview."""
+    audience = Audience(locale="en", timezone="UTC")
+    reports = {kind.value for kind in MessageKind if kind.reports_problem}
+    assert reports == {"front_desk_undelivered", "front_desk_delivery_problem"}
+    for message in catalog.MESSAGES:
+        context = sample_context(message, audience)
+        assert (context["problem"] is not None) == (message in reports)

@@ -8,11 +8,9 @@ from collections.abc import Callable
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
+from app.errors import BodyTooLarge
+
 log = logging.getLogger(__name__)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 async def read_capped(request: Request, limit: int) -> bytes:

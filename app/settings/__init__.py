@@ -3,6 +3,12 @@
 `load_settings()` builds a `Settings` from the environment; nothing else in keycourier calls
 `os.environ`. Secrets are `SecretStr` so that a settings object printed by accident shows stars.
 A missing or malformed value raises `ConfigError` whose message is one line naming the variable.
+
+The values some settings parse into live beside it: the delivery window (`window`) and language
+codes (`locales`).
+
+May import: only errors. Settings is a foundation: every package may import it, so it imports
+no other package of app.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.delivery.window import (
+from app.errors import ConfigError
+from app.settings.locales import normalize_locale
+from app.settings.window import (
     DURATION_HINT,
     QUIET_HOURS_HINT,
     LeadTime,
@@ -32,8 +40,6 @@ from app.delivery.window import (
     parse_lead_time,
     parse_quiet_hours,
 )
-from app.errors import ConfigError
-from app.messages.properties import normalize_locale
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -374,3 +380,9 @@ def _one_line(exc: ValidationError) -> str:
     suffix = f" (expected {hint})" if hint else ""
     # Never echo the offending value: it may be a secret.
     return f"{name} is invalid: {reason}{suffix}"
+
+
+def search_key_from(fingerprint_key: bytes) -> bytes:
+    """The key destinations are hashed with for search, derived from the credential
+    fingerprint key (Settings.fingerprint_key)."""
+    return hmac.new(fingerprint_key, b"keycourier destination search", "sha256").digest()

@@ -1,10 +1,11 @@
 """What a worker process does beside running tasks: its logs, context, health file and metrics.
 
-Connected to Celery's signals when the worker's Celery app is built (workers/celery_app.py):
+Connected to Celery's signals when the worker's Celery app is built (workers/celery_app.py).
+They are the worker process's own wiring, so they live beside the Celery app, not in
+app/observability (whose logs, metrics and error reports they use):
 
-- setup_logging: Celery leaves logging to keycourier (app/observability/logs.py), so its own lines,
-the task
-  logger's included, go through the same redaction and JSON as everything else.
+- setup_logging: Celery leaves logging to keycourier (app/observability/logs.py), so its own
+  lines, the task logger's included, go through the same redaction and JSON as everything else.
 - task_prerun / task_postrun: every line logged while a task runs carries its task id and the
   event id or delivery id it works on; nothing carries over to the thread's next task.
 - heartbeat_sent: the worker touches WORKER_HEARTBEAT_FILE every heartbeat (2 s). Heartbeats
