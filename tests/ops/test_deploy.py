@@ -211,6 +211,8 @@ def app_routes(tmp_path: Path) -> set[tuple[str, str]]:
             "SEAM_WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
             "TEMPLATES_DIR": str(TEMPLATES),
+            # Only read for its routes: never connected to.
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
         }
     )
 
