@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
+from typing import Any
 
 import pytest
 from python_http_client.exceptions import BadRequestsError
@@ -41,6 +43,25 @@ def test_send_has_both_parts_and_reference(
     assert payload["custom_args"] == {"keycourier_ref": "dlv-42"}
     [request] = sendgrid.requests
     assert request.headers["authorization"] == f"Bearer {sendgrid.api_key}"
+
+
+def test_sends_share_one_tls_context(
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten sends make no TLS context of their own (Python 3.12's urllib would make one per
+    request, loading the whole CA store each time): they share the adapter's one."""
+    loads: list[object] = []
+    load = ssl.SSLContext.load_default_certs
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args)
+        load(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counted)
+    for _ in range(10):
+        sendgrid_email.send_email(MESSAGE)
+    assert len(sendgrid.sent) == 10
+    assert loads == []
 
 
 @pytest.mark.parametrize("status", [400, 403, 413])
