@@ -61,6 +61,9 @@ class Guest:
     full_name: str | None
     phone_number: str | None = field(repr=False)
     email_address: str | None = field(repr=False)
+    # Set when the phone number Seam gave cannot be one (app/delivery/phones.py): why, with no
+    # digit of it; phone_number is then None.
+    phone_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,11 @@ class Templates(Protocol):
 
     def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
         """The property's time zone (properties.toml, else TIMEZONE)."""
+        ...
+
+    def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
+        """The property's country (properties.toml), in which guests' national phone
+        numbers are read; None when it gives none."""
         ...
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...

@@ -111,6 +111,10 @@ class Renderer:
         """The property's time zone: properties.toml's, else the default (TIMEZONE)."""
         return self.properties.lookup(workspace_id, space_ids).timezone or self.default_timezone
 
+    def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
+        """The hotel's country (properties.toml), for guests' national phone numbers."""
+        return self.properties.lookup(workspace_id, space_ids).country
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()
 
