@@ -245,11 +245,21 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from app.ledger.migrate import upgrade
     from app.ledger.store import make_engine
+    from app.ops.ledger_state import describe_database
 
     settings = load_settings()
-    upgrade(make_engine(settings.database_url))
+    try:
+        upgrade(make_engine(settings.database_url))
+    except OperationalError as exc:
+        where = describe_database(settings.database_url)
+        raise LedgerNotReady(
+            f"cannot reach the ledger at {where} ({type(exc.orig).__name__}): check "
+            "DATABASE_URL and that the database server is up"
+        ) from exc
     print("ledger migrated to the latest revision")
     return 0
 

@@ -88,10 +88,13 @@ def test_reconcile_without_seam_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
 
 
-def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["deliveries", "migrate"])
+def test_an_unreachable_database_is_one_line_without_its_password(
+    tmp_path: Path, command: str
+) -> None:
     """A PostgreSQL nobody answers on is named without its password, with what to check."""
     url = f"postgresql://keycourier:hunter2-secret@127.0.0.1:{free_port()}/ledger"
-    result = keycourier(tmp_path, "deliveries", DATABASE_URL=url)
+    result = keycourier(tmp_path, command, DATABASE_URL=url)
     line = one_line(result)
     assert line.startswith("keycourier: cannot reach the ledger at postgresql+psycopg://keycourier")
     assert "check DATABASE_URL" in line
