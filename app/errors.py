@@ -7,6 +7,7 @@
     ├── PreviewError*               a template preview cannot be made as asked
     ├── ConfigMapError*             the templates folder cannot become a Kubernetes ConfigMap
     ├── LedgerUnavailable           the database cannot be reached; the caller retries or 503s
+    ├── LedgerNotReady              an operator's command finds no ledger, or one not migrated yet
     ├── BrokerUnavailable           the broker cannot be reached; the caller retries or 503s
     ├── ProviderError               a call to Seam, Twilio or SendGrid failed
     │   ├── TransientProviderError  worth retrying: timeouts, connection errors, 429, 5xx
@@ -34,6 +35,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 S = TypeVar("S")
+G = TypeVar("G")
 
 
 class KeycourierError(Exception):
@@ -121,17 +123,20 @@ class CheckFailed(KeycourierError):
     """A provider said no, or could not be reached. The message says which and why."""
 
 
-class Unsendable(KeycourierError, Generic[S]):
-    """The delivery can no longer go out as planned; `status` says how it ends.
+class Unsendable(KeycourierError, Generic[S, G]):
+    """The delivery can no longer go out as planned; `status` says how it ends. A FAILED one
+    (a phone number that cannot be one) falls back like a refused send, to `guest`'s other
+    channel.
 
-    `status` is the ledger's DeliveryStatus: a type parameter, since this module imports
-    nothing of app.
+    `status` is the ledger's DeliveryStatus and `guest` app.ports' Guest: type parameters,
+    since this module imports nothing of app.
     """
 
-    def __init__(self, status: S, reason: str) -> None:
+    def __init__(self, status: S, reason: str, guest: G | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.guest = guest
 
 
 class BodyTooLarge(KeycourierError):
@@ -160,3 +165,8 @@ class SlotRefused(KeycourierError):
     def __init__(self, index: int, until: datetime) -> None:
         super().__init__(f"sign-in slot {index} refused until {until.isoformat()}")
         self.index, self.until = index, until
+
+
+class LedgerNotReady(KeycourierError):
+    """An operator's command cannot use the ledger as it is (no SQLite file yet, not migrated,
+    the server unreachable); the message says what to do (app/ops/ledger_state.py)."""

@@ -57,6 +57,9 @@ class Guest:
     full_name: str | None
     phone_number: str | None = field(repr=False)
     email_address: str | None = field(repr=False)
+    # Set when the phone number Seam gave cannot be one (app/delivery/phones.py): why, with no
+    # digit of it; phone_number is then None.
+    phone_problem: str | None = None
 
 
 @dataclass(frozen=True)

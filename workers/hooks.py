@@ -12,7 +12,9 @@ app/observability (whose logs, metrics and error reports they use):
   are sent by the worker's consumer loop over the broker connection, so a fresh file means the
   loop is turning and connected; `keycourier worker-health` (the Kubernetes liveness probe)
   fails when the file is stale.
-- worker_ready: the worker serves /metrics on WORKER_METRICS_PORT, when set.
+- worker_ready: the worker logs how it is set up in one line (app/observability/startup.py:
+  channels live or dry run, ledger, broker; no secret), and serves /metrics on
+  WORKER_METRICS_PORT, when set.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.intake.queue import PROCESS_EVENT, SEND_DELIVERY
 from app.observability import metrics
 from app.observability.error_reports import init_error_reports
 from app.observability.logs import bind_context, clear_context, configure_logging
+from app.observability.startup import log_summary
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,7 +41,7 @@ TASK_SUBJECTS = {PROCESS_EVENT: "event_id", SEND_DELIVERY: "delivery_id"}
 
 def install(settings: Settings) -> None:
     """Connect the worker's signal handlers and start error reporting."""
-    heartbeat_file = settings.worker_heartbeat_file
+    heartbeat_file = settings.heartbeat_file
 
     def setup_logging(**kwargs: Any) -> None:
         configure_logging(settings)
@@ -61,6 +64,7 @@ def install(settings: Settings) -> None:
 
     def ready(**kwargs: Any) -> None:
         touch(heartbeat_file)
+        log_summary(settings, "worker")
         if settings.worker_metrics_port is not None:
             start_http_server(settings.worker_metrics_port)
             log.info("worker metrics on port %d", settings.worker_metrics_port)

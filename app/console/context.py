@@ -26,6 +26,8 @@ from app.errors import ConfigError, LedgerUnavailable
 from app.ledger.console import ConsoleStore
 from app.ledger.models import MAX_ROW_ID, AuditEntry, utcnow
 from app.ledger.store import Ledger
+from app.messages.catalog import PROPERTIES_FILE
+from app.messages.properties import countries_in
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -55,6 +57,7 @@ class Console:
         self.store = ConsoleStore(ledger.engine)
         self.users: dict[str, OpsUser] = {}
         self.cookies: SessionCookies | None = None
+        self._countries: tuple[int, set[str]] | None = None
         if settings.ops_users is not None:
             settings.require("OPS_SESSION_SECRET")
             assert settings.ops_session_secret is not None
@@ -76,6 +79,18 @@ class Console:
             lstrip_blocks=True,
         )
         self.templates = Jinja2Templates(env=env)
+
+    def countries(self) -> set[str]:
+        """The hotels' countries in properties.toml, where a national number searched for
+        may be from; read again only when the file changes (one stat per search)."""
+        path = self.settings.templates_dir / PROPERTIES_FILE
+        try:
+            changed = path.stat().st_mtime_ns
+        except OSError:
+            return set()
+        if self._countries is None or self._countries[0] != changed:
+            self._countries = (changed, countries_in(path))
+        return self._countries[1]
 
     @property
     def enabled(self) -> bool:

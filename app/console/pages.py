@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from app.console.context import Console, Endpoint
 from app.console.timeline import error_text, timeline
-from app.delivery.destinations import destination_hash, search_key
+from app.delivery.destinations import search_hashes, search_key
 from app.delivery.resend import REASONS
 from app.ledger.console import DeliveryQuery
 from app.ledger.models import AuditEntry, DeliveryStatus
@@ -28,8 +28,9 @@ NEW_DELIVERY = re.compile(r"\(delivery (\d+),")
 def delivery_query(console: Console, request: Request) -> DeliveryQuery:
     """The search and filters of /ops/ and /api/deliveries, from the query string.
 
-    Text that reads as a phone number (with its country code) or an email address is also
-    matched against each delivery's keyed destination hash (app/delivery/destinations.py)."""
+    Text that reads as a phone number (with its country code, or national in a hotel's
+    country) or an email address is also matched against each delivery's keyed destination
+    hash (app/delivery/destinations.py)."""
     params = request.query_params
     text = params.get("q", "").strip()[:200] or None
     status = params.get("status") or None
@@ -45,12 +46,12 @@ def delivery_query(console: Console, request: Request) -> DeliveryQuery:
         raise HTTPException(400, "page and limit are numbers") from None
     if page > MAX_PAGE:
         raise HTTPException(400, f"page is at most {MAX_PAGE}")
-    digest = None
+    digests: tuple[str, ...] = ()
     if text is not None:
-        digest = destination_hash(search_key(console.settings), text)
+        digests = search_hashes(search_key(console.settings), text, console.countries())
     return DeliveryQuery(
         text=text,
-        destination_hash=digest,
+        destination_hashes=digests,
         status=status,
         channel=channel,
         limit=limit,

@@ -63,8 +63,25 @@ def _retry_after(until: datetime) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil((until - utcnow()).total_seconds())))}
 
 
+def _not_set_up(console: Console, request: Request) -> Response:
+    """The console has no users or no session secret: the steps that set it up, with 503 (it
+    cannot be used yet), instead of a form that could only fail."""
+    settings = console.settings
+    missing = [
+        name
+        for name, value in (("OPS_USERS", settings.ops_users),
+                            ("OPS_SESSION_SECRET", settings.ops_session_secret))
+        if value is None
+    ]  # fmt: skip
+    return console.render(
+        request, "sign_in.html", {"enabled": False, "missing": missing}, status_code=503
+    )
+
+
 def sign_in_page(console: Console) -> Endpoint:
     async def page(request: Request) -> Response:
+        if not console.enabled:
+            return _not_set_up(console, request)
         if console.user(request) is not None:
             return console.redirect(safe_next(request.query_params.get("next")))
         return console.render(
@@ -78,6 +95,9 @@ def sign_in_page(console: Console) -> Endpoint:
 
 def sign_in_post(console: Console) -> Endpoint:
     async def post(request: Request) -> Response:
+        if not console.enabled:
+            # No session can exist, so no CSRF token: answering the form's 403 would mislead.
+            return _not_set_up(console, request)
         form = await console.form(request)
         name = str(form.get("name", "")).strip()[:100]
         password = str(form.get("password", ""))
@@ -93,7 +113,7 @@ def sign_in_post(console: Console) -> Endpoint:
             response.headers.update(headers or {})
             return response
 
-        if not console.enabled or not name:
+        if not name:
             return again(NO_MATCH, 401)
         try:
             async with console.password_checks.admit():

@@ -7,10 +7,11 @@ whose credential changed since it was planned is superseded, never sent stale.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
+from app.delivery.phones import parse_phone
 from app.errors import NotFound, ProviderError, Unsendable
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages.kinds import MessageKind
@@ -84,6 +85,11 @@ def compose(
             current = fingerprint(ctx.policy.fingerprint_key(), method.access_method_id, credential)
             if current != credential_part(delivery.credential_fingerprint):
                 raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
+        country = ctx.templates.country(method.workspace_id, [s.space_id for s in spaces])
+        guest = with_phone(guest, country)
+        if delivery.channel == "sms" and guest is not None and guest.phone_problem:
+            # Twilio would refuse it (21211) after the attempt: fail now, and fall back.
+            raise Unsendable(DeliveryStatus.FAILED, guest.phone_problem, guest)
         destination = guest_destination(guest, delivery.channel)
         if not destination:
             missing = "a phone number" if delivery.channel == "sms" else "an email address"
@@ -141,10 +147,25 @@ def _read_seam(
     return method, grant, guest, seam.get_spaces(delivery.access_method_id)
 
 
-def guest_destination(guest: Guest | None, channel: str) -> str | None:
+def guest_destination(guest: Guest | None, channel: str, country: str | None = None) -> str | None:
+    """Where `guest` is reached on `channel`: a phone number as E.164 (a national one read in
+    `country`), None when they have none or it cannot be a phone number."""
     if guest is None:
         return None
-    return guest.phone_number if channel == "sms" else guest.email_address
+    if channel != "sms":
+        return guest.email_address
+    if not guest.phone_number:
+        return None
+    return parse_phone(guest.phone_number, country).e164
+
+
+def with_phone(guest: Guest | None, country: str | None) -> Guest | None:
+    """`guest` with their phone number as E.164, or without one and the reason why: read once
+    here, so the fallback and the log see the number that was (or could not be) sent to."""
+    if guest is None or not guest.phone_number:
+        return guest
+    parsed = parse_phone(guest.phone_number, country)
+    return replace(guest, phone_number=parsed.e164, phone_problem=parsed.problem)
 
 
 def _front_desk_address(address: str | None) -> str:

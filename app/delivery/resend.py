@@ -157,7 +157,8 @@ def resend(
         guest = seam.get_guest(original.user_identity_id)
     except NotFound:
         return refused("guest_deleted")
-    destination = guest_destination(guest, channel)
+    country = ctx.templates.country(method.workspace_id, grant.space_ids if grant else ())
+    destination = guest_destination(guest, channel, country)
     if not destination:
         return refused("no_destination")
 

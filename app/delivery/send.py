@@ -84,6 +84,11 @@ def send_delivery(
         ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
         log.info("delivery not sent: %s", unsendable.reason, extra=context)
         metrics.delivery_finished(delivery.channel, unsendable.status.value)
+        if unsendable.status is DeliveryStatus.FAILED:
+            # Refused before any provider call (a phone number that cannot be one): the other
+            # channel takes over, as after a provider's permanent refusal.
+            follow = after_failure(ctx.ledger, ctx.policy, delivery, unsendable.guest)
+            return Outcome(Result.FAILED, next=tuple(follow))
         return Outcome(Result(unsendable.status.value))
     except KeycourierError as exc:
         # Seam unreachable, a template being fixed: try again later, within the retry window.

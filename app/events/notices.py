@@ -124,7 +124,9 @@ def card_ready(
     ctx: Context, event: Event, method: AccessMethod, recipients: Sequence[Recipient]
 ) -> list[int]:
     """Plan 'your key card is ready at the front desk' for the card's guests."""
-    plan = address(MessageKind.CARD_READY, recipients, ctx.policy.channels)
+    spaces = sorted({space for r in recipients for space in r.grant.space_ids})
+    country = ctx.templates.country(method.workspace_id, spaces)
+    plan = address(MessageKind.CARD_READY, recipients, ctx.policy.channels, country)
     planned = []
     for message in plan.messages:
         guest = message.recipient.guest

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.delivery.phones import parse_phone
 from app.messages.kinds import MessageKind
 from app.ports import AccessMethod, Recipient
 from app.settings import Channel
@@ -35,22 +36,34 @@ def guest_message_kind(method: AccessMethod) -> MessageKind | None:
 
 
 def plan_guest_messages(
-    method: AccessMethod, recipients: Sequence[Recipient], channels: Sequence[Channel]
+    method: AccessMethod,
+    recipients: Sequence[Recipient],
+    channels: Sequence[Channel],
+    country: str | None = None,
 ) -> Plan:
-    """One message per guest per channel they can receive, for an issued credential."""
+    """One message per guest per channel they can receive, for an issued credential.
+    `country`: the hotel's, that national phone numbers are read in (see `address`)."""
     kind = guest_message_kind(method)
     if kind is None:
         return Plan((), (f"mode {method.mode} has no guest message",))
     if not method.is_issued or method.credential is None:
         return Plan((), ("the access method is not issued yet",))
-    return address(kind, recipients, channels)
+    return address(kind, recipients, channels, country)
 
 
 def address(
-    kind: MessageKind, recipients: Sequence[Recipient], channels: Sequence[Channel]
+    kind: MessageKind,
+    recipients: Sequence[Recipient],
+    channels: Sequence[Channel],
+    country: str | None = None,
 ) -> Plan:
     """One `kind` message per guest per channel they can receive. A guest on several of the
-    access method's grants is one guest: they get one message, not one per grant."""
+    access method's grants is one guest: they get one message, not one per grant.
+
+    A phone number is sent to as E.164, a national one read in the hotel's `country`
+    (app/delivery/phones.py). One that cannot be a phone number is still planned as it is:
+    sending it fails at once with the reason, and the guest's email takes over (the fallback),
+    so the ledger shows both."""
     messages: list[PlannedMessage] = []
     notes: list[str] = []
     seen: set[str] = set()
@@ -63,7 +76,16 @@ def address(
         if guest.user_identity_id in seen:
             continue
         seen.add(guest.user_identity_id)
-        destinations = {"sms": guest.phone_number, "email": guest.email_address}
+        phone = guest.phone_number
+        if phone and "sms" in channels:
+            parsed = parse_phone(phone, country)
+            if parsed.problem is not None:
+                notes.append(
+                    f"user identity {guest.user_identity_id}: {parsed.problem}; "
+                    "its SMS will fail and fall back to email"
+                )
+            phone = parsed.e164 or phone
+        destinations = {"sms": phone, "email": guest.email_address}
         reachable = [(c, destinations[c]) for c in channels if destinations[c]]
         if not reachable:
             notes.append(

@@ -202,7 +202,9 @@ def _plan_guest(
 
     related = ctx.seam.get_related(method.access_method_id)
     recipients = _recipients(ctx.seam, event, related.grants)
-    plan = plan_guest_messages(method, recipients, ctx.policy.channels)
+    # The hotel's country (properties.toml): guests' national phone numbers are read in it.
+    country = ctx.templates.country(method.workspace_id, [s.space_id for s in related.spaces])
+    plan = plan_guest_messages(method, recipients, ctx.policy.channels, country)
     credential_fp = fingerprint(
         ctx.policy.fingerprint_key(), method.access_method_id, method.credential
     )

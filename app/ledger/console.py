@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
@@ -50,10 +61,12 @@ ALERT_STATUSES: tuple[str, ...] = (
 class DeliveryQuery:
     """A search of the deliveries: those whose guest name, reservation or access method id
     contains `text` (any case), whose id is `text`, or whose destination hashes to
-    `destination_hash` (an exact phone number or email, app/delivery/destinations.py)."""
+    `destination_hash` or one of `destination_hashes` (an exact phone number or email, a
+    national number read in each hotel's country: app/delivery/destinations.py)."""
 
     text: str | None = None
     destination_hash: str | None = None
+    destination_hashes: tuple[str, ...] = ()
     status: str | None = None
     channel: str | None = None
     limit: int = 50
@@ -91,9 +104,10 @@ class ConsoleStore(LedgerBase):
     def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
         """Newest first; attempts loaded."""
         statement = select(Delivery).options(selectinload(Delivery.attempts))
-        matches = []
-        if query.destination_hash is not None:
-            matches.append(Delivery.destination_hash == query.destination_hash)
+        matches: list[ColumnElement[bool]] = []
+        hashes = sorted({*query.destination_hashes, *filter(None, [query.destination_hash])})
+        if hashes:
+            matches.append(Delivery.destination_hash.in_(hashes))
         if query.text:
             pattern = "%" + query.text.replace("\\", "\\\\").replace("%", r"\%").replace(
                 "_", r"\_"

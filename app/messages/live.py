@@ -131,6 +131,9 @@ class LiveTemplates:
     def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
         return self.current().timezone(workspace_id, space_ids)
 
+    def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
+        return self.current().country(workspace_id, space_ids)
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.current().render_sms(message, context)
 

@@ -1,6 +1,8 @@
-"""templates/properties.toml: which language, time zone and hotel name each Seam workspace or
-space gets. The ops team edits it beside the templates; a space's entry wins over its
-workspace's, and anything unset falls back to DEFAULT_LOCALE and TIMEZONE.
+"""templates/properties.toml: which language, time zone, hotel name and country each Seam
+workspace or space gets. The ops team edits it beside the templates; a space's entry wins over
+its workspace's, and anything unset falls back to DEFAULT_LOCALE and TIMEZONE (a hotel with no
+country has guests' national phone numbers refused: only numbers with their +country code are
+sent to).
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
 
 from app.errors import PropertiesError
 from app.settings.locales import normalize_locale
 
-_ENTRY_KEYS = frozenset({"locale", "timezone", "property_name"})
+_ENTRY_KEYS = frozenset({"locale", "timezone", "property_name", "country"})
 _TABLES = ("workspaces", "spaces")
 
 
@@ -23,6 +28,8 @@ class Entry:
     locale: str | None = None
     timezone: str | None = None
     property_name: str | None = None
+    # ISO 3166 alpha-2 (FR): the country a guest's national phone number is read in.
+    country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,10 +56,25 @@ class PropertyMap:
         def first(name: str) -> str | None:
             return next((getattr(e, name) for e in entries if getattr(e, name)), None)
 
-        return Entry(first("locale"), first("timezone"), first("property_name"))
+        return Entry(first("locale"), first("timezone"), first("property_name"), first("country"))
 
     def locales(self) -> set[str]:
         return {e.locale for e in [*self.workspaces.values(), *self.spaces.values()] if e.locale}
+
+    def countries(self) -> set[str]:
+        """Every country a hotel is in: where a national number typed in a search may be from."""
+        entries = [*self.workspaces.values(), *self.spaces.values()]
+        return {e.country for e in entries if e.country}
+
+
+def check_country(text: str) -> str:
+    """`fr` and `FR` alike become `FR`; raises ValueError unless it is a country with phones."""
+    code = text.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{text!r} is not a country code (ISO 3166, two letters, e.g. FR, GB, US)"
+        ) from None
+    return code
 
 
 def check_timezone(text: str) -> str:
@@ -99,7 +121,7 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
         if key not in _ENTRY_KEYS:
             raise PropertiesError(
                 f"[{table}.{seam_id}] has an unknown setting {key!r} "
-                "(allowed: locale, timezone, property_name)",
+                "(allowed: locale, timezone, property_name, country)",
                 line,
             )
         if not isinstance(value, str):
@@ -107,13 +129,24 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
     try:
         locale = values.get("locale")
         timezone = values.get("timezone")
+        country = values.get("country")
         return Entry(
             locale=normalize_locale(locale) if isinstance(locale, str) else None,
             timezone=check_timezone(timezone) if isinstance(timezone, str) else None,
             property_name=str(values["property_name"]) if "property_name" in values else None,
+            country=check_country(country) if isinstance(country, str) else None,
         )
     except ValueError as exc:
         raise PropertiesError(f"[{table}.{seam_id}] {exc}", line) from None
+
+
+def countries_in(path: Path) -> set[str]:
+    """The countries properties.toml at `path` gives its hotels; none when it is missing or
+    cannot be read (`keycourier templates check` reports why)."""
+    try:
+        return parse_properties(path.read_text(encoding="utf-8")).countries()
+    except (OSError, UnicodeDecodeError, PropertiesError):
+        return set()
 
 
 def _line_of(source: str, needle: str) -> int | None:

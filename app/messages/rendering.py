@@ -55,6 +55,11 @@ class Templates(Protocol):
         """The property's time zone (properties.toml, else TIMEZONE)."""
         ...
 
+    def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
+        """The property's country (properties.toml), in which guests' national phone
+        numbers are read; None when it gives none."""
+        ...
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
 
     def render_email(self, message: str, context: Mapping[str, object]) -> RenderedEmail: ...
@@ -128,6 +133,10 @@ class Renderer:
     def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
         """The property's time zone: properties.toml's, else the default (TIMEZONE)."""
         return self.properties.lookup(workspace_id, space_ids).timezone or self.default_timezone
+
+    def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
+        """The hotel's country (properties.toml), for guests' national phone numbers."""
+        return self.properties.lookup(workspace_id, space_ids).country
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()

@@ -10,8 +10,10 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from app.errors import ConfigError
+from app.errors import KeycourierError, LedgerNotReady
 from app.ops import commands as ops_commands
+from app.ops.failures import explain
+from app.ops.ledger_state import open_ledger
 from app.ops.templates_cli import add_template_commands
 from app.settings import load_settings
 
@@ -23,9 +25,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)
-    except ConfigError as exc:
-        print(f"keycourier: configuration error: {exc}", file=sys.stderr)
-        return 2
+    except KeycourierError as exc:
+        # One line saying what is wrong and what to do (app/ops/failures.py), not a traceback.
+        explained = explain(exc)
+        if explained is None:
+            raise
+        line, status = explained
+        print(f"keycourier: {line}", file=sys.stderr)
+        return status
     return result
 
 
@@ -110,11 +117,15 @@ def _serve(args: argparse.Namespace) -> int:
     from app.ledger.store import Ledger
     from app.observability.error_reports import init_error_reports
     from app.observability.logs import configure_logging
+    from app.observability.startup import log_summary
     from app.web.main import create_app
 
     settings = load_settings(require=("SEAM_WEBHOOK_SECRET",))
     configure_logging(settings)
     init_error_reports(settings)
+    port = args.port or settings.port
+    shown_host = "localhost" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
+    log_summary(settings, "web", f"http://{shown_host}:{port}")
     # The event loop shares the GIL with the ingest writer thread: hand it over every 1 ms
     # instead of every 5, so a request never waits long behind the writer's Python.
     sys.setswitchinterval(0.001)
@@ -143,7 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(
             create_app(settings, ledger=ledger, enqueuer=enqueuer),
             host=args.host,
-            port=args.port or settings.port,
+            port=port,
             proxy_headers=True,
             forwarded_allow_ips=args.forwarded_allow_ips,
             log_config=None,
@@ -201,7 +212,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from app.context import Context
+    from app.adapters.build import seam_reader
     from app.intake.queue import CeleryEnqueuer
     from app.intake.reconcile import reconcile
     from app.ledger.models import utcnow
@@ -209,10 +220,11 @@ def _reconcile(args: argparse.Namespace) -> int:
     from workers.celery_app import create_celery_app
 
     settings = load_settings(require=("SEAM_API_KEY",))
+    ledger = open_ledger(settings)
     configure_logging(settings)
-    context = Context.from_settings(settings)
+    # Only Seam and the ledger: no templates or senders to load for a catch-up.
     enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    found = reconcile(context.ledger, context.seam, enqueuer, utcnow() - args.since)
+    found = reconcile(ledger, seam_reader(settings), enqueuer, utcnow() - args.since)
     print(
         f"listed {found.listed} events from Seam; {found.recorded} were new to the ledger, "
         f"{found.queued} queued for processing"
@@ -223,14 +235,14 @@ def _reconcile(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from app.intake.queue import CeleryEnqueuer
     from app.intake.sweeper import patience_for, sweep
-    from app.ledger.store import Ledger
     from app.observability.logs import configure_logging
     from workers.celery_app import create_celery_app
 
     settings = load_settings()
+    ledger = open_ledger(settings)
     configure_logging(settings)
     enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    swept = sweep(Ledger.from_url(settings.database_url), enqueuer, patience=patience_for(settings))
+    swept = sweep(ledger, enqueuer, patience=patience_for(settings))
     print(
         f"re-queued {swept.events} events and {swept.deliveries} deliveries; "
         f"took back {swept.recovered} from stopped workers; "
@@ -241,21 +253,30 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from app.ledger.migrate import upgrade
     from app.ledger.store import make_engine
+    from app.ops.ledger_state import describe_database
 
     settings = load_settings()
-    upgrade(make_engine(settings.database_url))
+    try:
+        upgrade(make_engine(settings.database_url))
+    except OperationalError as exc:
+        where = describe_database(settings.database_url)
+        raise LedgerNotReady(
+            f"cannot reach the ledger at {where} ({type(exc.orig).__name__}): check "
+            "DATABASE_URL and that the database server is up"
+        ) from exc
     print("ledger migrated to the latest revision")
     return 0
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    from app.ledger.store import Ledger
     from app.ops.deliveries import format_deliveries
 
     settings = load_settings()
-    rows = Ledger.from_url(settings.database_url).recent_deliveries(args.limit)
+    rows = open_ledger(settings).recent_deliveries(args.limit)
     print(format_deliveries(rows))
     return 0
 

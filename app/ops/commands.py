@@ -55,7 +55,7 @@ def doctor_command(args: argparse.Namespace) -> int:
 
 
 def worker_health(args: argparse.Namespace) -> int:
-    heartbeat = load_settings().worker_heartbeat_file
+    heartbeat = load_settings().heartbeat_file
     try:
         age = time.time() - heartbeat.stat().st_mtime
     except FileNotFoundError:

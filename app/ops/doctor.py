@@ -11,14 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+import httpx
 
 from app.adapters import seam_api, sendgrid_email, twilio_sms
-from app.errors import BrokerUnavailable, CheckFailed, LedgerUnavailable
-from app.ledger.migrate import alembic_config
-from app.ledger.store import Ledger
+from app.errors import BrokerUnavailable, CheckFailed, ConfigError
 from app.messages.check import check_configured
+from app.ops.ledger_state import State, ledger_state
 from app.settings import Settings
 
 
@@ -67,18 +65,27 @@ def _seam(settings: Settings) -> Iterator[Finding]:
     try:
         workspace = seam_api.check_workspace(settings)
     except CheckFailed as exc:
-        yield Finding(
-            "seam",
-            Level.FAIL,
-            str(exc),
-            "create an API key in Seam Console (Developer > API Keys) and set SEAM_API_KEY; "
-            "check SEAM_ENDPOINT if you set it",
-        )
+        yield Finding("seam", Level.FAIL, str(exc), _seam_fix(exc, settings))
         return
     kind = "a sandbox" if workspace.is_sandbox else "a production"
     level = Level.WARN if workspace.is_sandbox else Level.OK
     fix = "use a production workspace's key to reach real locks" if workspace.is_sandbox else None
     yield Finding("seam", level, f"SEAM_API_KEY opens {kind} workspace: {workspace.name}", fix)
+
+
+def _seam_fix(exc: CheckFailed, settings: Settings) -> str:
+    """Seam that cannot be reached is a network problem, not a key to replace."""
+    if isinstance(exc.__cause__, httpx.TransportError) or str(exc).startswith("cannot reach"):
+        endpoint = (
+            ", and SEAM_ENDPOINT (unset it to use Seam's own API)"
+            if settings.seam_endpoint
+            else " (a proxy or firewall between here and Seam's API?)"
+        )
+        return f"Seam did not answer: check this machine's network{endpoint}; the key was not tried"
+    return (
+        "create an API key in Seam Console (Developer > API Keys) and set SEAM_API_KEY; "
+        "check SEAM_ENDPOINT if you set it"
+    )
 
 
 def _webhook_secret(settings: Settings) -> Iterator[Finding]:
@@ -166,27 +173,22 @@ def _sendgrid(settings: Settings) -> Iterator[Finding]:
 
 
 def _database(settings: Settings) -> Iterator[Finding]:
-    ledger = Ledger.from_url(settings.database_url, pool_size=1)
-    try:
-        ledger.ping()
-        with ledger.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-    except LedgerUnavailable as exc:
-        yield Finding(
-            "database", Level.FAIL, f"cannot reach the ledger: {exc}",
-            "check DATABASE_URL and that the database server is up",
-        )  # fmt: skip
+    """Asked without creating anything: a SQLite ledger that is not there yet is reported."""
+    found = ledger_state(settings)
+    if found.state is State.READY:
+        yield Finding("database", Level.OK, f"reachable, migrated to {found.head}")
         return
-    finally:
-        ledger.engine.dispose()
-    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
-    if current != head:
-        yield Finding(
-            "database", Level.FAIL, f"the ledger is at revision {current}, not {head}",
-            "run `keycourier migrate` (the release phase does this on Heroku)",
-        )  # fmt: skip
+    what, _, fix = (found.problem or "").partition(": ")
+    if found.state is State.MISSING:
+        fix = "run `keycourier migrate`, or start `keycourier serve`, which creates it"
+        yield Finding("database", Level.WARN, what, fix)
         return
-    yield Finding("database", Level.OK, f"reachable, migrated to {head}")
+    if found.state is State.UNREACHABLE:
+        what = f"cannot reach the ledger at {found.where} ({found.reason})"
+        fix = "check DATABASE_URL and that the database server is up"
+    elif found.state is State.NOT_MIGRATED:
+        fix = "run `keycourier migrate` (the release phase does this on Heroku)"
+    yield Finding("database", Level.FAIL, what, fix)
 
 
 def _broker(settings: Settings) -> Iterator[Finding]:
@@ -261,6 +263,46 @@ def _delivery_status(settings: Settings) -> Iterator[Finding]:
             yield Finding("email status", Level.OK, "SendGrid's signed events are verified")
 
 
+def _console(settings: Settings) -> Iterator[Finding]:
+    """The ops console needs both of its settings, in shape, or the web process will not start
+    (a half set-up) or nobody can sign in (none)."""
+    steps = (
+        "run `keycourier ops-user NAME` for each person, set OPS_USERS to the printed lines "
+        "(comma-separated) and OPS_SESSION_SECRET to a random string of 32 characters or more "
+        "(`openssl rand -hex 32`), then restart web"
+    )
+    users, secret = settings.ops_users, settings.ops_session_secret
+    if users is None and secret is None:
+        yield Finding("console", Level.WARN, "OPS_USERS is not set: the console (/ops) is off",
+                      steps)  # fmt: skip
+        return
+    if users is None or secret is None:
+        missing = "OPS_USERS" if users is None else "OPS_SESSION_SECRET"
+        consequence = (
+            "nobody can sign in to the console" if users is None
+            else "the web process will refuse to start"
+        )  # fmt: skip
+        yield Finding("console", Level.FAIL, f"{missing} is not set: {consequence}", steps)
+        return
+    from app.console.passwords import parse_users
+
+    try:
+        people = parse_users(users.get_secret_value())
+    except ConfigError as exc:
+        yield Finding("console", Level.FAIL, str(exc), steps)
+        return
+    if len(secret.get_secret_value()) < 32:
+        yield Finding(
+            "console", Level.FAIL, "OPS_SESSION_SECRET is too short: the web process will "
+            "refuse to start", "set it to a random string of 32 characters or more",
+        )  # fmt: skip
+        return
+    if not people:
+        yield Finding("console", Level.FAIL, "OPS_USERS holds no entry: nobody can sign in", steps)
+        return
+    yield Finding("console", Level.OK, f"on at /ops: {len(people)} may sign in")
+
+
 CHECKS: tuple[Callable[[Settings], Iterator[Finding]], ...] = (
     _seam,
     _webhook_secret,
@@ -271,4 +313,5 @@ CHECKS: tuple[Callable[[Settings], Iterator[Finding]], ...] = (
     _templates,
     _front_desk,
     _delivery_status,
+    _console,
 )

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -147,7 +148,8 @@ class Settings(BaseSettings):
     # The port a worker serves /metrics on (Prometheus); unset, the worker serves none.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # The file a worker touches on every heartbeat; `keycourier worker-health` reads its age.
-    worker_heartbeat_file: Path = Path("/tmp/keycourier-worker-heartbeat")  # noqa: S108
+    # Unset: one per instance (see `heartbeat_file`), never one for the whole machine.
+    worker_heartbeat_file: Path | None = None
     # Delivery status from the providers (issue 7). The public https:// address of the web
     # process: SMS ask Twilio for status callbacks under it (none without it), and Twilio's
     # signatures are checked against it.
@@ -313,6 +315,18 @@ class Settings(BaseSettings):
         return self.redis_url is None
 
     @property
+    def heartbeat_file(self) -> Path:
+        """WORKER_HEARTBEAT_FILE, else a file in the temporary folder named after this
+        instance's ledger and broker (without credentials; a SQLite file by its absolute path):
+        a worker of another checkout or instance on the same machine touches another file, so
+        `keycourier worker-health` answers only for this one's workers."""
+        if self.worker_heartbeat_file is not None:
+            return self.worker_heartbeat_file
+        instance = "\n".join(_location(url) for url in (self.database_url, self.broker_url))
+        digest = hashlib.sha256(instance.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"keycourier-worker-{digest}.heartbeat"
+
+    @property
     def twilio_status_callback_url(self) -> str | None:
         """Where Twilio reports an SMS's status; None (no callbacks) without PUBLIC_BASE_URL."""
         if self.public_base_url is None:
@@ -350,6 +364,17 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{name} is not set: it must be {HINTS.get(name, 'set')}")
 
 
+def _location(url: str) -> str:
+    """Where a database or broker URL points, without user, password or query: a SQLite
+    file by its absolute path (the defaults are relative to the working directory)."""
+    parts = urlsplit(url)
+    if "sqlite" in parts.scheme:
+        path = url.split(":///", 1)[-1].split("?", 1)[0]
+        return f"sqlite:{Path(path).resolve() if path and path != ':memory:' else path}"
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{parts.port or ''}{parts.path}"
+
+
 def load_settings(
     environ: dict[str, str] | None = None, *, require: Iterable[str] = ()
 ) -> Settings:
@@ -377,7 +402,8 @@ def _one_line(exc: ValidationError) -> str:
     name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
     reason = str(error["msg"]).removeprefix("Value error, ")
     hint = HINTS.get(name)
-    suffix = f" (expected {hint})" if hint else ""
+    # A validator that already says what it expected is not followed by the general hint.
+    suffix = f" (expected {hint})" if hint and "(expected" not in reason else ""
     # Never echo the offending value: it may be a secret.
     return f"{name} is invalid: {reason}{suffix}"
 

@@ -81,16 +81,22 @@ def test_a_console_set_up_wrong_stops_the_web_process(
 
 
 def test_without_users_or_tokens_nobody_gets_in(ledger: Ledger, redis_url: str) -> None:
-    """With no OPS_USERS the console only shows how to set it up; with no API_TOKENS the API
-    refuses every request, an empty bearer token included."""
+    """With no OPS_USERS the console shows how to set it up (503, no form to fail), and a sign-in
+    posted anyway gets the same steps, not a 403; with no API_TOKENS the API refuses every
+    request, an empty bearer token included."""
     env = web_env(ledger.engine.url.render_as_string(False), redis_url)
     for name in ("OPS_USERS", "OPS_SESSION_SECRET", "API_TOKENS"):
         env.pop(name)
     with TestClient(create_app(load_settings(env), ledger=ledger)) as client:
         page = client.get("/ops/sign-in")
+        assert page.status_code == 503
         assert "The console is not set up" in page.text
+        assert "<form" not in page.text
+        for step in ("keycourier ops-user NAME", "OPS_USERS=", "OPS_SESSION_SECRET=", "Restart"):
+            assert step in page.text
         answer = client.post("/ops/sign-in", data={"name": "desk", "password": "x" * 20})
-        assert answer.status_code == 403
+        assert answer.status_code == 503
+        assert "keycourier ops-user NAME" in answer.text
         assert client.get("/ops/", follow_redirects=False).status_code == 303
         for header in ("", "Bearer ", "Bearer  ", "Bearer None"):
             answer = client.get("/api/deliveries", headers={"Authorization": header})

@@ -27,6 +27,25 @@ def test_templates_check_passes_on_shipped_templates(capsys: pytest.CaptureFixtu
     assert "SMS instant_key/en/sms.txt (without dates or room): 1 segment, GSM-7," in out
 
 
+def test_templates_check_prints_each_line_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each SMS is listed once, and a too-long notice (a message without a credential, which
+    the check also renders with one to prove it never shows it) is refused once."""
+    assert main(["templates", "check", "--dir", str(TEMPLATES)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(set(lines))
+    assert lines.count("SMS card_ready/en/sms.txt: 1 segment, GSM-7, 99 characters") == 1
+
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    (folder / "card_ready" / "en" / "sms.txt").write_text("Your card is ready." + " Welcome!" * 40)
+    assert main(["templates", "check", "--dir", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("card_ready/en/sms.txt: the SMS is too long: ") == 1
+    assert len(out.splitlines()) == len(set(out.splitlines()))
+
+
 def test_templates_check_names_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

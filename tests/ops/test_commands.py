@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.conftest import TEMPLATES, WEBHOOK_SECRET, provider_env
+from tests.console.support import SESSION_SECRET, ops_users
 from tests.processes import free_port
 from tests.signing import webhook_public_key
 
@@ -45,6 +47,8 @@ def env(
         "CREDENTIAL_HASH_KEY": "a-long-random-string-for-tests",
         "PUBLIC_BASE_URL": "https://keys.example.com",
         "SENDGRID_WEBHOOK_PUBLIC_KEY": webhook_public_key(),
+        "OPS_USERS": ops_users(),
+        "OPS_SESSION_SECRET": SESSION_SECRET,
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -108,6 +112,7 @@ def test_doctor_passes_with_good_settings(
         "ok    templates: every template",
         "ok    sms status: Twilio reports to https://keys.example.com/webhooks/twilio/status",
         "ok    email status: SendGrid's signed events are verified",
+        "ok    console: on at /ops: 2 may sign in",
     ):
         assert line in out
     assert "all checks passed" in out
@@ -150,6 +155,7 @@ def test_doctor_catches_what_works_but_is_wrong(
     monkeypatch.setenv("SEAM_WEBHOOK_SECRET", "whsec_" + "QUJD" * 8)
     twilio.account_status = "suspended"
     sendgrid.scopes = ["user.profile.read"]
+    sqlite3.connect(tmp_path / "empty.sqlite3").close()
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     broken = tmp_path / "templates"
     shutil.copytree(TEMPLATES, broken)
@@ -161,8 +167,9 @@ def test_doctor_catches_what_works_but_is_wrong(
     assert "FAIL  webhook: no webhook in this Seam workspace is signed" in out
     assert "FAIL  twilio: the Twilio account is suspended" in out
     assert "FAIL  sendgrid: SENDGRID_API_KEY may not send mail" in out
-    assert "FAIL  database: the ledger is at revision None" in out
-    assert "run `keycourier migrate`" in out
+    assert f"FAIL  database: the ledger at {tmp_path / 'empty.sqlite3'} is not migrated yet" in out
+    assert "fix: run `keycourier migrate`" in out
+    assert "revision None" not in out
     templates = [line for line in out.splitlines() if line.startswith("FAIL  templates: ")]
     assert templates == ["FAIL  templates: pin_code/en/sms.txt:1: syntax error: unexpected '}'"]
 
@@ -196,6 +203,72 @@ def test_doctor_warns_without_provider_status_reports(
     assert "warn  sms status: PUBLIC_BASE_URL is not set: SMS are sent without status" in out
     assert "warn  email status: SENDGRID_WEBHOOK_PUBLIC_KEY is not set" in out
     assert "fix: set PUBLIC_BASE_URL" in out
+
+
+def test_doctor_creates_no_ledger_and_says_how_to(
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """On a fresh checkout doctor reports the SQLite ledger that is not there yet, with the
+    command that makes it, and does not create it itself."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL")
+
+    main(["doctor"])
+    out = capsys.readouterr().out
+    assert "warn  database: there is no ledger at var/keycourier.sqlite3 yet" in out
+    assert "fix: run `keycourier migrate`, or start `keycourier serve`" in out
+    assert not (tmp_path / "var" / "keycourier.sqlite3").exists()
+
+
+def test_doctor_tells_an_unreachable_seam_from_a_bad_key(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seam out of reach is a network problem to check, not an API key to create."""
+    monkeypatch.setenv("SEAM_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  seam: cannot reach Seam" in out
+    seam_fix = out.split("FAIL  seam: ", 1)[1].splitlines()[1]
+    assert "check this machine's network, and SEAM_ENDPOINT" in seam_fix
+    assert "create an API key" not in seam_fix
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        ({"OPS_USERS": None, "OPS_SESSION_SECRET": None},
+         "warn  console: OPS_USERS is not set: the console (/ops) is off"),
+        ({"OPS_SESSION_SECRET": None},
+         "FAIL  console: OPS_SESSION_SECRET is not set: the web process will refuse to start"),
+        ({"OPS_SESSION_SECRET": "short"}, "FAIL  console: OPS_SESSION_SECRET is too short"),
+        ({"OPS_USERS": "desk:plaintext"}, "FAIL  console: OPS_USERS entry 1 is not name:scrypt$"),
+    ],
+)  # fmt: skip
+def test_doctor_checks_the_console_settings(
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    changes: dict[str, str | None],
+    line: str,
+) -> None:
+    """The console's settings are checked like the others: off, half set up, or malformed,
+    each with its fix, and no hash or secret printed."""
+    for name, value in changes.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+
+    main(["doctor"])
+    out = capsys.readouterr().out
+    assert line in out
+    assert out.split(line, 1)[1].splitlines()[1].startswith("      fix: ")
+    assert SESSION_SECRET not in out
+    assert "scrypt$1" not in out
 
 
 def test_worker_health_reads_the_heartbeat_age(
