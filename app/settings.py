@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     notify_guest_card_ready: bool = True
     templates_dir: Path = Path("templates")
     port: int = Field(default=8000, ge=1, le=65535)
+    # The web server's limits (app/web/limits.py): a request head's size, how long a client may
+    # take to send a head (and again its body), how long an idle connection is kept, and how
+    # many connections one web process holds.
+    web_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    web_read_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    web_keepalive_seconds: int = Field(default=5, ge=1, le=3600)
+    web_max_connections: int = Field(default=1000, ge=10, le=100_000)
 
     delivery_channels: Annotated[tuple[Channel, ...], NoDecode] = ALL_CHANNELS
     timezone: str = "UTC"
