@@ -4,6 +4,7 @@
     ├── ConfigError                 a setting is missing or malformed; start-up stops
     ├── TemplateError               a message template cannot be rendered (file and line)
     ├── LedgerUnavailable           the database cannot be reached; the caller retries or 503s
+    ├── LedgerRefused               the database refused a value (too long, a NUL): not retried
     ├── BrokerUnavailable           the broker cannot be reached; the caller retries or 503s
     └── ProviderError               a call to Seam, Twilio or SendGrid failed
         ├── TransientProviderError  worth retrying: timeouts, connection errors, 429, 5xx
@@ -37,6 +38,11 @@ class TemplateError(KeycourierError):
 
 class LedgerUnavailable(KeycourierError):
     """The ledger database cannot be reached."""
+
+
+class LedgerRefused(KeycourierError):
+    """The database refused a value (longer than its column, a NUL byte...): the same write
+    fails again. The message names the kind of refusal only, never the value."""
 
 
 class BrokerUnavailable(KeycourierError):
