@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=500)
     # How long a transient failure is retried before the delivery fails (and falls back).
     retry_window_seconds: float = Field(default=30 * 60, gt=0)
+    # Failed tries at processing an event, other than Seam, the ledger or the broker being
+    # unreachable, before it is set aside (poisoned) with its reason and an alert.
+    event_max_tries: int = Field(default=8, ge=1, le=1000)
     # How long a worker may hold a delivery before the sweeper takes it back.
     delivery_lease_seconds: float = Field(default=60, gt=0)
     # How often beat runs the sweeper and the catch-up from Seam's events/list.
