@@ -48,6 +48,8 @@ class Policy:
     # How long a delivery is retried, from its first failure, before it fails for good.
     retry_window: timedelta
     window: Window
+    # Failed tries (other than outages) before an event is set aside (EVENT_MAX_TRIES).
+    event_max_tries: int
     front_desk_email: str | None
     notify_on_delete: bool
     notify_times_changed: bool
@@ -70,6 +72,7 @@ class Policy:
             lease=timedelta(seconds=settings.delivery_lease_seconds),
             retry_window=timedelta(seconds=settings.retry_window_seconds),
             window=settings.delivery_window,
+            event_max_tries=settings.event_max_tries,
             front_desk_email=settings.front_desk_email,
             notify_on_delete=settings.notify_guest_on_delete,
             notify_times_changed=settings.notify_guest_on_times_changed,

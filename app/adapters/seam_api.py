@@ -3,7 +3,9 @@
 Every SDK and transport error is translated here into app.errors, and every SDK resource
 into the plain dataclasses of app.ports: nothing from the SDK crosses this module. The
 SDK's resources print the PIN and the Instant Key URL in their repr, so they are never
-logged, formatted or put into an exception here.
+logged, formatted or put into an exception here. What Seam answers is input: every id, name,
+phone number, email address and credential is cleaned and fitted to the ledger's columns on
+the way out (seam_input.py), so one guest's odd data cannot block another's key.
 
 Also the checks `keycourier doctor` and `keycourier register-webhook` make with the same SDK
 (`check_workspace`, `webhook_urls_for_secret`, `register_webhook`): one cheap call each, no
@@ -13,6 +15,7 @@ holds a credential.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +38,14 @@ from seam.exceptions import (
 from seam.seam import Seam
 
 from app.adapters.retry_hints import retry_after_seconds
+from app.adapters.seam_input import (
+    clean_code,
+    clean_email,
+    clean_id,
+    clean_phone,
+    clean_text,
+    clean_url,
+)
 from app.errors import (
     CheckFailed,
     ConfigError,
@@ -60,11 +71,14 @@ from app.ports import (
 )
 from app.settings import Settings
 
+log = logging.getLogger(__name__)
+
 PROVIDER = "seam"
 EVENTS_PAGE = 500
 WEBHOOK_PATH = "/webhooks/seam"
 # How often to ask Seam about an encoding in progress while waiting for it.
 ACTION_POLL_SECONDS = 0.5
+OCCURRED_AT_CHARS = 40  # the ledger's events.occurred_at
 _STATUSES: dict[str, ActionStatus] = {"pending": "pending", "success": "success", "error": "error"}
 T = TypeVar("T")
 
@@ -166,15 +180,15 @@ class SeamApiReader:
                 code="unsupported_mode",
             )
         return AccessMethod(
-            access_method_id=_text(found, "access_method_id") or access_method_id,
-            workspace_id=_text(found, "workspace_id") or "",
+            access_method_id=_id(found, "access_method_id") or access_method_id,
+            workspace_id=_id(found, "workspace_id") or "",
             mode=mode,
-            display_name=_text(found, "display_name") or "",
+            display_name=_clean(found, "display_name") or "",
             is_issued=bool(getattr(found, "is_issued", False)),
             is_encoding_required=bool(getattr(found, "is_encoding_required", False)),
             is_ready_for_encoding=bool(getattr(found, "is_ready_for_encoding", False)),
-            code=_text(found, "code"),
-            instant_key_url=_text(found, "instant_key_url"),
+            code=clean_code(_text(found, "code")),
+            instant_key_url=clean_url(_text(found, "instant_key_url")),
         )
 
     def get_access_grant(self, access_grant_id: str) -> AccessGrant:
@@ -190,10 +204,10 @@ class SeamApiReader:
             lambda: self._seam.user_identities.get(user_identity_id=user_identity_id),
         )
         return Guest(
-            user_identity_id=_text(found, "user_identity_id") or user_identity_id,
-            full_name=_text(found, "full_name") or _text(found, "display_name"),
-            phone_number=_text(found, "phone_number"),
-            email_address=_text(found, "email_address"),
+            user_identity_id=_id(found, "user_identity_id") or user_identity_id,
+            full_name=_clean(found, "full_name") or _clean(found, "display_name"),
+            phone_number=clean_phone(_text(found, "phone_number")),
+            email_address=clean_email(_text(found, "email_address")),
         )
 
     def get_spaces(self, access_method_id: str) -> list[Space]:
@@ -214,14 +228,15 @@ class SeamApiReader:
         )
         spaces: list[Space] = []
         for item in getattr(batch, "spaces", None) or []:
-            if not isinstance(item, Mapping) or not isinstance(item.get("space_id"), str):
+            space_id = clean_id(item.get("space_id")) if isinstance(item, Mapping) else None
+            if space_id is None:
                 continue
-            name = item.get("display_name") or item.get("name") or ""
-            spaces.append(Space(space_id=item["space_id"], name=str(name)))
+            name = clean_text(item.get("display_name")) or clean_text(item.get("name")) or ""
+            spaces.append(Space(space_id=space_id, name=name))
         grants: dict[str, AccessGrant] = {}
         for item in getattr(batch, "access_grants", None) or []:
-            if isinstance(item, Mapping) and isinstance(item.get("access_grant_id"), str):
-                grant_id = item["access_grant_id"]
+            grant_id = clean_id(item.get("access_grant_id")) if isinstance(item, Mapping) else None
+            if grant_id is not None:
                 grants[grant_id] = _grant(SimpleNamespace(**item), grant_id)
         return Related(spaces=spaces, grants=grants)
 
@@ -350,15 +365,15 @@ def _grant(found: Any, access_grant_id: str) -> AccessGrant:
     space_ids = getattr(found, "space_ids", None) or []
     method_ids = getattr(found, "access_method_ids", None) or []
     return AccessGrant(
-        access_grant_id=_text(found, "access_grant_id") or access_grant_id,
-        user_identity_id=_text(found, "user_identity_id"),
-        display_name=_text(found, "display_name") or "",
+        access_grant_id=_id(found, "access_grant_id") or access_grant_id,
+        user_identity_id=_id(found, "user_identity_id"),
+        display_name=_clean(found, "display_name") or "",
         starts_at=_instant(found, "starts_at", access_grant_id),
         ends_at=_instant(found, "ends_at", access_grant_id),
-        space_ids=tuple(str(s) for s in space_ids),
-        access_grant_key=_text(found, "access_grant_key"),
-        reservation_key=_text(found, "reservation_key"),
-        access_method_ids=tuple(str(m) for m in method_ids),
+        space_ids=_ids(space_ids),
+        access_grant_key=_clean(found, "access_grant_key"),
+        reservation_key=_clean(found, "reservation_key"),
+        access_method_ids=_ids(method_ids),
     )
 
 
@@ -370,9 +385,9 @@ def _encoder(found: Any) -> Encoder:
         for error in getattr(found, "errors", None) or []
     ]
     return Encoder(
-        acs_encoder_id=_text(found, "acs_encoder_id") or "",
-        acs_system_id=_text(found, "acs_system_id"),
-        display_name=_text(found, "display_name") or "",
+        acs_encoder_id=_id(found, "acs_encoder_id") or "",
+        acs_system_id=_id(found, "acs_system_id"),
+        display_name=_clean(found, "display_name") or "",
         errors=tuple(errors),
     )
 
@@ -401,13 +416,26 @@ def _summary(event: Any) -> SeamEventSummary:
         g for g in [_text(event, "access_grant_id")] if g
     ]
     return SeamEventSummary(
-        event_id=str(getattr(event, "event_id", "")),
-        event_type=str(getattr(event, "event_type", "")),
-        workspace_id=_text(event, "workspace_id"),
-        access_method_id=_text(event, "access_method_id"),
-        access_grant_ids=tuple(str(g) for g in grant_ids),
-        occurred_at=_text(event, "occurred_at"),
+        event_id=_id(event, "event_id") or "",
+        event_type=_id(event, "event_type") or "",
+        workspace_id=_id(event, "workspace_id"),
+        access_method_id=_id(event, "access_method_id"),
+        access_grant_ids=_ids(grant_ids),
+        occurred_at=clean_text(_text(event, "occurred_at"), OCCURRED_AT_CHARS),
     )
+
+
+def _id(resource: Any, name: str) -> str | None:
+    return clean_id(getattr(resource, name, None))
+
+
+def _ids(values: object) -> tuple[str, ...]:
+    items = values if isinstance(values, list | tuple) else []
+    return tuple(found for found in map(clean_id, items) if found is not None)
+
+
+def _clean(resource: Any, name: str) -> str | None:
+    return clean_text(getattr(resource, name, None))
 
 
 def _text(resource: Any, name: str) -> str | None:
@@ -422,9 +450,10 @@ def _instant(resource: Any, name: str, resource_id: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise PermanentProviderError(
-            PROVIDER, f"{name} of {resource_id} is not a timestamp", code="invalid_response"
-        ) from None
+        # Kept as unknown (no delivery window, no expiry) rather than failing every guest of
+        # the access method: the guest still gets their key.
+        log.warning("%s of %s is not a timestamp: taken as unknown", name, resource_id)
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -7,8 +7,8 @@ constant time); without API_TOKENS the API refuses everything. 401 otherwise, wi
     GET /api/deliveries?q=&status=&channel=&page=&limit=   newest first
     GET /api/deliveries/{id}                              one delivery with its timeline
     GET /api/flags                                        open front-desk flags (card queue)
-    GET /api/alerts                                       failed/undelivered deliveries and
-                                                          front-desk alerts
+    GET /api/alerts                                       failed/undelivered deliveries,
+                                                          front-desk alerts and events set aside
 """
 
 from __future__ import annotations
@@ -119,10 +119,23 @@ def _alerts(console: Console) -> Endpoint:
     async def alerts(request: Request) -> Response:
         rows = await console.run(console.store.alert_deliveries)
         flags = await console.run(console.store.open_flag_list)
+        poisoned = await console.run(console.store.poisoned_events)
         return JSONResponse(
             {
                 "deliveries": [delivery_json(d) for d in rows],
                 "flags": [_flag_json(f) for f in flags],
+                "events_set_aside": [
+                    {
+                        "id": e.id,
+                        "seam_event_id": e.seam_event_id,
+                        "event_type": e.event_type,
+                        "access_method_id": e.access_method_id,
+                        "attempts": e.attempts,
+                        "reason": e.detail,
+                        "set_aside_at": e.processed_at.isoformat() if e.processed_at else None,
+                    }
+                    for e in poisoned
+                ],
             }
         )
 

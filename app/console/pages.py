@@ -122,10 +122,16 @@ def alerts(console: Console) -> Endpoint:
     async def page(request: Request) -> Response:
         rows = await console.run(console.store.alert_deliveries)
         flags = await console.run(console.store.open_flag_list)
+        poisoned = await console.run(console.store.poisoned_events)
         return console.render(
             request,
             "alerts.html",
-            {"deliveries": rows, "errors": {d.id: error_text(d) for d in rows}, "flags": flags},
+            {
+                "deliveries": rows,
+                "errors": {d.id: error_text(d) for d in rows},
+                "flags": flags,
+                "poisoned": poisoned,
+            },
         )
 
     return page

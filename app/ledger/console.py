@@ -27,6 +27,8 @@ from app.ledger.models import (
     ConsoleSession,
     Delivery,
     DeliveryStatus,
+    Event,
+    EventStatus,
     FlagStatus,
     FrontDeskFlag,
     ProviderEvent,
@@ -160,6 +162,18 @@ class ConsoleStore(LedgerBase):
                         )
                     )
                     .order_by(Delivery.id.desc())
+                    .limit(limit)
+                )
+            )
+
+    def poisoned_events(self, limit: int = 100) -> list[Event]:
+        """Events set aside after too many failed tries, newest first, with their reasons."""
+        with self._transaction() as session:
+            return list(
+                session.scalars(
+                    select(Event)
+                    .where(Event.status == EventStatus.POISONED)
+                    .order_by(Event.id.desc())
                     .limit(limit)
                 )
             )

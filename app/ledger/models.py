@@ -65,6 +65,9 @@ class EventStatus(StrEnum):
     IGNORED = "ignored"  # a type keycourier does not act on
     REJECTED = "rejected"  # signed but unreadable
     FAILED = "failed"  # processing failed for good (see detail)
+    # Set aside after EVENT_MAX_TRIES failed tries that were not an outage (see detail): listed
+    # on the console's alerts, never handed out again.
+    POISONED = "poisoned"
 
 
 class DeliveryStatus(StrEnum):

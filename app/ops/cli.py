@@ -110,6 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app.ledger.store import Ledger
     from app.observability.error_reports import init_error_reports
     from app.observability.logs import configure_logging
+    from app.web.limits import server_options
     from app.web.main import create_app
 
     settings = load_settings(require=("SEAM_WEBHOOK_SECRET",))
@@ -150,6 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
             # One line per request at webhook rates is noise and CPU; refusals and failures
             # are logged by the endpoint itself.
             access_log=False,
+            **server_options(settings),  # head size, read timeouts, keep-alive, connections
         )
     finally:
         if worker is not None:

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     notify_guest_card_ready: bool = True
     templates_dir: Path = Path("templates")
     port: int = Field(default=8000, ge=1, le=65535)
+    # The web server's limits (app/web/limits.py): a request head's size, how long a client may
+    # take to send a head (and again its body), how long an idle connection is kept, and how
+    # many connections one web process holds.
+    web_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    web_read_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    web_keepalive_seconds: int = Field(default=5, ge=1, le=3600)
+    web_max_connections: int = Field(default=1000, ge=10, le=100_000)
 
     delivery_channels: Annotated[tuple[Channel, ...], NoDecode] = ALL_CHANNELS
     timezone: str = "UTC"
@@ -126,6 +133,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=500)
     # How long a transient failure is retried before the delivery fails (and falls back).
     retry_window_seconds: float = Field(default=30 * 60, gt=0)
+    # Failed tries at processing an event, other than Seam, the ledger or the broker being
+    # unreachable, before it is set aside (poisoned) with its reason and an alert.
+    event_max_tries: int = Field(default=8, ge=1, le=1000)
     # How long a worker may hold a delivery before the sweeper takes it back.
     delivery_lease_seconds: float = Field(default=60, gt=0)
     # How often beat runs the sweeper and the catch-up from Seam's events/list.
