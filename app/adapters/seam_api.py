@@ -70,6 +70,7 @@ from app.ports import (
     Space,
 )
 from app.settings import Settings
+from app.settings.workspaces import SeamWorkspace
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +465,7 @@ def _instant(resource: Any, name: str, resource_id: str) -> datetime | None:
 class Workspace:
     name: str
     is_sandbox: bool
+    workspace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -473,73 +475,103 @@ class RegisteredWebhook:
     secret: str
 
 
-def _check_client(settings: Settings) -> Seam:
-    if settings.seam_api_key is None:
+def _check_client(settings: Settings, workspace: SeamWorkspace | None = None) -> Seam:
+    """A client with SEAM_API_KEY, or with `workspace`'s key (SEAM_WORKSPACES_FILE)."""
+    name = _key_name(workspace)
+    if workspace is not None:
+        try:
+            key = workspace.require_api_key()
+        except ConfigError as exc:
+            raise CheckFailed(str(exc)) from None
+    elif settings.seam_api_key is None:
         raise CheckFailed("SEAM_API_KEY is not set")
+    else:
+        key = settings.seam_api_key.get_secret_value()
     try:
         return Seam(
-            api_key=settings.seam_api_key.get_secret_value(),
-            endpoint=settings.seam_endpoint,
-            timeout=settings.provider_timeout_seconds,
+            api_key=key, endpoint=settings.seam_endpoint, timeout=settings.provider_timeout_seconds
         )
     except SeamError as exc:
-        raise CheckFailed(f"SEAM_API_KEY: {exc}") from exc
+        raise CheckFailed(f"{name}: {exc}") from exc
 
 
-def _check_failure(exc: Exception) -> CheckFailed:
+def _key_name(workspace: SeamWorkspace | None) -> str:
+    return workspace.api_key_env if workspace is not None else "SEAM_API_KEY"
+
+
+def _check_failure(exc: Exception, key_name: str = "SEAM_API_KEY") -> CheckFailed:
     if isinstance(exc, SeamHttpUnauthorizedError):
-        return CheckFailed("Seam rejected SEAM_API_KEY (401 unauthorized)")
+        return CheckFailed(f"Seam rejected {key_name} (401 unauthorized)")
     if isinstance(exc, SeamHttpApiError):
         message = redact(str(exc.args[0] if exc.args else "") or "error")
         return CheckFailed(f"Seam answered {exc.status_code} {exc.code}: {message}")
     return CheckFailed(f"cannot reach Seam: {type(exc).__name__}")
 
 
-def check_workspace(settings: Settings) -> Workspace:
-    """The workspace SEAM_API_KEY opens."""
-    with _check_client(settings) as seam:
+def check_workspace(settings: Settings, workspace: SeamWorkspace | None = None) -> Workspace:
+    """The workspace SEAM_API_KEY (or `workspace`'s key) opens."""
+    with _check_client(settings, workspace) as seam:
         try:
             found = seam.workspaces.get()
         except (SeamError, httpx.HTTPError) as exc:
-            raise _check_failure(exc) from exc
-    return Workspace(name=str(found.name), is_sandbox=bool(found.is_sandbox))
+            raise _check_failure(exc, _key_name(workspace)) from exc
+    return Workspace(
+        name=str(found.name),
+        is_sandbox=bool(found.is_sandbox),
+        workspace_id=str(found.workspace_id),
+    )
 
 
-def webhook_urls_for_secret(settings: Settings) -> list[str] | None:
-    """URLs of the workspace's webhooks signed with SEAM_WEBHOOK_SECRET; None if Seam does not
-    show webhook secrets."""
-    assert settings.seam_webhook_secret is not None
-    ours = settings.seam_webhook_secret.get_secret_value()
-    with _check_client(settings) as seam:
+def webhook_urls_for_secret(
+    settings: Settings, workspace: SeamWorkspace | None = None
+) -> list[str] | None:
+    """URLs of the workspace's webhooks signed with SEAM_WEBHOOK_SECRET (or `workspace`'s
+    secret); None if Seam does not show webhook secrets."""
+    if workspace is not None:
+        ours = workspace.require_webhook_secret()
+    else:
+        assert settings.seam_webhook_secret is not None
+        ours = settings.seam_webhook_secret.get_secret_value()
+    with _check_client(settings, workspace) as seam:
         try:
             hooks = seam.webhooks.list()
         except (SeamError, httpx.HTTPError) as exc:
-            raise _check_failure(exc) from exc
+            raise _check_failure(exc, _key_name(workspace)) from exc
     if not any(hook.secret for hook in hooks):
         return None
     return [hook.url for hook in hooks if hook.secret == ours]
 
 
-def webhook_url(url: str) -> str:
-    """keycourier's endpoint at `url`: a bare https origin gets /webhooks/seam added."""
+def webhook_url(url: str, workspace_id: str | None = None) -> str:
+    """keycourier's endpoint at `url`: a bare https origin gets /webhooks/seam added (and
+    /<workspace_id> for a workspace of SEAM_WORKSPACES_FILE)."""
+    path = WEBHOOK_PATH if workspace_id is None else f"{WEBHOOK_PATH}/{workspace_id}"
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc:
         raise CheckFailed(f"{url!r} is not an https:// URL: Seam only calls HTTPS endpoints")
     if parts.path in ("", "/"):
-        return url.rstrip("/") + WEBHOOK_PATH
-    if not parts.path.rstrip("/").endswith(WEBHOOK_PATH):
-        raise CheckFailed(f"{url!r} is not keycourier's endpoint: it must end in {WEBHOOK_PATH}")
+        return url.rstrip("/") + path
+    if parts.path.rstrip("/").endswith(WEBHOOK_PATH) and workspace_id is not None:
+        return url.rstrip("/") + f"/{workspace_id}"
+    if not parts.path.rstrip("/").endswith(path):
+        raise CheckFailed(f"{url!r} is not keycourier's endpoint: it must end in {path}")
     return url
 
 
-def register_webhook(settings: Settings, url: str, event_types: Sequence[str]) -> RegisteredWebhook:
-    """Create the Seam webhook for keycourier's endpoint at `url`, with its signing secret."""
-    endpoint = webhook_url(url)
-    with _check_client(settings) as seam:
+def register_webhook(
+    settings: Settings,
+    url: str,
+    event_types: Sequence[str],
+    workspace: SeamWorkspace | None = None,
+) -> RegisteredWebhook:
+    """Create the Seam webhook for keycourier's endpoint at `url`, with its signing secret; for
+    `workspace`, with its key, at its own path."""
+    endpoint = webhook_url(url, workspace.workspace_id if workspace else None)
+    with _check_client(settings, workspace) as seam:
         try:
             hook = seam.webhooks.create(url=endpoint, event_types=list(event_types))
         except (SeamError, httpx.HTTPError) as exc:
-            raise _check_failure(exc) from exc
+            raise _check_failure(exc, _key_name(workspace)) from exc
     if not hook.secret:
         raise CheckFailed(f"Seam created webhook {hook.webhook_id} but showed no secret")
     return RegisteredWebhook(webhook_id=hook.webhook_id, url=hook.url, secret=hook.secret)

@@ -20,6 +20,7 @@ from app.delivery.planned import About, Destination, new_delivery
 from app.delivery.retry_policy import backoff_seconds
 from app.delivery.scheduling import plan_on_window
 from app.delivery.send import send_delivery
+from app.delivery.workspace import front_desk_for
 from app.errors import (
     BrokerUnavailable,
     KeycourierError,
@@ -122,7 +123,8 @@ def process_event(ctx: Context, event_id: int, *, send_now: bool = False) -> Out
         return Outcome(EventStatus(event.status), "already done")
     metrics.processing_event(event.received_at)
 
-    outcome = _act(ctx, event, send_now)
+    # Seam is read with the key of the event's workspace (SEAM_WORKSPACES_FILE).
+    outcome = _act(ctx.for_workspace(event.workspace_id), event, send_now)
     ctx.ledger.finish_event(event_id, outcome.status, outcome.detail)
     metrics.event_processed(event.event_type, outcome.status.value)
     log.info(
@@ -328,7 +330,7 @@ def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
         guest_name=recipient.name if recipient else None,
         event_id=event.id,
     )
-    front_desk = ctx.policy.front_desk_email
+    front_desk = _front_desk(ctx, method, recipient)
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: card flag %s recorded, not emailed", flag_id)
     ctx.ledger.plan_delivery(
@@ -355,7 +357,7 @@ def _alert_front_desk(ctx: Context, event: Event, method: AccessMethod) -> str:
         return "issued since: no front-desk alert"
     recipients = _recipients(ctx.seam, event)
     recipient = recipients[0] if recipients else None
-    front_desk = ctx.policy.front_desk_email
+    front_desk = _front_desk(ctx, method, recipient)
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: %s recorded, not emailed", kind)
     delivery_id, created = ctx.ledger.plan_delivery(
@@ -372,6 +374,13 @@ def _alert_front_desk(ctx: Context, event: Event, method: AccessMethod) -> str:
         )
     )
     return f"front-desk alert {delivery_id} {'planned' if created else 'already planned'}"
+
+
+def _front_desk(ctx: Context, method: AccessMethod, recipient: Recipient | None) -> str | None:
+    """The front desk of the hotel the guest's rooms are in (properties.toml), else
+    FRONT_DESK_EMAIL."""
+    space_ids = list(recipient.grant.space_ids) if recipient else []
+    return front_desk_for(ctx, method.workspace_id, space_ids)
 
 
 def _new_delivery(

@@ -24,6 +24,7 @@ from app.messages.files import TemplateFiles, read_files
 from app.messages.properties import (
     Audience,
     PropertyMap,
+    Routing,
     parse_properties,
 )
 from app.messages.sandbox import MAX_OUTPUT_CHARS, Sandbox, SnapshotLoader, render_budget
@@ -53,6 +54,11 @@ class Templates(Protocol):
 
     def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
         """The property's time zone (properties.toml, else TIMEZONE)."""
+        ...
+
+    def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
+        """The property's front desk and senders from properties.toml; None where it sets
+        none (FRONT_DESK_EMAIL and the providers' senders then apply)."""
         ...
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
@@ -128,6 +134,10 @@ class Renderer:
     def timezone(self, workspace_id: str | None, space_ids: Sequence[str]) -> str:
         """The property's time zone: properties.toml's, else the default (TIMEZONE)."""
         return self.properties.lookup(workspace_id, space_ids).timezone or self.default_timezone
+
+    def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
+        """The property's front desk and senders (properties.toml; None where unset)."""
+        return self.properties.routing(workspace_id, space_ids)
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()

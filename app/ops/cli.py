@@ -205,7 +205,7 @@ def parse_duration(text: str) -> timedelta:
 def _reconcile(args: argparse.Namespace) -> int:
     from app.context import Context
     from app.intake.queue import CeleryEnqueuer
-    from app.intake.reconcile import reconcile
+    from app.intake.reconcile import reconcile_all
     from app.ledger.models import utcnow
     from app.observability.logs import configure_logging
     from workers.celery_app import create_celery_app
@@ -214,9 +214,12 @@ def _reconcile(args: argparse.Namespace) -> int:
     configure_logging(settings)
     context = Context.from_settings(settings)
     enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    found = reconcile(context.ledger, context.seam, enqueuer, utcnow() - args.since)
+    readers = context.seam.each()
+    found = reconcile_all(context.ledger, readers, enqueuer, utcnow() - args.since)
+    workspaces = f" ({len(readers)} workspaces)" if len(readers) > 1 else ""
     print(
-        f"listed {found.listed} events from Seam; {found.recorded} were new to the ledger, "
+        f"listed {found.listed} events from Seam{workspaces}; {found.recorded} were new to "
+        "the ledger, "
         f"{found.queued} queued for processing"
     )
     return 0

@@ -4,8 +4,8 @@
 `os.environ`. Secrets are `SecretStr` so that a settings object printed by accident shows stars.
 A missing or malformed value raises `ConfigError` whose message is one line naming the variable.
 
-The values some settings parse into live beside it: the delivery window (`window`) and language
-codes (`locales`).
+The values some settings parse into live beside it: the delivery window (`window`), language
+codes (`locales`) and the Seam workspaces of SEAM_WORKSPACES_FILE (`workspaces`).
 
 May import: only errors. Settings is a foundation: every package may import it, so it imports
 no other package of app.
@@ -17,7 +17,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -26,7 +27,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -40,6 +48,7 @@ from app.settings.window import (
     parse_lead_time,
     parse_quiet_hours,
 )
+from app.settings.workspaces import SeamWorkspace, is_svix_secret, read_workspaces
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -52,6 +61,7 @@ TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 HINTS: dict[str, str] = {
     "SEAM_API_KEY": "the API key of your Seam workspace (seam_...)",
     "SEAM_WEBHOOK_SECRET": "the signing secret Seam shows for your webhook (whsec_...)",
+    "SEAM_WORKSPACES_FILE": "a TOML file listing the Seam workspaces (see README, Hotel groups)",
     "DATABASE_URL": "a SQLAlchemy URL such as postgresql://user@host/db or sqlite:///path",
     "REDIS_URL": "a Redis URL such as redis://localhost:6379/0",
     "DELIVERY_CHANNELS": "a comma-separated list of: sms, email",
@@ -81,6 +91,9 @@ class Settings(BaseSettings):
     seam_api_key: SecretStr | None = None
     seam_endpoint: str | None = None
     seam_webhook_secret: SecretStr | None = None
+    # Several Seam workspaces (a hotel group): a TOML file naming, per workspace, the variables
+    # that hold its API key and webhook secret (app/settings/workspaces.py).
+    seam_workspaces_file: Path | None = None
 
     redis_url: str | None = None
     # false: a rediss:// broker's certificate is not verified (Heroku Redis's is self-signed).
@@ -191,6 +204,8 @@ class Settings(BaseSettings):
     ops_sign_in_queue: int = Field(default=8, ge=0, le=1000)
     # Comma-separated bearer tokens other hotel systems present to /api.
     api_tokens: SecretStr | None = None
+    # SEAM_WORKSPACES_FILE's workspaces, read by load_settings with the environment it was given.
+    _workspaces: tuple[SeamWorkspace, ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -221,13 +236,8 @@ class Settings(BaseSettings):
     def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        raw = value.get_secret_value()
-        body = raw.removeprefix("whsec_")
-        try:
-            if not base64.b64decode(body, validate=True):
-                raise ValueError
-        except (binascii.Error, ValueError):
-            raise ValueError("is not a Svix signing secret (expected whsec_<base64>)") from None
+        if not is_svix_secret(value.get_secret_value()):
+            raise ValueError("is not a Svix signing secret (expected whsec_<base64>)")
         return value
 
     @field_validator("database_url")
@@ -353,9 +363,32 @@ class Settings(BaseSettings):
         secret = self.seam_webhook_secret.get_secret_value().encode()
         return hmac.new(secret, b"keycourier credential fingerprint", hashlib.sha256).digest()
 
+    @property
+    def seam_workspaces(self) -> tuple[SeamWorkspace, ...]:
+        """The workspaces SEAM_WORKSPACES_FILE lists (none without it)."""
+        if self._workspaces is None:
+            self._workspaces = self._read_workspaces(os.environ)
+        return self._workspaces
+
+    def _read_workspaces(self, environ: Mapping[str, str]) -> tuple[SeamWorkspace, ...]:
+        if self.seam_workspaces_file is None:
+            return ()
+        return read_workspaces(self.seam_workspaces_file, environ)
+
     def require(self, *names: str) -> None:
-        """Raise ConfigError naming the first of these variables that is unset."""
+        """Raise ConfigError naming the first of these variables that is unset.
+
+        With SEAM_WORKSPACES_FILE, SEAM_API_KEY and SEAM_WEBHOOK_SECRET may be unset: what is
+        required then is every listed workspace's key (or secret), in its own variable."""
         for name in names:
+            if name == "SEAM_API_KEY" and self.seam_workspaces:
+                for workspace in self.seam_workspaces:
+                    workspace.require_api_key()
+                continue
+            if name == "SEAM_WEBHOOK_SECRET" and self.seam_workspaces:
+                for workspace in self.seam_workspaces:
+                    workspace.require_webhook_secret()
+                continue
             if getattr(self, name.lower()) is None:
                 raise ConfigError(f"{name} is not set: it must be {HINTS.get(name, 'set')}")
 
@@ -368,6 +401,19 @@ def load_settings(
         settings = Settings() if environ is None else _settings_from_mapping(environ)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    settings._workspaces = settings._read_workspaces(os.environ if environ is None else environ)
+    if (
+        settings.seam_workspaces
+        and settings.seam_webhook_secret is None
+        and settings.credential_hash_key is None
+    ):
+        # The fingerprint key cannot come from one workspace's secret: rotating it, or listing
+        # the workspaces in another order, would make every code already sent look new.
+        raise ConfigError(
+            "CREDENTIAL_HASH_KEY is not set: with SEAM_WORKSPACES_FILE and no "
+            "SEAM_WEBHOOK_SECRET it must be set (a long random string that keys the "
+            "fingerprints the ledger keeps instead of PINs)"
+        )
     settings.require(*require)
     return settings
 
