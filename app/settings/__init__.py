@@ -179,8 +179,11 @@ class Settings(BaseSettings):
     # sign-ins may wait for one; beyond that a sign-in is answered 503 with Retry-After.
     ops_sign_in_concurrency: int = Field(default=2, ge=1, le=32)
     ops_sign_in_queue: int = Field(default=8, ge=0, le=1000)
-    # Comma-separated bearer tokens other hotel systems present to /api.
+    # Comma-separated bearer tokens other hotel systems present to /api (name:token or token).
     api_tokens: SecretStr | None = None
+    # Roles and scopes (app/console/access.py): a TOML file of who may do what, and whose
+    # guests they see; unset, every console user and API token is an admin of everything.
+    access_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
