@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app.errors import PropertiesError
 from app.ledger.models import Delivery
-from app.ledger.scope import HotelPlaces
+from app.ledger.scope import HotelPlaces, Scope
 from app.messages.catalog import PROPERTIES_FILE
 from app.messages.properties import PropertyMap, parse_properties
 
@@ -62,6 +62,24 @@ class Hotels:
         """Every hotel properties.toml names, sorted."""
         entries = [*self.properties.workspaces.values(), *self.properties.spaces.values()]
         return sorted({e.property_name for e in entries if e.property_name})
+
+    def names_for(self, scope: Scope) -> list[str]:
+        """The hotels someone with `scope` may filter by: those named for one of its
+        workspaces or spaces, and those named only by spaces (properties.toml does not say
+        which workspace a space is in) when it has workspaces. Everything from everywhere."""
+        if scope.everywhere:
+            return self.names()
+        shown = []
+        for name in self.names():
+            places = self.places(name)
+            assert places is not None
+            if (
+                places.workspaces & scope.workspaces
+                or places.spaces & scope.spaces
+                or (scope.workspaces and places.spaces and not places.workspaces)
+            ):
+                shown.append(name)
+        return shown
 
     def places(self, name: str) -> HotelPlaces | None:
         """Where the hotel called `name` is; None when properties.toml names no such hotel."""

@@ -114,7 +114,7 @@ def deliveries(console: Console) -> Endpoint:
                 "status": query.status or "",
                 "channel": query.channel or "",
                 "hotel": query.hotel_name or "",
-                "hotels": hotels.names(),
+                "hotels": hotels.names_for(query.scope),
                 "statuses": STATUSES,
                 "channels": CHANNELS,
                 "page": query.offset // query.limit + 1,
