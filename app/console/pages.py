@@ -84,16 +84,16 @@ async def audit_search(
     if query.text is None:
         return
     if query.destination_hash is not None:
-        typed = f"{mask_destination(normalise(query.text) or query.text)} "
-        typed += f"(hash {query.destination_hash[:12]})"
+        typed = repr(mask_destination(normalise(query.text) or query.text))
+        typed += f" (hash {query.destination_hash[:12]})"
     else:
-        typed = mask_text(query.text)
+        typed = repr(mask_text(query.text))
     filters = [f"{name} {value}" for name, value in (("status", query.status),
                ("channel", query.channel), ("hotel", query.hotel_name)) if value]  # fmt: skip
     ids = ", ".join(str(d.id) for d in found[:AUDIT_IDS]) + (
         ", ..." if len(found) > AUDIT_IDS else ""
     )
-    detail = f"{typed!r}" + (f", {', '.join(filters)}" if filters else "")
+    detail = typed + (f", {', '.join(filters)}" if filters else "")
     detail += f": {len(found)} found" + (f" (deliveries {ids})" if found else "")
     await console.audit(console.actor(request), "search", None, "ok", detail)
 
