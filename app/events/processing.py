@@ -404,6 +404,7 @@ def _new_delivery(
             recipient.grant if recipient else None,
             recipient.guest if recipient else None,
             recipient.name if recipient else None,
+            workspace_id=method.workspace_id,
         ),
         destination=Destination.of(destination, search_key),
     )

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
@@ -35,6 +45,7 @@ from app.ledger.models import (
     SignInFailures,
     UTCDateTime,
 )
+from app.ledger.scope import HotelPlaces, Scope, flag_in_scope, in_hotel, in_scope
 from app.messages.kinds import FRONT_DESK_KINDS
 
 # A delivery that reached nobody (failed, undelivered, or still unsent when the stay ended), or
@@ -50,14 +61,19 @@ ALERT_STATUSES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class DeliveryQuery:
-    """A search of the deliveries: those whose guest name, reservation or access method id
-    contains `text` (any case), whose id is `text`, or whose destination hashes to
-    `destination_hash` (an exact phone number or email, app/delivery/destinations.py)."""
+    """A search of the deliveries in `scope`: those whose guest name, reservation or access
+    method id contains `text` (any case), whose id is `text`, or whose destination hashes to
+    `destination_hash` (an exact phone number or email, app/delivery/destinations.py); with
+    `hotel`, only that hotel's."""
 
+    scope: Scope
     text: str | None = None
     destination_hash: str | None = None
     status: str | None = None
     channel: str | None = None
+    hotel: HotelPlaces | None = None
+    # The hotel's name, as asked for (what the audit log and the page show).
+    hotel_name: str | None = None
     limit: int = 50
     offset: int = 0
 
@@ -92,7 +108,11 @@ class ConsoleStore(LedgerBase):
 
     def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
         """Newest first; attempts loaded."""
-        statement = select(Delivery).options(selectinload(Delivery.attempts))
+        statement = (
+            select(Delivery).options(selectinload(Delivery.attempts)).where(in_scope(query.scope))
+        )
+        if query.hotel is not None:
+            statement = statement.where(in_hotel(query.hotel))
         matches = []
         if query.destination_hash is not None:
             matches.append(Delivery.destination_hash == query.destination_hash)
@@ -117,12 +137,19 @@ class ConsoleStore(LedgerBase):
         with self._transaction() as session:
             return list(session.scalars(statement))
 
-    def delivery_timeline(self, delivery_id: int) -> tuple[Delivery, list[ProviderEvent]] | None:
-        """The delivery with its attempts, and what the provider reported about it."""
+    def delivery_timeline(
+        self, delivery_id: int, scope: Scope
+    ) -> tuple[Delivery, list[ProviderEvent]] | None:
+        """The delivery with its attempts, and what the provider reported about it; None when
+        there is none in `scope` by that id."""
         if not 0 < delivery_id <= MAX_ROW_ID:
             return None
         with self._transaction() as session:
-            delivery = session.get(Delivery, delivery_id, options=[selectinload(Delivery.attempts)])
+            delivery = session.scalars(
+                select(Delivery)
+                .options(selectinload(Delivery.attempts))
+                .where(Delivery.id == delivery_id, in_scope(scope))
+            ).first()
             if delivery is None:
                 return None
             reports = session.scalars(
@@ -132,9 +159,19 @@ class ConsoleStore(LedgerBase):
             )
             return delivery, list(reports)
 
-    def same_key(self, delivery: Delivery, limit: int = 50) -> list[Delivery]:
-        """The other deliveries of this access method (other channel, fallbacks, resends,
-        front-desk messages), newest first."""
+    def sees_delivery(self, delivery_id: int, scope: Scope) -> bool:
+        """Whether there is a delivery by that id in `scope`."""
+        if not 0 < delivery_id <= MAX_ROW_ID:
+            return False
+        with self._transaction() as session:
+            found = session.scalar(
+                select(Delivery.id).where(Delivery.id == delivery_id, in_scope(scope))
+            )
+            return found is not None
+
+    def same_key(self, delivery: Delivery, scope: Scope, limit: int = 50) -> list[Delivery]:
+        """The other deliveries of this access method in `scope` (other channel, fallbacks,
+        resends, front-desk messages), newest first."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -142,14 +179,16 @@ class ConsoleStore(LedgerBase):
                     .where(
                         Delivery.access_method_id == delivery.access_method_id,
                         Delivery.id != delivery.id,
+                        in_scope(scope),
                     )
                     .order_by(Delivery.id.desc())
                     .limit(limit)
                 )
             )
 
-    def alert_deliveries(self, limit: int = 100) -> list[Delivery]:
-        """Front-desk alerts sent (or not) and guest deliveries that reached nobody."""
+    def alert_deliveries(self, scope: Scope, limit: int = 100) -> list[Delivery]:
+        """Front-desk alerts sent (or not) and guest deliveries that reached nobody, in
+        `scope`."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -159,7 +198,8 @@ class ConsoleStore(LedgerBase):
                         or_(
                             Delivery.kind.in_(FRONT_DESK_KINDS),
                             Delivery.status.in_(ALERT_STATUSES),
-                        )
+                        ),
+                        in_scope(scope),
                     )
                     .order_by(Delivery.id.desc())
                     .limit(limit)
@@ -180,23 +220,27 @@ class ConsoleStore(LedgerBase):
 
     # -- front-desk flags ------------------------------------------------------------------
 
-    def open_flag_list(self, limit: int = 200) -> list[FrontDeskFlag]:
-        """The card queue: open flags, oldest first (the guest who has waited longest)."""
+    def open_flag_list(self, scope: Scope, limit: int = 200) -> list[FrontDeskFlag]:
+        """The card queue: open flags in `scope`, oldest first (the guest who has waited
+        longest)."""
         with self._transaction() as session:
             return list(
                 session.scalars(
                     select(FrontDeskFlag)
-                    .where(FrontDeskFlag.status == FlagStatus.OPEN)
+                    .where(FrontDeskFlag.status == FlagStatus.OPEN, flag_in_scope(scope))
                     .order_by(FrontDeskFlag.id)
                     .limit(limit)
                 )
             )
 
-    def get_flag(self, flag_id: int) -> FrontDeskFlag | None:
+    def get_flag(self, flag_id: int, scope: Scope) -> FrontDeskFlag | None:
+        """The flag, if `scope` sees it."""
         if not 0 < flag_id <= MAX_ROW_ID:
             return None
         with self._transaction() as session:
-            return session.get(FrontDeskFlag, flag_id)
+            return session.scalars(
+                select(FrontDeskFlag).where(FrontDeskFlag.id == flag_id, flag_in_scope(scope))
+            ).first()
 
     # -- the audit log ---------------------------------------------------------------------
 

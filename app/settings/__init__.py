@@ -202,10 +202,13 @@ class Settings(BaseSettings):
     # sign-ins may wait for one; beyond that a sign-in is answered 503 with Retry-After.
     ops_sign_in_concurrency: int = Field(default=2, ge=1, le=32)
     ops_sign_in_queue: int = Field(default=8, ge=0, le=1000)
-    # Comma-separated bearer tokens other hotel systems present to /api.
+    # Comma-separated bearer tokens other hotel systems present to /api (name:token or token).
     api_tokens: SecretStr | None = None
     # SEAM_WORKSPACES_FILE's workspaces, read by load_settings with the environment it was given.
     _workspaces: tuple[SeamWorkspace, ...] | None = PrivateAttr(default=None)
+    # Roles and scopes (app/console/access.py): a TOML file of who may do what, and whose
+    # guests they see; unset, every console user and API token is an admin of everything.
+    access_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
