@@ -9,16 +9,28 @@ imported inside `from_settings`), so the web process imports this module for its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.errors import ConfigError
 from app.ledger.store import Ledger
 from app.messages.rendering import Templates
-from app.ports import EmailSender, SeamReader, SmsSender
+from app.ports import (
+    AccessGrant,
+    AccessMethod,
+    ActionAttempt,
+    EmailSender,
+    Encoder,
+    Guest,
+    Related,
+    SeamEventSummary,
+    SeamReader,
+    SmsSender,
+    Space,
+)
 from app.settings import Channel, Settings, search_key_from
 from app.settings.window import Window
 
@@ -48,6 +60,8 @@ class Policy:
     # How long a delivery is retried, from its first failure, before it fails for good.
     retry_window: timedelta
     window: Window
+    # Failed tries (other than outages) before an event is set aside (EVENT_MAX_TRIES).
+    event_max_tries: int
     front_desk_email: str | None
     notify_on_delete: bool
     notify_times_changed: bool
@@ -70,6 +84,7 @@ class Policy:
             lease=timedelta(seconds=settings.delivery_lease_seconds),
             retry_window=timedelta(seconds=settings.retry_window_seconds),
             window=settings.delivery_window,
+            event_max_tries=settings.event_max_tries,
             front_desk_email=settings.front_desk_email,
             notify_on_delete=settings.notify_guest_on_delete,
             notify_times_changed=settings.notify_guest_on_times_changed,
@@ -95,16 +110,96 @@ class Policy:
         return self.sms_provider if channel == "sms" else self.email_provider
 
 
+class SeamReaders:
+    """A Seam reader per workspace (SEAM_WORKSPACES_FILE), each with its workspace's key.
+
+    `of(workspace_id)` picks one; a workspace the file does not list is read with the default
+    (SEAM_API_KEY, else the only listed workspace's). Used as a SeamReader itself it is that
+    default, so a deployment of one workspace reads Seam exactly as before.
+    """
+
+    def __init__(
+        self, default: SeamReader | None, workspaces: Mapping[str, SeamReader] | None = None
+    ) -> None:
+        self.workspaces: Mapping[str, SeamReader] = dict(workspaces or {})
+        if default is None and len(self.workspaces) == 1:
+            default = next(iter(self.workspaces.values()))
+        self._default = default
+
+    def of(self, workspace_id: str | None) -> SeamReader:
+        """The reader holding `workspace_id`'s key."""
+        reader = self.workspaces.get(workspace_id) if workspace_id else None
+        if reader is not None:
+            return reader
+        if self._default is None:
+            raise ConfigError(
+                f"Seam workspace {workspace_id or '(none named)'} is not in SEAM_WORKSPACES_FILE "
+                "and SEAM_API_KEY is not set: no key to read it with"
+            )
+        return self._default
+
+    def only(self, workspace_id: str | None) -> SeamReaders:
+        """These readers narrowed to one workspace's: every read goes to its key."""
+        if not self.workspaces:
+            return self
+        return SeamReaders(self.of(workspace_id))
+
+    def each(self) -> list[tuple[str | None, SeamReader]]:
+        """(workspace id, reader) for every key: the default (None) first, then each listed
+        workspace; for what covers every workspace (reconcile)."""
+        readers: list[tuple[str | None, SeamReader]] = []
+        if self._default is not None and self._default not in self.workspaces.values():
+            readers.append((None, self._default))
+        return readers + list(self.workspaces.items())
+
+    # -- SeamReader, as the default workspace's ----------------------------------------------
+
+    def get_access_method(self, access_method_id: str) -> AccessMethod:
+        return self.of(None).get_access_method(access_method_id)
+
+    def get_access_grant(self, access_grant_id: str) -> AccessGrant:
+        return self.of(None).get_access_grant(access_grant_id)
+
+    def get_guest(self, user_identity_id: str) -> Guest:
+        return self.of(None).get_guest(user_identity_id)
+
+    def get_spaces(self, access_method_id: str) -> list[Space]:
+        return self.of(None).get_spaces(access_method_id)
+
+    def get_related(self, access_method_id: str) -> Related:
+        return self.of(None).get_related(access_method_id)
+
+    def list_events(self, since: datetime, event_types: Sequence[str]) -> list[SeamEventSummary]:
+        return self.of(None).list_events(since, event_types)
+
+    def list_encoders(self, acs_system_ids: Sequence[str] = ()) -> list[Encoder]:
+        return self.of(None).list_encoders(acs_system_ids)
+
+    def encode_access_method(
+        self, access_method_id: str, acs_encoder_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        return self.of(None).encode_access_method(access_method_id, acs_encoder_id, wait_seconds)
+
+    def get_action_attempt(self, action_attempt_id: str) -> ActionAttempt:
+        return self.of(None).get_action_attempt(action_attempt_id)
+
+
 @dataclass
 class Context:
     """The ports and the ledger a domain entry point works with, and its policy."""
 
     ledger: Ledger
-    seam: SeamReader
+    seam: SeamReaders
     sms: SmsSender
     email: EmailSender
     templates: Templates
     policy: Policy
+
+    def for_workspace(self, workspace_id: str | None) -> Context:
+        """This context reading Seam with `workspace_id`'s key (SEAM_WORKSPACES_FILE)."""
+        if not self.seam.workspaces:
+            return self
+        return replace(self, seam=self.seam.only(workspace_id))
 
     @property
     def schedule(self) -> Schedule:
@@ -114,13 +209,13 @@ class Context:
     @classmethod
     def from_settings(cls, settings: Settings, ledger: Ledger | None = None) -> Context:
         """The real adapters (or dry-run senders), the ledger and the live templates."""
-        from app.adapters.build import email_sender, seam_reader, sms_sender
+        from app.adapters.build import email_sender, seam_readers, sms_sender
         from app.messages.live import LiveTemplates
 
         templates: LiveTemplates = LiveTemplates.from_settings(settings)
         return cls(
             ledger=ledger or Ledger.from_url(settings.database_url, settings.database_pool_size),
-            seam=seam_reader(settings),
+            seam=SeamReaders(*seam_readers(settings)),
             sms=sms_sender(settings),
             email=email_sender(settings),
             templates=templates,

@@ -8,6 +8,7 @@
     ├── ConfigMapError*             the templates folder cannot become a Kubernetes ConfigMap
     ├── LedgerUnavailable           the database cannot be reached; the caller retries or 503s
     ├── LedgerNotReady              an operator's command finds no ledger, or one not migrated yet
+    ├── LedgerRefused               the database refused a value (too long, a NUL): not retried
     ├── BrokerUnavailable           the broker cannot be reached; the caller retries or 503s
     ├── ProviderError               a call to Seam, Twilio or SendGrid failed
     │   ├── TransientProviderError  worth retrying: timeouts, connection errors, 429, 5xx
@@ -74,6 +75,11 @@ class ConfigMapError(KeycourierError, ValueError):
 
 class LedgerUnavailable(KeycourierError):
     """The ledger database cannot be reached."""
+
+
+class LedgerRefused(KeycourierError):
+    """The database refused a value (longer than its column, a NUL byte...): the same write
+    fails again. The message names the kind of refusal only, never the value."""
 
 
 class BrokerUnavailable(KeycourierError):

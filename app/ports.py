@@ -189,6 +189,9 @@ class Sms:
     body: str = field(repr=False)
     # An opaque id of ours, for the provider's records and the dry-run outbox.
     reference: str = ""
+    # The hotel's own sender (properties.toml): a phone number (E.164) or a Twilio Messaging
+    # Service SID (MG...); None: the configured TWILIO_FROM_NUMBER / _MESSAGING_SERVICE_SID.
+    sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,10 @@ class Email:
     text: str = field(repr=False)
     html: str = field(repr=False)
     reference: str = ""
+    # The hotel's own sender address and display name (properties.toml); None: the configured
+    # SENDGRID_FROM_EMAIL (and no name, or the adapter's).
+    sender: str | None = None
+    sender_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from app.intake.queue import (
     CeleryEnqueuer,
     hand_on,
 )
-from app.intake.reconcile import reconcile as reconcile_events
+from app.intake.reconcile import reconcile_all
 from app.intake.sweeper import patience_for
 from app.intake.sweeper import sweep as sweep_ledger
 from app.ledger.models import utcnow
@@ -106,7 +106,7 @@ def sweep(self: Task[[], str]) -> str:
 def reconcile(self: Task[[], str]) -> str:
     context = _context(self)
     lookback = timedelta(hours=_app(self).keycourier_settings.reconcile_lookback_hours)
-    found = reconcile_events(
-        context.ledger, context.seam, CeleryEnqueuer(self.app), utcnow() - lookback
+    found = reconcile_all(
+        context.ledger, context.seam.each(), CeleryEnqueuer(self.app), utcnow() - lookback
     )
     return f"{found.recorded} of {found.listed} events were new"

@@ -15,9 +15,26 @@ from app.settings import Settings
 def seam_reader(settings: Settings) -> SeamReader:
     settings.require("SEAM_API_KEY")
     assert settings.seam_api_key is not None
+    return _reader(settings, settings.seam_api_key.get_secret_value())
+
+
+def seam_readers(settings: Settings) -> tuple[SeamReader | None, dict[str, SeamReader]]:
+    """The SEAM_API_KEY reader (None when only SEAM_WORKSPACES_FILE's keys are set), and one
+    reader per workspace of SEAM_WORKSPACES_FILE, with its own key."""
+    settings.require("SEAM_API_KEY")
+    workspaces = {
+        workspace.workspace_id: _reader(settings, workspace.require_api_key())
+        for workspace in settings.seam_workspaces
+    }
+    if settings.seam_api_key is None:
+        return None, workspaces
+    return seam_reader(settings), workspaces
+
+
+def _reader(settings: Settings, api_key: str) -> SeamReader:
     return TimedSeamReader(
         SeamApiReader(
-            api_key=settings.seam_api_key.get_secret_value(),
+            api_key=api_key,
             endpoint=settings.seam_endpoint,
             timeout=settings.provider_timeout_seconds,
         )

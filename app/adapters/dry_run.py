@@ -35,6 +35,8 @@ class DryRunSms:
 
     def send_sms(self, message: Sms) -> Sent:
         record = {"channel": "sms", "to": message.to, "body": message.body}
+        if message.sender:
+            record["from"] = message.sender
         return _dry_send(self._outbox, "sms", message.to, message.reference, record)
 
 
@@ -54,7 +56,15 @@ class DryRunEmail:
             "text": message.text,
             "html": message.html,
         }
+        if sender := _email_from(message):
+            record["from"] = sender
         return _dry_send(self._outbox, "email", message.to, message.reference, record)
+
+
+def _email_from(message: Email) -> str | None:
+    if message.sender_name and message.sender:
+        return f"{message.sender_name} <{message.sender}>"
+    return message.sender_name or message.sender
 
 
 def _dry_send(

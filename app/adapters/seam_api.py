@@ -3,7 +3,9 @@
 Every SDK and transport error is translated here into app.errors, and every SDK resource
 into the plain dataclasses of app.ports: nothing from the SDK crosses this module. The
 SDK's resources print the PIN and the Instant Key URL in their repr, so they are never
-logged, formatted or put into an exception here.
+logged, formatted or put into an exception here. What Seam answers is input: every id, name,
+phone number, email address and credential is cleaned and fitted to the ledger's columns on
+the way out (seam_input.py), so one guest's odd data cannot block another's key.
 
 Also the checks `keycourier doctor` and `keycourier register-webhook` make with the same SDK
 (`check_workspace`, `webhook_urls_for_secret`, `register_webhook`): one cheap call each, no
@@ -13,6 +15,7 @@ holds a credential.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +38,14 @@ from seam.exceptions import (
 from seam.seam import Seam
 
 from app.adapters.retry_hints import retry_after_seconds
+from app.adapters.seam_input import (
+    clean_code,
+    clean_email,
+    clean_id,
+    clean_phone,
+    clean_text,
+    clean_url,
+)
 from app.errors import (
     CheckFailed,
     ConfigError,
@@ -59,12 +70,16 @@ from app.ports import (
     Space,
 )
 from app.settings import Settings
+from app.settings.workspaces import SeamWorkspace
+
+log = logging.getLogger(__name__)
 
 PROVIDER = "seam"
 EVENTS_PAGE = 500
 WEBHOOK_PATH = "/webhooks/seam"
 # How often to ask Seam about an encoding in progress while waiting for it.
 ACTION_POLL_SECONDS = 0.5
+OCCURRED_AT_CHARS = 40  # the ledger's events.occurred_at
 _STATUSES: dict[str, ActionStatus] = {"pending": "pending", "success": "success", "error": "error"}
 T = TypeVar("T")
 
@@ -166,15 +181,15 @@ class SeamApiReader:
                 code="unsupported_mode",
             )
         return AccessMethod(
-            access_method_id=_text(found, "access_method_id") or access_method_id,
-            workspace_id=_text(found, "workspace_id") or "",
+            access_method_id=_id(found, "access_method_id") or access_method_id,
+            workspace_id=_id(found, "workspace_id") or "",
             mode=mode,
-            display_name=_text(found, "display_name") or "",
+            display_name=_clean(found, "display_name") or "",
             is_issued=bool(getattr(found, "is_issued", False)),
             is_encoding_required=bool(getattr(found, "is_encoding_required", False)),
             is_ready_for_encoding=bool(getattr(found, "is_ready_for_encoding", False)),
-            code=_text(found, "code"),
-            instant_key_url=_text(found, "instant_key_url"),
+            code=clean_code(_text(found, "code")),
+            instant_key_url=clean_url(_text(found, "instant_key_url")),
         )
 
     def get_access_grant(self, access_grant_id: str) -> AccessGrant:
@@ -190,10 +205,10 @@ class SeamApiReader:
             lambda: self._seam.user_identities.get(user_identity_id=user_identity_id),
         )
         return Guest(
-            user_identity_id=_text(found, "user_identity_id") or user_identity_id,
-            full_name=_text(found, "full_name") or _text(found, "display_name"),
-            phone_number=_text(found, "phone_number"),
-            email_address=_text(found, "email_address"),
+            user_identity_id=_id(found, "user_identity_id") or user_identity_id,
+            full_name=_clean(found, "full_name") or _clean(found, "display_name"),
+            phone_number=clean_phone(_text(found, "phone_number")),
+            email_address=clean_email(_text(found, "email_address")),
         )
 
     def get_spaces(self, access_method_id: str) -> list[Space]:
@@ -214,14 +229,15 @@ class SeamApiReader:
         )
         spaces: list[Space] = []
         for item in getattr(batch, "spaces", None) or []:
-            if not isinstance(item, Mapping) or not isinstance(item.get("space_id"), str):
+            space_id = clean_id(item.get("space_id")) if isinstance(item, Mapping) else None
+            if space_id is None:
                 continue
-            name = item.get("display_name") or item.get("name") or ""
-            spaces.append(Space(space_id=item["space_id"], name=str(name)))
+            name = clean_text(item.get("display_name")) or clean_text(item.get("name")) or ""
+            spaces.append(Space(space_id=space_id, name=name))
         grants: dict[str, AccessGrant] = {}
         for item in getattr(batch, "access_grants", None) or []:
-            if isinstance(item, Mapping) and isinstance(item.get("access_grant_id"), str):
-                grant_id = item["access_grant_id"]
+            grant_id = clean_id(item.get("access_grant_id")) if isinstance(item, Mapping) else None
+            if grant_id is not None:
                 grants[grant_id] = _grant(SimpleNamespace(**item), grant_id)
         return Related(spaces=spaces, grants=grants)
 
@@ -350,15 +366,15 @@ def _grant(found: Any, access_grant_id: str) -> AccessGrant:
     space_ids = getattr(found, "space_ids", None) or []
     method_ids = getattr(found, "access_method_ids", None) or []
     return AccessGrant(
-        access_grant_id=_text(found, "access_grant_id") or access_grant_id,
-        user_identity_id=_text(found, "user_identity_id"),
-        display_name=_text(found, "display_name") or "",
+        access_grant_id=_id(found, "access_grant_id") or access_grant_id,
+        user_identity_id=_id(found, "user_identity_id"),
+        display_name=_clean(found, "display_name") or "",
         starts_at=_instant(found, "starts_at", access_grant_id),
         ends_at=_instant(found, "ends_at", access_grant_id),
-        space_ids=tuple(str(s) for s in space_ids),
-        access_grant_key=_text(found, "access_grant_key"),
-        reservation_key=_text(found, "reservation_key"),
-        access_method_ids=tuple(str(m) for m in method_ids),
+        space_ids=_ids(space_ids),
+        access_grant_key=_clean(found, "access_grant_key"),
+        reservation_key=_clean(found, "reservation_key"),
+        access_method_ids=_ids(method_ids),
     )
 
 
@@ -370,9 +386,9 @@ def _encoder(found: Any) -> Encoder:
         for error in getattr(found, "errors", None) or []
     ]
     return Encoder(
-        acs_encoder_id=_text(found, "acs_encoder_id") or "",
-        acs_system_id=_text(found, "acs_system_id"),
-        display_name=_text(found, "display_name") or "",
+        acs_encoder_id=_id(found, "acs_encoder_id") or "",
+        acs_system_id=_id(found, "acs_system_id"),
+        display_name=_clean(found, "display_name") or "",
         errors=tuple(errors),
     )
 
@@ -401,13 +417,26 @@ def _summary(event: Any) -> SeamEventSummary:
         g for g in [_text(event, "access_grant_id")] if g
     ]
     return SeamEventSummary(
-        event_id=str(getattr(event, "event_id", "")),
-        event_type=str(getattr(event, "event_type", "")),
-        workspace_id=_text(event, "workspace_id"),
-        access_method_id=_text(event, "access_method_id"),
-        access_grant_ids=tuple(str(g) for g in grant_ids),
-        occurred_at=_text(event, "occurred_at"),
+        event_id=_id(event, "event_id") or "",
+        event_type=_id(event, "event_type") or "",
+        workspace_id=_id(event, "workspace_id"),
+        access_method_id=_id(event, "access_method_id"),
+        access_grant_ids=_ids(grant_ids),
+        occurred_at=clean_text(_text(event, "occurred_at"), OCCURRED_AT_CHARS),
     )
+
+
+def _id(resource: Any, name: str) -> str | None:
+    return clean_id(getattr(resource, name, None))
+
+
+def _ids(values: object) -> tuple[str, ...]:
+    items = values if isinstance(values, list | tuple) else []
+    return tuple(found for found in map(clean_id, items) if found is not None)
+
+
+def _clean(resource: Any, name: str) -> str | None:
+    return clean_text(getattr(resource, name, None))
 
 
 def _text(resource: Any, name: str) -> str | None:
@@ -422,9 +451,10 @@ def _instant(resource: Any, name: str, resource_id: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise PermanentProviderError(
-            PROVIDER, f"{name} of {resource_id} is not a timestamp", code="invalid_response"
-        ) from None
+        # Kept as unknown (no delivery window, no expiry) rather than failing every guest of
+        # the access method: the guest still gets their key.
+        log.warning("%s of %s is not a timestamp: taken as unknown", name, resource_id)
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -435,6 +465,7 @@ def _instant(resource: Any, name: str, resource_id: str) -> datetime | None:
 class Workspace:
     name: str
     is_sandbox: bool
+    workspace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -444,73 +475,103 @@ class RegisteredWebhook:
     secret: str
 
 
-def _check_client(settings: Settings) -> Seam:
-    if settings.seam_api_key is None:
+def _check_client(settings: Settings, workspace: SeamWorkspace | None = None) -> Seam:
+    """A client with SEAM_API_KEY, or with `workspace`'s key (SEAM_WORKSPACES_FILE)."""
+    name = _key_name(workspace)
+    if workspace is not None:
+        try:
+            key = workspace.require_api_key()
+        except ConfigError as exc:
+            raise CheckFailed(str(exc)) from None
+    elif settings.seam_api_key is None:
         raise CheckFailed("SEAM_API_KEY is not set")
+    else:
+        key = settings.seam_api_key.get_secret_value()
     try:
         return Seam(
-            api_key=settings.seam_api_key.get_secret_value(),
-            endpoint=settings.seam_endpoint,
-            timeout=settings.provider_timeout_seconds,
+            api_key=key, endpoint=settings.seam_endpoint, timeout=settings.provider_timeout_seconds
         )
     except SeamError as exc:
-        raise CheckFailed(f"SEAM_API_KEY: {exc}") from exc
+        raise CheckFailed(f"{name}: {exc}") from exc
 
 
-def _check_failure(exc: Exception) -> CheckFailed:
+def _key_name(workspace: SeamWorkspace | None) -> str:
+    return workspace.api_key_env if workspace is not None else "SEAM_API_KEY"
+
+
+def _check_failure(exc: Exception, key_name: str = "SEAM_API_KEY") -> CheckFailed:
     if isinstance(exc, SeamHttpUnauthorizedError):
-        return CheckFailed("Seam rejected SEAM_API_KEY (401 unauthorized)")
+        return CheckFailed(f"Seam rejected {key_name} (401 unauthorized)")
     if isinstance(exc, SeamHttpApiError):
         message = redact(str(exc.args[0] if exc.args else "") or "error")
         return CheckFailed(f"Seam answered {exc.status_code} {exc.code}: {message}")
     return CheckFailed(f"cannot reach Seam: {type(exc).__name__}")
 
 
-def check_workspace(settings: Settings) -> Workspace:
-    """The workspace SEAM_API_KEY opens."""
-    with _check_client(settings) as seam:
+def check_workspace(settings: Settings, workspace: SeamWorkspace | None = None) -> Workspace:
+    """The workspace SEAM_API_KEY (or `workspace`'s key) opens."""
+    with _check_client(settings, workspace) as seam:
         try:
             found = seam.workspaces.get()
         except (SeamError, httpx.HTTPError) as exc:
-            raise _check_failure(exc) from exc
-    return Workspace(name=str(found.name), is_sandbox=bool(found.is_sandbox))
+            raise _check_failure(exc, _key_name(workspace)) from exc
+    return Workspace(
+        name=str(found.name),
+        is_sandbox=bool(found.is_sandbox),
+        workspace_id=str(found.workspace_id),
+    )
 
 
-def webhook_urls_for_secret(settings: Settings) -> list[str] | None:
-    """URLs of the workspace's webhooks signed with SEAM_WEBHOOK_SECRET; None if Seam does not
-    show webhook secrets."""
-    assert settings.seam_webhook_secret is not None
-    ours = settings.seam_webhook_secret.get_secret_value()
-    with _check_client(settings) as seam:
+def webhook_urls_for_secret(
+    settings: Settings, workspace: SeamWorkspace | None = None
+) -> list[str] | None:
+    """URLs of the workspace's webhooks signed with SEAM_WEBHOOK_SECRET (or `workspace`'s
+    secret); None if Seam does not show webhook secrets."""
+    if workspace is not None:
+        ours = workspace.require_webhook_secret()
+    else:
+        assert settings.seam_webhook_secret is not None
+        ours = settings.seam_webhook_secret.get_secret_value()
+    with _check_client(settings, workspace) as seam:
         try:
             hooks = seam.webhooks.list()
         except (SeamError, httpx.HTTPError) as exc:
-            raise _check_failure(exc) from exc
+            raise _check_failure(exc, _key_name(workspace)) from exc
     if not any(hook.secret for hook in hooks):
         return None
     return [hook.url for hook in hooks if hook.secret == ours]
 
 
-def webhook_url(url: str) -> str:
-    """keycourier's endpoint at `url`: a bare https origin gets /webhooks/seam added."""
+def webhook_url(url: str, workspace_id: str | None = None) -> str:
+    """keycourier's endpoint at `url`: a bare https origin gets /webhooks/seam added (and
+    /<workspace_id> for a workspace of SEAM_WORKSPACES_FILE)."""
+    path = WEBHOOK_PATH if workspace_id is None else f"{WEBHOOK_PATH}/{workspace_id}"
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc:
         raise CheckFailed(f"{url!r} is not an https:// URL: Seam only calls HTTPS endpoints")
     if parts.path in ("", "/"):
-        return url.rstrip("/") + WEBHOOK_PATH
-    if not parts.path.rstrip("/").endswith(WEBHOOK_PATH):
-        raise CheckFailed(f"{url!r} is not keycourier's endpoint: it must end in {WEBHOOK_PATH}")
+        return url.rstrip("/") + path
+    if parts.path.rstrip("/").endswith(WEBHOOK_PATH) and workspace_id is not None:
+        return url.rstrip("/") + f"/{workspace_id}"
+    if not parts.path.rstrip("/").endswith(path):
+        raise CheckFailed(f"{url!r} is not keycourier's endpoint: it must end in {path}")
     return url
 
 
-def register_webhook(settings: Settings, url: str, event_types: Sequence[str]) -> RegisteredWebhook:
-    """Create the Seam webhook for keycourier's endpoint at `url`, with its signing secret."""
-    endpoint = webhook_url(url)
-    with _check_client(settings) as seam:
+def register_webhook(
+    settings: Settings,
+    url: str,
+    event_types: Sequence[str],
+    workspace: SeamWorkspace | None = None,
+) -> RegisteredWebhook:
+    """Create the Seam webhook for keycourier's endpoint at `url`, with its signing secret; for
+    `workspace`, with its key, at its own path."""
+    endpoint = webhook_url(url, workspace.workspace_id if workspace else None)
+    with _check_client(settings, workspace) as seam:
         try:
             hook = seam.webhooks.create(url=endpoint, event_types=list(event_types))
         except (SeamError, httpx.HTTPError) as exc:
-            raise _check_failure(exc) from exc
+            raise _check_failure(exc, _key_name(workspace)) from exc
     if not hook.secret:
         raise CheckFailed(f"Seam created webhook {hook.webhook_id} but showed no secret")
     return RegisteredWebhook(webhook_id=hook.webhook_id, url=hook.url, secret=hook.secret)

@@ -98,7 +98,11 @@ class SendGridEmail:
         ref = f"email ref={message.reference or '-'}"
         try:
             mail = Mail(
-                from_email=From(self._from_email, self._from_name),
+                from_email=(
+                    From(message.sender or self._from_email, message.sender_name)
+                    if message.sender or message.sender_name
+                    else From(self._from_email, self._from_name)
+                ),
                 to_emails=To(message.to),
                 subject=message.subject,
                 plain_text_content=message.text,

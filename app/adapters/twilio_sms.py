@@ -104,11 +104,18 @@ class TwilioSms:
             self._client.api.base_url = base_url.rstrip("/")
 
     def send_sms(self, message: Sms) -> Sent:
-        sender: dict[str, Any] = (
-            {"messaging_service_sid": self._messaging_service_sid}
-            if self._messaging_service_sid
-            else {"from_": self._from_number}
-        )
+        sender: dict[str, Any]
+        if message.sender is not None:
+            # The hotel's own sender (properties.toml) replaces the configured one.
+            sender = (
+                {"messaging_service_sid": message.sender}
+                if message.sender.startswith("MG")
+                else {"from_": message.sender}
+            )
+        elif self._messaging_service_sid:
+            sender = {"messaging_service_sid": self._messaging_service_sid}
+        else:
+            sender = {"from_": self._from_number}
         if self._status_callback:
             sender["status_callback"] = status_callback_url(self._status_callback, message)
         self._last.headers = {}

@@ -20,15 +20,20 @@ this package, nothing comes from a CDN) for the front desk and operations:
     /ops/audit               GET         the audit log
     /ops/static/...          GET         public: console.css, console.js
 
-Who may sign in: OPS_USERS (`name:scrypt$...`, made by `keycourier ops-user NAME`). The
+Who may sign in: OPS_USERS (`name:scrypt$...`, made by `keycourier ops-user NAME`). What each
+user and API token may do (role: admin, desk, viewer) and whose guests they see (scope: Seam
+workspaces and spaces, or everywhere): ACCESS_FILE (access.py). Each route below names the
+permission it needs (`Console.guard`: 403 for a role without it); each ledger read takes the
+request's scope, so an id outside it is a 404, as if it did not exist. The
 session lives in the ledger, named by a random id in a cookie signed by OPS_SESSION_SECRET
 (sessions.py): sign-out, a changed password and OPS_SESSION_IDLE_MINUTES revoke it. A sign-in
 takes an attempt slot per name and per client address in the ledger before its password is
 checked (the lockout), and waits for one of a few password checks (throttle.py) or is refused
 with 503 (signin.py). Every POST carries the session's CSRF token and no NUL; a query string
 with a NUL, an id past an Integer key or a page past MAX_PAGE is a 4xx. Every action (sign-in
-and its failures, sign-out, resend, encode, preview) is written to the audit log. The API
-(api.py) takes bearer tokens from API_TOKENS.
+and its failures, sign-out, resend, encode, preview) is written to the audit log, and so is
+every search for a guest and every delivery looked at, here and through the API. The API
+(api.py) takes bearer tokens from API_TOKENS (tokens.py).
 
 Nothing here blocks the event loop: the ledger, Seam and the providers are called in a thread
 (`Console.run`).
@@ -51,13 +56,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.console import actions, pages, preview, signin
-from app.console.api import RequireToken, api_error, api_routes, parse_tokens
+from app.console.access import Permission
+from app.console.api import RequireToken, api_error, api_routes
 from app.console.context import Console, RequireSignIn
 from app.context import Context
 from app.ledger.store import Ledger
 from app.ports import Queued
 from app.settings import Settings
 
+READ, RESEND, ENCODE = Permission.READ, Permission.RESEND, Permission.ENCODE
+TEMPLATES, AUDIT = Permission.TEMPLATES, Permission.AUDIT
 ERROR_TITLES = {400: "That request is not right", 403: "Not allowed", 404: "Not found"}
 
 
@@ -70,28 +78,40 @@ def console_routes(
     """The /ops and /api mounts. `context` builds (once) what resend and encode need;
     `queue` hands a resend's new delivery to the workers (a blocking call: run in a thread)."""
     console = Console(settings, ledger)
+    need = console.guard
     ops = [
         Route("/sign-in", signin.sign_in_page(console), methods=["GET"]),
         Route("/sign-in", signin.sign_in_post(console), methods=["POST"]),
         Route("/sign-out", signin.sign_out(console), methods=["POST"]),
-        Route("/", pages.deliveries(console), methods=["GET"]),
-        Route("/deliveries/{delivery_id:int}", pages.delivery(console), methods=["GET"]),
+        Route("/", need(READ, pages.deliveries(console)), methods=["GET"]),
+        Route(
+            "/deliveries/{delivery_id:int}", need(READ, pages.delivery(console)), methods=["GET"]
+        ),
         Route(
             "/deliveries/{delivery_id:int}/resend",
-            actions.resend(console, context, queue),
+            need(RESEND, actions.resend(console, context, queue)),
             methods=["POST"],
         ),
-        Route("/cards", pages.cards(console), methods=["GET"]),
-        Route("/cards/{flag_id:int}", actions.card(console, context), methods=["GET"]),
-        Route("/cards/{flag_id:int}/encode", actions.encode(console, context), methods=["POST"]),
-        Route("/cards/{flag_id:int}/check", actions.check(console, context), methods=["POST"]),
-        Route("/alerts", pages.alerts(console), methods=["GET"]),
-        Route("/templates", preview.preview_form(console), methods=["GET"]),
-        Route("/templates/preview", preview.preview_post(console), methods=["POST"]),
-        Route("/audit", pages.audit(console), methods=["GET"]),
+        Route("/cards", need(READ, pages.cards(console)), methods=["GET"]),
+        Route("/cards/{flag_id:int}", need(READ, actions.card(console, context)), methods=["GET"]),
+        Route(
+            "/cards/{flag_id:int}/encode",
+            need(ENCODE, actions.encode(console, context)),
+            methods=["POST"],
+        ),
+        Route(
+            "/cards/{flag_id:int}/check",
+            need(ENCODE, actions.check(console, context)),
+            methods=["POST"],
+        ),
+        Route("/alerts", need(READ, pages.alerts(console)), methods=["GET"]),
+        Route("/templates", need(TEMPLATES, preview.preview_form(console)), methods=["GET"]),
+        Route(
+            "/templates/preview", need(TEMPLATES, preview.preview_post(console)), methods=["POST"]
+        ),
+        Route("/audit", need(AUDIT, pages.audit(console)), methods=["GET"]),
         Mount("/static", app=StaticFiles(packages=[("app.console", "static")]), name="static"),
     ]
-    tokens = parse_tokens(settings.api_tokens.get_secret_value()) if settings.api_tokens else []
 
     async def page_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -119,7 +139,7 @@ def console_routes(
             "/api",
             routes=api_routes(console),
             middleware=[
-                Middleware(RequireToken, tokens=tokens),
+                Middleware(RequireToken, console=console),
                 Middleware(ExceptionMiddleware, handlers={HTTPException: api_error}),
             ],
         ),

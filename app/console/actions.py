@@ -1,5 +1,6 @@
 """The console's actions on Seam and the guest: encode a key card at an encoder
-(app/delivery/encoding.py) and resend a delivery (app/delivery/resend.py). Each is written to the
+(app/delivery/encoding.py) and resend a delivery (app/delivery/resend.py), on a card or a
+delivery in the user's scope only (any other id is a 404). Each is written to the
 audit log and then redirected to the page it was done from, which shows the result from that audit
 entry (`?result=ID`), so a reload never repeats the action."""
 
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.console.access import Permission
 from app.console.context import Console, Endpoint
 from app.context import Context
 from app.delivery.encoding import EncodeResult, encode_card, encoding_status, list_encoders
@@ -31,7 +33,7 @@ ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
 
 async def _flag(console: Console, request: Request) -> FrontDeskFlag:
     flag_id = console.row_id(request, "flag_id")
-    flag = await console.run(console.store.get_flag, flag_id)
+    flag = await console.run(console.store.get_flag, flag_id, console.scope(request))
     if flag is None:
         raise HTTPException(404, f"there is no card flag {flag_id}")
     return flag
@@ -41,7 +43,9 @@ def card(console: Console, context_of: ContextFactory) -> Endpoint:
     async def page(request: Request) -> Response:
         flag = await _flag(console, request)
         encoders, encoders_error = [], None
-        if flag.status == FlagStatus.OPEN:
+        if not console.access(request).may(Permission.ENCODE):
+            pass  # the page says this role may not encode: no need to ask Seam
+        elif flag.status == FlagStatus.OPEN:
             try:
                 encoders = await console.run(
                     list_encoders, context_of().seam, flag.access_method_id
@@ -137,6 +141,8 @@ def resend(console: Console, context_of: ContextFactory, queue: Queue) -> Endpoi
     async def post(request: Request) -> Response:
         form = await console.form(request)
         delivery_id = console.row_id(request, "delivery_id")
+        if not await console.run(console.store.sees_delivery, delivery_id, console.scope(request)):
+            raise HTTPException(404, f"there is no delivery {delivery_id}")
         actor = console.actor(request)
         target = f"delivery {delivery_id}"
         reason = str(form.get("reason", "not_received"))

@@ -1,19 +1,21 @@
 """The JSON API under /api, for other hotel systems to read delivery status. Read-only.
 
 Every request presents `Authorization: Bearer <token>` with one of API_TOKENS (compared in
-constant time); without API_TOKENS the API refuses everything. 401 otherwise, with a
-`WWW-Authenticate` header. Masked destinations only; never a PIN or Instant Key URL.
+constant time, app/console/tokens.py); without API_TOKENS the API refuses everything. 401
+otherwise, with a `WWW-Authenticate` header. Masked destinations only; never a PIN or Instant
+Key URL. A token sees the deliveries and flags of its scope (ACCESS_FILE, app/console/access.py):
+any other id is a 404, as if it did not exist. A search and a delivery read are written to the
+audit log under `api:<token name>`.
 
-    GET /api/deliveries?q=&status=&channel=&page=&limit=   newest first
+    GET /api/deliveries?q=&status=&channel=&hotel=&page=&limit=   newest first
     GET /api/deliveries/{id}                              one delivery with its timeline
     GET /api/flags                                        open front-desk flags (card queue)
-    GET /api/alerts                                       failed/undelivered deliveries and
-                                                          front-desk alerts
+    GET /api/alerts                                       failed/undelivered deliveries,
+                                                          front-desk alerts and events set aside
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -23,24 +25,23 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.console.context import Console, Endpoint, has_nul
-from app.console.pages import delivery_query
+from app.console.pages import audit_search, delivery_query
 from app.console.timeline import delivery_json, timeline
+from app.console.tokens import ApiToken, matching
 from app.ledger.models import FrontDeskFlag
 
 
-def parse_tokens(value: str) -> list[bytes]:
-    return [token.strip().encode() for token in value.split(",") if token.strip()]
-
-
 class RequireToken:
-    """Every /api path needs a bearer token from API_TOKENS."""
+    """Every /api path needs a bearer token from API_TOKENS; the request carries which one
+    (`state.api_client`) for its scope and the audit log."""
 
-    def __init__(self, app: ASGIApp, tokens: list[bytes]) -> None:
+    def __init__(self, app: ASGIApp, console: Console) -> None:
         self.app = app
-        self.tokens = tokens
+        self.tokens = console.tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._allowed(Request(scope)):
+        client = self._client(Request(scope)) if scope["type"] == "http" else None
+        if scope["type"] == "http" and client is None:
             response = JSONResponse(
                 {"error": "unauthorized", "message": "present a token from API_TOKENS as "
                                                      "Authorization: Bearer <token>"},
@@ -53,16 +54,15 @@ class RequireToken:
             refused = JSONResponse({"error": "a query parameter holds a NUL character"}, 400)
             await refused(scope, receive, send)
             return
+        if client is not None:
+            scope.setdefault("state", {})["api_client"] = client
         await self.app(scope, receive, send)
 
-    def _allowed(self, request: Request) -> bool:
+    def _client(self, request: Request) -> ApiToken | None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given:
-            return False
-        offered = given.strip().encode()
-        # Compare with every token, not stopping at a match: the time taken says nothing.
-        matches = [hmac.compare_digest(offered, token) for token in self.tokens]
-        return any(matches)
+            return None
+        return matching(self.tokens, given.strip().encode())
 
 
 def _flag_json(flag: FrontDeskFlag) -> dict[str, Any]:
@@ -79,12 +79,14 @@ def _flag_json(flag: FrontDeskFlag) -> dict[str, Any]:
 
 def _deliveries(console: Console) -> Endpoint:
     async def list_them(request: Request) -> Response:
-        query = delivery_query(console, request)
+        hotels = await console.run(console.hotels.current)
+        query = delivery_query(console, request, hotels)
         found = await console.run(console.store.find_deliveries, query)
+        await audit_search(console, request, query, found)
         page = query.offset // query.limit + 1
         return JSONResponse(
             {
-                "deliveries": [delivery_json(d) for d in found],
+                "deliveries": [delivery_json(d, hotels.name_of(d)) for d in found],
                 "page": page,
                 "next_page": page + 1 if len(found) == query.limit else None,
             }
@@ -96,11 +98,16 @@ def _deliveries(console: Console) -> Endpoint:
 def _delivery(console: Console) -> Endpoint:
     async def one(request: Request) -> Response:
         delivery_id = console.row_id(request, "delivery_id")
-        found = await console.run(console.store.delivery_timeline, delivery_id)
+        found = await console.run(
+            console.store.delivery_timeline, delivery_id, console.scope(request)
+        )
+        await console.audit(console.actor(request), "view", f"delivery {delivery_id}",
+                            "ok" if found else "not_found")  # fmt: skip
         if found is None:
             raise HTTPException(404, f"there is no delivery {delivery_id}")
         row, reports = found
-        body = delivery_json(row)
+        hotels = await console.run(console.hotels.current)
+        body = delivery_json(row, hotels.name_of(row))
         body["timeline"] = [entry.as_json() for entry in timeline(row, reports)]
         return JSONResponse(body)
 
@@ -109,7 +116,7 @@ def _delivery(console: Console) -> Endpoint:
 
 def _flags(console: Console) -> Endpoint:
     async def open_flags(request: Request) -> Response:
-        flags = await console.run(console.store.open_flag_list)
+        flags = await console.run(console.store.open_flag_list, console.scope(request))
         return JSONResponse({"flags": [_flag_json(f) for f in flags]})
 
     return open_flags
@@ -117,12 +124,29 @@ def _flags(console: Console) -> Endpoint:
 
 def _alerts(console: Console) -> Endpoint:
     async def alerts(request: Request) -> Response:
-        rows = await console.run(console.store.alert_deliveries)
-        flags = await console.run(console.store.open_flag_list)
+        scope = console.scope(request)
+        rows = await console.run(console.store.alert_deliveries, scope)
+        flags = await console.run(console.store.open_flag_list, scope)
+        hotels = await console.run(console.hotels.current)
+        # Events set aside may be any hotel's (they are not filed under one): only someone who
+        # sees every hotel is shown them.
+        poisoned = await console.run(console.store.poisoned_events) if scope.everywhere else []
         return JSONResponse(
             {
-                "deliveries": [delivery_json(d) for d in rows],
+                "deliveries": [delivery_json(d, hotels.name_of(d)) for d in rows],
                 "flags": [_flag_json(f) for f in flags],
+                "events_set_aside": [
+                    {
+                        "id": e.id,
+                        "seam_event_id": e.seam_event_id,
+                        "event_type": e.event_type,
+                        "access_method_id": e.access_method_id,
+                        "attempts": e.attempts,
+                        "reason": e.detail,
+                        "set_aside_at": e.processed_at.isoformat() if e.processed_at else None,
+                    }
+                    for e in poisoned
+                ],
             }
         )
 
@@ -130,6 +154,7 @@ def _alerts(console: Console) -> Endpoint:
 
 
 def api_routes(console: Console) -> list[Route]:
+    """Every role may read the API; what it reads is limited by the token's scope."""
     return [
         Route("/deliveries", _deliveries(console), methods=["GET"]),
         Route("/deliveries/{delivery_id:int}", _delivery(console), methods=["GET"]),

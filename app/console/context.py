@@ -1,6 +1,7 @@
-"""What every console page shares: the settings, the ledger, the signed-in user, rendering,
-CSRF checks and the audit log. Blocking work (the ledger, Seam, the providers) runs in a thread
-through `Console.run`, never on the event loop."""
+"""What every console page shares: the settings, the ledger, the signed-in user and what their
+role and scope allow (app/console/access.py), the hotel names, rendering, CSRF checks and the
+audit log. Blocking work (the ledger, Seam, the providers) runs in a thread through
+`Console.run`, never on the event loop."""
 
 from __future__ import annotations
 
@@ -19,12 +20,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.console.access import Access, Permission, read_access_file
+from app.console.hotels import HotelNames
 from app.console.passwords import OpsUser, parse_users
 from app.console.sessions import Session, SessionCookies, id_hash, new_session
 from app.console.throttle import PasswordChecks
+from app.console.tokens import ApiToken, parse_tokens
 from app.errors import ConfigError, LedgerUnavailable
 from app.ledger.console import ConsoleStore
 from app.ledger.models import MAX_ROW_ID, AuditEntry, utcnow
+from app.ledger.scope import Scope as LedgerScope
 from app.ledger.store import Ledger
 from app.messages.catalog import PROPERTIES_FILE
 from app.messages.properties import countries_in
@@ -66,6 +71,14 @@ class Console:
             if len(secret) < 32:
                 raise ConfigError("OPS_SESSION_SECRET is too short: use 32 characters or more")
             self.cookies = SessionCookies(secret, settings.ops_session_hours * 3600)
+        self.tokens: list[ApiToken] = (
+            parse_tokens(settings.api_tokens.get_secret_value()) if settings.api_tokens else []
+        )
+        self.access_file = read_access_file(settings.access_file)
+        self.access_file.check_names(
+            [user.name for user in self.users.values()], [token.name for token in self.tokens]
+        )
+        self.hotels = HotelNames(settings.templates_dir)
         self.lockout = timedelta(minutes=settings.ops_lockout_minutes)
         self.lifetime = timedelta(hours=settings.ops_session_hours)
         self.idle = timedelta(minutes=settings.ops_session_idle_minutes)
@@ -110,9 +123,37 @@ class Console:
         return self.session(request).user
 
     def actor(self, request: Request) -> str:
+        """Who is asking, as the audit log names them: the signed-in user, or for the API
+        `api:` and the token's name (never the token)."""
+        client = request.scope.get("state", {}).get("api_client")
+        if isinstance(client, ApiToken):
+            return f"api:{client.name}"
         user = self.user(request)
         assert user is not None, "the guard lets only signed-in users reach this page"
         return user
+
+    def access(self, request: Request) -> Access:
+        """What the signed-in user, or the API token, may do and see (ACCESS_FILE)."""
+        client = request.scope.get("state", {}).get("api_client")
+        if isinstance(client, ApiToken):
+            return self.access_file.token(client.name)
+        return self.access_file.user(self.actor(request))
+
+    def scope(self, request: Request) -> LedgerScope:
+        """Whose deliveries this request may see: every read of the ledger takes it."""
+        return self.access(request).scope
+
+    def guard(self, permission: Permission, endpoint: Endpoint) -> Endpoint:
+        """`endpoint`, refused with 403 to a role without `permission` (before it reads
+        anything: the refusal says nothing about a record)."""
+
+        async def guarded(request: Request) -> Response:
+            access = self.access(request)
+            if not access.may(permission):
+                raise HTTPException(403, f"Your role ({access.role}) may not {permission}.")
+            return await endpoint(request)
+
+        return guarded
 
     async def read_session(self, request: Request) -> Session | None:
         """The cookie's session, signed in when the ledger has it alive for a user whose
@@ -183,11 +224,13 @@ class Console:
         session: Session | None = None,
     ) -> Response:
         session = session or self.session(request)
+        access = self.access_file.user(session.user) if session.user else None
+        may = {p.name.lower(): access is not None and access.may(p) for p in Permission}
         response = self.templates.TemplateResponse(
             request,
             name,
             {"user": session.user, "csrf_token": session.csrf, "path": request.url.path,
-             **(context or {})},
+             "role": access.role if access else None, "may": may, **(context or {})},
             status_code=status_code,
             headers=SECURITY_HEADERS,
         )  # fmt: skip

@@ -60,9 +60,13 @@ def timeline(delivery: Delivery, reports: list[ProviderEvent]) -> list[TimelineE
     return sorted(entries, key=lambda entry: (entry.at is None, entry.at or datetime.min))
 
 
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
+def delivery_json(delivery: Delivery, hotel: str | None) -> dict[str, Any]:
+    """The delivery for the API; `hotel` is its hotel's name (properties.toml), if named."""
     return {
         "id": delivery.id,
+        "hotel": hotel,
+        "workspace_id": delivery.workspace_id,
+        "space_ids": list(delivery.space_id_list),
         "kind": delivery.kind,
         "channel": delivery.channel,
         "status": delivery.status,

@@ -12,9 +12,11 @@ from dataclasses import dataclass, replace
 from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
 from app.delivery.phones import parse_phone
+from app.delivery.workspace import for_delivery, workspace_of
 from app.errors import NotFound, ProviderError, Unsendable
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages.kinds import MessageKind
+from app.messages.properties import Routing
 from app.messages.rendering import Templates
 from app.messages.variables import ledger_context, message_context
 from app.ports import AccessGrant, AccessMethod, Email, Guest, SeamReader, Sms, Space
@@ -38,6 +40,8 @@ class SeamState:
 class Composed:
     message: Sms | Email
     guest: Guest | None
+    # The front desk of the guest's hotel when properties.toml names one, for a failure's alert.
+    hotel_desk: str | None = None
 
 
 def compose(
@@ -55,20 +59,21 @@ def compose(
     Raises Unsendable when it must not go out, ProviderError or TemplateError to retry later.
     """
     kind = delivery.message_kind
+    ctx = for_delivery(ctx, delivery)  # Seam read with its workspace's key
     if kind.reports_problem:
         siblings = ctx.ledger.siblings(delivery)
-        alert = _front_desk_alert(
-            ctx.seam, ctx.templates, ctx.policy.front_desk_email, delivery, siblings
-        )
-        return Composed(alert, None)
+        return Composed(_front_desk_alert(ctx, delivery, siblings), None)
     if not kind.reads_seam:  # a cancelled key: gone from Seam, told from the ledger
-        return _access_cancelled(ctx.seam, ctx.templates, delivery)
+        return _access_cancelled(ctx, delivery)
     method, grant, guest, spaces = _read_seam(ctx.seam, delivery, state)
     front_desk = not kind.is_for_guest
+    space_ids = [space.space_id for space in spaces]
+    # The hotel's own front desk and senders (properties.toml), where it names them.
+    routing = ctx.templates.routing(method.workspace_id, space_ids)
 
     destination: str | None
     if front_desk:
-        destination = _front_desk_address(ctx.policy.front_desk_email)
+        destination = _front_desk_address(routing, ctx.policy.front_desk_email)
         if kind.is_issuing_alert and method.is_issued:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
     else:
@@ -98,7 +103,6 @@ def compose(
     carries_credential = kind.carries_credential
     code_changed = carries_credential and other_credential_sent
     message = kind.template(code_changed=code_changed)
-    space_ids = [space.space_id for space in spaces]
     context = message_context(
         method=method,
         grant=grant,
@@ -108,7 +112,8 @@ def compose(
         include_credential=carries_credential,
         code_changed=code_changed,
     )
-    return Composed(_render(ctx.templates, delivery, message, destination, context), guest)
+    rendered = _render(ctx.templates, delivery, message, destination, context, routing)
+    return Composed(rendered, guest, routing.front_desk_email)
 
 
 def stay_fingerprint(grant: AccessGrant) -> str:
@@ -168,7 +173,9 @@ def with_phone(guest: Guest | None, country: str | None) -> Guest | None:
     return replace(guest, phone_number=parsed.e164, phone_problem=parsed.problem)
 
 
-def _front_desk_address(address: str | None) -> str:
+def _front_desk_address(routing: Routing, default: str | None) -> str:
+    """The hotel's front desk (properties.toml), else FRONT_DESK_EMAIL."""
+    address = routing.front_desk_email or default
     if address is None:
         raise Unsendable(DeliveryStatus.SKIPPED, "FRONT_DESK_EMAIL is not set")
     return address
@@ -180,21 +187,32 @@ def _render(
     message: str,
     destination: str,
     context: dict[str, object],
+    routing: Routing,
 ) -> Sms | Email:
     reference = f"kc-{delivery.id}"
     if delivery.channel == "sms":
-        return Sms(destination, templates.render_sms(message, context), reference)
+        body = templates.render_sms(message, context)
+        return Sms(destination, body, reference, sender=routing.sms_sender)
     rendered = templates.render_email(message, context)
-    return Email(destination, rendered.subject, rendered.text, rendered.html, reference)
+    return Email(
+        destination,
+        rendered.subject,
+        rendered.text,
+        rendered.html,
+        reference,
+        sender=routing.email_sender,
+        sender_name=routing.email_sender_name,
+    )
 
 
-def _access_cancelled(seam: SeamReader, templates: Templates, delivery: Delivery) -> Composed:
+def _access_cancelled(ctx: Context, delivery: Delivery) -> Composed:
     """Tell a guest the key they were sent is cancelled. The access method is gone from Seam,
     so the words come from the ledger; only the guest is read, for where to send it."""
+    templates = ctx.templates
     guest = None
     if delivery.user_identity_id:
         try:
-            guest = seam.get_guest(delivery.user_identity_id)
+            guest = ctx.seam.get_guest(delivery.user_identity_id)
         except NotFound:
             guest = None
     destination = guest_destination(guest, delivery.channel)
@@ -207,19 +225,18 @@ def _access_cancelled(seam: SeamReader, templates: Templates, delivery: Delivery
         access_method_id=delivery.access_method_id,
         audience=templates.audience(delivery.kind, None, []),
     )
-    message = _render(templates, delivery, delivery.kind, destination, context)
+    # The rooms are gone with the access method: the hotel's (workspace's) senders.
+    routing = templates.routing(workspace_of(ctx.ledger, delivery), [])
+    message = _render(templates, delivery, delivery.kind, destination, context, routing)
     return Composed(message, guest)
 
 
-def _front_desk_alert(
-    seam: SeamReader,
-    templates: Templates,
-    front_desk: str | None,
-    delivery: Delivery,
-    siblings: Sequence[Delivery],
-) -> Email:
-    """Tell the front desk a guest has no key. Built from the ledger when Seam cannot answer."""
-    destination = _front_desk_address(front_desk)
+def _front_desk_alert(ctx: Context, delivery: Delivery, siblings: Sequence[Delivery]) -> Email:
+    """Tell the front desk a guest has no key. Built from the ledger when Seam cannot answer
+    (then to the front desk of the event's workspace, as its rooms are unknown)."""
+    seam, templates = ctx.seam, ctx.templates
+    workspace_id = workspace_of(ctx.ledger, delivery)
+    space_ids: list[str] = []
     context = ledger_context(
         guest_name=delivery.guest_name or "",
         reservation=delivery.reservation,
@@ -233,21 +250,30 @@ def _front_desk_alert(
             seam.get_access_grant(delivery.access_grant_id) if delivery.access_grant_id else None
         )
         spaces = seam.get_spaces(delivery.access_method_id)
+        workspace_id, space_ids = method.workspace_id, [space.space_id for space in spaces]
         context = message_context(
             method=method,
             grant=grant,
             guest=None,
             spaces=spaces,
-            audience=templates.audience(
-                delivery.kind, method.workspace_id, [space.space_id for space in spaces]
-            ),
+            audience=templates.audience(delivery.kind, workspace_id, space_ids),
             include_credential=False,
         ) | {"guest_name": context["guest_name"], "guest_first_name": context["guest_first_name"]}
     except ProviderError:
         pass  # the alert matters more than its details: send what the ledger knows
     context["problem"] = describe_failures(siblings)
+    routing = templates.routing(workspace_id, space_ids)
+    destination = _front_desk_address(routing, ctx.policy.front_desk_email)
     rendered = templates.render_email(delivery.kind, context)
-    return Email(destination, rendered.subject, rendered.text, rendered.html, f"kc-{delivery.id}")
+    return Email(
+        destination,
+        rendered.subject,
+        rendered.text,
+        rendered.html,
+        f"kc-{delivery.id}",
+        sender=routing.email_sender,
+        sender_name=routing.email_sender_name,
+    )
 
 
 def describe_failures(deliveries: Sequence[Delivery]) -> str:

@@ -30,11 +30,14 @@ def after_failure(
     guest: Guest | None,
     *,
     reported: bool = False,
+    hotel_desk: str | None = None,
 ) -> list[Queued]:
     """Plan what follows a failed guest message; returns the deliveries to send.
 
     `reported`: the provider accepted the message, then reported it undelivered (a status
-    callback); when the other channel is tried for it, the front desk hears of it too."""
+    callback); when the other channel is tried for it, the front desk hears of it too.
+    `hotel_desk`: the front desk of the guest's hotel (properties.toml), when it has its own;
+    else the alert goes to FRONT_DESK_EMAIL."""
     if not delivery.is_guest_message:
         log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
         return []
@@ -64,15 +67,23 @@ def after_failure(
         falling_back = fallback is not None and fallback.fallback_for_id == delivery.id
     if ledger.credential_is_live(delivery):
         if reported and falling_back:
-            to_send += _alert(ledger, policy, delivery, MessageKind.FRONT_DESK_DELIVERY_PROBLEM)
+            to_send += _alert(
+                ledger, policy, delivery, MessageKind.FRONT_DESK_DELIVERY_PROBLEM, hotel_desk
+            )
         return sends(to_send)
-    to_send += _alert(ledger, policy, delivery, MessageKind.FRONT_DESK_UNDELIVERED)
+    to_send += _alert(ledger, policy, delivery, MessageKind.FRONT_DESK_UNDELIVERED, hotel_desk)
     return sends(to_send)
 
 
-def _alert(ledger: Ledger, policy: Policy, delivery: Delivery, kind: MessageKind) -> list[int]:
+def _alert(
+    ledger: Ledger,
+    policy: Policy,
+    delivery: Delivery,
+    kind: MessageKind,
+    hotel_desk: str | None,
+) -> list[int]:
     """Plan the front desk's email about `delivery`; returns it when it is to be sent now."""
-    front_desk = policy.front_desk_email
+    front_desk = hotel_desk or policy.front_desk_email
     alert_id, created = ledger.plan_delivery(
         _like(
             delivery,

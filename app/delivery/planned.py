@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.delivery.destinations import destination_hash
-from app.ledger.models import Delivery, DeliveryStatus
+from app.ledger.models import Delivery, DeliveryStatus, space_list
 from app.ledger.store import NewDelivery
 from app.messages.kinds import MessageKind
 from app.observability.masking import mask_destination
@@ -51,15 +51,28 @@ class About:
     user_identity_id: str | None = None
     guest_name: str | None = None
     reservation: str | None = None
+    # Where the stay is (the hotel): the Seam workspace and the grant's spaces.
+    workspace_id: str | None = None
+    space_ids: tuple[str, ...] = ()
 
     @classmethod
-    def stay(cls, grant: AccessGrant | None, guest: Guest | None, name: str | None) -> About:
-        """A guest's stay as Seam describes it now; `name` is what the desk calls the guest."""
+    def stay(
+        cls,
+        grant: AccessGrant | None,
+        guest: Guest | None,
+        name: str | None,
+        *,
+        workspace_id: str | None = None,
+    ) -> About:
+        """A guest's stay as Seam describes it now; `name` is what the desk calls the guest,
+        `workspace_id` the access method's workspace."""
         return cls(
             access_grant_id=grant.access_grant_id if grant else None,
             user_identity_id=guest.user_identity_id if guest else None,
             guest_name=name,
             reservation=reservation_of(grant) if grant else None,
+            workspace_id=workspace_id,
+            space_ids=grant.space_ids if grant else (),
         )
 
     @classmethod
@@ -70,6 +83,8 @@ class About:
             user_identity_id=delivery.user_identity_id,
             guest_name=delivery.guest_name,
             reservation=delivery.reservation,
+            workspace_id=delivery.workspace_id,
+            space_ids=delivery.space_id_list,
         )
 
 
@@ -113,4 +128,6 @@ def new_delivery(
         fallback_for_id=fallback_for_id,
         expires_at=expires_at,
         recipient=(about.user_identity_id or "") if per_guest else "",
+        workspace_id=about.workspace_id,
+        space_ids=space_list(about.space_ids),
     )

@@ -40,6 +40,7 @@ from app.context import Context
 from app.delivery.compose import guest_destination
 from app.delivery.credentials import credential_part, fingerprint, resend_fingerprint
 from app.delivery.planned import About, Destination, new_delivery, reservation_of
+from app.delivery.workspace import for_delivery
 from app.errors import NotFound
 from app.messages.kinds import MessageKind
 from app.ports import Queued, sends
@@ -138,7 +139,7 @@ def resend(
     channel = channel or original.channel
     context |= {"channel": channel, "kind": original.kind}
 
-    seam = ctx.seam
+    seam = for_delivery(ctx, original).seam
     try:
         method = seam.get_access_method(original.access_method_id)
     except NotFound:

@@ -17,6 +17,7 @@ from app.delivery.compose import Composed, SeamState, compose
 from app.delivery.credentials import fingerprint
 from app.delivery.fallback import after_failure
 from app.delivery.retry_policy import backoff_seconds
+from app.delivery.workspace import hotel_desk_of
 from app.errors import (
     KeycourierError,
     PermanentProviderError,
@@ -121,7 +122,7 @@ def send_delivery(
             metrics.delivery_finished(delivery.channel, "failed")
             return Outcome(
                 Result.FAILED,
-                next=tuple(after_failure(ctx.ledger, ctx.policy, delivery, composed.guest)),
+                next=tuple(_fall_back(ctx, delivery, composed)),
             )
 
     provider = ctx.policy.provider(delivery.channel)
@@ -152,7 +153,7 @@ def send_delivery(
         metrics.delivery_finished(delivery.channel, "failed")
         return Outcome(
             Result.FAILED,
-            next=tuple(after_failure(ctx.ledger, ctx.policy, delivery, composed.guest)),
+            next=tuple(_fall_back(ctx, delivery, composed)),
         )
 
     outcome = AttemptOutcome.DRY_RUN if sent.dry_run else AttemptOutcome.SENT
@@ -199,13 +200,17 @@ def _retry_later(
     if exhausted:
         log.error("retries exhausted: %s", exc, extra=context)
         metrics.delivery_finished(delivery.channel, "failed")
-        guest = composed.guest if composed else None
-        return Outcome(
-            Result.FAILED, next=tuple(after_failure(ctx.ledger, ctx.policy, delivery, guest))
-        )
+        return Outcome(Result.FAILED, next=tuple(_fall_back(ctx, delivery, composed)))
     log.warning("will retry in %.0f s: %s", delay, exc, extra=context)
     metrics.retry_scheduled(delivery.channel)
     return Outcome(Result.RETRY, delay)
+
+
+def _fall_back(ctx: Context, delivery: Delivery, composed: Composed | None) -> list[Queued]:
+    """What follows a failed delivery, its hotel's front desk alerted if it comes to that."""
+    guest = composed.guest if composed else None
+    desk = composed.hotel_desk if composed else hotel_desk_of(ctx, delivery)
+    return after_failure(ctx.ledger, ctx.policy, delivery, guest, hotel_desk=desk)
 
 
 def _end(

@@ -140,7 +140,9 @@ def card_ready(
                 channel=message.channel,
                 credential_fingerprint="card_ready",
                 event_id=event.id,
-                about=About.stay(grant, guest, message.recipient.name),
+                about=About.stay(
+                    grant, guest, message.recipient.name, workspace_id=method.workspace_id
+                ),
                 destination=Destination.of(message.destination, ctx.policy.search_key()),
             ),
             grant,

@@ -20,7 +20,16 @@ from app.delivery.planned import About, Destination, new_delivery
 from app.delivery.retry_policy import backoff_seconds
 from app.delivery.scheduling import plan_on_window
 from app.delivery.send import send_delivery
-from app.errors import KeycourierError, LedgerUnavailable, NotFound, ProviderError
+from app.delivery.workspace import front_desk_for
+from app.errors import (
+    BrokerUnavailable,
+    KeycourierError,
+    LedgerRefused,
+    LedgerUnavailable,
+    NotFound,
+    ProviderError,
+    TransientProviderError,
+)
 from app.events.deletion import deleted
 from app.events.kinds import Action, action_for
 from app.events.notices import card_ready, times_changed
@@ -33,7 +42,15 @@ from app.ports import AccessGrant, AccessMethod, Queued, Recipient, SeamReader, 
 
 log = logging.getLogger(__name__)
 
-FINAL = {EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.REJECTED, EventStatus.FAILED}
+FINAL = {
+    EventStatus.PROCESSED,
+    EventStatus.IGNORED,
+    EventStatus.REJECTED,
+    EventStatus.FAILED,
+    EventStatus.POISONED,
+}
+# Seam, the ledger or the broker unreachable: retried for as long as it lasts, never set aside.
+OUTAGES = (TransientProviderError, LedgerUnavailable, BrokerUnavailable)
 
 
 @dataclass(frozen=True)
@@ -46,11 +63,49 @@ class Outcome:
 
 def handle_event(ctx: Context, event_id: int) -> Outcome:
     """The worker's one call for an event: process it, sending what it plans at once; on a
-    transient error, record the try for the sweeper to hand on again after a backoff."""
+    failure, record the try for the sweeper to hand on again after a backoff.
+
+    Seam, the ledger or the broker being unreachable is retried for as long as it lasts. Any
+    other failure (an answer keycourier cannot act on, a value the ledger refuses, a bug) is
+    retried EVENT_MAX_TRIES times, then the event is set aside (poisoned) with its reason.
+    """
     try:
         return process_event(ctx, event_id, send_now=True)
-    except KeycourierError as exc:
+    except OUTAGES as exc:
         return Outcome(EventStatus.RECEIVED, retry_later(ctx.ledger, event_id, exc))
+    except Exception as exc:
+        return failed_try(ctx, event_id, exc)
+
+
+def failed_try(ctx: Context, event_id: int, exc: Exception) -> Outcome:
+    """Record a failed try that was not an outage; past EVENT_MAX_TRIES, set the event aside."""
+    reason, cause = describe_failure(exc)
+    detail = retry_later(ctx.ledger, event_id, KeycourierError(reason))
+    try:
+        event = ctx.ledger.get_event(event_id)
+        if event is None or event.attempts < ctx.policy.event_max_tries:
+            return Outcome(EventStatus.RECEIVED, detail)
+        detail = f"set aside after {event.attempts} failed tries: {reason}"
+        if not ctx.ledger.poison_event(event_id, detail):
+            return Outcome(EventStatus(event.status), "already done")
+    except LedgerUnavailable:
+        return Outcome(EventStatus.RECEIVED, detail)
+    log.error("event set aside: %s", detail, extra={"event_id": event_id})
+    metrics.event_set_aside(event.event_type, cause)
+    metrics.event_processed(event.event_type, EventStatus.POISONED.value)
+    return Outcome(EventStatus.POISONED, detail)
+
+
+def describe_failure(exc: Exception) -> tuple[str, str]:
+    """(reason, cause) for a failed try, safe to store and log: our errors carry ids and codes
+    only; of anything else only its kind is kept (a database error's text quotes the row)."""
+    if isinstance(exc, ProviderError):
+        return str(exc), exc.provider
+    if isinstance(exc, LedgerRefused):
+        return str(exc), "data"
+    if isinstance(exc, KeycourierError):
+        return str(exc), "other"
+    return f"unexpected {type(exc).__name__}", "other"
 
 
 def process_event(ctx: Context, event_id: int, *, send_now: bool = False) -> Outcome:
@@ -68,7 +123,8 @@ def process_event(ctx: Context, event_id: int, *, send_now: bool = False) -> Out
         return Outcome(EventStatus(event.status), "already done")
     metrics.processing_event(event.received_at)
 
-    outcome = _act(ctx, event, send_now)
+    # Seam is read with the key of the event's workspace (SEAM_WORKSPACES_FILE).
+    outcome = _act(ctx.for_workspace(event.workspace_id), event, send_now)
     ctx.ledger.finish_event(event_id, outcome.status, outcome.detail)
     metrics.event_processed(event.event_type, outcome.status.value)
     log.info(
@@ -276,7 +332,7 @@ def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
         guest_name=recipient.name if recipient else None,
         event_id=event.id,
     )
-    front_desk = ctx.policy.front_desk_email
+    front_desk = _front_desk(ctx, method, recipient)
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: card flag %s recorded, not emailed", flag_id)
     ctx.ledger.plan_delivery(
@@ -303,7 +359,7 @@ def _alert_front_desk(ctx: Context, event: Event, method: AccessMethod) -> str:
         return "issued since: no front-desk alert"
     recipients = _recipients(ctx.seam, event)
     recipient = recipients[0] if recipients else None
-    front_desk = ctx.policy.front_desk_email
+    front_desk = _front_desk(ctx, method, recipient)
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: %s recorded, not emailed", kind)
     delivery_id, created = ctx.ledger.plan_delivery(
@@ -320,6 +376,13 @@ def _alert_front_desk(ctx: Context, event: Event, method: AccessMethod) -> str:
         )
     )
     return f"front-desk alert {delivery_id} {'planned' if created else 'already planned'}"
+
+
+def _front_desk(ctx: Context, method: AccessMethod, recipient: Recipient | None) -> str | None:
+    """The front desk of the hotel the guest's rooms are in (properties.toml), else
+    FRONT_DESK_EMAIL."""
+    space_ids = list(recipient.grant.space_ids) if recipient else []
+    return front_desk_for(ctx, method.workspace_id, space_ids)
 
 
 def _new_delivery(
@@ -343,6 +406,7 @@ def _new_delivery(
             recipient.grant if recipient else None,
             recipient.guest if recipient else None,
             recipient.name if recipient else None,
+            workspace_id=method.workspace_id,
         ),
         destination=Destination.of(destination, search_key),
     )

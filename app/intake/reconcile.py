@@ -4,14 +4,20 @@ An endpoint that was down for hours (or a webhook Seam gave up on) leaves events
 has not seen. Reconcile lists the access-method events since a point in time and records and
 queues each one the ledger lacks; the ledger's unique event id keeps a later webhook for the
 same event, or a second reconcile, from doing anything twice.
+
+With several workspaces (SEAM_WORKSPACES_FILE) each is listed with its own key
+(`reconcile_all`); an event is filed under the workspace it was listed from when Seam's
+summary names none, so the worker reads it with the same key.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.errors import KeycourierError
 from app.events.kinds import SUBSCRIBED_EVENT_TYPES, Action, action_for
 from app.intake.queue import Enqueuer
 from app.ledger.models import EventStatus
@@ -28,7 +34,41 @@ class Reconciled:
     queued: int
 
 
-def reconcile(ledger: Ledger, seam: SeamReader, enqueuer: Enqueuer, since: datetime) -> Reconciled:
+def reconcile_all(
+    ledger: Ledger,
+    readers: Iterable[tuple[str | None, SeamReader]],
+    enqueuer: Enqueuer,
+    since: datetime,
+) -> Reconciled:
+    """Reconcile every workspace, each read with its own key: (workspace id, reader) pairs,
+    None for the SEAM_API_KEY one. A workspace Seam does not answer for is logged and the
+    others are still reconciled; its error is raised after them."""
+    listed = recorded = queued = 0
+    failed: KeycourierError | None = None
+    for workspace_id, seam in readers:
+        try:
+            found = reconcile(ledger, seam, enqueuer, since, workspace_id)
+        except KeycourierError as exc:
+            log.error("reconcile of workspace %s failed: %s", workspace_id or "(default)", exc)
+            failed = failed or exc
+            continue
+        listed, recorded, queued = (
+            listed + found.listed,
+            recorded + found.recorded,
+            queued + found.queued,
+        )
+    if failed is not None:
+        raise failed
+    return Reconciled(listed, recorded, queued)
+
+
+def reconcile(
+    ledger: Ledger,
+    seam: SeamReader,
+    enqueuer: Enqueuer,
+    since: datetime,
+    workspace_id: str | None = None,
+) -> Reconciled:
     events = seam.list_events(since, SUBSCRIBED_EVENT_TYPES)
     known = ledger.seen_seam_event_ids([event.event_id for event in events])
     recorded = queued = 0
@@ -42,7 +82,7 @@ def reconcile(ledger: Ledger, seam: SeamReader, enqueuer: Enqueuer, since: datet
                 svix_id=None,
                 seam_event_id=event.event_id,
                 event_type=event.event_type,
-                workspace_id=event.workspace_id,
+                workspace_id=event.workspace_id or workspace_id,
                 access_method_id=event.access_method_id,
                 access_grant_ids=event.access_grant_ids,
                 occurred_at=event.occurred_at,

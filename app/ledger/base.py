@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from app.errors import LedgerUnavailable
+from app.errors import LedgerRefused, LedgerUnavailable
 
 
 def make_engine(database_url: str, pool_size: int = 10) -> Engine:
@@ -75,6 +75,9 @@ def _unavailable_as_ours() -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise LedgerUnavailable(f"ledger unavailable: {type(exc.orig).__name__}") from exc
+    except DataError as exc:
+        # Its text quotes the statement's values (a guest's name, an address): only its kind.
+        raise LedgerRefused(f"the ledger refused a value ({type(exc.orig).__name__})") from None
     except DBAPIError as exc:
         # A connection cut mid-statement surfaces as an InterfaceError from psycopg.
         if exc.connection_invalidated:

@@ -38,12 +38,15 @@ from app.ledger.models import (
     ConsoleSession,
     Delivery,
     DeliveryStatus,
+    Event,
+    EventStatus,
     FlagStatus,
     FrontDeskFlag,
     ProviderEvent,
     SignInFailures,
     UTCDateTime,
 )
+from app.ledger.scope import HotelPlaces, Scope, flag_in_scope, in_hotel, in_scope
 from app.messages.kinds import FRONT_DESK_KINDS
 
 # A delivery that reached nobody (failed, undelivered, or still unsent when the stay ended), or
@@ -59,16 +62,21 @@ ALERT_STATUSES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class DeliveryQuery:
-    """A search of the deliveries: those whose guest name, reservation or access method id
-    contains `text` (any case), whose id is `text`, or whose destination hashes to
+    """A search of the deliveries in `scope`: those whose guest name, reservation or access
+    method id contains `text` (any case), whose id is `text`, or whose destination hashes to
     `destination_hash` or one of `destination_hashes` (an exact phone number or email, a
-    national number read in each hotel's country: app/delivery/destinations.py)."""
+    national number read in each hotel's country: app/delivery/destinations.py); with `hotel`,
+    only that hotel's."""
 
+    scope: Scope
     text: str | None = None
     destination_hash: str | None = None
     destination_hashes: tuple[str, ...] = ()
     status: str | None = None
     channel: str | None = None
+    hotel: HotelPlaces | None = None
+    # The hotel's name, as asked for (what the audit log and the page show).
+    hotel_name: str | None = None
     limit: int = 50
     offset: int = 0
 
@@ -103,7 +111,11 @@ class ConsoleStore(LedgerBase):
 
     def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
         """Newest first; attempts loaded."""
-        statement = select(Delivery).options(selectinload(Delivery.attempts))
+        statement = (
+            select(Delivery).options(selectinload(Delivery.attempts)).where(in_scope(query.scope))
+        )
+        if query.hotel is not None:
+            statement = statement.where(in_hotel(query.hotel))
         matches: list[ColumnElement[bool]] = []
         hashes = sorted({*query.destination_hashes, *filter(None, [query.destination_hash])})
         if hashes:
@@ -129,12 +141,19 @@ class ConsoleStore(LedgerBase):
         with self._transaction() as session:
             return list(session.scalars(statement))
 
-    def delivery_timeline(self, delivery_id: int) -> tuple[Delivery, list[ProviderEvent]] | None:
-        """The delivery with its attempts, and what the provider reported about it."""
+    def delivery_timeline(
+        self, delivery_id: int, scope: Scope
+    ) -> tuple[Delivery, list[ProviderEvent]] | None:
+        """The delivery with its attempts, and what the provider reported about it; None when
+        there is none in `scope` by that id."""
         if not 0 < delivery_id <= MAX_ROW_ID:
             return None
         with self._transaction() as session:
-            delivery = session.get(Delivery, delivery_id, options=[selectinload(Delivery.attempts)])
+            delivery = session.scalars(
+                select(Delivery)
+                .options(selectinload(Delivery.attempts))
+                .where(Delivery.id == delivery_id, in_scope(scope))
+            ).first()
             if delivery is None:
                 return None
             reports = session.scalars(
@@ -144,9 +163,19 @@ class ConsoleStore(LedgerBase):
             )
             return delivery, list(reports)
 
-    def same_key(self, delivery: Delivery, limit: int = 50) -> list[Delivery]:
-        """The other deliveries of this access method (other channel, fallbacks, resends,
-        front-desk messages), newest first."""
+    def sees_delivery(self, delivery_id: int, scope: Scope) -> bool:
+        """Whether there is a delivery by that id in `scope`."""
+        if not 0 < delivery_id <= MAX_ROW_ID:
+            return False
+        with self._transaction() as session:
+            found = session.scalar(
+                select(Delivery.id).where(Delivery.id == delivery_id, in_scope(scope))
+            )
+            return found is not None
+
+    def same_key(self, delivery: Delivery, scope: Scope, limit: int = 50) -> list[Delivery]:
+        """The other deliveries of this access method in `scope` (other channel, fallbacks,
+        resends, front-desk messages), newest first."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -154,14 +183,16 @@ class ConsoleStore(LedgerBase):
                     .where(
                         Delivery.access_method_id == delivery.access_method_id,
                         Delivery.id != delivery.id,
+                        in_scope(scope),
                     )
                     .order_by(Delivery.id.desc())
                     .limit(limit)
                 )
             )
 
-    def alert_deliveries(self, limit: int = 100) -> list[Delivery]:
-        """Front-desk alerts sent (or not) and guest deliveries that reached nobody."""
+    def alert_deliveries(self, scope: Scope, limit: int = 100) -> list[Delivery]:
+        """Front-desk alerts sent (or not) and guest deliveries that reached nobody, in
+        `scope`."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -171,32 +202,49 @@ class ConsoleStore(LedgerBase):
                         or_(
                             Delivery.kind.in_(FRONT_DESK_KINDS),
                             Delivery.status.in_(ALERT_STATUSES),
-                        )
+                        ),
+                        in_scope(scope),
                     )
                     .order_by(Delivery.id.desc())
                     .limit(limit)
                 )
             )
 
+    def poisoned_events(self, limit: int = 100) -> list[Event]:
+        """Events set aside after too many failed tries, newest first, with their reasons."""
+        with self._transaction() as session:
+            return list(
+                session.scalars(
+                    select(Event)
+                    .where(Event.status == EventStatus.POISONED)
+                    .order_by(Event.id.desc())
+                    .limit(limit)
+                )
+            )
+
     # -- front-desk flags ------------------------------------------------------------------
 
-    def open_flag_list(self, limit: int = 200) -> list[FrontDeskFlag]:
-        """The card queue: open flags, oldest first (the guest who has waited longest)."""
+    def open_flag_list(self, scope: Scope, limit: int = 200) -> list[FrontDeskFlag]:
+        """The card queue: open flags in `scope`, oldest first (the guest who has waited
+        longest)."""
         with self._transaction() as session:
             return list(
                 session.scalars(
                     select(FrontDeskFlag)
-                    .where(FrontDeskFlag.status == FlagStatus.OPEN)
+                    .where(FrontDeskFlag.status == FlagStatus.OPEN, flag_in_scope(scope))
                     .order_by(FrontDeskFlag.id)
                     .limit(limit)
                 )
             )
 
-    def get_flag(self, flag_id: int) -> FrontDeskFlag | None:
+    def get_flag(self, flag_id: int, scope: Scope) -> FrontDeskFlag | None:
+        """The flag, if `scope` sees it."""
         if not 0 < flag_id <= MAX_ROW_ID:
             return None
         with self._transaction() as session:
-            return session.get(FrontDeskFlag, flag_id)
+            return session.scalars(
+                select(FrontDeskFlag).where(FrontDeskFlag.id == flag_id, flag_in_scope(scope))
+            ).first()
 
     # -- the audit log ---------------------------------------------------------------------
 

@@ -69,6 +69,9 @@ class NewDelivery:
     # "" for a front-desk message about the access method as a whole.
     recipient: str = ""
     destination_hash: str | None = None
+    # Which hotel: the Seam workspace, and the spaces as models.space_list keeps them.
+    workspace_id: str | None = None
+    space_ids: str | None = None
 
 
 _NEW_DELIVERY_FIELDS = tuple(field.name for field in fields(NewDelivery))

@@ -8,6 +8,7 @@ method. A credential is kept only as a keyed fingerprint, never in clear.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -65,6 +66,9 @@ class EventStatus(StrEnum):
     IGNORED = "ignored"  # a type keycourier does not act on
     REJECTED = "rejected"  # signed but unreadable
     FAILED = "failed"  # processing failed for good (see detail)
+    # Set aside after EVENT_MAX_TRIES failed tries that were not an outage (see detail): listed
+    # on the console's alerts, never handed out again.
+    POISONED = "poisoned"
 
 
 class DeliveryStatus(StrEnum):
@@ -217,6 +221,10 @@ class Delivery(Base):
     # Keyed hash of the full destination, so the console can find a guest by phone or email
     # while the ledger keeps only the masked form (app/delivery/destinations.py).
     destination_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The Seam workspace and spaces the stay is in: which hotel it is (properties.toml) and who
+    # in the console may see it. `space_ids` is kept as ",id1,id2," (see space_list).
+    workspace_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    space_ids: Mapped[str | None] = mapped_column(Text)
 
     event: Mapped[Event | None] = relationship(back_populates="deliveries")
     attempts: Mapped[list[Attempt]] = relationship(back_populates="delivery", order_by="Attempt.id")
@@ -228,6 +236,17 @@ class Delivery(Base):
     @property
     def is_guest_message(self) -> bool:
         return self.message_kind.is_for_guest
+
+    @property
+    def space_id_list(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.space_ids or "").split(",") if s)
+
+
+def space_list(space_ids: Iterable[str]) -> str | None:
+    """How a delivery keeps its space ids: ",id1,id2,", so that a query matches one whole
+    (LIKE '%,id,%') on every backend; None for none. An id holding a comma is no Seam id."""
+    kept = [space_id for space_id in space_ids if space_id and "," not in space_id]
+    return f",{','.join(kept)}," if kept else None
 
 
 class Attempt(Base):

@@ -180,6 +180,18 @@ class Ledger(ProviderEventStore, DeliveryStore, WindowStore):
             event.next_attempt_at = retry_at
             return event.attempts
 
+    def poison_event(self, event_id: int, detail: str) -> bool:
+        """Set an unfinished event aside for good, with the reason; False if it was finished."""
+        with self._transaction() as session:
+            event = session.get(Event, event_id)
+            if event is None or event.status not in (EventStatus.RECEIVED, EventStatus.QUEUED):
+                return False
+            event.status = EventStatus.POISONED
+            event.detail = detail
+            event.next_attempt_at = None
+            event.processed_at = utcnow()
+            return True
+
     def stale_event_ids(self, now: datetime, waited_since: datetime, limit: int) -> list[int]:
         """Unfinished events handed on before `waited_since` whose retry (if any) is due."""
         with self._transaction() as session:

@@ -19,7 +19,7 @@ from pathlib import Path
 from app.errors import TemplateError
 from app.messages.check import Problem, check_renderer
 from app.messages.files import read_files, stamp
-from app.messages.properties import Audience
+from app.messages.properties import Audience, Routing
 from app.messages.rendering import RenderedEmail, Renderer
 from app.settings import Settings
 
@@ -133,6 +133,9 @@ class LiveTemplates:
 
     def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
         return self.current().country(workspace_id, space_ids)
+
+    def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
+        return self.current().routing(workspace_id, space_ids)
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.current().render_sms(message, context)

@@ -1,15 +1,17 @@
 """templates/properties.toml: which language, time zone, hotel name and country each Seam
-workspace or space gets. The ops team edits it beside the templates; a space's entry wins over
-its workspace's, and anything unset falls back to DEFAULT_LOCALE and TIMEZONE (a hotel with no
-country has guests' national phone numbers refused: only numbers with their +country code are
-sent to).
+workspace or space gets, and, for a hotel group, where its front desk reads its email and which
+SMS and email senders its guests see. The ops team edits it beside the templates; a space's entry
+wins over its workspace's, and anything unset falls back to DEFAULT_LOCALE, TIMEZONE,
+FRONT_DESK_EMAIL, TWILIO_FROM_NUMBER / TWILIO_MESSAGING_SERVICE_SID and SENDGRID_FROM_EMAIL (a
+hotel with no country has guests' national phone numbers refused: only numbers with their
++country code are sent to).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,8 +21,20 @@ import phonenumbers
 from app.errors import PropertiesError
 from app.settings.locales import normalize_locale
 
-_ENTRY_KEYS = frozenset({"locale", "timezone", "property_name", "country"})
+_ROUTING_KEYS = (
+    "front_desk_email",
+    "twilio_from",
+    "twilio_messaging_service_sid",
+    "sendgrid_from_email",
+    "sendgrid_from_name",
+)
+_ENTRY_KEYS = frozenset({"locale", "timezone", "property_name", "country", *_ROUTING_KEYS})
 _TABLES = ("workspaces", "spaces")
+# What a mail provider accepts as one address: no spaces, one @, a dotted domain.
+_EMAIL = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_MESSAGING_SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
+MAX_SENDER_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,23 @@ class Entry:
     property_name: str | None = None
     # ISO 3166 alpha-2 (FR): the country a guest's national phone number is read in.
     country: str | None = None
+    front_desk_email: str | None = None
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    sendgrid_from_email: str | None = None
+    sendgrid_from_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a property's messages go from and to; None where properties.toml sets nothing (the
+    global settings apply): its front desk's address, the SMS sender its guests see (a phone
+    number or a Twilio Messaging Service SID), and the email sender's address and name."""
+
+    front_desk_email: str | None = None
+    sms_sender: str | None = None
+    email_sender: str | None = None
+    email_sender_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +87,30 @@ class PropertyMap:
         def first(name: str) -> str | None:
             return next((getattr(e, name) for e in entries if getattr(e, name)), None)
 
-        return Entry(first("locale"), first("timezone"), first("property_name"), first("country"))
+        # The SMS sender is one setting written two ways: taken whole from the first entry
+        # that names one, so a room's number is never overridden by its hotel's service.
+        sms = next((e for e in entries if e.twilio_from or e.twilio_messaging_service_sid), None)
+        return Entry(
+            locale=first("locale"),
+            timezone=first("timezone"),
+            property_name=first("property_name"),
+            country=first("country"),
+            front_desk_email=first("front_desk_email"),
+            twilio_from=sms.twilio_from if sms else None,
+            twilio_messaging_service_sid=sms.twilio_messaging_service_sid if sms else None,
+            sendgrid_from_email=first("sendgrid_from_email"),
+            sendgrid_from_name=first("sendgrid_from_name"),
+        )
+
+    def routing(self, workspace_id: str | None, space_ids: Iterable[str]) -> Routing:
+        """The front desk and senders of the property these ids are in."""
+        entry = self.lookup(workspace_id, space_ids)
+        return Routing(
+            front_desk_email=entry.front_desk_email,
+            sms_sender=entry.twilio_messaging_service_sid or entry.twilio_from,
+            email_sender=entry.sendgrid_from_email,
+            email_sender_name=entry.sendgrid_from_name,
+        )
 
     def locales(self) -> set[str]:
         return {e.locale for e in [*self.workspaces.values(), *self.spaces.values()] if e.locale}
@@ -121,20 +175,34 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
         if key not in _ENTRY_KEYS:
             raise PropertiesError(
                 f"[{table}.{seam_id}] has an unknown setting {key!r} "
-                "(allowed: locale, timezone, property_name, country)",
+                f"(allowed: {', '.join(sorted(_ENTRY_KEYS))})",
                 line,
             )
         if not isinstance(value, str):
             raise PropertiesError(f"[{table}.{seam_id}] {key} must be text in quotes", line)
+    if "twilio_from" in values and "twilio_messaging_service_sid" in values:
+        raise PropertiesError(
+            f"[{table}.{seam_id}] sets both twilio_from and twilio_messaging_service_sid: "
+            "set one (the SMS sender its guests see)",
+            line,
+        )
     try:
         locale = values.get("locale")
         timezone = values.get("timezone")
         country = values.get("country")
+        text = {key: str(value).strip() for key, value in values.items()}
         return Entry(
             locale=normalize_locale(locale) if isinstance(locale, str) else None,
             timezone=check_timezone(timezone) if isinstance(timezone, str) else None,
             property_name=str(values["property_name"]) if "property_name" in values else None,
             country=check_country(country) if isinstance(country, str) else None,
+            front_desk_email=_checked(text, "front_desk_email", check_email),
+            twilio_from=_checked(text, "twilio_from", check_phone_number),
+            twilio_messaging_service_sid=_checked(
+                text, "twilio_messaging_service_sid", check_messaging_service
+            ),
+            sendgrid_from_email=_checked(text, "sendgrid_from_email", check_email),
+            sendgrid_from_name=_checked(text, "sendgrid_from_name", check_sender_name),
         )
     except ValueError as exc:
         raise PropertiesError(f"[{table}.{seam_id}] {exc}", line) from None
@@ -147,6 +215,47 @@ def countries_in(path: Path) -> set[str]:
         return parse_properties(path.read_text(encoding="utf-8")).countries()
     except (OSError, UnicodeDecodeError, PropertiesError):
         return set()
+
+
+def _checked(values: Mapping[str, str], key: str, check: Callable[[str], str]) -> str | None:
+    if key not in values:
+        return None
+    try:
+        return check(values[key])
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+
+
+def check_email(text: str) -> str:
+    if not _EMAIL.fullmatch(text):
+        raise ValueError(f"{text!r} is not an email address (e.g. frontdesk@hotel.example)")
+    return text
+
+
+def check_phone_number(text: str) -> str:
+    if not _E164.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a phone number in E.164 form (+ then country code and number, "
+            "no spaces, e.g. +33612345678)"
+        )
+    return text
+
+
+def check_messaging_service(text: str) -> str:
+    if not _MESSAGING_SERVICE.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a Twilio Messaging Service SID (MG followed by 32 hex characters)"
+        )
+    return text
+
+
+def check_sender_name(text: str) -> str:
+    if not text or len(text) > MAX_SENDER_NAME or any(ord(c) < 32 for c in text):
+        raise ValueError(
+            f"must be one line of 1 to {MAX_SENDER_NAME} characters (the name guests see as "
+            "the sender)"
+        )
+    return text
 
 
 def _line_of(source: str, needle: str) -> int | None:

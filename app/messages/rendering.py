@@ -24,6 +24,7 @@ from app.messages.files import TemplateFiles, read_files
 from app.messages.properties import (
     Audience,
     PropertyMap,
+    Routing,
     parse_properties,
 )
 from app.messages.sandbox import MAX_OUTPUT_CHARS, Sandbox, SnapshotLoader, render_budget
@@ -58,6 +59,11 @@ class Templates(Protocol):
     def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
         """The property's country (properties.toml), in which guests' national phone
         numbers are read; None when it gives none."""
+        ...
+
+    def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
+        """The property's front desk and senders from properties.toml; None where it sets
+        none (FRONT_DESK_EMAIL and the providers' senders then apply)."""
         ...
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
@@ -137,6 +143,10 @@ class Renderer:
     def country(self, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:
         """The hotel's country (properties.toml), for guests' national phone numbers."""
         return self.properties.lookup(workspace_id, space_ids).country
+
+    def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
+        """The property's front desk and senders (properties.toml; None where unset)."""
+        return self.properties.routing(workspace_id, space_ids)
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()

@@ -33,6 +33,13 @@ EVENTS_PROCESSED = Counter(
     "Events a worker finished, by event type and status (processed, ignored, failed).",
     ["event_type", "status"],
 )
+EVENTS_SET_ASIDE = Counter(
+    "keycourier_events_set_aside_total",
+    "Events set aside (poisoned) after EVENT_MAX_TRIES failed tries, by event type and what "
+    "failed (seam: Seam answered something keycourier cannot act on; data: the ledger refused "
+    "a value; other).",
+    ["event_type", "cause"],
+)
 DELIVERIES = Counter(
     "keycourier_deliveries_total",
     "Deliveries that reached an outcome, by channel and status (sent, dry_run, failed, "
@@ -89,6 +96,10 @@ def webhook_answered(event_type: str | None, outcome: str) -> None:
 
 def event_processed(event_type: str | None, status: str) -> None:
     EVENTS_PROCESSED.labels(event_type_label(event_type), status).inc()
+
+
+def event_set_aside(event_type: str | None, cause: str) -> None:
+    EVENTS_SET_ASIDE.labels(event_type_label(event_type), cause).inc()
 
 
 def processing_event(received_at: datetime) -> None:

@@ -118,6 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app.observability.error_reports import init_error_reports
     from app.observability.logs import configure_logging
     from app.observability.startup import log_summary
+    from app.web.limits import server_options
     from app.web.main import create_app
 
     settings = load_settings(require=("SEAM_WEBHOOK_SECRET",))
@@ -161,6 +162,7 @@ def _serve(args: argparse.Namespace) -> int:
             # One line per request at webhook rates is noise and CPU; refusals and failures
             # are logged by the endpoint itself.
             access_log=False,
+            **server_options(settings),  # head size, read timeouts, keep-alive, connections
         )
     finally:
         if worker is not None:
@@ -212,9 +214,10 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from app.adapters.build import seam_reader
+    from app.adapters.build import seam_readers
+    from app.context import SeamReaders
     from app.intake.queue import CeleryEnqueuer
-    from app.intake.reconcile import reconcile
+    from app.intake.reconcile import reconcile_all
     from app.ledger.models import utcnow
     from app.observability.logs import configure_logging
     from workers.celery_app import create_celery_app
@@ -224,9 +227,12 @@ def _reconcile(args: argparse.Namespace) -> int:
     configure_logging(settings)
     # Only Seam and the ledger: no templates or senders to load for a catch-up.
     enqueuer = CeleryEnqueuer(create_celery_app(settings))
-    found = reconcile(ledger, seam_reader(settings), enqueuer, utcnow() - args.since)
+    readers = SeamReaders(*seam_readers(settings)).each()
+    found = reconcile_all(ledger, readers, enqueuer, utcnow() - args.since)
+    workspaces = f" ({len(readers)} workspaces)" if len(readers) > 1 else ""
     print(
-        f"listed {found.listed} events from Seam; {found.recorded} were new to the ledger, "
+        f"listed {found.listed} events from Seam{workspaces}; {found.recorded} were new to "
+        "the ledger, "
         f"{found.queued} queued for processing"
     )
     return 0

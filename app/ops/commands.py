@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from app.settings import load_settings
+from app.settings.workspaces import SeamWorkspace
 
 
 def add_commands(commands: Any) -> None:
@@ -16,6 +17,12 @@ def add_commands(commands: Any) -> None:
         "register-webhook", help="create the Seam webhook and print the secret to set"
     )
     register.add_argument("--url", required=True, help="https://YOUR-HOST/webhooks/seam")
+    register.add_argument(
+        "--workspace",
+        metavar="ID",
+        help="only this workspace of SEAM_WORKSPACES_FILE (default: every workspace it lists, "
+        "each at https://YOUR-HOST/webhooks/seam/ID)",
+    )
     register.set_defaults(run=register_webhook)
 
     doctor = commands.add_parser("doctor", help="check every setting against the real services")
@@ -33,16 +40,36 @@ def register_webhook(args: argparse.Namespace) -> int:
     from app.errors import CheckFailed
     from app.events.kinds import SUBSCRIBED_EVENT_TYPES
 
-    settings = load_settings(require=("SEAM_API_KEY",))
-    try:
-        hook = create(settings, args.url, SUBSCRIBED_EVENT_TYPES)
-    except CheckFailed as exc:
-        print(f"keycourier: {exc}", file=sys.stderr)
-        return 1
-    print(f"created Seam webhook {hook.webhook_id} for {hook.url}")
+    settings = load_settings()
+    listed = settings.seam_workspaces
+    if args.workspace is not None:
+        listed = tuple(w for w in listed if w.workspace_id == args.workspace)
+        if not listed:
+            print(
+                f"keycourier: workspace {args.workspace} is not in SEAM_WORKSPACES_FILE",
+                file=sys.stderr,
+            )
+            return 1
+    targets: list[SeamWorkspace | None] = list(listed) or [None]
+    if targets == [None]:
+        settings.require("SEAM_API_KEY")
+    lines = []
+    for workspace in targets:
+        try:
+            hook = create(settings, args.url, SUBSCRIBED_EVENT_TYPES, workspace)
+        except CheckFailed as exc:
+            where = f" (workspace {workspace.name})" if workspace else ""
+            print(f"keycourier: {exc}{where}", file=sys.stderr)
+            return 1
+        what = f" of workspace {workspace.name} ({workspace.workspace_id})" if workspace else ""
+        print(f"created Seam webhook {hook.webhook_id}{what} for {hook.url}")
+        variable = workspace.webhook_secret_env if workspace else "SEAM_WEBHOOK_SECRET"
+        lines.append(f"{variable}={hook.secret}")
     print(f"events: {', '.join(SUBSCRIBED_EVENT_TYPES)}")
-    print("set this on the web process, then restart it:")
-    print(f"SEAM_WEBHOOK_SECRET={hook.secret}")
+    print("set this on the web process, then restart it:" if len(lines) == 1 else "set these "
+          "on the web process, then restart it:")  # fmt: skip
+    for line in lines:
+        print(line)
     return 0
 
 

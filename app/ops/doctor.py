@@ -18,6 +18,7 @@ from app.errors import BrokerUnavailable, CheckFailed, ConfigError
 from app.messages.check import check_configured
 from app.ops.ledger_state import State, ledger_state
 from app.settings import Settings
+from app.settings.workspaces import SeamWorkspace
 
 
 class Level(StrEnum):
@@ -57,6 +58,9 @@ def format_findings(findings: list[Finding]) -> str:
 
 
 def _seam(settings: Settings) -> Iterator[Finding]:
+    yield from _seam_workspaces(settings)
+    if settings.seam_api_key is None and settings.seam_workspaces:
+        return  # every workspace has its own key
     if settings.seam_api_key is None:
         yield Finding(
             "seam", Level.FAIL, "SEAM_API_KEY is not set", "set it to an API key from Seam Console"
@@ -88,8 +92,73 @@ def _seam_fix(exc: CheckFailed, settings: Settings) -> str:
     )
 
 
+def _seam_workspaces(settings: Settings) -> Iterator[Finding]:
+    """Each workspace of SEAM_WORKSPACES_FILE: its key opens it, its webhook is signed."""
+    for workspace in settings.seam_workspaces:
+        area = f"seam {workspace.name}"
+        try:
+            found = seam_api.check_workspace(settings, workspace)
+        except CheckFailed as exc:
+            yield Finding(
+                area,
+                Level.FAIL,
+                str(exc),
+                f"set {workspace.api_key_env} to an API key of workspace {workspace.workspace_id} "
+                "(Seam Console > Developer > API Keys)",
+            )
+            continue
+        if found.workspace_id != workspace.workspace_id:
+            yield Finding(
+                area,
+                Level.FAIL,
+                f"{workspace.api_key_env} opens workspace {found.workspace_id} ({found.name}), "
+                f"not {workspace.workspace_id}",
+                f"set {workspace.api_key_env} to a key of workspace {workspace.workspace_id}, or "
+                "fix its id in SEAM_WORKSPACES_FILE",
+            )
+            continue
+        kind = "sandbox" if found.is_sandbox else "production"
+        yield Finding(
+            area,
+            Level.WARN if found.is_sandbox else Level.OK,
+            f"{workspace.api_key_env} opens {kind} workspace {found.name}",
+        )
+        yield from _workspace_webhook(settings, workspace)
+
+
+def _workspace_webhook(settings: Settings, workspace: SeamWorkspace) -> Iterator[Finding]:
+    area = f"webhook {workspace.name}"
+    register = (
+        "run `keycourier register-webhook --url https://YOUR-HOST --workspace "
+        f"{workspace.workspace_id}`"
+    )
+    if workspace.webhook_secret is None:
+        yield Finding(area, Level.FAIL, f"{workspace.webhook_secret_env} is not set", register)
+        return
+    try:
+        urls = seam_api.webhook_urls_for_secret(settings, workspace)
+    except CheckFailed as exc:
+        yield Finding(area, Level.WARN, f"could not list Seam's webhooks: {exc}")
+        return
+    path = f"/webhooks/seam/{workspace.workspace_id}"
+    if urls is None:
+        yield Finding(area, Level.OK, f"{workspace.webhook_secret_env} is set (Seam shows none)")
+    elif any(url.rstrip("/").endswith(path) for url in urls):
+        yield Finding(area, Level.OK, f"{workspace.webhook_secret_env} signs {', '.join(urls)}")
+    else:
+        yield Finding(
+            area,
+            Level.FAIL,
+            f"no webhook of this workspace at .../{path.lstrip('/')} is signed with "
+            f"{workspace.webhook_secret_env}: its events will be refused with 400",
+            register,
+        )
+
+
 def _webhook_secret(settings: Settings) -> Iterator[Finding]:
     register = "run `keycourier register-webhook --url https://YOUR-HOST/webhooks/seam`"
+    if settings.seam_webhook_secret is None and settings.seam_workspaces:
+        return  # every workspace has its own webhook (checked with its key above)
     if settings.seam_webhook_secret is None:
         yield Finding("webhook", Level.FAIL, "SEAM_WEBHOOK_SECRET is not set", register)
         return

@@ -4,8 +4,8 @@
 `os.environ`. Secrets are `SecretStr` so that a settings object printed by accident shows stars.
 A missing or malformed value raises `ConfigError` whose message is one line naming the variable.
 
-The values some settings parse into live beside it: the delivery window (`window`) and language
-codes (`locales`).
+The values some settings parse into live beside it: the delivery window (`window`), language
+codes (`locales`) and the Seam workspaces of SEAM_WORKSPACES_FILE (`workspaces`).
 
 May import: only errors. Settings is a foundation: every package may import it, so it imports
 no other package of app.
@@ -17,8 +17,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,7 +28,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -41,6 +49,7 @@ from app.settings.window import (
     parse_lead_time,
     parse_quiet_hours,
 )
+from app.settings.workspaces import SeamWorkspace, is_svix_secret, read_workspaces
 
 Channel = Literal["sms", "email"]
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
@@ -53,6 +62,7 @@ TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 HINTS: dict[str, str] = {
     "SEAM_API_KEY": "the API key of your Seam workspace (seam_...)",
     "SEAM_WEBHOOK_SECRET": "the signing secret Seam shows for your webhook (whsec_...)",
+    "SEAM_WORKSPACES_FILE": "a TOML file listing the Seam workspaces (see README, Hotel groups)",
     "DATABASE_URL": "a SQLAlchemy URL such as postgresql://user@host/db or sqlite:///path",
     "REDIS_URL": "a Redis URL such as redis://localhost:6379/0",
     "DELIVERY_CHANNELS": "a comma-separated list of: sms, email",
@@ -82,6 +92,9 @@ class Settings(BaseSettings):
     seam_api_key: SecretStr | None = None
     seam_endpoint: str | None = None
     seam_webhook_secret: SecretStr | None = None
+    # Several Seam workspaces (a hotel group): a TOML file naming, per workspace, the variables
+    # that hold its API key and webhook secret (app/settings/workspaces.py).
+    seam_workspaces_file: Path | None = None
 
     redis_url: str | None = None
     # false: a rediss:// broker's certificate is not verified (Heroku Redis's is self-signed).
@@ -107,6 +120,13 @@ class Settings(BaseSettings):
     notify_guest_card_ready: bool = True
     templates_dir: Path = Path("templates")
     port: int = Field(default=8000, ge=1, le=65535)
+    # The web server's limits (app/web/limits.py): a request head's size, how long a client may
+    # take to send a head (and again its body), how long an idle connection is kept, and how
+    # many connections one web process holds.
+    web_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    web_read_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    web_keepalive_seconds: int = Field(default=5, ge=1, le=3600)
+    web_max_connections: int = Field(default=1000, ge=10, le=100_000)
 
     delivery_channels: Annotated[tuple[Channel, ...], NoDecode] = ALL_CHANNELS
     timezone: str = "UTC"
@@ -127,6 +147,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=500)
     # How long a transient failure is retried before the delivery fails (and falls back).
     retry_window_seconds: float = Field(default=30 * 60, gt=0)
+    # Failed tries at processing an event, other than Seam, the ledger or the broker being
+    # unreachable, before it is set aside (poisoned) with its reason and an alert.
+    event_max_tries: int = Field(default=8, ge=1, le=1000)
     # How long a worker may hold a delivery before the sweeper takes it back.
     delivery_lease_seconds: float = Field(default=60, gt=0)
     # How often beat runs the sweeper and the catch-up from Seam's events/list.
@@ -181,8 +204,13 @@ class Settings(BaseSettings):
     # sign-ins may wait for one; beyond that a sign-in is answered 503 with Retry-After.
     ops_sign_in_concurrency: int = Field(default=2, ge=1, le=32)
     ops_sign_in_queue: int = Field(default=8, ge=0, le=1000)
-    # Comma-separated bearer tokens other hotel systems present to /api.
+    # Comma-separated bearer tokens other hotel systems present to /api (name:token or token).
     api_tokens: SecretStr | None = None
+    # SEAM_WORKSPACES_FILE's workspaces, read by load_settings with the environment it was given.
+    _workspaces: tuple[SeamWorkspace, ...] | None = PrivateAttr(default=None)
+    # Roles and scopes (app/console/access.py): a TOML file of who may do what, and whose
+    # guests they see; unset, every console user and API token is an admin of everything.
+    access_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -213,13 +241,8 @@ class Settings(BaseSettings):
     def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        raw = value.get_secret_value()
-        body = raw.removeprefix("whsec_")
-        try:
-            if not base64.b64decode(body, validate=True):
-                raise ValueError
-        except (binascii.Error, ValueError):
-            raise ValueError("is not a Svix signing secret (expected whsec_<base64>)") from None
+        if not is_svix_secret(value.get_secret_value()):
+            raise ValueError("is not a Svix signing secret (expected whsec_<base64>)")
         return value
 
     @field_validator("database_url")
@@ -357,9 +380,32 @@ class Settings(BaseSettings):
         secret = self.seam_webhook_secret.get_secret_value().encode()
         return hmac.new(secret, b"keycourier credential fingerprint", hashlib.sha256).digest()
 
+    @property
+    def seam_workspaces(self) -> tuple[SeamWorkspace, ...]:
+        """The workspaces SEAM_WORKSPACES_FILE lists (none without it)."""
+        if self._workspaces is None:
+            self._workspaces = self._read_workspaces(os.environ)
+        return self._workspaces
+
+    def _read_workspaces(self, environ: Mapping[str, str]) -> tuple[SeamWorkspace, ...]:
+        if self.seam_workspaces_file is None:
+            return ()
+        return read_workspaces(self.seam_workspaces_file, environ)
+
     def require(self, *names: str) -> None:
-        """Raise ConfigError naming the first of these variables that is unset."""
+        """Raise ConfigError naming the first of these variables that is unset.
+
+        With SEAM_WORKSPACES_FILE, SEAM_API_KEY and SEAM_WEBHOOK_SECRET may be unset: what is
+        required then is every listed workspace's key (or secret), in its own variable."""
         for name in names:
+            if name == "SEAM_API_KEY" and self.seam_workspaces:
+                for workspace in self.seam_workspaces:
+                    workspace.require_api_key()
+                continue
+            if name == "SEAM_WEBHOOK_SECRET" and self.seam_workspaces:
+                for workspace in self.seam_workspaces:
+                    workspace.require_webhook_secret()
+                continue
             if getattr(self, name.lower()) is None:
                 raise ConfigError(f"{name} is not set: it must be {HINTS.get(name, 'set')}")
 
@@ -383,6 +429,19 @@ def load_settings(
         settings = Settings() if environ is None else _settings_from_mapping(environ)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    settings._workspaces = settings._read_workspaces(os.environ if environ is None else environ)
+    if (
+        settings.seam_workspaces
+        and settings.seam_webhook_secret is None
+        and settings.credential_hash_key is None
+    ):
+        # The fingerprint key cannot come from one workspace's secret: rotating it, or listing
+        # the workspaces in another order, would make every code already sent look new.
+        raise ConfigError(
+            "CREDENTIAL_HASH_KEY is not set: with SEAM_WORKSPACES_FILE and no "
+            "SEAM_WEBHOOK_SECRET it must be set (a long random string that keys the "
+            "fingerprints the ledger keeps instead of PINs)"
+        )
     settings.require(*require)
     return settings
 

@@ -17,6 +17,11 @@ an `access_method.issued` event is listed by events/list. An encoder made offlin
 fails the attempt with `encoder_not_online`; `fail_next_encode` (also reachable through
 Seam's own acs/encoders/simulate/next_credential_encode_will_fail) fails the next one with
 the given error type; `hold_encoder` leaves attempts pending, as when no card is placed.
+
+Several workspaces: `add_workspace(workspace_id, api_key)` makes another key valid, and a
+request made with it sees only the resources of its workspace (their `workspace_id`), as Seam
+scopes a key to its workspace; everything else answers as not found. The first key
+(`api_key`) sees every resource, as before.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import base64
 import copy
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -107,6 +113,10 @@ class SeamStandin(StandinServer):
     ) -> None:
         super().__init__(host=host, port=port)
         self.api_key = api_key
+        # Keys of other workspaces -> their workspace id; the workspace of the request being
+        # answered, on its server thread (None: the first key, which sees everything).
+        self.workspace_keys: dict[str, str] = {}
+        self._scope = threading.local()
         self.workspace = dict(WORKSPACE)
         self._stores: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         # Encoder state Seam keeps to itself (not on the resource): what the next encode does.
@@ -148,17 +158,37 @@ class SeamStandin(StandinServer):
     def get(self, kind: str, resource_id: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._stores[kind].get(resource_id)
-            return copy.deepcopy(found)
+            return copy.deepcopy(found) if found is not None and self._visible(found) else None
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
-            return copy.deepcopy(list(self._stores[kind].values()))
+            return copy.deepcopy([r for r in self._stores[kind].values() if self._visible(r)])
 
     def matching(self, kind: str, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         """Copies of the resources of `kind` that `wanted` accepts (only those are copied: a
         benchmark's store holds thousands)."""
         with self._lock:
-            return copy.deepcopy([r for r in self._stores[kind].values() if wanted(r)])
+            return copy.deepcopy(
+                [r for r in self._stores[kind].values() if self._visible(r) and wanted(r)]
+            )
+
+    def add_workspace(self, workspace_id: str, api_key: str) -> None:
+        """Accept `api_key` as the key of another workspace, seeing only its resources."""
+        with self._lock:
+            self.workspace_keys[api_key] = workspace_id
+
+    def requests_with_key(self, api_key: str, path: str | None = None) -> list[RecordedRequest]:
+        """The requests made with `api_key` (to `path` only, when given)."""
+        return [
+            r
+            for r in self.requests
+            if r.headers.get("authorization") == f"Bearer {api_key}"
+            and (path is None or r.path.rstrip("/") == path)
+        ]
+
+    def _visible(self, resource: dict[str, Any]) -> bool:
+        scope: str | None = getattr(self._scope, "workspace_id", None)
+        return scope is None or resource.get("workspace_id") in (None, scope)
 
     def put_access_method(self, d: dict[str, Any]) -> dict[str, Any]:
         return self.put("access_method", d)
@@ -209,7 +239,10 @@ class SeamStandin(StandinServer):
     # -- dispatch --------------------------------------------------------------------------
 
     def authorize(self, request: RecordedRequest) -> Answer | None:
-        if request.headers.get("authorization") == f"Bearer {self.api_key}":
+        given = request.headers.get("authorization", "")
+        if given == f"Bearer {self.api_key}":
+            return None
+        if given.removeprefix("Bearer ") in self.workspace_keys:
             return None
         return seam_error(401, "unauthorized", "Unauthorized")
 
@@ -217,10 +250,14 @@ class SeamStandin(StandinServer):
         handler = self._routes.get(request.path.rstrip("/"))
         if handler is None:
             return seam_error(404, "not_found", f"No route for {request.path}")
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        self._scope.workspace_id = self.workspace_keys.get(key)
         try:
             return handler(request)
         except StandinRefusal as refused:
             return Answer(refused.status, refused.body, refused.headers)
+        finally:
+            self._scope.workspace_id = None
 
     def _required(self, request: RecordedRequest, *names: str) -> dict[str, str]:
         """The first of `names` present, as {name: value}; a 400 invalid_input if none is."""
@@ -410,7 +447,10 @@ class SeamStandin(StandinServer):
         return Answer(200, {"ok": True})
 
     def _get_workspace(self, request: RecordedRequest) -> Answer:
-        return _ok("workspace", dict(self.workspace))
+        scope = getattr(self._scope, "workspace_id", None)
+        if scope is None:
+            return _ok("workspace", dict(self.workspace))
+        return _ok("workspace", {**self.workspace, "workspace_id": scope, "name": scope})
 
     def _create_webhook(self, request: RecordedRequest) -> Answer:
         url = self._required(request, "url")["url"]
@@ -422,6 +462,8 @@ class SeamStandin(StandinServer):
             "event_types": request.param_list("event_types") or ["*"],
             "secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
         }
+        if (scope := getattr(self._scope, "workspace_id", None)) is not None:
+            webhook["workspace_id"] = scope
         return _ok("webhook", self.put("webhook", webhook))
 
     def _list_webhooks(self, request: RecordedRequest) -> Answer:

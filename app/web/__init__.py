@@ -2,7 +2,8 @@
 
 Owns `create_app` (routes, lifespan, health and readiness, metrics), the webhook endpoints for
 Seam (Svix), Twilio and SendGrid (verify the signature, read the body within its cap, hand the
-event to intake or the report to delivery), and the event loop's lag watch.
+event to intake or the report to delivery), the event loop's lag watch, and the HTTP server's own
+limits (`limits`: head size, read timeouts, keep-alive, connections).
 
 May import: intake, events.kinds (which events are acted on), ledger, delivery (provider
 reports, off the loop), console, messages, observability, adapters (the reference SendGrid's

@@ -36,6 +36,8 @@ from app.web.loop_watch import LoopWatch
 from app.web.webhooks.seam import SeamWebhookEndpoint
 from app.web.webhooks.sendgrid import SendGridEventsEndpoint
 from app.web.webhooks.twilio import TwilioStatusEndpoint
+from app.web.webhooks.workspaces import PATH as WORKSPACE_PATH
+from app.web.webhooks.workspaces import WorkspaceWebhooks
 
 
 def make_writer(settings: Settings, ledger: Ledger, enqueuer: Enqueuer) -> EventWriter:
@@ -53,7 +55,6 @@ def create_app(
     templates: LiveTemplates | None = None,
 ) -> Starlette:
     settings.require("SEAM_WEBHOOK_SECRET")
-    assert settings.seam_webhook_secret is not None
     if ledger is None:
         ledger = Ledger.from_url(settings.database_url)
     if enqueuer is None:
@@ -66,7 +67,13 @@ def create_app(
         templates = LiveTemplates.from_settings(settings)
     live_templates = templates
     writer = make_writer(settings, ledger, enqueuer)
-    seam_webhook = SeamWebhookEndpoint(settings.seam_webhook_secret.get_secret_value(), writer)
+    seam_routes = []
+    if settings.seam_webhook_secret is not None:
+        single = SeamWebhookEndpoint(settings.seam_webhook_secret.get_secret_value(), writer)
+        seam_routes.append(Route("/webhooks/seam", single.handle, methods=["POST"]))
+    if settings.seam_workspaces:
+        per_workspace = WorkspaceWebhooks(settings.seam_workspaces, writer)
+        seam_routes.append(Route(WORKSPACE_PATH, per_workspace.handle, methods=["POST"]))
     twilio_status = TwilioStatusEndpoint(
         settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None,
         settings.public_base_url,
@@ -138,7 +145,7 @@ def create_app(
     return Starlette(
         lifespan=lifespan,
         routes=[
-            Route("/webhooks/seam", seam_webhook.handle, methods=["POST"]),
+            *seam_routes,
             Route(TWILIO_STATUS_PATH, twilio_status.handle, methods=["POST"]),
             Route("/webhooks/sendgrid/events", sendgrid_events.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),

@@ -9,9 +9,11 @@ DEVELOPERS.md explains how to run these tests.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +21,12 @@ import redis
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import text
 
+from app.console.passwords import hash_password
 from app.ledger.store import make_engine
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
-from tests.conftest import REDIS_URL, ROOT, TABLES, provider_env
+from tests.conftest import REDIS_URL, ROOT, TABLES, TEMPLATES, provider_env
 from tests.console.support import API_TOKEN, NAME, PASSWORD, SESSION_SECRET, console_env
 from tests.processes import Processes, free_port, post_sample, running_web, wait_for
 
@@ -38,6 +41,30 @@ CARD_METHOD = "27d8ad77-55c2-4e20-b5b3-43555926f0e8"
 FRONT_DESK_ENCODER = "681da2d6-4ac6-4b33-8c03-86281b761325"
 GUEST_PHONE = "+15555550123"
 UNREACHABLE_PHONE = "+15005550009"  # the Twilio stand-in answers 21614: not a mobile number
+# A second hotel of the group, in a Seam workspace of its own, with a guest of its own; and a
+# desk user of the first hotel (ACCESS_FILE), who must never see that guest.
+LUMIERE_WORKSPACE = "661025d3-c1d2-403c-83a8-af153aaedfbc"
+HARBOUR_WORKSPACE = "0b7a9c1e-2f3d-4e5a-9b8c-7d6e5f4a3b2c"
+HARBOUR_SPACE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+HARBOUR_METHOD = "c0ffee00-1111-4222-8333-444455556666"
+HARBOUR_GRANT = "c0ffee00-2222-4333-8444-555566667777"
+HARBOUR_IDENTITY = "c0ffee00-3333-4444-8555-666677778888"
+HARBOUR_PIN = "482913"
+HARBOUR_PHONE = "+15555550199"
+HOTEL_DESK = "lumiere-desk"
+HOTEL_DESK_PASSWORD = "the Lumiere desk's own password"
+PROPERTIES = f"""
+[workspaces."{LUMIERE_WORKSPACE}"]
+property_name = "Hotel Lumière"
+
+[workspaces."{HARBOUR_WORKSPACE}"]
+property_name = "Harbour Inn"
+"""
+ACCESS = f"""
+[users.{HOTEL_DESK}]
+role = "desk"
+workspaces = ["{LUMIERE_WORKSPACE}"]
+"""
 
 
 @dataclass
@@ -68,6 +95,8 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert method is not None
         seam.put_access_method({**method, "code": PIN})
         port = free_port()
+        workdir = tmp_path_factory.mktemp("console-browser")
+        _second_hotel(seam)
         env = {
             **provider_env(seam, twilio, sendgrid),
             "DATABASE_URL": postgres_url,
@@ -76,8 +105,8 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "SENDGRID_WEBHOOK_PUBLIC_KEY": sendgrid.webhook_public_key,
             **console_env(),
+            **_hotel_group(workdir),
         }
-        workdir = tmp_path_factory.mktemp("console-browser")
         with running_web(env, workdir, port) as (base, processes):
             processes.start("worker", "worker", "--concurrency", "4")
             stack = Stack(base, seam, twilio, sendgrid, processes, workdir)
@@ -89,6 +118,41 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     engine.dispose()
     client.flushdb()
     client.close()
+
+
+def _hotel_group(workdir: Path) -> dict[str, str]:
+    """Two hotels in properties.toml, and the Lumière desk user in OPS_USERS and ACCESS_FILE
+    (the console's other users are not in it: admins of everything, as before roles)."""
+    templates = workdir / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "properties.toml").write_text(PROPERTIES, encoding="utf-8")
+    (workdir / "access.toml").write_text(ACCESS, encoding="utf-8")
+    users = console_env()["OPS_USERS"]
+    return {
+        "TEMPLATES_DIR": str(templates),
+        "ACCESS_FILE": str(workdir / "access.toml"),
+        "OPS_USERS": f"{users},{HOTEL_DESK}:{hash_password(HOTEL_DESK_PASSWORD)}",
+    }
+
+
+def _second_hotel(seam: SeamStandin) -> None:
+    """Harbour Inn's guest, Morgan Blake, with a PIN of their own in Seam."""
+    resources: dict[str, Any] = {"workspace_id": HARBOUR_WORKSPACE,
+                                 "created_at": "2025-06-16T16:54:19.946Z"}  # fmt: skip
+    seam.put_space({**resources, "space_id": HARBOUR_SPACE, "name": "Room 12",
+                    "display_name": "Room 12"})  # fmt: skip
+    seam.put_user_identity({**resources, "user_identity_id": HARBOUR_IDENTITY,
+                            "full_name": "Morgan Blake", "display_name": "Morgan Blake",
+                            "phone_number": HARBOUR_PHONE, "email_address": None})  # fmt: skip
+    seam.put_access_method({**resources, "access_method_id": HARBOUR_METHOD, "mode": "code",
+                            "display_name": "PIN Code", "is_issued": True,
+                            "code": HARBOUR_PIN})  # fmt: skip
+    grant = seam.get("access_grant", "b2c4e6f8-1a3c-4e5f-8a9b-0c1d2e3f4a5b")
+    assert grant is not None
+    seam.put_access_grant({**grant, **resources, "access_grant_id": HARBOUR_GRANT,
+                           "access_grant_key": "HARBOUR-7731", "display_name": "Morgan Blake",
+                           "user_identity_id": HARBOUR_IDENTITY, "space_ids": [HARBOUR_SPACE],
+                           "access_method_ids": [HARBOUR_METHOD]})  # fmt: skip
 
 
 def _guest_history(stack: Stack) -> None:
@@ -125,6 +189,15 @@ def _guest_history(stack: Stack) -> None:
 
     assert wait_for(settled, 60), stack.api("/api/alerts").text
     stack.seam.put_user_identity(identity)
+
+    # Harbour Inn's guest gets their PIN by SMS through the same pipeline.
+    sent_before = len(stack.twilio.sent)
+    assert post_sample(stack.base, "access_method.issued.code", "msg_h1", code=HARBOUR_PIN,
+                       access_method_id=HARBOUR_METHOD, access_grant_ids=[HARBOUR_GRANT],
+                       access_grant_keys=["HARBOUR-7731"],
+                       event_id="c0ffee00-4444-4555-8666-777788889999",
+                       workspace_id=HARBOUR_WORKSPACE).is_success  # fmt: skip
+    assert wait_for(lambda: len(stack.twilio.sent) == sent_before + 1, 60)
 
 
 @pytest.fixture(scope="module")
@@ -166,10 +239,10 @@ def nav(page: Page, name: str) -> None:
     page.get_by_role("navigation", name="Console").get_by_role("link", name=name).click()
 
 
-def sign_in(page: Page, password: str = PASSWORD) -> None:
+def sign_in(page: Page, password: str = PASSWORD, name: str = NAME) -> None:
     page.goto("/ops/")
     expect(page).to_have_url(f"{page.url.split('/ops/')[0]}/ops/sign-in?next=/ops/")
-    page.get_by_label("Name").fill(NAME)
+    page.get_by_label("Name").fill(name)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
 
@@ -291,7 +364,8 @@ def test_preview_a_template(page: Page, shot: Shot) -> None:
 
 def test_alerts_and_the_audit_log(page: Page, shot: Shot) -> None:
     """Alerts list the failed SMS and the front-desk alerts; the audit log shows who signed
-    in (and failed to), resent, encoded and previewed (the tests above ran first)."""
+    in (and failed to), searched (the number masked), opened a delivery, resent, encoded and
+    previewed (the tests above ran first)."""
     sign_in(page)
     nav(page, "Alerts")
     table = page.locator("table").first
@@ -303,12 +377,66 @@ def test_alerts_and_the_audit_log(page: Page, shot: Shot) -> None:
 
     nav(page, "Audit log")
     log = page.locator("table")
-    for action in ("sign in", "sign out", "resend", "encode", "preview"):
+    for action in ("sign in", "sign out", "search", "view", "resend", "encode", "preview"):
         expect(log).to_contain_text(action)
     expect(log).to_contain_text("failed")
     expect(log).to_contain_text("encoder not online")
+    expect(log).to_contain_text("'+1********23' (hash ")
     assert PASSWORD not in page.content()
+    assert GUEST_PHONE not in page.content()
     shot(page, "13-audit-log")
+
+
+def test_a_hotels_desk_finds_its_guests_and_never_another_hotels(
+    page: Page, stack: Stack, shot: Shot
+) -> None:
+    """The Lumière desk user sees Hotel Lumière's guest with the hotel named, finds them by
+    phone, and finds nothing of Harbour Inn's guest by name, phone or the delivery's id (a
+    plain "Not found"); no template preview or audit log for a desk. An admin of the group
+    sees both hotels and filters by one."""
+    harbour = stack.api(f"/api/deliveries?q={HARBOUR_PHONE.replace('+', '%2B')}").json()
+    [harbour_sms] = harbour["deliveries"]
+    assert harbour_sms["hotel"] == "Harbour Inn"
+
+    sign_in(page, password=HOTEL_DESK_PASSWORD, name=HOTEL_DESK)
+    expect(page.get_by_role("heading", name="Deliveries")).to_be_visible()
+    rows = page.locator("tbody tr")
+    expect(rows.first).to_contain_text("Hotel Lumière")
+    expect(page.locator("table")).not_to_contain_text("Morgan Blake")
+    expect(page.locator("table")).not_to_contain_text("Harbour Inn")
+    nav_links = page.get_by_role("navigation", name="Console")
+    expect(nav_links).not_to_contain_text("Template preview")
+    expect(nav_links).not_to_contain_text("Audit log")
+    expect(page.get_by_label("Hotel").locator("option")).to_have_text(["any", "Hotel Lumière"])
+    shot(page, "14-desk-one-hotel")
+
+    search = page.get_by_label("Guest, reservation, phone or email")
+    search.fill("+1 555 555 0123")
+    page.get_by_role("button", name="Search").click()
+    expect(rows.first).to_contain_text("Alex Rivera")
+    for query in ("Morgan Blake", "+1 555 555 0199"):
+        search.fill(query)
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_text("No delivery matches.")).to_be_visible()
+    # By id: Lumière's deliveries whose ids hold those digits may show, never Harbour's.
+    search.fill(str(harbour_sms["id"]))
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", name="Deliveries")).to_be_visible()
+    assert "Morgan Blake" not in page.content()
+    page.goto(f"/ops/deliveries/{harbour_sms['id']}")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert "Morgan" not in page.content()
+    assert "Harbour" not in page.content()
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page)
+    expect(page.locator("table")).to_contain_text("Harbour Inn")
+    page.get_by_label("Hotel").select_option("Harbour Inn")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Morgan Blake")
+    expect(rows.first).to_contain_text("+1********99")
+    shot(page, "15-deliveries-by-hotel")
 
 
 def test_no_log_line_holds_a_password_a_pin_or_the_guests_details(stack: Stack) -> None:
@@ -321,7 +449,10 @@ def test_no_log_line_holds_a_password_a_pin_or_the_guests_details(stack: Stack) 
         SESSION_SECRET,
         API_TOKEN,
         PIN,
+        HARBOUR_PIN,
+        HOTEL_DESK_PASSWORD,
         GUEST_PHONE,
+        HARBOUR_PHONE,
         "555 555 0123",
         "555+555+0123",
         "alex.rivera@example.com",

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from app.context import Context
 from app.events.processing import process_event
 from app.ledger.console import ConsoleStore
+from app.ledger.scope import EVERYWHERE
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.web.main import create_app
@@ -38,7 +39,7 @@ def test_a_pending_encode_can_be_checked_again_until_it_is_done(
     are in the audit log."""
     process_event(services, record(services, "access_method.card_encoding_required"))
     store = ConsoleStore(services.ledger.engine)
-    [flag] = store.open_flag_list()
+    [flag] = store.open_flag_list(EVERYWHERE)
     token = sign_in(desk)
 
     seam.hold_encoder(FRONT_DESK_ENCODER)
@@ -51,7 +52,7 @@ def test_a_pending_encode_can_be_checked_again_until_it_is_done(
     assert "Check the encoder again" in page.text
     attempt = re.search(r'name="action_attempt_id" value="([^"]+)"', page.text)
     assert attempt is not None
-    assert store.open_flag_list() != []
+    assert store.open_flag_list(EVERYWHERE) != []
 
     seam.hold_encoder(FRONT_DESK_ENCODER, held=False)
     page = desk.post(
@@ -60,7 +61,7 @@ def test_a_pending_encode_can_be_checked_again_until_it_is_done(
     )
     assert "<strong>success</strong>" in page.text
     assert "Check the encoder again" not in page.text
-    assert store.open_flag_list() == []
+    assert store.open_flag_list(EVERYWHERE) == []
     actions = [(e.action, e.outcome) for e in store.audit_entries()]
     assert ("encode", "pending") in actions
     assert ("encode_check", "success") in actions

@@ -14,6 +14,7 @@ from app.delivery.destinations import destination_hash, normalise
 from app.delivery.planned import About, Destination, new_delivery
 from app.events.processing import process_event
 from app.ledger.console import ConsoleStore, DeliveryQuery
+from app.ledger.scope import EVERYWHERE
 from app.messages.kinds import MessageKind
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
@@ -64,7 +65,7 @@ def test_deliveries_are_found_by_name_reservation_phone_and_email(
     key = services.policy.search_key()
 
     def ids(**query: object) -> set[int]:
-        return {d.id for d in store.find_deliveries(DeliveryQuery(**query))}  # type: ignore[arg-type]
+        return {d.id for d in store.find_deliveries(DeliveryQuery(EVERYWHERE, **query))}  # type: ignore[arg-type]
 
     assert ids(text="rivera") == set(sent)
     assert ids(text="reservation-8841") == set(sent)

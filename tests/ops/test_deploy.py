@@ -25,6 +25,7 @@ from app.messages.configmap import configmap_yaml, volume_yaml
 from app.ops.cli import _parser, main
 from app.settings import Settings, load_settings
 from app.web.main import create_app
+from app.web.webhooks.workspaces import PATH as WORKSPACE_WEBHOOK
 from tests.conftest import ROOT, TEMPLATES
 
 BASE = ROOT / "deploy" / "kubernetes"
@@ -246,10 +247,13 @@ def ingress_paths(name: str) -> dict[str, str]:
 
 def test_ingress_routes_every_webhook_and_nothing_else(tmp_path: Path) -> None:
     """The public Ingress routes exactly the webhooks the app serves (Seam's, Twilio's status
-    callbacks, SendGrid's events), each by its exact path: not /ops, /api or /metrics."""
+    callbacks, SendGrid's events), each by its exact path, and a hotel group's per-workspace
+    Seam webhooks by their prefix: not /ops, /api or /metrics."""
     webhooks = {path for method, path in app_routes(tmp_path) if path.startswith("/webhooks/")}
     assert {"/webhooks/seam", "/webhooks/twilio/status", "/webhooks/sendgrid/events"} <= webhooks
-    assert ingress_paths("keycourier-web") == dict.fromkeys(webhooks, "Exact")
+    assert WORKSPACE_WEBHOOK.startswith("/webhooks/seam/{")
+    expected = {**dict.fromkeys(webhooks, "Exact"), "/webhooks/seam/": "Prefix"}
+    assert ingress_paths("keycourier-web") == expected
 
 
 def test_console_ingress_reaches_the_console_and_api_behind_an_allow_list(

@@ -1,8 +1,10 @@
-"""POST /webhooks/seam: verify with Svix, record in the ledger, enqueue, answer.
+"""POST /webhooks/seam (and /webhooks/seam/<workspace_id>): verify with Svix, record in the
+ledger, enqueue, answer.
 
 What each answer means to Svix:
-- 4xx: not from Seam (unsigned, forged, stale, malformed headers) or too large. Svix does not
-  retry a 4xx the way it retries a 5xx; nothing is recorded but a log line.
+- 4xx: not from Seam (unsigned, forged, stale, malformed headers), too large, or, at a
+  workspace's URL, an event of another workspace. Svix does not retry a 4xx the way it
+  retries a 5xx; nothing is recorded but a log line.
 - 2xx: recorded (and queued when there is work). Duplicates, unreadable-but-signed bodies and
   event types keycourier does not act on are 2xx too, so Seam stops retrying them.
 - 503: the ledger or the broker is unreachable; Svix retries later with the same svix-id.
@@ -36,9 +38,13 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 class SeamWebhookEndpoint:
-    def __init__(self, secret: str, writer: EventWriter) -> None:
+    """One webhook's endpoint. With `workspace_id` (a workspace of SEAM_WORKSPACES_FILE), an
+    event must also name that workspace."""
+
+    def __init__(self, secret: str, writer: EventWriter, workspace_id: str | None = None) -> None:
         self._webhook = Webhook(secret)
         self._writer = writer
+        self._workspace_id = workspace_id
 
     async def handle(self, request: Request) -> Response:
         body = await read_or_refuse(request, MAX_BODY_BYTES, _answer)
@@ -55,6 +61,15 @@ class SeamWebhookEndpoint:
         except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
             log.warning("seam webhook refused: signature check failed (%s)", type(exc).__name__)
             return _answer(400, "invalid_signature")
+        if (
+            self._workspace_id is not None
+            and isinstance(payload, dict)
+            and payload.get("workspace_id") != self._workspace_id
+        ):
+            # Signed with this workspace's secret, about another: a misrouted webhook. Its
+            # reads would go to the wrong workspace's key, so it is not taken in.
+            log.warning("seam webhook refused: the event names another workspace than its URL")
+            return _answer(400, "wrong_workspace")
 
         new_event = _read_event(svix_id, payload)
         try:
