@@ -204,6 +204,11 @@ class Settings(BaseSettings):
                 "DELIVERY_HEARTBEAT_SECONDS must be at most half of DELIVERY_LEASE_SECONDS, "
                 "or a living worker's claim could run out between two heartbeats"
             )
+        if self.provider_timeout_seconds >= self.delivery_lease_seconds:
+            raise ValueError(
+                "PROVIDER_TIMEOUT_SECONDS must be less than DELIVERY_LEASE_SECONDS: a provider "
+                "call must end inside the lease it was made under, before anyone may take over"
+            )
         return self
 
     @field_validator("seam_api_key")
