@@ -136,13 +136,14 @@ _CANCEL = move(
     error_message=bindparam("b_reason"), updated_at=bindparam("b_now"),
 )  # fmt: skip
 # The sweeper takes back deliveries whose holder stopped renewing its lease: unknown when a
-# provider call was in flight (it may have gone out), else pending. The holder's token is
+# provider call was in flight (it may have gone out) or a lost answer was still being looked
+# up (the holder had claimed an unknown delivery), else pending. The holder's token is
 # dropped, so whatever it still tries to record matches nothing.
 _EXPIRED_LEASE = (DELIVERIES.c.lease_expires_at < bindparam("b_now"),)
 _IN_FLIGHT = (
     exists()
     .where(ATTEMPTS.c.delivery_id == DELIVERIES.c.id,
-           ATTEMPTS.c.outcome == AttemptOutcome.IN_FLIGHT)
+           ATTEMPTS.c.outcome.in_((AttemptOutcome.IN_FLIGHT, AttemptOutcome.UNKNOWN)))
     .correlate(DELIVERIES)
 )  # fmt: skip
 _TAKE_BACK = {
