@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.events.planner import FRONT_DESK_UNDELIVERED
 from app.ledger.models import Delivery, DeliveryStatus
 from app.ledger.store import Ledger
+from app.messages.kinds import MessageKind
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
@@ -226,7 +226,7 @@ def _blocking_row(
     the way out)."""
     values = {
         "access_method_id": sms.access_method_id,
-        "kind": FRONT_DESK_UNDELIVERED if follow_up == "alert" else sms.kind,
+        "kind": MessageKind.FRONT_DESK_UNDELIVERED if follow_up == "alert" else sms.kind,
         "credential_fingerprint": sms.credential_fingerprint,
         "recipient": sms.recipient,
     }
