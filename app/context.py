@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.errors import ConfigError
+from app.ledger.leases import LeaseKeeper
 from app.ledger.store import Ledger
 from app.messages.rendering import Templates
 from app.ports import (
@@ -55,8 +56,9 @@ class Policy:
     """The settings the domain acts on, read once from Settings."""
 
     channels: tuple[Channel, ...]
-    # How long a claimed delivery is held before the sweeper may take it back.
+    # How long a claim lasts unless its holder's heartbeat renews it, and how often it does.
     lease: timedelta
+    heartbeat: timedelta
     # How long a delivery is retried, from its first failure, before it fails for good.
     retry_window: timedelta
     window: Window
@@ -82,6 +84,7 @@ class Policy:
         return cls(
             channels=settings.delivery_channels,
             lease=timedelta(seconds=settings.delivery_lease_seconds),
+            heartbeat=timedelta(seconds=settings.delivery_heartbeat_seconds),
             retry_window=timedelta(seconds=settings.retry_window_seconds),
             window=settings.delivery_window,
             event_max_tries=settings.event_max_tries,
@@ -194,6 +197,14 @@ class Context:
     email: EmailSender
     templates: Templates
     policy: Policy
+    _leases: LeaseKeeper | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def leases(self) -> LeaseKeeper:
+        """This process's heartbeat for the claims its sends hold (app/ledger/leases.py)."""
+        if self._leases is None:
+            self._leases = LeaseKeeper(self.ledger, self.policy.lease, self.policy.heartbeat)
+        return self._leases
 
     def for_workspace(self, workspace_id: str | None) -> Context:
         """This context reading Seam with `workspace_id`'s key (SEAM_WORKSPACES_FILE)."""

@@ -24,6 +24,10 @@
     └── StandinRefusal              a stand-in API (app/standins) refuses a request
     * also a ValueError, as they were before they joined the tree
 
+    IllegalTransition (an AssertionError, outside the tree on purpose): a delivery status change
+    the state machine (app/ledger/delivery_states.py) does not allow. A bug, never a condition
+    to handle: no `except KeycourierError` retries it.
+
 Third-party exceptions are translated at the adapter boundary (`raise Ours(...) from exc`),
 and messages carry codes and ids only: never a PIN, an Instant Key URL, a secret or a token.
 This module imports nothing of app, so every package may raise and catch these.
@@ -176,3 +180,8 @@ class SlotRefused(KeycourierError):
 class LedgerNotReady(KeycourierError):
     """An operator's command cannot use the ledger as it is (no SQLite file yet, not migrated,
     the server unreachable); the message says what to do (app/ops/ledger_state.py)."""
+
+
+class IllegalTransition(AssertionError):
+    """A delivery status change the state machine does not allow: a bug, never a condition to
+    handle (app/ledger/delivery_states.py)."""

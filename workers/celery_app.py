@@ -8,15 +8,16 @@ of work; the broker only carries ids, and the sweeper (beat) re-queues what the 
 unfinished, so a broker that forgets its queue loses nothing.
 
 - task_acks_late + task_reject_on_worker_lost: a task is acknowledged after it ran, and a
-  worker that dies mid-task hands it back instead of dropping it. The ledger's claim (a lease)
-  keeps a re-run from sending twice; an expired lease is taken back by the sweeper.
+  worker that dies mid-task hands it back instead of dropping it. The ledger's claim (a lease
+  with an owner token, renewed by the worker's heartbeat) keeps a re-run from sending twice; an
+  expired lease is taken back by the sweeper.
 - worker_prefetch_multiplier=1: a worker reserves no more than it can work on (one per thread),
   so a worker that stops strands little, and a warm shutdown returns the rest to the queue.
 - visibility_timeout (Redis): how long an unacknowledged task waits before Redis gives it to
   another worker. It is longer than any retry countdown
   (app.delivery.retry_policy.MAX_DELAY_SECONDS),
   or a countdown task would run twice; it is not how a dead worker's task is recovered (the
-  sweeper does that within a lease, a minute by default).
+  sweeper does that within a lease and a sweep: 25 s at most by default).
 - task_time_limit / task_soft_time_limit: a hung call cannot hold a worker thread for ever;
   every provider call has its own timeout (PROVIDER_TIMEOUT_SECONDS) well inside them.
 - beat: `sweep` every SWEEP_INTERVAL_SECONDS, `reconcile` every RECONCILE_INTERVAL_SECONDS.

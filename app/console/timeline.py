@@ -32,12 +32,22 @@ class TimelineEntry:
 
 
 def timeline(delivery: Delivery, reports: list[ProviderEvent]) -> list[TimelineEntry]:
-    entries = [TimelineEntry(delivery.created_at, "keycourier", "planned", "pending")]
+    planned_to = delivery.planned_destination_masked
+    entries = [
+        TimelineEntry(
+            delivery.created_at,
+            "keycourier",
+            "planned",
+            "pending",
+            f"to {planned_to}" if planned_to else None,
+        )
+    ]
     for number, attempt in enumerate(delivery.attempts, start=1):
-        detail = _error(attempt.error_code, attempt.error_message)
+        parts = [_went_to(attempt.destination_masked, planned_to)]
+        parts.append(_error(attempt.error_code, attempt.error_message))
         if attempt.duration_ms is not None:
-            took = f"{attempt.duration_ms} ms"
-            detail = f"{detail}; {took}" if detail else took
+            parts.append(f"{attempt.duration_ms} ms")
+        detail = "; ".join(part for part in parts if part) or None
         entries.append(
             TimelineEntry(
                 attempt.started_at,
@@ -60,6 +70,16 @@ def timeline(delivery: Delivery, reports: list[ProviderEvent]) -> list[TimelineE
     return sorted(entries, key=lambda entry: (entry.at is None, entry.at or datetime.min))
 
 
+def _went_to(destination: str | None, planned: str | None) -> str | None:
+    """Where an attempt went, and whether that is not where the delivery was planned to go
+    (the guest's phone number or email address changed in Seam in between)."""
+    if destination is None:
+        return None
+    if planned is not None and destination != planned:
+        return f"to {destination}, not the planned {planned}: the guest's contact changed"
+    return f"to {destination}"
+
+
 def delivery_json(delivery: Delivery, hotel: str | None) -> dict[str, Any]:
     """The delivery for the API; `hotel` is its hotel's name (properties.toml), if named."""
     return {
@@ -72,7 +92,9 @@ def delivery_json(delivery: Delivery, hotel: str | None) -> dict[str, Any]:
         "status": delivery.status,
         "guest_name": delivery.guest_name,
         "reservation": delivery.reservation,
+        # Where its latest attempt went (where it was planned to go, before any).
         "destination": delivery.destination_masked,
+        "planned_destination": delivery.planned_destination_masked,
         "access_method_id": delivery.access_method_id,
         "access_grant_id": delivery.access_grant_id,
         "error_code": delivery.error_code,

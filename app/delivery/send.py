@@ -1,8 +1,13 @@
 """Sending one delivery: claim it, compose it, resolve any lost answer, send, record.
 
-Every provider call is recorded as in flight before it is made. A call that gets no answer
-leaves the delivery `unknown`: before any resend the provider is asked whether the message
-went out (Twilio's message list), so a timeout does not become a second SMS.
+Every provider call is recorded as in flight before it is made, in the statement that checks
+this worker's claim is still current (the fence, app/ledger/sending.py); a worker whose claim
+was taken back records nothing and sends nothing (Result.LOST). A failure's follow-up (the
+other channel, the front desk) is recorded as owed with the failure, then planned here.
+
+A call that gets no answer leaves the delivery `unknown`: before any resend the provider is
+asked whether the message went out (Twilio's message list), so a timeout does not become a
+second SMS.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from enum import StrEnum
 from app.context import Context
 from app.delivery.compose import Composed, SeamState, compose
 from app.delivery.credentials import fingerprint
+from app.delivery.destinations import destination_hash
 from app.delivery.fallback import after_failure
 from app.delivery.retry_policy import backoff_seconds
 from app.delivery.workspace import hotel_desk_of
@@ -27,9 +33,10 @@ from app.errors import (
     Unsendable,
 )
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
-from app.ledger.store import AttemptEnd, Claimed, InFlight
+from app.ledger.store import AttemptEnd, Claimed, Destination, Finished, InFlight
 from app.observability import metrics
-from app.ports import Queued, Sms
+from app.observability.masking import mask_destination
+from app.ports import Guest, Queued, Sms, Work
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,8 @@ class Result(StrEnum):
     RETRY = "retry"
     UNKNOWN = "unknown"
     NOT_PENDING = "not_pending"
+    # The claim was taken back (this worker stalled past its lease): nothing recorded or sent.
+    LOST = "claim_lost"
 
 
 @dataclass(frozen=True)
@@ -67,14 +76,20 @@ def send_delivery(
     """Take one delivery as far as it can go now. Never sends a message twice.
 
     `claimed`: the claim made when it was planned, in this task; otherwise it is claimed here.
+    While it works on the delivery, this process's heartbeat keeps the claim's lease renewed.
     """
-    ledger = ctx.ledger
-    lease = ctx.policy.lease
     if claimed is None or claimed.delivery.id != delivery_id:
-        claimed = ledger.claim_delivery(delivery_id, lease)
+        claimed = ctx.ledger.claim_delivery(delivery_id, ctx.policy.lease)
     if claimed is None:
         return Outcome(Result.NOT_PENDING)
+    with ctx.leases.holding(claimed.token):
+        return _send_claimed(ctx, claimed, state)
+
+
+def _send_claimed(ctx: Context, claimed: Claimed, state: SeamState | None) -> Outcome:
+    ledger = ctx.ledger
     delivery = claimed.delivery
+    delivery_id = delivery.id
     context = {"delivery_id": delivery_id, "channel": delivery.channel, "kind": delivery.kind}
 
     try:
@@ -82,18 +97,18 @@ def send_delivery(
             ctx, delivery, state, other_credential_sent=claimed.other_credential_sent
         )
     except Unsendable as unsendable:
-        ledger.release_delivery(delivery_id, unsendable.status, unsendable.reason)
+        if not ledger.release_delivery(claimed, unsendable.status, unsendable.reason):
+            return _lost(context)
         log.info("delivery not sent: %s", unsendable.reason, extra=context)
         metrics.delivery_finished(delivery.channel, unsendable.status.value)
         if unsendable.status is DeliveryStatus.FAILED:
             # Refused before any provider call (a phone number that cannot be one): the other
             # channel takes over, as after a provider's permanent refusal.
-            follow = after_failure(ctx.ledger, ctx.policy, delivery, unsendable.guest)
-            return Outcome(Result.FAILED, next=tuple(follow))
+            return Outcome(Result.FAILED, next=_follow_up(ctx, delivery, unsendable.guest))
         return Outcome(Result(unsendable.status.value))
     except KeycourierError as exc:
         # Seam unreachable, a template being fixed: try again later, within the retry window.
-        return _retry_later(ctx, delivery, exc, context)
+        return _retry_later(ctx, claimed, exc, context)
 
     message_fp = _message_fingerprint(ctx.policy.fingerprint_key(), composed)
     if claimed.unresolved is not None:
@@ -103,34 +118,40 @@ def send_delivery(
             # Without an answer, resending could send twice: ask again later.
             log.warning("could not check a send that got no answer: %s", exc, extra=context)
             delay = backoff_seconds(1, exc.retry_after)
-            ledger.release_delivery(
-                delivery_id, DeliveryStatus.UNKNOWN, str(exc), next_attempt_at=_in(delay)
-            )
+            if not ledger.release_delivery(
+                claimed, DeliveryStatus.UNKNOWN, str(exc), next_attempt_at=_in(delay)
+            ):
+                return _lost(context)
             return Outcome(Result.UNKNOWN, delay)
+        settled = ledger.settle_unknown(claimed, claimed.unresolved.id, found)
+        if settled is Finished.LOST:
+            return _lost(context)
         if found is not None:
-            ledger.settle_unknown(claimed.unresolved.id, found)
             log.info("a send that got no answer had gone out", extra=context)
             metrics.delivery_finished(delivery.channel, "sent")
-            return Outcome(Result.SENT)
-        ledger.settle_unknown(claimed.unresolved.id, None)
+            return Outcome(Result.SENT, next=_held_reports(ctx, delivery_id, found, settled))
         if delivery.retry_deadline is not None and utcnow() > delivery.retry_deadline:
             # The provider kept not answering for the whole window: stop, fall back, report.
-            ledger.release_delivery(
-                delivery_id, DeliveryStatus.FAILED, "no answer from the provider in the window"
-            )
+            if not ledger.release_delivery(
+                claimed, DeliveryStatus.FAILED, "no answer from the provider in the window"
+            ):
+                return _lost(context)
             log.error("giving up: the provider never answered", extra=context)
             metrics.delivery_finished(delivery.channel, "failed")
             return Outcome(
                 Result.FAILED,
-                next=tuple(_fall_back(ctx, delivery, composed)),
+                next=_follow_up(ctx, delivery, composed.guest, composed.hotel_desk),
             )
 
     provider = ctx.policy.provider(delivery.channel)
-    # Renew the claim for the provider call only when Seam reads or a lost-send lookup used up
-    # much of it: composing from the state just read takes no time, and saves a statement.
-    held = delivery.lease_expires_at
-    renew = held is None or held - utcnow() < lease / 2
-    attempt = ledger.begin_attempt(delivery_id, provider, message_fp, lease if renew else None)
+    to = composed.message.to
+    destination = Destination(mask_destination(to), destination_hash(ctx.policy.search_key(), to))
+    # The fence: recorded in flight only while this claim is current, renewed by the same
+    # statement. A claim the sweeper took back (this worker stalled past its lease) is not
+    # sent on: whoever holds it now sends it, once.
+    attempt = ledger.begin_attempt(claimed, provider, message_fp, ctx.policy.lease, destination)
+    if attempt is None:
+        return _lost(context)
     try:
         if isinstance(composed.message, Sms):
             sent = ctx.sms.send_sms(composed.message)
@@ -139,35 +160,75 @@ def send_delivery(
     except UnknownOutcome as exc:
         end = _end(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN, exc, _in(RESOLVE_AFTER_SECONDS))
         deadline = _deadline(ctx.policy.retry_window, delivery)
-        ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline))
+        if ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline)) is Finished.LOST:
+            return _lost(context, in_flight=True)
         log.warning("no answer from %s; will check before resending", provider, extra=context)
         metrics.delivery_finished(delivery.channel, "unknown")
         return Outcome(Result.UNKNOWN, RESOLVE_AFTER_SECONDS)
     except TransientProviderError as exc:
-        return _retry_later(ctx, delivery, exc, context, attempt, composed)
+        return _retry_later(ctx, claimed, exc, context, attempt, composed)
     except PermanentProviderError as exc:
-        ledger.finish_attempt(
-            attempt, _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
-        )
+        end = _end(AttemptOutcome.PERMANENT_ERROR, DeliveryStatus.FAILED, exc)
+        if ledger.finish_attempt(attempt, end) is Finished.LOST:
+            return _lost(context, in_flight=True)
         log.error("send failed for good: %s", exc, extra=context)
         metrics.delivery_finished(delivery.channel, "failed")
         return Outcome(
-            Result.FAILED,
-            next=tuple(_fall_back(ctx, delivery, composed)),
+            Result.FAILED, next=_follow_up(ctx, delivery, composed.guest, composed.hotel_desk)
         )
 
     outcome = AttemptOutcome.DRY_RUN if sent.dry_run else AttemptOutcome.SENT
-    ledger.finish_attempt(
+    finished = ledger.finish_attempt(
         attempt, AttemptEnd(outcome, DeliveryStatus(outcome.value), sent.provider_message_id)
     )
+    if finished is Finished.LOST:
+        return _lost(context, in_flight=True)
     log.info("delivery %s", "recorded (dry run)" if sent.dry_run else "sent", extra=context)
     metrics.delivery_finished(delivery.channel, outcome.value)
-    return Outcome(Result(outcome.value))
+    return Outcome(
+        Result(outcome.value),
+        next=_held_reports(ctx, delivery_id, sent.provider_message_id, finished),
+    )
+
+
+def _lost(context: dict[str, object], *, in_flight: bool = False) -> Outcome:
+    """This worker's claim was taken back: it records nothing more and sends nothing."""
+    log.warning(
+        "claim taken back%s; its new holder finishes the delivery",
+        " while the provider call was in flight" if in_flight else "",
+        extra=context,
+    )
+    return Outcome(Result.LOST)
+
+
+def _follow_up(
+    ctx: Context, delivery: Delivery, guest: Guest | None, hotel_desk: str | None = None
+) -> tuple[Queued, ...]:
+    """Plan what follows a failure (the other channel, its hotel's front desk alerted if it
+    comes to that) and mark it done.
+
+    It was recorded as owed with the failure itself: if this process dies before it is marked
+    done, the sweeper hands it to the follow-up task (app/delivery/undelivered.py)."""
+    desk = hotel_desk if hotel_desk is not None else hotel_desk_of(ctx, delivery)
+    planned = tuple(after_failure(ctx.ledger, ctx.policy, delivery, guest, hotel_desk=desk))
+    ctx.ledger.follow_up_done(delivery.id)
+    return planned
+
+
+def _held_reports(
+    ctx: Context, delivery_id: int, provider_message_id: str | None, finished: Finished
+) -> tuple[Queued, ...]:
+    """Apply the provider reports that arrived before this message's id was recorded."""
+    if finished is not Finished.REPORTS_HELD or provider_message_id is None:
+        return ()
+    if ctx.ledger.apply_held_reports(delivery_id, provider_message_id):
+        return (Queued(Work.AFTER_UNDELIVERED, delivery_id),)
+    return ()
 
 
 def _retry_later(
     ctx: Context,
-    delivery: Delivery,
+    claimed: Claimed,
     exc: KeycourierError,
     context: dict[str, object],
     attempt: InFlight | None = None,
@@ -175,6 +236,7 @@ def _retry_later(
 ) -> Outcome:
     """Schedule the next try, or fail the delivery once the retry window is spent."""
     ledger = ctx.ledger
+    delivery = claimed.delivery
     now = utcnow()
     deadline = _deadline(ctx.policy.retry_window, delivery)
     failures = 1 + sum(
@@ -187,7 +249,9 @@ def _retry_later(
         # Failed before any provider call (Seam, templates): recorded all the same, so the
         # timeline shows it and the backoff counts it.
         source = exc.provider if isinstance(exc, ProviderError) else "keycourier"
-        attempt = ledger.begin_attempt(delivery.id, source, None, timedelta(0))
+        attempt = ledger.begin_attempt(claimed, source, None, ctx.policy.lease)
+        if attempt is None:
+            return _lost(context)
     end = _end(AttemptOutcome.TRANSIENT_ERROR, DeliveryStatus.PENDING, exc, _in(delay))
     if exhausted:
         end = AttemptEnd(
@@ -196,21 +260,16 @@ def _retry_later(
             error_code=end.error_code or "retries_exhausted",
             error_message=f"gave up after {failures} tries: {end.error_message}",
         )
-    ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline))
+    if ledger.finish_attempt(attempt, replace(end, retry_deadline=deadline)) is Finished.LOST:
+        return _lost(context, in_flight=composed is not None)
     if exhausted:
         log.error("retries exhausted: %s", exc, extra=context)
         metrics.delivery_finished(delivery.channel, "failed")
-        return Outcome(Result.FAILED, next=tuple(_fall_back(ctx, delivery, composed)))
+        guest, desk = (composed.guest, composed.hotel_desk) if composed else (None, None)
+        return Outcome(Result.FAILED, next=_follow_up(ctx, delivery, guest, desk))
     log.warning("will retry in %.0f s: %s", delay, exc, extra=context)
     metrics.retry_scheduled(delivery.channel)
     return Outcome(Result.RETRY, delay)
-
-
-def _fall_back(ctx: Context, delivery: Delivery, composed: Composed | None) -> list[Queued]:
-    """What follows a failed delivery, its hotel's front desk alerted if it comes to that."""
-    guest = composed.guest if composed else None
-    desk = composed.hotel_desk if composed else hotel_desk_of(ctx, delivery)
-    return after_failure(ctx.ledger, ctx.policy, delivery, guest, hotel_desk=desk)
 
 
 def _end(

@@ -3,10 +3,11 @@
 Run periodically (Celery beat; embedded in single-machine mode), it hands back to the broker
 whatever the ledger says is unfinished but nobody is working on: events recorded but never
 processed (a broker restarted without persistence forgets its queue), deliveries due for a
-retry whose message was lost, deliveries held by a worker that died (its lease expired), and
-undelivered deliveries whose fallback is not planned yet. It also releases scheduled deliveries
-once due (the delivery window, app/delivery/window.py: they are pending rows with a `not_before`)
-and closes as `expired` those whose stay is over.
+retry whose message was lost, deliveries held by a worker that died (its lease expired: the
+heartbeat of a living worker renews it; these are handed on at once), and failed or
+undelivered deliveries whose follow-up (fallback, front-desk alert) is still owed. It also
+releases scheduled deliveries once due (the delivery window, app/delivery/window.py: they are
+pending rows with a `not_before`) and closes as `expired` those whose stay is over.
 Handing the same work on twice is harmless: processing is idempotent and sends are claimed.
 """
 
@@ -51,6 +52,8 @@ def sweep(ledger: Ledger, enqueuer: Enqueuer, *, patience: timedelta) -> Swept:
     recovered = ledger.recover_expired_leases(now)
     if recovered:
         log.warning("took back %d deliveries from workers that stopped", len(recovered))
+        # At once: a dead worker's send is picked up within a lease and a sweep.
+        hand_on(enqueuer, ledger, [Queued(Work.SEND_DELIVERY, i) for i in recovered])
 
     expired = ledger.expire_overdue(now)
     for closed in expired:
@@ -65,12 +68,12 @@ def sweep(ledger: Ledger, enqueuer: Enqueuer, *, patience: timedelta) -> Swept:
     delivery_ids = ledger.due_delivery_ids(now, waited_since, BATCH)
     hand_on(enqueuer, ledger, [Queued(Work.SEND_DELIVERY, i) for i in delivery_ids])
 
-    undelivered_ids = ledger.undelivered_due_ids(now, waited_since, BATCH)
+    undelivered_ids = ledger.follow_ups_due_ids(now, waited_since, BATCH)
     hand_on(enqueuer, ledger, [Queued(Work.AFTER_UNDELIVERED, i) for i in undelivered_ids])
 
     if event_ids or delivery_ids or undelivered_ids:
         log.warning(
-            "re-queued %d events, %d deliveries and %d undelivered fallbacks",
+            "re-queued %d events, %d deliveries and %d follow-ups of failures",
             len(event_ids),
             len(delivery_ids),
             len(undelivered_ids),

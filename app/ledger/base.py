@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.errors import LedgerRefused, LedgerUnavailable
+from app.ledger.delivery_states import guard
 
 
 def make_engine(database_url: str, pool_size: int = 10) -> Engine:
@@ -21,8 +22,9 @@ def make_engine(database_url: str, pool_size: int = 10) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "before_execute", guard)
         return engine
-    return create_engine(
+    engine = create_engine(
         database_url,
         # No pre-ping: it cost a round trip on every transaction (the worker makes several per
         # delivery). A connection that died with its server fails its first statement instead,
@@ -36,6 +38,9 @@ def make_engine(database_url: str, pool_size: int = 10) -> Engine:
         pool_timeout=3,
         connect_args={"connect_timeout": 3},
     )
+    # Every status change of a delivery is one the state machine allows.
+    event.listen(engine, "before_execute", guard)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
+from app.ledger.delivery_states import Actor, move
 from app.ledger.models import RESEND_MARK, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import (
+    ATTEMPTS,
     DELIVERIES,
     SENT_STATUSES,
     Claimed,
@@ -87,41 +89,83 @@ _EXISTING = select(DELIVERIES.c.id).where(
     DELIVERIES.c.channel == bindparam("b_channel"),
     DELIVERIES.c.recipient == bindparam("b_recipient"),
 )
+# A resend request's delivery (request ids are letters, digits and dashes: nothing in the mark
+# reads as a LIKE pattern).
+_BY_REQUEST = (
+    select(DELIVERIES.c.id)
+    .where(DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+           DELIVERIES.c.credential_fingerprint.like(bindparam("b_mark")))
+    .order_by(DELIVERIES.c.id)
+    .limit(1)
+)  # fmt: skip
+_RESEND_ON_ITS_WAY = select(DELIVERIES.c.id).where(
+    DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+    DELIVERIES.c.kind == bindparam("b_kind"),
+    DELIVERIES.c.channel == bindparam("b_channel"),
+    DELIVERIES.c.recipient == bindparam("b_recipient"),
+    DELIVERIES.c.credential_fingerprint.like(f"%{RESEND_MARK}%"),
+    DELIVERIES.c.status.in_(
+        (DeliveryStatus.PENDING, DeliveryStatus.HELD, DeliveryStatus.SENDING,
+         DeliveryStatus.UNKNOWN)
+    ),
+)  # fmt: skip
 # Not sent yet: waiting for a worker, or held while Seam re-programs the access method.
 UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.HELD)
-_SUPERSEDE = (
-    update(DELIVERIES)
-    .where(
-        DELIVERIES.c.status.in_(UNSENT),
-        DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
-        DELIVERIES.c.kind == bindparam("b_kind"),
-        # A pending resend of the kept credential stays: it carries the same credential.
-        same_credential_of(DELIVERIES.c.credential_fingerprint) != bindparam("b_keep"),
-    )
-    .values(status=DeliveryStatus.SUPERSEDED, error_message="a newer credential replaced it",
-            updated_at=bindparam("b_now"))
+_SUPERSEDE = move(
+    Actor.PLANNER, UNSENT, DeliveryStatus.SUPERSEDED,
+    DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+    DELIVERIES.c.kind == bindparam("b_kind"),
+    # A pending resend of the kept credential stays: it carries the same credential.
+    same_credential_of(DELIVERIES.c.credential_fingerprint) != bindparam("b_keep"),
+    error_message="a newer credential replaced it", updated_at=bindparam("b_now"),
 )  # fmt: skip
 # Seam issued the access method again after revoking it: what was held for the credential it
 # holds now goes out (a held delivery of another credential is superseded above).
-_RELEASE_HELD = (
-    update(DELIVERIES)
-    .where(
-        DELIVERIES.c.status == DeliveryStatus.HELD,
-        DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
-        DELIVERIES.c.kind == bindparam("b_kind"),
-        same_credential_of(DELIVERIES.c.credential_fingerprint) == bindparam("b_keep"),
-    )
-    .values(status=DeliveryStatus.PENDING, error_message=None, updated_at=bindparam("b_now"))
-)
-_HOLD = (
-    update(DELIVERIES)
-    .where(
-        DELIVERIES.c.status == DeliveryStatus.PENDING,
-        DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
-        DELIVERIES.c.kind.in_(bindparam("b_kinds", expanding=True)),
-    )
-    .values(status=DeliveryStatus.HELD, error_message=bindparam("b_reason"),
-            updated_at=bindparam("b_now"))
+_RELEASE_HELD = move(
+    Actor.PLANNER, (DeliveryStatus.HELD,), DeliveryStatus.PENDING,
+    DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+    DELIVERIES.c.kind == bindparam("b_kind"),
+    same_credential_of(DELIVERIES.c.credential_fingerprint) == bindparam("b_keep"),
+    error_message=None, updated_at=bindparam("b_now"),
+)  # fmt: skip
+_HOLD = move(
+    Actor.PLANNER, (DeliveryStatus.PENDING,), DeliveryStatus.HELD,
+    DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+    DELIVERIES.c.kind.in_(bindparam("b_kinds", expanding=True)),
+    error_message=bindparam("b_reason"), updated_at=bindparam("b_now"),
+)  # fmt: skip
+_CANCEL = move(
+    Actor.PLANNER, UNSENT, DeliveryStatus.SUPERSEDED,
+    DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
+    DELIVERIES.c.kind.not_in(bindparam("b_keep", expanding=True)),
+    error_message=bindparam("b_reason"), updated_at=bindparam("b_now"),
+)  # fmt: skip
+# The sweeper takes back deliveries whose holder stopped renewing its lease: unknown when a
+# provider call was in flight (it may have gone out) or a lost answer was still being looked
+# up (the holder had claimed an unknown delivery), else pending. The holder's token is
+# dropped, so whatever it still tries to record matches nothing.
+_EXPIRED_LEASE = (DELIVERIES.c.lease_expires_at < bindparam("b_now"),)
+_IN_FLIGHT = (
+    exists()
+    .where(ATTEMPTS.c.delivery_id == DELIVERIES.c.id,
+           ATTEMPTS.c.outcome.in_((AttemptOutcome.IN_FLIGHT, AttemptOutcome.UNKNOWN)))
+    .correlate(DELIVERIES)
+)  # fmt: skip
+_TAKE_BACK = {
+    in_flight: move(
+        Actor.SWEEPER, (DeliveryStatus.SENDING,),
+        DeliveryStatus.UNKNOWN if in_flight else DeliveryStatus.PENDING,
+        *_EXPIRED_LEASE, _IN_FLIGHT if in_flight else ~_IN_FLIGHT,
+        lease_expires_at=None, claim_token=None, updated_at=bindparam("b_now"),
+    ).returning(DELIVERIES.c.id)
+    for in_flight in (True, False)
+}  # fmt: skip
+_IN_FLIGHT_LOST = (
+    update(ATTEMPTS)
+    .where(ATTEMPTS.c.outcome == AttemptOutcome.IN_FLIGHT,
+           ATTEMPTS.c.delivery_id.in_(bindparam("b_ids", expanding=True)))
+    .values(outcome=AttemptOutcome.UNKNOWN,
+            error_message="the worker stopped before the provider answered")
 )  # fmt: skip
 _PENDING_IDS = (
     select(DELIVERIES.c.id)
@@ -176,19 +220,26 @@ class DeliveryStore(SendingStore):
             pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
             return Planned(len(new_ids), claimed, list(pending.scalars()))
 
+    @staticmethod
+    def _values(new: NewDelivery) -> dict[str, object]:
+        values = {name: getattr(new, name) for name in _NEW_DELIVERY_FIELDS}
+        return values | {"planned_destination_masked": new.destination_masked}
+
     def _plan(self, connection: Connection, new: NewDelivery) -> tuple[int, bool]:
         insert_new = _INSERT_NEW[connection.dialect.name]
-        values = {name: getattr(new, name) for name in _NEW_DELIVERY_FIELDS}
+        values = self._values(new)
         created = connection.execute(insert_new, values).scalar()
         if created is not None:
             return created, True
-        existing: int = connection.execute(
-            _EXISTING,
-            {"b_access_method_id": new.access_method_id, "b_kind": new.kind,
-             "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel,
-             "b_recipient": new.recipient},
-        ).scalar_one()  # fmt: skip
-        return existing, False
+        key = {"b_access_method_id": new.access_method_id, "b_kind": new.kind,
+               "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel,
+               "b_recipient": new.recipient}  # fmt: skip
+        existing = connection.execute(_EXISTING, key).scalar()
+        if existing is None:
+            # A resend's fallback meeting another resend on its way on that channel (the
+            # partial unique index): that one stands for it.
+            existing = connection.execute(_RESEND_ON_ITS_WAY, key).scalar_one()
+        return int(existing), False
 
     def hold_pending(self, access_method_id: str, kinds: Sequence[str], reason: str) -> int:
         """Hold the access method's pending deliveries of `kinds` until Seam issues it again
@@ -211,16 +262,11 @@ class DeliveryStore(SendingStore):
         """
         with self._connection() as connection:
             existing = connection.execute(
-                select(DELIVERIES.c.id)
-                .where(
-                    DELIVERIES.c.access_method_id == new.access_method_id,
-                    # Request ids are letters, digits and dashes: nothing LIKE reads as a pattern.
-                    DELIVERIES.c.credential_fingerprint.like(f"%{RESEND_MARK}{request_id}"),
-                )
-                .order_by(DELIVERIES.c.id)
-            ).first()
+                _BY_REQUEST, {"b_access_method_id": new.access_method_id,
+                              "b_mark": f"%{RESEND_MARK}{request_id}"},
+            ).scalar()  # fmt: skip
             if existing is not None:
-                return int(existing.id), False
+                return int(existing), False
             unsent = connection.execute(
                 select(DELIVERIES.c.id).where(
                     DELIVERIES.c.access_method_id == new.access_method_id,
@@ -232,22 +278,29 @@ class DeliveryStore(SendingStore):
             ).first()
             if unsent is not None:
                 return None
-            return self._plan(connection, new)
+            # Two requests at the same instant both get here: the partial unique index on
+            # resends on their way lets one insert (the other waits for it, then inserts
+            # nothing), so at most one new delivery goes out.
+            values = self._values(new)
+            created = connection.execute(_INSERT_NEW[connection.dialect.name], values).scalar()
+            if created is not None:
+                return int(created), True
+            same_request = connection.execute(
+                _BY_REQUEST, {"b_access_method_id": new.access_method_id,
+                              "b_mark": f"%{RESEND_MARK}{request_id}"},
+            ).scalar()  # fmt: skip
+            return None if same_request is None else (int(same_request), False)
 
     def cancel_pending(self, access_method_id: str, reason: str, keep: Sequence[str] = ()) -> int:
         """Supersede the access method's unsent (pending or held) deliveries, but those of the
         `keep` kinds."""
-        with self._transaction() as session:
-            result = session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.status.in_(UNSENT),
-                    Delivery.access_method_id == access_method_id,
-                    Delivery.kind.not_in(keep),
-                )
-                .values(status=DeliveryStatus.SUPERSEDED, error_message=reason, updated_at=utcnow())
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+        with self._connection() as connection:
+            result = connection.execute(
+                _CANCEL,
+                {"b_access_method_id": access_method_id, "b_keep": list(keep),
+                 "b_reason": reason, "b_now": utcnow()},
+            )  # fmt: skip
+            return int(result.rowcount)
 
     def delivered(self, access_method_ids: Sequence[str], kinds: Sequence[str]) -> list[Delivery]:
         """These access methods' deliveries of `kinds` that went out (sent or delivered, or a
@@ -310,25 +363,14 @@ class DeliveryStore(SendingStore):
     # -- the sweeper's view ----------------------------------------------------------------
 
     def recover_expired_leases(self, now: datetime) -> list[int]:
-        """Take back deliveries whose worker stopped answering: unknown if a call was in flight."""
-        recovered = []
-        with self._transaction() as session:
-            expired = session.scalars(
-                select(Delivery)
-                .options(selectinload(Delivery.attempts))
-                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now)
-                .with_for_update(skip_locked=True)
-            )
-            for delivery in expired:
-                in_flight = [a for a in delivery.attempts if a.outcome == AttemptOutcome.IN_FLIGHT]
-                for attempt in in_flight:
-                    attempt.outcome = AttemptOutcome.UNKNOWN
-                    attempt.error_message = "the worker stopped before the provider answered"
-                delivery.status = DeliveryStatus.UNKNOWN if in_flight else DeliveryStatus.PENDING
-                delivery.lease_expires_at = None
-                delivery.updated_at = now
-                recovered.append(delivery.id)
-        return recovered
+        """Take back deliveries whose worker stopped renewing its lease: unknown if a call was
+        in flight, pending otherwise. Returns their ids, to be handed on at once."""
+        with self._connection() as connection:
+            unknown = list(connection.execute(_TAKE_BACK[True], {"b_now": now}).scalars())
+            if unknown:
+                connection.execute(_IN_FLIGHT_LOST, {"b_ids": unknown})
+            pending = list(connection.execute(_TAKE_BACK[False], {"b_now": now}).scalars())
+        return sorted(unknown + pending)
 
     def due_delivery_ids(self, now: datetime, waited_since: datetime, limit: int) -> list[int]:
         """Pending or unknown deliveries that are due (retry and window) and were not handed

@@ -34,6 +34,11 @@ from app.messages.kinds import MessageKind
 # The largest id an Integer primary key holds on every backend (PostgreSQL's `integer`): an id
 # asked for from outside (a URL, a provider's reference) beyond it names nothing.
 MAX_ROW_ID = 2**31 - 1
+# A resend the front desk asked for (app/delivery/credentials.py RESEND_MARK), still on its way.
+RESEND_ON_ITS_WAY = (
+    "status IN ('pending', 'held', 'sending', 'unknown') "
+    "AND credential_fingerprint LIKE '%~resend-%'"
+)
 
 
 def utcnow() -> datetime:
@@ -180,6 +185,20 @@ class Delivery(Base):
         Index("ix_deliveries_status_created", "status", "created_at"),
         # The sweeper's release and expiry queries (scheduled deliveries, app/delivery/window.py).
         Index("ix_deliveries_status_not_before", "status", "not_before"),
+        # The sweeper's follow-up query (a failure's fallback or alert still owed).
+        Index("ix_deliveries_status_follow_up", "status", "follow_up_due_at"),
+        # At most one resend the front desk asked for on its way per key, guest and channel:
+        # two requests at the same instant cannot both insert (app/ledger/deliveries.py).
+        Index(
+            "uq_deliveries_one_resend_on_its_way",
+            "access_method_id",
+            "kind",
+            "channel",
+            "recipient",
+            unique=True,
+            sqlite_where=text(RESEND_ON_ITS_WAY),
+            postgresql_where=text(RESEND_ON_ITS_WAY),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -208,8 +227,19 @@ class Delivery(Base):
     # Retries: when a pending delivery is due again, and when trying stops.
     next_attempt_at: Mapped[datetime | None]
     retry_deadline: Mapped[datetime | None]
-    # A worker's claim; past it, the sweeper takes the delivery back.
+    # A worker's claim; past it, the sweeper takes the delivery back. The holder's heartbeat
+    # renews it (app/ledger/leases.py).
     lease_expires_at: Mapped[datetime | None]
+    # Who holds the claim: a random token each claim draws. Every write a holder makes is
+    # fenced by it, so a holder whose claim was taken back records nothing and sends nothing.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # A failed or undelivered delivery's follow-up (the other channel, the front desk's alert)
+    # is owed from this time until a worker has planned it; set in the same statement as the
+    # failure, so a crash in between loses nothing (the sweeper hands it on).
+    follow_up_due_at: Mapped[datetime | None]
+    # Where the delivery was meant to go when it was planned; `destination_masked` is where its
+    # latest attempt went (the guest's contact may change in Seam between the two).
+    planned_destination_masked: Mapped[str | None] = mapped_column(String(200))
     # Last time it was handed to the broker (the sweeper re-queues what waits too long).
     enqueued_at: Mapped[datetime | None]
     # The delivery on another channel this one stands in for.
@@ -262,7 +292,11 @@ class Attempt(Base):
     # Keyed fingerprint of destination and body, to recognise this message in the
     # provider's list when its answer was lost.
     message_fingerprint: Mapped[str | None] = mapped_column(String(100))
-    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    # Where this attempt went, read from Seam when it was made: masked, and the search hash.
+    destination_masked: Mapped[str | None] = mapped_column(String(200))
+    destination_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Indexed: a provider's status report finds its message by it.
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
 
@@ -314,6 +348,11 @@ class ProviderEvent(Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     occurred_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The provider's id of the message reported on (Twilio's MessageSid, SendGrid's message id).
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    # A report that arrived before the worker recorded the provider's id for its message: the
+    # status it would move the delivery to, applied once that id is recorded and matches.
+    held_target: Mapped[str | None] = mapped_column(String(20))
 
 
 class AuditEntry(Base):

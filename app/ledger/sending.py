@@ -1,5 +1,7 @@
 """Sending a delivery: the claim, its attempts and how each ends. The worker's hot path.
 
+Every status change here is one of app/ledger/delivery_states.py's transitions (`move`).
+
     pending ──claim──> sending ──begin_attempt──> (provider call) ──finish_attempt──> sent
        ^                  │                                           ├──> failed
        │                  │                                           ├──> pending (retry later)
@@ -15,6 +17,13 @@ window, on every claim path.
 A claim and an in-flight attempt are committed before any provider is called, so a process
 that dies mid-call leaves a record saying a message may have gone out.
 
+Fencing: each claim draws a random `claim_token`. Every write its holder makes (begin_attempt,
+finish_attempt, release, settle) matches that token and `sending` in the statement that makes
+it; begin_attempt also needs the lease not to have run out, and renews it. A holder whose
+claim the sweeper took back (its lease ran out: a worker stalled, its heartbeat stopped) finds
+its write matched nothing: it records nothing and makes no provider call. The heartbeat
+(app/ledger/leases.py) renews the leases of the claims a living worker holds (`renew_leases`).
+
 Every delivery passes through here two or three times, so these transactions are Core
 statements built once at import: an ORM session per step cost more CPU than the SQL it sent
 (profiled: about half of a worker's time went to session bookkeeping).
@@ -22,21 +31,24 @@ statements built once at import: an ORM session per step cost more CPU than the 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
     Integer,
+    String,
     Table,
-    and_,
     any_,
     bindparam,
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -44,32 +56,38 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.ledger.base import LedgerBase
+from app.ledger.delivery_states import Actor, move
 from app.ledger.models import (
     FINGERPRINT_LENGTH,
     Attempt,
     AttemptOutcome,
     Delivery,
     DeliveryStatus,
+    ProviderEvent,
     utcnow,
 )
 
 # Declarative models' __table__ is typed as a FromClause; it is a Table.
 DELIVERIES = cast(Table, Delivery.__table__)
 ATTEMPTS = cast(Table, Attempt.__table__)
+PROVIDER_EVENTS = cast(Table, ProviderEvent.__table__)
 SENT_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DRY_RUN, DeliveryStatus.DELIVERED)
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)
 
 _ATTEMPTS_OF = (
     select(ATTEMPTS).where(ATTEMPTS.c.delivery_id == bindparam("b_id")).order_by(ATTEMPTS.c.id)
 )
-_CLAIM = (
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("b_id"), DELIVERIES.c.status == bindparam("b_previous"),
-           # the window again: a reschedule may land between the claim's read and this write
-           or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= bindparam("b_now")),
-           or_(DELIVERIES.c.expires_at.is_(None), DELIVERIES.c.expires_at > bindparam("b_now")))
-    .values(status=DeliveryStatus.SENDING, lease_expires_at=bindparam("b_lease"),
-            updated_at=bindparam("b_now"))
+_CLAIM_SET: dict[str, Any] = dict(
+    lease_expires_at=bindparam("b_lease"), claim_token=bindparam("b_token"),
+    updated_at=bindparam("b_now"),
+)  # fmt: skip
+_CLAIM = move(
+    Actor.WORKER, CLAIMABLE, DeliveryStatus.SENDING,
+    DELIVERIES.c.id == bindparam("b_id"), DELIVERIES.c.status == bindparam("b_previous"),
+    # the window again: a reschedule may land between the claim's read and this write
+    or_(DELIVERIES.c.not_before.is_(None), DELIVERIES.c.not_before <= bindparam("b_now")),
+    or_(DELIVERIES.c.expires_at.is_(None), DELIVERIES.c.expires_at > bindparam("b_now")),
+    **_CLAIM_SET,
 )  # fmt: skip
 _OTHER = DELIVERIES.alias("other")
 
@@ -115,40 +133,75 @@ _CLAIMED_COLUMNS = (
     .correlate(DELIVERIES)
     .label("other_credential_sent"),
 )
-_CLAIM_SET = dict(
-    status=DeliveryStatus.SENDING, lease_expires_at=bindparam("b_lease"),
-    updated_at=bindparam("b_now"),
-)  # fmt: skip
-_CLAIM_PENDING = (
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("b_id"), *_CLAIM_WHERE_DUE)
-    .values(**_CLAIM_SET)
-    .returning(*_CLAIMED_COLUMNS)
-)
+_CLAIM_PENDING = move(
+    Actor.WORKER, (DeliveryStatus.PENDING,), DeliveryStatus.SENDING,
+    DELIVERIES.c.id == bindparam("b_id"), *_CLAIM_WHERE_DUE, **_CLAIM_SET,
+).returning(*_CLAIMED_COLUMNS)  # fmt: skip
 # Deliveries just planned, to be sent in the same task: claimed in the planning transaction.
-_CLAIM_PENDING_MANY = (
-    update(DELIVERIES)
-    # PostgreSQL only (see claim_planned): an array parameter keeps the statement cacheable,
-    # where an expanding IN is re-rendered on every execution.
-    .where(DELIVERIES.c.id == any_(bindparam("b_ids", type_=ARRAY(Integer))), *_CLAIM_WHERE_DUE)
-    .values(**_CLAIM_SET)
-    .returning(*_CLAIMED_COLUMNS)
-)
+# PostgreSQL only (see claim_planned): an array parameter keeps the statement cacheable,
+# where an expanding IN is re-rendered on every execution.
+_CLAIM_PENDING_MANY = move(
+    Actor.WORKER, (DeliveryStatus.PENDING,), DeliveryStatus.SENDING,
+    DELIVERIES.c.id == any_(bindparam("b_ids", type_=ARRAY(Integer))), *_CLAIM_WHERE_DUE,
+    **_CLAIM_SET,
+).returning(*_CLAIMED_COLUMNS)  # fmt: skip
 # The claim's other path (an unknown delivery, or SQLite): the same columns, read first.
 _READ = select(*_CLAIMED_COLUMNS).where(DELIVERIES.c.id == bindparam("b_id"))
-_RELEASE = (
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("b_id"), DELIVERIES.c.status == DeliveryStatus.SENDING)
-    .values(status=bindparam("b_status"), error_message=bindparam("b_reason"),
-            next_attempt_at=bindparam("b_next"), lease_expires_at=None,
-            updated_at=bindparam("b_now"))
-)  # fmt: skip
-_BEGIN = insert(ATTEMPTS).returning(ATTEMPTS.c.id)
-_EXTEND_LEASE = (
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("b_id"))
-    .values(lease_expires_at=bindparam("b_lease"), updated_at=bindparam("b_now"))
+# What a holder's claim is: its delivery, still sending, under its token.
+_HELD = (
+    DELIVERIES.c.id == bindparam("b_delivery_id"),
+    DELIVERIES.c.claim_token == bindparam("b_token"),
 )
+# A claim given back, or ended without a provider call (superseded, held, skipped; failed when
+# the provider never answered for the whole window: its follow-up is then owed).
+_RELEASE = move(
+    Actor.WORKER, (DeliveryStatus.SENDING,),
+    (DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED,
+     DeliveryStatus.SUPERSEDED, DeliveryStatus.SKIPPED, DeliveryStatus.HELD),
+    *_HELD,
+    error_message=bindparam("b_reason"), next_attempt_at=bindparam("b_next"),
+    lease_expires_at=None, claim_token=None, follow_up_due_at=bindparam("b_follow_up"),
+    updated_at=bindparam("b_now"),
+)  # fmt: skip
+# The fence: the holder's claim is current (its token, sending, its lease not run out). The
+# attempt is recorded only through it, in the same statement on PostgreSQL, and the lease is
+# renewed by it; the delivery shows where this attempt goes.
+_FENCE = (
+    update(DELIVERIES)
+    .where(*_HELD, DELIVERIES.c.status == DeliveryStatus.SENDING,
+           DELIVERIES.c.lease_expires_at > bindparam("b_now"))
+    .values(lease_expires_at=bindparam("b_lease"), updated_at=bindparam("b_now"),
+            destination_masked=func.coalesce(bindparam("b_destination_masked", type_=String),
+                                             DELIVERIES.c.destination_masked),
+            destination_hash=func.coalesce(bindparam("b_destination_hash", type_=String),
+                                           DELIVERIES.c.destination_hash))
+    .returning(DELIVERIES.c.id)
+)  # fmt: skip
+_ATTEMPT_VALUES = {
+    "delivery_id": bindparam("b_delivery_id", type_=Integer),
+    "started_at": bindparam("b_now", type_=ATTEMPTS.c.started_at.type),
+    "outcome": literal(AttemptOutcome.IN_FLIGHT.value, String),
+    "provider": bindparam("b_provider", type_=String),
+    "message_fingerprint": bindparam("b_message_fingerprint", type_=String),
+    "destination_masked": bindparam("b_destination_masked", type_=String),
+    "destination_hash": bindparam("b_destination_hash", type_=String),
+}
+_BEGIN = insert(ATTEMPTS).values(**_ATTEMPT_VALUES).returning(ATTEMPTS.c.id)
+_FENCED = _FENCE.cte("fenced")
+# PostgreSQL: the fence and the attempt in one statement; no row fenced, no attempt.
+_FENCE_AND_BEGIN = (
+    insert(ATTEMPTS)
+    .from_select(list(_ATTEMPT_VALUES), select(*_ATTEMPT_VALUES.values()).select_from(_FENCED))
+    .add_cte(_FENCED)
+    .returning(ATTEMPTS.c.id)
+)
+_RENEW = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.status == DeliveryStatus.SENDING,
+           DELIVERIES.c.claim_token.in_(bindparam("b_tokens", expanding=True)))
+    .values(lease_expires_at=bindparam("b_lease"), updated_at=bindparam("b_now"))
+    .returning(DELIVERIES.c.id)
+)  # fmt: skip
 _FINISH_ATTEMPT = (
     update(ATTEMPTS)
     .where(ATTEMPTS.c.id == bindparam("b_id"))
@@ -157,23 +210,37 @@ _FINISH_ATTEMPT = (
             provider_message_id=bindparam("b_provider_message_id"),
             error_code=bindparam("b_error_code"), error_message=bindparam("b_error_message"))
 )  # fmt: skip
-_SENDING = and_(
-    DELIVERIES.c.id == bindparam("b_delivery_id"), DELIVERIES.c.status == DeliveryStatus.SENDING
-)
-_END_SENDING = (
-    update(DELIVERIES)
-    .where(_SENDING)
-    .values(status=bindparam("b_status"), provider_message_id=bindparam("b_provider_message_id"),
-            error_code=bindparam("b_error_code"), error_message=bindparam("b_error_message"),
-            next_attempt_at=bindparam("b_next"), lease_expires_at=None,
-            updated_at=bindparam("b_now"), sent_at=bindparam("b_sent_at"))
+_END_SENDING = move(
+    Actor.WORKER, (DeliveryStatus.SENDING,),
+    (DeliveryStatus.SENT, DeliveryStatus.DRY_RUN, DeliveryStatus.FAILED,
+     DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN),
+    *_HELD,
+    provider_message_id=bindparam("b_provider_message_id"),
+    error_code=bindparam("b_error_code"), error_message=bindparam("b_error_message"),
+    next_attempt_at=bindparam("b_next"), lease_expires_at=None, claim_token=None,
+    follow_up_due_at=bindparam("b_follow_up"), updated_at=bindparam("b_now"),
+    sent_at=bindparam("b_sent_at"),
 )  # fmt: skip
 _END_SENDING_WITH_DEADLINE = _END_SENDING.values(retry_deadline=bindparam("b_deadline"))
-# PostgreSQL runs a data-modifying WITH even when nothing reads it: the attempt and its
-# delivery end in one statement (one round trip and one parse instead of two).
+# Reports that arrived before this message's id was recorded (app/ledger/provider_events.py).
+_HAS_HELD_REPORTS = (
+    exists()
+    .where(PROVIDER_EVENTS.c.delivery_id == bindparam("b_delivery_id"),
+           PROVIDER_EVENTS.c.held_target.is_not(None),
+           PROVIDER_EVENTS.c.provider_message_id == bindparam("b_provider_message_id"))
+)  # fmt: skip
+# PostgreSQL runs a data-modifying WITH even when nothing reads it: the delivery (fenced) and
+# its attempt end in one statement, the attempt only if the delivery was still this holder's.
 _FINISH_BOTH = {
-    deadline: statement.add_cte(_FINISH_ATTEMPT.cte("finished_attempt"))
-    for deadline, statement in ((False, _END_SENDING), (True, _END_SENDING_WITH_DEADLINE))
+    deadline: (
+        _FINISH_ATTEMPT.where(exists(select(ended.c.id)))
+        .add_cte(ended)
+        .returning(ATTEMPTS.c.id, _HAS_HELD_REPORTS.label("held_reports"))
+    )
+    for deadline, ended in (
+        (False, _END_SENDING.returning(DELIVERIES.c.id).cte("ended")),
+        (True, _END_SENDING_WITH_DEADLINE.returning(DELIVERIES.c.id).cte("ended")),
+    )
 }
 _SETTLE_NOT_RECEIVED = (
     update(ATTEMPTS)
@@ -186,7 +253,13 @@ _SETTLE_FOUND = (
     .where(ATTEMPTS.c.id == bindparam("b_id"))
     .values(outcome=AttemptOutcome.SENT, provider_message_id=bindparam("b_provider_message_id"),
             error_code=None, error_message=None)
-    .returning(ATTEMPTS.c.delivery_id)
+)  # fmt: skip
+# The holder's claim, still current: nothing changes but the time (a fence for writes to the
+# attempts alone).
+_TOUCH = (
+    update(DELIVERIES)
+    .where(*_HELD, DELIVERIES.c.status == DeliveryStatus.SENDING)
+    .values(updated_at=bindparam("b_now"))
 )  # fmt: skip
 
 
@@ -199,6 +272,20 @@ class Claimed:
     # this channel: the message then says the code changed.
     other_credential_sent: bool
 
+    @property
+    def token(self) -> str:
+        """The claim's token: every write its holder makes is fenced by it."""
+        assert self.delivery.claim_token is not None
+        return self.delivery.claim_token
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where an attempt goes: masked for people, and its keyed hash for search."""
+
+    masked: str | None
+    hash: str | None
+
 
 @dataclass(frozen=True)
 class InFlight:
@@ -207,6 +294,7 @@ class InFlight:
     id: int
     delivery_id: int
     started_at: datetime
+    token: str
 
 
 @dataclass(frozen=True)
@@ -222,18 +310,34 @@ class AttemptEnd:
     retry_deadline: datetime | None = None
 
 
+class Finished(Enum):
+    """What finish_attempt recorded."""
+
+    LOST = "lost"  # the claim was taken back: nothing recorded
+    RECORDED = "recorded"
+    # Recorded, and a provider report about this message was waiting for its id.
+    REPORTS_HELD = "reports_held"
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
 class SendingStore(LedgerBase):
     def claim_delivery(self, delivery_id: int, lease: timedelta) -> Claimed | None:
         """Take a due pending (or unknown) delivery for `lease`; None if it is not ours to send.
 
-        The returned delivery carries its attempts (oldest first).
+        The claim draws a fresh token (Claimed.token). The returned delivery carries its
+        attempts (oldest first).
         """
         now = utcnow()
+        token = new_token()
         with self._connection() as connection:
             taken = None
             if connection.dialect.name == "postgresql":
                 fast = connection.execute(
-                    _CLAIM_PENDING, {"b_id": delivery_id, "b_now": now, "b_lease": now + lease}
+                    _CLAIM_PENDING,
+                    {"b_id": delivery_id, "b_now": now, "b_lease": now + lease, "b_token": token},
                 )
                 taken = fast.mappings().first()
             if taken is not None:
@@ -249,11 +353,13 @@ class SendingStore(LedgerBase):
             claimed = connection.execute(
                 _CLAIM,
                 {"b_id": delivery_id, "b_previous": row["status"], "b_lease": now + lease,
-                 "b_now": now},
+                 "b_now": now, "b_token": token},
             )  # fmt: skip
             if claimed.rowcount != 1:
                 return None  # another worker claimed it between our read and our write
-            delivery = _delivery(row, status=DeliveryStatus.SENDING, lease_expires_at=now + lease)
+            delivery = _delivery(
+                row, status=DeliveryStatus.SENDING, lease_expires_at=now + lease, claim_token=token
+            )
             if row["has_attempts"]:
                 delivery.attempts = _attempts(connection, delivery_id)
             other_sent = delivery.is_guest_message and bool(row["other_credential_sent"])
@@ -265,54 +371,80 @@ class SendingStore(LedgerBase):
             )
         return Claimed(delivery, unresolved, other_sent)
 
+    def renew_leases(self, tokens: Sequence[str], lease: timedelta) -> set[int]:
+        """The heartbeat: renew for `lease` from now every delivery still held under one of
+        `tokens`. Returns the ids renewed (a claim taken back is not among them)."""
+        if not tokens:
+            return set()
+        now = utcnow()
+        with self._connection() as connection:
+            renewed = connection.execute(
+                _RENEW, {"b_tokens": list(tokens), "b_lease": now + lease, "b_now": now}
+            )
+            return set(renewed.scalars())
+
     def release_delivery(
         self,
-        delivery_id: int,
+        claim: Claimed,
         status: DeliveryStatus,
         reason: str,
         *,
         next_attempt_at: datetime | None = None,
-    ) -> None:
-        """Give a claimed delivery back (pending, unknown) or end it unsent."""
+    ) -> bool:
+        """Give a claimed delivery back (pending, unknown) or end it unsent (failed: its
+        follow-up is owed from now). False, and nothing recorded, if the claim was lost."""
+        now = utcnow()
         with self._connection() as connection:
-            connection.execute(
+            released = connection.execute(
                 _RELEASE,
-                {"b_id": delivery_id, "b_status": status, "b_reason": reason,
-                 "b_next": next_attempt_at, "b_now": utcnow()},
+                {"b_delivery_id": claim.delivery.id, "b_token": claim.token, "b_status": status,
+                 "b_reason": reason, "b_next": next_attempt_at, "b_now": now,
+                 "b_follow_up": now if status == DeliveryStatus.FAILED else None},
             )  # fmt: skip
+            return released.rowcount == 1
 
     def begin_attempt(
         self,
-        delivery_id: int,
+        claim: Claimed,
         provider: str,
         message_fingerprint: str | None,
-        lease: timedelta | None,
-    ) -> InFlight:
-        """Record that a provider call is about to be made (committed before it is).
-
-        `lease` renews the claim from now; None keeps the claim's (taken a moment ago).
-        """
+        lease: timedelta,
+        destination: Destination | None = None,
+    ) -> InFlight | None:
+        """Record that a provider call is about to be made (committed before it is), renewing
+        the claim for `lease` from now, in the statement that checks the claim is still this
+        holder's. None, and nothing recorded, when it is not: the caller must not call."""
         now = utcnow()
+        params = {
+            "b_delivery_id": claim.delivery.id, "b_token": claim.token, "b_now": now,
+            "b_lease": now + lease, "b_provider": provider,
+            "b_message_fingerprint": message_fingerprint,
+            "b_destination_masked": destination.masked if destination else None,
+            "b_destination_hash": destination.hash if destination else None,
+        }  # fmt: skip
         with self._connection() as connection:
-            attempt_id: int = connection.execute(
-                _BEGIN,
-                {"delivery_id": delivery_id, "started_at": now, "outcome": AttemptOutcome.IN_FLIGHT,
-                 "provider": provider, "message_fingerprint": message_fingerprint},
-            ).scalar_one()  # fmt: skip
-            if lease is not None:
-                connection.execute(
-                    _EXTEND_LEASE, {"b_id": delivery_id, "b_lease": now + lease, "b_now": now}
+            if connection.dialect.name == "postgresql":
+                attempt_id = connection.execute(_FENCE_AND_BEGIN, params).scalar()
+            else:
+                # SQLite: one writer at a time, and the fence is this transaction's first write.
+                fenced = connection.execute(_FENCE, params).scalar()
+                attempt_id = (
+                    None if fenced is None else connection.execute(_BEGIN, params).scalar_one()
                 )
-        return InFlight(attempt_id, delivery_id, now)
+        if attempt_id is None:
+            return None
+        return InFlight(int(attempt_id), claim.delivery.id, now, claim.token)
 
-    def finish_attempt(self, attempt: InFlight, end: AttemptEnd) -> None:
-        """Record how a provider call ended and move its delivery on, in one transaction."""
+    def finish_attempt(self, attempt: InFlight, end: AttemptEnd) -> Finished:
+        """Record how a provider call ended and move its delivery on, in one transaction,
+        fenced by the claim: LOST, and nothing recorded, if the claim was taken back."""
         now = utcnow()
         params: dict[str, Any] = {
             "b_id": attempt.id,
             "b_outcome": end.outcome,
             "b_duration_ms": int((now - attempt.started_at).total_seconds() * 1000),
             "b_delivery_id": attempt.delivery_id,
+            "b_token": attempt.token,
             "b_status": end.status,
             "b_provider_message_id": end.provider_message_id,
             "b_error_code": end.error_code,
@@ -320,17 +452,26 @@ class SendingStore(LedgerBase):
             "b_next": end.next_attempt_at,
             "b_now": now,
             "b_sent_at": now if end.status in SENT_STATUSES else None,
+            "b_follow_up": now if end.status == DeliveryStatus.FAILED else None,
         }
         with_deadline = end.retry_deadline is not None
         if with_deadline:
             params["b_deadline"] = end.retry_deadline
         with self._connection() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(_FINISH_BOTH[with_deadline], params)
-                return
-            connection.execute(_FINISH_ATTEMPT, params)
+                row = connection.execute(_FINISH_BOTH[with_deadline], params).first()
+                if row is None:
+                    return Finished.LOST
+                return Finished.REPORTS_HELD if row.held_reports else Finished.RECORDED
             end_sending = _END_SENDING_WITH_DEADLINE if with_deadline else _END_SENDING
-            connection.execute(end_sending, params)
+            if connection.execute(end_sending, params).rowcount != 1:
+                return Finished.LOST
+            connection.execute(_FINISH_ATTEMPT, params)
+            held = (
+                end.provider_message_id is not None
+                and connection.execute(select(_HAS_HELD_REPORTS), params).scalar()
+            )
+            return Finished.REPORTS_HELD if held else Finished.RECORDED
 
     def accounted_for(
         self, provider_message_ids: Sequence[str], access_method_id: str, besides: int
@@ -357,26 +498,34 @@ class SendingStore(LedgerBase):
             )
             return {str(message_id) for message_id in found.scalars()}
 
-    def settle_unknown(self, attempt_id: int, provider_message_id: str | None) -> None:
-        """Record what the provider said about a call whose answer was lost.
+    def settle_unknown(
+        self, claim: Claimed, attempt_id: int, provider_message_id: str | None
+    ) -> Finished:
+        """Record what the provider said about a call whose answer was lost, fenced by the claim.
 
         Found: the attempt and its delivery are sent. Not found: the attempt is marked as never
         received, and the claimed delivery goes on to send again.
         """
         now = utcnow()
+        params = {"b_id": attempt_id, "b_delivery_id": claim.delivery.id, "b_token": claim.token,
+                  "b_provider_message_id": provider_message_id, "b_now": now}  # fmt: skip
         with self._connection() as connection:
             if provider_message_id is None:
-                connection.execute(_SETTLE_NOT_RECEIVED, {"b_id": attempt_id})
-                return
-            delivery_id = connection.execute(
-                _SETTLE_FOUND, {"b_id": attempt_id, "b_provider_message_id": provider_message_id}
-            ).scalar_one()
-            connection.execute(
+                if connection.execute(_TOUCH, params).rowcount != 1:
+                    return Finished.LOST
+                connection.execute(_SETTLE_NOT_RECEIVED, params)
+                return Finished.RECORDED
+            ended = connection.execute(
                 _END_SENDING,
-                {"b_delivery_id": delivery_id, "b_status": DeliveryStatus.SENT,
-                 "b_provider_message_id": provider_message_id, "b_error_code": None,
-                 "b_error_message": None, "b_next": None, "b_now": now, "b_sent_at": now},
+                params | {"b_status": DeliveryStatus.SENT, "b_error_code": None,
+                          "b_error_message": None, "b_next": None, "b_sent_at": now,
+                          "b_follow_up": None},
             )  # fmt: skip
+            if ended.rowcount != 1:
+                return Finished.LOST
+            connection.execute(_SETTLE_FOUND, params)
+            held = connection.execute(select(_HAS_HELD_REPORTS), params).scalar()
+            return Finished.REPORTS_HELD if held else Finished.RECORDED
 
 
 def in_window(not_before: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
@@ -398,8 +547,10 @@ def claim_planned(
     if not delivery_ids or connection.dialect.name != "postgresql":
         return []
     now = utcnow()
+    # One token for the deliveries one task plans and sends: one holder, one heartbeat.
     taken = connection.execute(
-        _CLAIM_PENDING_MANY, {"b_ids": list(delivery_ids), "b_now": now, "b_lease": now + lease}
+        _CLAIM_PENDING_MANY,
+        {"b_ids": list(delivery_ids), "b_now": now, "b_lease": now + lease, "b_token": new_token()},
     )
     return sorted(
         (_claimed(connection, row) for row in taken.mappings().all()),

@@ -27,12 +27,14 @@ from app.ledger.models import (
     utcnow,
 )
 from app.ledger.provider_events import ProviderEventStore
-from app.ledger.sending import AttemptEnd, Claimed, InFlight
+from app.ledger.sending import AttemptEnd, Claimed, Destination, Finished, InFlight
 from app.ledger.window import WindowStore
 
 __all__ = [
     "AttemptEnd",
     "Claimed",
+    "Destination",
+    "Finished",
     "InFlight",
     "Ledger",
     "LedgerBase",

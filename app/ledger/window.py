@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, exists, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, select, update
 
 from app.ledger.base import LedgerBase
+from app.ledger.delivery_states import Actor, move
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus
 from app.ledger.sending import ATTEMPTS, DELIVERIES
 
@@ -32,16 +33,11 @@ _HAS_UNKNOWN_ATTEMPT = (
     )
     .correlate(DELIVERIES)
 )
-_EXPIRE = (
-    update(DELIVERIES)
-    .where(
-        DELIVERIES.c.status.in_(_EXPIRABLE),
-        DELIVERIES.c.expires_at <= bindparam("b_now"),
-    )
-    .values(status=DeliveryStatus.EXPIRED, error_message=_EXPIRED_REASON,
-            lease_expires_at=None, updated_at=bindparam("b_now"))
-    .returning(DELIVERIES.c.id, DELIVERIES.c.channel)
-)  # fmt: skip
+_EXPIRE = move(
+    Actor.SWEEPER, _EXPIRABLE, DeliveryStatus.EXPIRED,
+    DELIVERIES.c.expires_at <= bindparam("b_now"),
+    error_message=_EXPIRED_REASON, lease_expires_at=None, updated_at=bindparam("b_now"),
+).returning(DELIVERIES.c.id, DELIVERIES.c.channel)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,20 +95,27 @@ class WindowStore(LedgerBase):
                 .scalars()
                 .all()
             )
+            window = {
+                "not_before": not_before,
+                "expires_at": expires_at,
+                # handed to a worker afresh by the sweeper once due
+                "enqueued_at": None,
+                "updated_at": now,
+            }
             retimed = connection.execute(
                 update(DELIVERIES)
-                .where(of_grant, or_(DELIVERIES.c.status == DeliveryStatus.PENDING, revivable))
-                .values(
-                    status=DeliveryStatus.PENDING,
-                    not_before=not_before,
-                    expires_at=expires_at,
-                    error_message=case(
-                        (DELIVERIES.c.status == DeliveryStatus.EXPIRED, None),
-                        else_=DELIVERIES.c.error_message,
-                    ),
-                    # handed to a worker afresh by the sweeper once due
-                    enqueued_at=None,
-                    updated_at=now,
+                .where(of_grant, DELIVERIES.c.status == DeliveryStatus.PENDING)
+                .values(**window)
+            ).rowcount
+            retimed += connection.execute(
+                move(
+                    Actor.SCHEDULER,
+                    (DeliveryStatus.EXPIRED,),
+                    DeliveryStatus.PENDING,
+                    of_grant,
+                    revivable,
+                    error_message=None,
+                    **window,
                 )
             ).rowcount
         return Rescheduled(int(retimed), len(revived))

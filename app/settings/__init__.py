@@ -150,10 +150,14 @@ class Settings(BaseSettings):
     # Failed tries at processing an event, other than Seam, the ledger or the broker being
     # unreachable, before it is set aside (poisoned) with its reason and an alert.
     event_max_tries: int = Field(default=8, ge=1, le=1000)
-    # How long a worker may hold a delivery before the sweeper takes it back.
-    delivery_lease_seconds: float = Field(default=60, gt=0)
-    # How often beat runs the sweeper and the catch-up from Seam's events/list.
-    sweep_interval_seconds: float = Field(default=30, gt=0)
+    # How long a worker's claim on a delivery lasts unless renewed; past it, the sweeper takes
+    # the delivery back (a dead worker's send is picked up within lease + sweep interval).
+    delivery_lease_seconds: float = Field(default=15, gt=0)
+    # How often a worker renews the leases of the deliveries it holds (its heartbeat): well
+    # inside the lease, so a slow but living worker keeps what it holds.
+    delivery_heartbeat_seconds: float = Field(default=5, gt=0)
+    # How often beat runs the sweeper.
+    sweep_interval_seconds: float = Field(default=10, gt=0)
     reconcile_interval_seconds: float = Field(default=15 * 60, gt=0)
     reconcile_lookback_hours: float = Field(default=24, gt=0)
     log_level: str = "INFO"
@@ -228,6 +232,20 @@ class Settings(BaseSettings):
         ):
             data = {**data, "redis_url": f"{url}{'&' if '?' in url else '?'}ssl_cert_reqs=none"}
         return data
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_the_lease(self) -> Settings:
+        if self.delivery_heartbeat_seconds * 2 > self.delivery_lease_seconds:
+            raise ValueError(
+                "DELIVERY_HEARTBEAT_SECONDS must be at most half of DELIVERY_LEASE_SECONDS, "
+                "or a living worker's claim could run out between two heartbeats"
+            )
+        if self.provider_timeout_seconds >= self.delivery_lease_seconds:
+            raise ValueError(
+                "PROVIDER_TIMEOUT_SECONDS must be less than DELIVERY_LEASE_SECONDS: a provider "
+                "call must end inside the lease it was made under, before anyone may take over"
+            )
+        return self
 
     @field_validator("seam_api_key")
     @classmethod

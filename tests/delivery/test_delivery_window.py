@@ -315,7 +315,8 @@ def test_a_send_that_may_have_gone_out_is_not_brought_back(
     [delivery] = rows(services)
     claimed = ledger.claim_delivery(delivery.id, timedelta(minutes=1))
     assert claimed is not None
-    attempt = ledger.begin_attempt(delivery.id, "twilio", None, None)
+    attempt = ledger.begin_attempt(claimed, "twilio", None, timedelta(minutes=1))
+    assert attempt is not None
     ledger.finish_attempt(attempt, AttemptEnd(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN))
 
     clock.move_to(ENDS)

@@ -16,7 +16,7 @@ from app.intake.queue import RedisEnqueuer
 from app.intake.sweeper import sweep
 from app.ledger.models import AttemptOutcome, DeliveryStatus
 from app.ledger.provider_events import ProviderReport, ReportOutcome
-from app.ledger.store import AttemptEnd, Ledger, NewDelivery
+from app.ledger.store import AttemptEnd, Finished, Ledger, NewDelivery
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
@@ -84,19 +84,25 @@ def test_seam_down_the_fallback_stays_due(
 
 def test_a_report_that_beats_the_worker_is_not_overwritten(kc: Keycourier) -> None:
     """Twilio reports delivered while the worker is still recording Twilio's answer: the
-    worker's record keeps its attempt and leaves the delivery delivered."""
+    report is held until the worker records that message id, then the delivery is delivered
+    and the worker's attempt kept."""
     ledger = kc.ledger
     delivery_id, _ = ledger.plan_delivery(_new_delivery())
     claimed = ledger.claim_delivery(delivery_id, timedelta(minutes=1))
     assert claimed is not None
-    attempt = ledger.begin_attempt(delivery_id, "twilio", None, None)
+    attempt = ledger.begin_attempt(claimed, "twilio", None, timedelta(minutes=1))
+    assert attempt is not None
 
     reported = ledger.record_report(
         ProviderReport("twilio", "SM1:delivered", "delivered", delivery_id, "SM1"),
         DeliveryStatus.DELIVERED,
     )
-    assert reported.outcome is ReportOutcome.ADVANCED
-    ledger.finish_attempt(attempt, AttemptEnd(AttemptOutcome.SENT, DeliveryStatus.SENT, "SM1"))
+    assert reported.outcome is ReportOutcome.HELD
+    finished = ledger.finish_attempt(
+        attempt, AttemptEnd(AttemptOutcome.SENT, DeliveryStatus.SENT, "SM1")
+    )
+    assert finished is Finished.REPORTS_HELD
+    assert ledger.apply_held_reports(delivery_id, "SM1") is False  # delivered, not undelivered
 
     delivery = ledger.get_delivery(delivery_id)
     assert delivery is not None
@@ -110,8 +116,10 @@ def test_a_delivered_credential_counts_as_held(kc: Keycourier) -> None:
     would go to it."""
     ledger = kc.ledger
     delivery_id, _ = ledger.plan_delivery(_new_delivery())
-    ledger.claim_delivery(delivery_id, timedelta(minutes=1))
-    attempt = ledger.begin_attempt(delivery_id, "twilio", None, None)
+    claimed = ledger.claim_delivery(delivery_id, timedelta(minutes=1))
+    assert claimed is not None
+    attempt = ledger.begin_attempt(claimed, "twilio", None, timedelta(minutes=1))
+    assert attempt is not None
     ledger.finish_attempt(attempt, AttemptEnd(AttemptOutcome.SENT, DeliveryStatus.SENT, "SM2"))
     ledger.record_report(
         ProviderReport("twilio", "SM2:delivered", "delivered", delivery_id, "SM2"),

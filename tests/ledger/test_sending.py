@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.ledger.models import AttemptOutcome, DeliveryStatus, utcnow
-from app.ledger.store import AttemptEnd, Ledger, NewDelivery
+from app.ledger.store import AttemptEnd, InFlight, Ledger, NewDelivery
 
 LEASE = timedelta(seconds=60)
 
@@ -30,10 +30,16 @@ def planned(ledger: Ledger, fingerprint: str, channel: str = "sms") -> int:
     return delivery_id
 
 
-def sent(ledger: Ledger, delivery_id: int) -> None:
+def begun(ledger: Ledger, delivery_id: int, fingerprint: str | None = None) -> InFlight:
     claimed = ledger.claim_delivery(delivery_id, LEASE)
     assert claimed is not None
-    attempt = ledger.begin_attempt(delivery_id, "twilio", None, None)
+    attempt = ledger.begin_attempt(claimed, "twilio", fingerprint, LEASE)
+    assert attempt is not None
+    return attempt
+
+
+def sent(ledger: Ledger, delivery_id: int) -> None:
+    attempt = begun(ledger, delivery_id)
     ledger.finish_attempt(attempt, AttemptEnd(AttemptOutcome.SENT, DeliveryStatus.SENT, "SM1"))
 
 
@@ -69,8 +75,7 @@ def test_a_claim_knows_the_guest_already_holds_another_code(ledger: Ledger) -> N
 def test_a_retried_claim_carries_its_earlier_attempts(ledger: Ledger) -> None:
     """A delivery claimed again after a failed try brings its attempts, for the backoff."""
     delivery_id = planned(ledger, "fp-1")
-    assert ledger.claim_delivery(delivery_id, LEASE) is not None
-    attempt = ledger.begin_attempt(delivery_id, "twilio", None, None)
+    attempt = begun(ledger, delivery_id)
     ledger.finish_attempt(
         attempt,
         AttemptEnd(
@@ -90,8 +95,7 @@ def test_a_retried_claim_carries_its_earlier_attempts(ledger: Ledger) -> None:
 def test_a_delivery_not_yet_due_is_not_claimed(ledger: Ledger) -> None:
     """A delivery waiting for its retry time is left alone until then."""
     delivery_id = planned(ledger, "fp-1")
-    assert ledger.claim_delivery(delivery_id, LEASE) is not None
-    attempt = ledger.begin_attempt(delivery_id, "twilio", None, None)
+    attempt = begun(ledger, delivery_id)
     later = utcnow() + timedelta(minutes=5)
     ledger.finish_attempt(
         attempt,
@@ -104,8 +108,7 @@ def test_a_delivery_not_yet_due_is_not_claimed(ledger: Ledger) -> None:
 def test_an_unknown_delivery_is_claimed_with_the_attempt_to_resolve(ledger: Ledger) -> None:
     """A delivery whose provider call got no answer is claimed with that attempt, to look up."""
     delivery_id = planned(ledger, "fp-1")
-    assert ledger.claim_delivery(delivery_id, LEASE) is not None
-    attempt = ledger.begin_attempt(delivery_id, "twilio", "msg-fp", None)
+    attempt = begun(ledger, delivery_id, "msg-fp")
     ledger.finish_attempt(attempt, AttemptEnd(AttemptOutcome.UNKNOWN, DeliveryStatus.UNKNOWN))
 
     claimed = ledger.claim_delivery(delivery_id, LEASE)
@@ -118,21 +121,17 @@ def test_an_unknown_delivery_is_claimed_with_the_attempt_to_resolve(ledger: Ledg
     )
 
 
-def test_beginning_an_attempt_renews_the_lease_only_when_asked(ledger: Ledger) -> None:
-    """begin_attempt with a lease renews the claim from now; without one it keeps the claim's."""
+def test_beginning_an_attempt_renews_the_lease(ledger: Ledger) -> None:
+    """begin_attempt renews the claim from now, in the statement that checks it is current."""
     delivery_id = planned(ledger, "fp-1")
     claimed = ledger.claim_delivery(delivery_id, timedelta(seconds=5))
     assert claimed is not None
     held = claimed.delivery.lease_expires_at
     assert held is not None
 
-    ledger.begin_attempt(delivery_id, "twilio", None, None)
-    kept = ledger.get_delivery(delivery_id)
-    ledger.begin_attempt(delivery_id, "twilio", None, timedelta(minutes=10))
+    assert ledger.begin_attempt(claimed, "twilio", None, timedelta(minutes=10)) is not None
     renewed = ledger.get_delivery(delivery_id)
 
-    assert kept is not None
     assert renewed is not None
-    assert kept.lease_expires_at == held
     assert renewed.lease_expires_at is not None
     assert renewed.lease_expires_at > held + timedelta(minutes=9)

@@ -75,7 +75,7 @@ def keycourier(
         ),
         "REDIS_URL": broker.url,
         "PROVIDER_TIMEOUT_SECONDS": "10",
-        "DELIVERY_LEASE_SECONDS": "6",
+        # The default lease (15 s) and heartbeat; the sweeper runs often so tests wait less.
         "SWEEP_INTERVAL_SECONDS": "1",
     }
     with running_web(env, tmp_path) as running:

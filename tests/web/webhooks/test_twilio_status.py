@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
 from app.delivery.undelivered import after_undelivered
@@ -15,6 +16,7 @@ from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
 from tests.events.test_pipeline import GUEST_ID
+from tests.queueing import sent_ids
 from tests.status_fixtures import PUBLIC, Keycourier, make_keycourier, post_twilio, take_tasks
 
 
@@ -250,3 +252,49 @@ def test_metric_labels_hold_nothing_personal(kc: Keycourier, twilio: TwilioStand
             assert sid not in value
             assert "+1555" not in value
             assert "kc-" not in value
+
+
+def test_a_signed_callback_about_another_message_moves_nothing(
+    kc: Keycourier, twilio: TwilioStandin, sendgrid: SendGridStandin
+) -> None:
+    """A callback signed with our auth token and carrying our reference, but naming a
+    MessageSid that is not the delivery's, is not applied: no undelivered, no fallback, no
+    "guest without a key" email."""
+    delivery_id, sid = sent_sms(kc, twilio)
+    foreign = "SM" + "f" * 32
+    url, form, headers = twilio.status_callback(sid, "undelivered", 30003)
+    form = {**form, "MessageSid": foreign, "SmsSid": foreign}
+    headers["X-Twilio-Signature"] = RequestValidator(twilio.auth_token).compute_signature(url, form)
+
+    response = kc.client.post(url.replace(PUBLIC, "http://testserver"), data=form, headers=headers)
+
+    assert response.status_code == 200
+    assert response.json() == {"outcome": "unknown_message"}
+    assert kc.delivery(delivery_id).status == DeliveryStatus.SENT
+    assert kc.run_fallbacks() == []
+    assert sendgrid.sent == []
+
+
+def test_a_callback_that_beats_the_worker_is_applied_once_its_message_is_recorded(
+    kc: Keycourier, twilio: TwilioStandin, sendgrid: SendGridStandin
+) -> None:
+    """An "undelivered" report arriving while the worker has not yet recorded Twilio's answer is
+    held, then applied when the worker records that same MessageSid: the fallback follows."""
+    [delivery] = kc.issue()
+    [message] = twilio.sent
+    with kc.ledger.engine.begin() as connection:  # the moment before the worker's record
+        connection.execute(
+            text(
+                "UPDATE attempts SET outcome = 'in_flight', provider_message_id = NULL"
+                " WHERE delivery_id = :id"
+            ),
+            {"id": delivery.id},
+        )
+    response = post_twilio(kc, twilio, message["sid"], "undelivered", 30003)
+    assert response.json() == {"outcome": "held"}
+
+    assert kc.ledger.apply_held_reports(delivery.id, message["sid"]) is True
+    assert kc.delivery(delivery.id).status == DeliveryStatus.UNDELIVERED
+    kc.send_all(sent_ids(after_undelivered(kc.services, delivery.id) or []))
+    recipients = [m["personalizations"][0]["to"][0]["email"] for m in sendgrid.sent]
+    assert recipients == ["alex.rivera@example.com", "frontdesk@hotel.example"]

@@ -15,7 +15,7 @@ from alembic import op
 
 revision: str = "0012"
 # Follows the last revision before it.
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
