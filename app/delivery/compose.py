@@ -11,15 +11,20 @@ from dataclasses import dataclass
 
 from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
+from app.delivery.grant_alerts import GrantAlertUnsendable, grant_alert
 from app.errors import NotFound, ProviderError
 from app.events.planner import (
     ACCESS_CANCELLED,
     CARD_READY,
+    FRONT_DESK_ABOUT_GRANT,
     FRONT_DESK_ALERTS,
     FRONT_DESK_FROM_SEAM,
+    FRONT_DESK_KEY_ERROR,
     GUEST_NOTICES,
     PROBLEM_REPORTS,
     STAY_TIMES_CHANGED,
+    errors_fingerprint,
+    unexplained_errors,
 )
 from app.ledger.models import Delivery, DeliveryStatus
 from app.messages.catalog import template_message
@@ -78,14 +83,27 @@ def compose(
         return Composed(alert, None)
     if delivery.kind == ACCESS_CANCELLED:
         return _access_cancelled(ctx.seam, ctx.templates, delivery)
+    if delivery.kind in FRONT_DESK_ABOUT_GRANT:
+        front_desk_address = _front_desk_address(ctx.policy.front_desk_email)
+        try:
+            email, about = grant_alert(ctx.seam, ctx.templates, front_desk_address, delivery)
+        except GrantAlertUnsendable as gone:
+            raise Unsendable(gone.status, gone.reason) from gone
+        return Composed(email, about)
     method, grant, guest, spaces = _read_seam(ctx.seam, delivery, state)
     front_desk = delivery.kind in FRONT_DESK_FROM_SEAM
 
     destination: str | None
+    problem = None
     if front_desk:
         destination = _front_desk_address(ctx.policy.front_desk_email)
         if delivery.kind in FRONT_DESK_ALERTS.values() and method.is_issued:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
+        if delivery.kind == FRONT_DESK_KEY_ERROR:
+            errors = unexplained_errors(method)
+            if not errors or errors_fingerprint(errors) != delivery.credential_fingerprint:
+                raise Unsendable(DeliveryStatus.SUPERSEDED, "Seam's errors changed since")
+            problem = "Seam reports: " + ", ".join(errors)
     else:
         if grant is not None and grant.user_identity_id != delivery.user_identity_id:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access grant has another guest now")
@@ -117,6 +135,7 @@ def compose(
         audience=ctx.templates.audience(message, method.workspace_id, space_ids),
         include_credential=carries_credential,
         code_changed=code_changed,
+        problem=problem,
     )
     return Composed(_render(ctx.templates, delivery, message, destination, context), guest)
 

@@ -111,7 +111,8 @@ def _assignment_card(seam: SeamStandin, access_method_id: str) -> None:
     """A card access method of the sample grant that waits for a card to be assigned."""
     card = seam.get("access_method", CARD_METHOD_ID)
     grant = seam.get("access_grant", GRANT_ID)
-    assert card is not None and grant is not None
+    assert card is not None
+    assert grant is not None
     seam.put_access_method(
         {**card, "access_method_id": access_method_id, "is_issued": False, "issued_at": None,
          "is_encoding_required": False, "is_ready_for_encoding": False,
@@ -126,7 +127,8 @@ def _drive_assignment(seam: SeamStandin, reader: SeamApiReader) -> None:
     at an encoder (held, then settled)."""
     _assignment_card(seam, ASSIGN_BY_NUMBER_ID)
     method = reader.get_access_method(ASSIGN_BY_NUMBER_ID)
-    assert method.is_assignment_required and method.is_ready_for_assignment
+    assert method.is_assignment_required
+    assert method.is_ready_for_assignment
     wrong = reader.assign_card(ASSIGN_BY_NUMBER_ID, "99999999", wait_seconds=2.0)
     assert wrong.error_type == "credential_not_found"
     seam.register_card("10442233")
