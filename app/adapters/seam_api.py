@@ -58,6 +58,12 @@ _STATUSES: dict[str, ActionStatus] = {"pending": "pending", "success": "success"
 T = TypeVar("T")
 # What a Seam error, warning or mutation code looks like.
 _CODE = re.compile(r"[a-z0-9_]{1,64}")
+# Seam sets no limit on names and keys; the ledger keeps a guest's name and the reservation in
+# 200 characters (PostgreSQL refuses longer ones: planning a message failed on them).
+MAX_NAME = 200
+# Control characters have no place in a name, an address or a message, and PostgreSQL refuses
+# a NUL in text (planning a message failed on one): removed from Seam's text as it is read.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _MODES: dict[str, AccessMode] = {
     "code": "code",
@@ -187,9 +193,9 @@ class SeamApiReader:
         )
         return Guest(
             user_identity_id=_text(found, "user_identity_id") or user_identity_id,
-            full_name=_text(found, "full_name") or _text(found, "display_name"),
-            phone_number=_text(found, "phone_number"),
-            email_address=_text(found, "email_address"),
+            full_name=_name(_text(found, "full_name") or _text(found, "display_name")),
+            phone_number=_plain(_text(found, "phone_number")),
+            email_address=_plain(_text(found, "email_address")),
         )
 
     def get_spaces(self, access_method_id: str) -> list[Space]:
@@ -213,7 +219,7 @@ class SeamApiReader:
             if not isinstance(item, Mapping) or not isinstance(item.get("space_id"), str):
                 continue
             name = item.get("display_name") or item.get("name") or ""
-            spaces.append(Space(space_id=item["space_id"], name=str(name)))
+            spaces.append(Space(space_id=item["space_id"], name=_plain(str(name)) or ""))
         grants: dict[str, AccessGrant] = {}
         for item in getattr(batch, "access_grants", None) or []:
             if isinstance(item, Mapping) and isinstance(item.get("access_grant_id"), str):
@@ -384,25 +390,25 @@ def _grant(found: Any, access_grant_id: str) -> AccessGrant:
     ]
     message = next((m for m in (_field(i, "message") for i in cannot_create) if m), None)
     missing_methods = [
-        str(_field(requested, "display_name") or _field(requested, "mode") or "")
+        _plain(str(_field(requested, "display_name") or _field(requested, "mode") or "")) or ""
         for requested in _items(found, "requested_access_methods")
         if not _field(requested, "created_access_method_ids")
     ]
     return AccessGrant(
         access_grant_id=_text(found, "access_grant_id") or access_grant_id,
         user_identity_id=_text(found, "user_identity_id"),
-        display_name=_text(found, "display_name") or "",
+        display_name=_name(_text(found, "display_name")) or "",
         starts_at=_instant(found, "starts_at", access_grant_id),
         ends_at=_instant(found, "ends_at", access_grant_id),
         space_ids=tuple(str(s) for s in space_ids),
-        access_grant_key=_text(found, "access_grant_key"),
-        reservation_key=_text(found, "reservation_key"),
+        access_grant_key=_name(_text(found, "access_grant_key")),
+        reservation_key=_name(_text(found, "reservation_key")),
         access_method_ids=tuple(str(m) for m in method_ids),
         workspace_id=_text(found, "workspace_id"),
         errors=_codes(found, "errors", "error_code"),
         missing_device_ids=tuple(dict.fromkeys(missing_devices)),
         missing_access_methods=tuple(m for m in missing_methods if m),
-        error_message=mask_text(message) if isinstance(message, str) else None,
+        error_message=mask_text(_plain(message) or "") if isinstance(message, str) else None,
     )
 
 
@@ -479,6 +485,20 @@ def _codes(resource: Any, name: str, code_field: str) -> tuple[str, ...]:
         plain = isinstance(code, str) and _CODE.fullmatch(code) is not None
         codes.append(code if plain else "unknown")
     return tuple(dict.fromkeys(codes))
+
+
+def _name(text: str | None) -> str | None:
+    """A name or key of Seam's without control characters, cut to what the ledger keeps
+    (MAX_NAME characters)."""
+    text = _plain(text)
+    if text is None or len(text) <= MAX_NAME:
+        return text
+    return text[: MAX_NAME - 1] + "\u2026"
+
+
+def _plain(text: str | None) -> str | None:
+    """Seam's text without control characters (tabs and line breaks are kept)."""
+    return None if text is None else _CONTROL.sub("", text)
 
 
 def _text(resource: Any, name: str) -> str | None:
