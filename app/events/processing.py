@@ -275,7 +275,12 @@ def _recipients(
             continue
         guest = None
         if grant.user_identity_id is not None:
-            guest = seam.get_guest(grant.user_identity_id)
+            try:
+                guest = seam.get_guest(grant.user_identity_id)
+            except NotFound:
+                # The grant's guest was deleted in Seam: nobody to send to on this grant (the
+                # planner notes it); the access method's other grants still get theirs.
+                log.warning("user identity of access grant %s no longer exists", grant_id)
         recipients.append(Recipient(grant, guest))
     return recipients
 
