@@ -215,6 +215,12 @@ class SeamStandin(StandinServer):
         with self._lock:
             self._next_encode_error[acs_encoder_id] = error_type
 
+    def clear(self) -> None:
+        """Forget every resource (the workspace's encoders and events too)."""
+        with self._lock:
+            for store in self._stores.values():
+                store.clear()
+
     def register_card(self, card_number: str) -> None:
         """A pre-registered card the access system knows, for access_methods/assign_card."""
         with self._lock:
