@@ -186,6 +186,16 @@ class SeamReaders:
     def get_action_attempt(self, action_attempt_id: str) -> ActionAttempt:
         return self.of(None).get_action_attempt(action_attempt_id)
 
+    def assign_card(
+        self, access_method_id: str, card_number: str, wait_seconds: float
+    ) -> ActionAttempt:
+        return self.of(None).assign_card(access_method_id, card_number, wait_seconds)
+
+    def scan_to_assign(
+        self, acs_encoder_id: str, user_identity_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        return self.of(None).scan_to_assign(acs_encoder_id, user_identity_id, wait_seconds)
+
 
 @dataclass
 class Context:

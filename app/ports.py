@@ -27,6 +27,17 @@ class AccessMethod:
     is_ready_for_encoding: bool
     code: str | None = field(default=None, repr=False)
     instant_key_url: str | None = field(default=None, repr=False)
+    # Card assignment (systems with pre-registered cards): a card credential must be assigned
+    # before the card can be issued (access_methods/assign_card, or scanned at an encoder).
+    is_assignment_required: bool = False
+    is_ready_for_assignment: bool = False
+    # Seam's codes, as Seam spells them (unknown ones kept): `errors` (e.g. failed_to_issue),
+    # `warnings` (being_deleted, updating_access_times, pulled_backup_access_code,
+    # delay_in_issuing) and `pending_mutations` (provisioning_access, revoking_access,
+    # updating_access_times). Codes only: Seam's messages stay behind in the adapter.
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    pending_mutations: tuple[str, ...] = ()
 
     @property
     def credential(self) -> str | None:
@@ -49,6 +60,16 @@ class AccessGrant:
     access_grant_key: str | None = None
     reservation_key: str | None = None
     access_method_ids: tuple[str, ...] = ()
+    workspace_id: str | None = None
+    # Seam's errors on the grant (e.g. cannot_create_requested_access_methods), codes only, and
+    # what could not be created, for the front desk (app/events/grants.py).
+    errors: tuple[str, ...] = ()
+    # The devices that did not receive a requested access method, and the requested access
+    # methods Seam created nothing for (their display names), per cannot_create_... error.
+    missing_device_ids: tuple[str, ...] = ()
+    missing_access_methods: tuple[str, ...] = ()
+    # Why (Seam's message of the cannot_create_requested_access_methods error, masked).
+    error_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +202,20 @@ class SeamReader(Protocol):
         ...
 
     def get_action_attempt(self, action_attempt_id: str) -> ActionAttempt: ...
+
+    def assign_card(
+        self, access_method_id: str, card_number: str, wait_seconds: float
+    ) -> ActionAttempt:
+        """Assign a pre-registered card, by its number, to a card access method that needs
+        one (access_methods/assign_card); waits as encode_access_method does."""
+        ...
+
+    def scan_to_assign(
+        self, acs_encoder_id: str, user_identity_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        """Scan the card on the encoder and assign it to the guest's user identity
+        (acs/encoders/scan_to_assign_credential); waits as encode_access_method does."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ holds a credential.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,14 @@ ACTION_POLL_SECONDS = 0.5
 OCCURRED_AT_CHARS = 40  # the ledger's events.occurred_at
 _STATUSES: dict[str, ActionStatus] = {"pending": "pending", "success": "success", "error": "error"}
 T = TypeVar("T")
+# What a Seam error, warning or mutation code looks like.
+_CODE = re.compile(r"[a-z0-9_]{1,64}")
+# Seam sets no limit on names and keys; the ledger keeps a guest's name and the reservation in
+# 200 characters (PostgreSQL refuses longer ones: planning a message failed on them).
+MAX_NAME = 200
+# Control characters have no place in a name, an address or a message, and PostgreSQL refuses
+# a NUL in text (planning a message failed on one): removed from Seam's text as it is read.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _MODES: dict[str, AccessMode] = {
     "code": "code",
@@ -190,6 +199,11 @@ class SeamApiReader:
             is_ready_for_encoding=bool(getattr(found, "is_ready_for_encoding", False)),
             code=clean_code(_text(found, "code")),
             instant_key_url=clean_url(_text(found, "instant_key_url")),
+            is_assignment_required=getattr(found, "is_assignment_required", None) is True,
+            is_ready_for_assignment=getattr(found, "is_ready_for_assignment", None) is True,
+            errors=_codes(found, "errors", "error_code"),
+            warnings=_codes(found, "warnings", "warning_code"),
+            pending_mutations=_codes(found, "pending_mutations", "mutation_code"),
         )
 
     def get_access_grant(self, access_grant_id: str) -> AccessGrant:
@@ -276,17 +290,12 @@ class SeamApiReader:
     def encode_access_method(
         self, access_method_id: str, acs_encoder_id: str, wait_seconds: float
     ) -> ActionAttempt:
-        wait: bool | dict[str, float] = (
-            {"timeout": wait_seconds, "polling_interval": min(ACTION_POLL_SECONDS, wait_seconds)}
-            if wait_seconds > 0
-            else False
-        )
         return self._action(
             "access_methods.encode",
             lambda: self._seam.access_methods.encode(
                 access_method_id=access_method_id,
                 acs_encoder_id=acs_encoder_id,
-                wait_for_action_attempt=wait,
+                wait_for_action_attempt=_wait(wait_seconds),
             ),
         )
 
@@ -295,6 +304,30 @@ class SeamApiReader:
             "action_attempts.get",
             lambda: self._seam.action_attempts.get(
                 action_attempt_id=action_attempt_id, wait_for_action_attempt=False
+            ),
+        )
+
+    def assign_card(
+        self, access_method_id: str, card_number: str, wait_seconds: float
+    ) -> ActionAttempt:
+        return self._action(
+            "access_methods.assign_card",
+            lambda: self._seam.access_methods.assign_card(
+                access_method_id=access_method_id,
+                card_number=card_number,
+                wait_for_action_attempt=_wait(wait_seconds),
+            ),
+        )
+
+    def scan_to_assign(
+        self, acs_encoder_id: str, user_identity_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        return self._action(
+            "acs.encoders.scan_to_assign_credential",
+            lambda: self._seam.acs.encoders.scan_to_assign_credential(
+                acs_encoder_id=acs_encoder_id,
+                user_identity_id=user_identity_id,
+                wait_for_action_attempt=_wait(wait_seconds),
             ),
         )
 
@@ -349,6 +382,13 @@ class SeamApiReader:
         return PermanentProviderError(PROVIDER, f"{what} failed: {type(exc).__name__}")
 
 
+def _wait(wait_seconds: float) -> bool | dict[str, float]:
+    """The SDK's wait_for_action_attempt for a wait of at most `wait_seconds` (none at 0)."""
+    if wait_seconds <= 0:
+        return False
+    return {"timeout": wait_seconds, "polling_interval": min(ACTION_POLL_SECONDS, wait_seconds)}
+
+
 def _by_status(
     what: str, status: int, code: str | None, message: str, retry_after: float | None
 ) -> ProviderError:
@@ -365,6 +405,23 @@ def _by_status(
 def _grant(found: Any, access_grant_id: str) -> AccessGrant:
     space_ids = getattr(found, "space_ids", None) or []
     method_ids = getattr(found, "access_method_ids", None) or []
+    cannot_create = [
+        item
+        for item in _items(found, "errors")
+        if _field(item, "error_code") == "cannot_create_requested_access_methods"
+    ]
+    missing_devices = [
+        str(device)
+        for item in cannot_create
+        for device in _field(item, "missing_device_ids") or []
+        if isinstance(device, str)
+    ]
+    message = next((m for m in (_field(i, "message") for i in cannot_create) if m), None)
+    missing_methods = [
+        clean_text(str(_field(requested, "display_name") or _field(requested, "mode") or "")) or ""
+        for requested in _items(found, "requested_access_methods")
+        if not _field(requested, "created_access_method_ids")
+    ]
     return AccessGrant(
         access_grant_id=_id(found, "access_grant_id") or access_grant_id,
         user_identity_id=_id(found, "user_identity_id"),
@@ -375,6 +432,11 @@ def _grant(found: Any, access_grant_id: str) -> AccessGrant:
         access_grant_key=_clean(found, "access_grant_key"),
         reservation_key=_clean(found, "reservation_key"),
         access_method_ids=_ids(method_ids),
+        workspace_id=_id(found, "workspace_id"),
+        errors=_codes(found, "errors", "error_code"),
+        missing_device_ids=_ids(list(dict.fromkeys(missing_devices))),
+        missing_access_methods=tuple(m for m in missing_methods if m),
+        error_message=mask_text(clean_text(message) or "") if isinstance(message, str) else None,
     )
 
 
@@ -437,6 +499,33 @@ def _ids(values: object) -> tuple[str, ...]:
 
 def _clean(resource: Any, name: str) -> str | None:
     return clean_text(getattr(resource, name, None))
+
+
+def _items(resource: Any, name: str) -> list[Any]:
+    """A list field of a resource (an SDK dataclass or a plain mapping), [] when absent or odd."""
+    value = _field(resource, name)
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _field(item: Any, name: str) -> Any:
+    """A field of an SDK resource or of a mapping inside one (the SDK keeps variants it does not
+    know, such as a new error code, as mappings)."""
+    if isinstance(item, Mapping):
+        return item.get(name)
+    return getattr(item, name, None)
+
+
+def _codes(resource: Any, name: str, code_field: str) -> tuple[str, ...]:
+    """The codes of a resource's errors, warnings or pending mutations, once each, in Seam's
+    order. Codes travel into the ledger and the logs: one that is not a plain code (lower-case
+    letters, digits, underscores) or has none (which the spec does not allow) counts as
+    `unknown`."""
+    codes = []
+    for item in _items(resource, name):
+        code = _field(item, code_field)
+        plain = isinstance(code, str) and _CODE.fullmatch(code) is not None
+        codes.append(code if plain else "unknown")
+    return tuple(dict.fromkeys(codes))
 
 
 def _text(resource: Any, name: str) -> str | None:

@@ -133,6 +133,15 @@ class SendGridEmail:
             raise TransientProviderError(
                 PROVIDER, f"{ref}: {type(exc).__name__}", code="connection_error"
             ) from exc
+        except (KeyError, ValueError, TypeError) as exc:
+            # The SDK's message builder fails this way on an address it cannot parse (a guest's
+            # email in Seam that is not an address: found by the property tests); sending it
+            # again cannot help.
+            raise PermanentProviderError(
+                PROVIDER,
+                f"{ref}: the message could not be built ({type(exc).__name__})",
+                code="invalid_message",
+            ) from exc
         message_id = response.headers.get("X-Message-Id") if response.headers else None
         log.info("sendgrid accepted email ref=%s to=%s", message.reference, mask_email(message.to))
         return Sent(provider=PROVIDER, provider_message_id=message_id or None)

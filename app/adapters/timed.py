@@ -80,6 +80,25 @@ class TimedSeamReader:
             lambda: self._inner.get_action_attempt(action_attempt_id),
         )
 
+    def assign_card(
+        self, access_method_id: str, card_number: str, wait_seconds: float
+    ) -> ActionAttempt:
+        return timed(
+            "seam",
+            "access_methods.assign_card",
+            lambda: self._inner.assign_card(access_method_id, card_number, wait_seconds),
+        )
+
+    def scan_to_assign(
+        self, acs_encoder_id: str, user_identity_id: str, wait_seconds: float
+    ) -> ActionAttempt:
+        # Includes the wait for the encoder, as encode_access_method.
+        return timed(
+            "seam",
+            "acs.encoders.scan_to_assign_credential",
+            lambda: self._inner.scan_to_assign(acs_encoder_id, user_identity_id, wait_seconds),
+        )
+
 
 class TimedSms:
     def __init__(self, inner: SmsSender, provider: str = "twilio") -> None:

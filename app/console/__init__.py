@@ -10,10 +10,12 @@ this package, nothing comes from a CDN) for the front desk and operations:
     /ops/deliveries/{id}     GET         one delivery: its timeline of attempts and provider
                                          status reports (timeline.py)
     /ops/deliveries/{id}/resend  POST    send the guest's current credential again (actions.py)
-    /ops/cards               GET         the card queue: open front-desk flags
+    /ops/cards               GET         the card queue: cards to encode and cards to assign
     /ops/cards/{id}          GET         one card: Seam's encoders for it
     /ops/cards/{id}/encode   POST        encode the card on an encoder (actions.py)
-    /ops/cards/{id}/check    POST        where an encode left pending stands now
+    /ops/cards/{id}/assign   POST        assign a pre-registered card by its number
+    /ops/cards/{id}/scan     POST        scan a pre-registered card on an encoder and assign it
+    /ops/cards/{id}/check    POST        where an encode or assignment left pending stands now
     /ops/alerts              GET         deliveries that reached nobody, front-desk alerts
     /ops/templates           GET         the template preview form (preview.py)
     /ops/templates/preview   POST        a message rendered from the templates on disk
@@ -31,9 +33,10 @@ takes an attempt slot per name and per client address in the ledger before its p
 checked (the lockout), and waits for one of a few password checks (throttle.py) or is refused
 with 503 (signin.py). Every POST carries the session's CSRF token and no NUL; a query string
 with a NUL, an id past an Integer key or a page past MAX_PAGE is a 4xx. Every action (sign-in
-and its failures, sign-out, resend, encode, preview) is written to the audit log, and so is
-every search for a guest and every delivery looked at, here and through the API. The API
-(api.py) takes bearer tokens from API_TOKENS (tokens.py).
+and its failures, sign-out, resend, encode, assign, scan, preview) is written to the audit log
+(a card's number only by its last four characters), and so is every search for a guest and
+every delivery looked at, here and through the API. The API (api.py) takes bearer tokens from
+API_TOKENS (tokens.py).
 
 Nothing here blocks the event loop: the ledger, Seam and the providers are called in a thread
 (`Console.run`).
@@ -97,6 +100,16 @@ def console_routes(
         Route(
             "/cards/{flag_id:int}/encode",
             need(ENCODE, actions.encode(console, context)),
+            methods=["POST"],
+        ),
+        Route(
+            "/cards/{flag_id:int}/assign",
+            need(ENCODE, actions.assign(console, context)),
+            methods=["POST"],
+        ),
+        Route(
+            "/cards/{flag_id:int}/scan",
+            need(ENCODE, actions.scan(console, context)),
             methods=["POST"],
         ),
         Route(

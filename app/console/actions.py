@@ -1,8 +1,9 @@
 """The console's actions on Seam and the guest: encode a key card at an encoder
-(app/delivery/encoding.py) and resend a delivery (app/delivery/resend.py), on a card or a
-delivery in the user's scope only (any other id is a 404). Each is written to the
-audit log and then redirected to the page it was done from, which shows the result from that audit
-entry (`?result=ID`), so a reload never repeats the action."""
+(app/delivery/encoding.py), assign a pre-registered card by its number or by scanning it
+(app/delivery/assignment.py) and resend a delivery (app/delivery/resend.py), on a card or a
+delivery in the user's scope only (any other id is a 404). Each is written to the audit log and
+then redirected to the page it was done from, which shows the result from that audit entry
+(`?result=ID`), so a reload never repeats the action."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ from starlette.responses import Response
 from app.console.access import Permission
 from app.console.context import Console, Endpoint
 from app.context import Context
+from app.delivery.assignment import (
+    AssignResult,
+    assign_card,
+    assignment_status,
+    scan_to_assign,
+)
 from app.delivery.encoding import EncodeResult, encode_card, encoding_status, list_encoders
 from app.delivery.resend import resend as resend_delivery
 from app.errors import BrokerUnavailable, KeycourierError, NotFound, ProviderError
@@ -29,6 +36,9 @@ ContextFactory = Callable[[], Context]
 # Hands what an action planned to the workers (a blocking call: run in a thread).
 Queue = Callable[[Sequence[Queued]], None]
 ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
+# A pre-registered card's number as the front desk types it (spaces and dashes dropped).
+CARD_NUMBER = re.compile(r"[A-Za-z0-9]{1,64}")
+ASSIGNMENT = "card_assignment_required"
 
 
 async def _flag(console: Console, request: Request) -> FrontDeskFlag:
@@ -100,8 +110,63 @@ def encode(console: Console, context_of: ContextFactory) -> Endpoint:
     return post
 
 
+def assign(console: Console, context_of: ContextFactory) -> Endpoint:
+    """Assign a pre-registered card, by the number the front desk types, to the flag's card."""
+
+    async def post(request: Request) -> Response:
+        form = await console.form(request)
+        flag = await _flag(console, request)
+        typed = re.sub(r"[\s-]", "", str(form.get("card_number", "")))
+        if not CARD_NUMBER.fullmatch(typed):
+            raise HTTPException(400, "type the card's number (letters and digits)")
+        actor = console.actor(request)
+        target = f"card {flag.id}"
+        try:
+            context = context_of()
+            result = await console.run(
+                assign_card, context.seam, context.ledger, flag.access_method_id, typed,
+                actor=actor,
+            )  # fmt: skip
+        except (ProviderError, KeycourierError) as exc:
+            entry = await console.audit(actor, "assign", target, "error",
+                                        f"Seam could not be reached: {exc}")  # fmt: skip
+        else:
+            entry = await _audit_assign(console, actor, "assign", target, result)
+        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
+
+    return post
+
+
+def scan(console: Console, context_of: ContextFactory) -> Endpoint:
+    """Scan the card placed on an encoder and assign it to the flag's guest."""
+
+    async def post(request: Request) -> Response:
+        form = await console.form(request)
+        flag = await _flag(console, request)
+        encoder_id = str(form.get("acs_encoder_id", "")).strip()[:100]
+        if not encoder_id:
+            raise HTTPException(400, "choose an encoder")
+        actor = console.actor(request)
+        target = f"card {flag.id}"
+        try:
+            context = context_of()
+            result = await console.run(
+                scan_to_assign, context.seam, context.ledger, flag.access_method_id, encoder_id,
+                actor=actor,
+            )  # fmt: skip
+        except (ProviderError, KeycourierError) as exc:
+            entry = await console.audit(actor, "scan", target, "error",
+                                        f"Seam could not be reached: {exc}")  # fmt: skip
+        else:
+            entry = await _audit_assign(console, actor, "scan", target, result)
+        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
+
+    return post
+
+
 def check(console: Console, context_of: ContextFactory) -> Endpoint:
-    """Where an encode left pending (the card was not on the encoder in time) stands now."""
+    """Where an encode or an assignment left pending (the card was not on the encoder in
+    time) stands now."""
 
     async def post(request: Request) -> Response:
         form = await console.form(request)
@@ -111,16 +176,25 @@ def check(console: Console, context_of: ContextFactory) -> Endpoint:
             raise HTTPException(400, "no action attempt to check")
         actor = console.actor(request)
         target = f"card {flag.id}"
+        assigning = flag.reason == ASSIGNMENT
+        action = "assign_check" if assigning else "encode_check"
         try:
             context = context_of()
-            result = await console.run(
-                encoding_status, context.seam, context.ledger, flag.access_method_id, attempt_id
-            )
+            result: AssignResult | EncodeResult
+            if assigning:
+                result = await console.run(assignment_status, context.seam, context.ledger,
+                                           flag.access_method_id, attempt_id)  # fmt: skip
+            else:
+                result = await console.run(encoding_status, context.seam, context.ledger,
+                                           flag.access_method_id, attempt_id)  # fmt: skip
         except (ProviderError, KeycourierError) as exc:
-            entry = await console.audit(actor, "encode_check", target, "error",
+            entry = await console.audit(actor, action, target, "error",
                                         f"Seam could not be reached: {exc}")  # fmt: skip
         else:
-            entry = await _audit_encode(console, actor, "encode_check", target, result)
+            if isinstance(result, AssignResult):
+                entry = await _audit_assign(console, actor, action, target, result)
+            else:
+                entry = await _audit_encode(console, actor, action, target, result)
         return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
 
     return post
@@ -131,6 +205,19 @@ async def _audit_encode(
 ) -> int:
     outcome = result.error_type if result.status == "error" else result.status
     where = [f"encoder {result.acs_encoder_id}"] if result.acs_encoder_id else []
+    if result.action_attempt_id:
+        where.append(f"action attempt {result.action_attempt_id}")
+    detail = result.message + (f" ({', '.join(where)})" if where else "")
+    return await console.audit(actor, action, target, outcome or "error", detail)
+
+
+async def _audit_assign(
+    console: Console, actor: str, action: str, target: str, result: AssignResult
+) -> int:
+    """As _audit_encode; `result.how` names the encoder, or the card by its last four
+    characters (mask_card_number): never the whole number."""
+    outcome = result.error_type if result.status == "error" else result.status
+    where = [result.how] if result.how else []
     if result.action_attempt_id:
         where.append(f"action attempt {result.action_attempt_id}")
     detail = result.message + (f" ({', '.join(where)})" if where else "")

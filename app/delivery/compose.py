@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
+from app.delivery.grant_alerts import grant_alert
+from app.delivery.key_errors import errors_fingerprint, unexplained_errors
 from app.delivery.phones import parse_phone
 from app.delivery.workspace import for_delivery, workspace_of
 from app.errors import NotFound, ProviderError, Unsendable
@@ -65,6 +67,11 @@ def compose(
         return Composed(_front_desk_alert(ctx, delivery, siblings), None)
     if not kind.reads_seam:  # a cancelled key: gone from Seam, told from the ledger
         return _access_cancelled(ctx, delivery)
+    if kind.about_grant:  # written from the grant as Seam has it now
+        where = ctx.templates.routing(delivery.workspace_id, delivery.space_id_list)
+        desk = _front_desk_address(where, ctx.policy.front_desk_email)
+        email, about = grant_alert(ctx.seam, ctx.templates, desk, delivery)
+        return Composed(email, about)
     method, grant, guest, spaces = _read_seam(ctx.seam, delivery, state)
     front_desk = not kind.is_for_guest
     space_ids = [space.space_id for space in spaces]
@@ -72,10 +79,16 @@ def compose(
     routing = ctx.templates.routing(method.workspace_id, space_ids)
 
     destination: str | None
+    problem = None
     if front_desk:
         destination = _front_desk_address(routing, ctx.policy.front_desk_email)
         if kind.is_issuing_alert and method.is_issued:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access method was issued since")
+        if kind is MessageKind.FRONT_DESK_KEY_ERROR:
+            errors = unexplained_errors(method)
+            if not errors or errors_fingerprint(errors) != delivery.credential_fingerprint:
+                raise Unsendable(DeliveryStatus.SUPERSEDED, "Seam's errors changed since")
+            problem = "Seam reports: " + ", ".join(errors)
     else:
         if grant is not None and grant.user_identity_id != delivery.user_identity_id:
             raise Unsendable(DeliveryStatus.SUPERSEDED, "the access grant has another guest now")
@@ -111,6 +124,7 @@ def compose(
         audience=ctx.templates.audience(message, method.workspace_id, space_ids),
         include_credential=carries_credential,
         code_changed=code_changed,
+        problem=problem,
     )
     rendered = _render(ctx.templates, delivery, message, destination, context, routing)
     return Composed(rendered, guest, routing.front_desk_email)

@@ -9,10 +9,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.delivery.key_errors import (
+    ERRORS_WITH_THEIR_OWN_ALERT,
+    errors_fingerprint,
+    unexplained_errors,
+)
 from app.delivery.phones import parse_phone
 from app.messages.kinds import MessageKind
 from app.ports import AccessMethod, Recipient
 from app.settings import Channel
+
+# What an access method's errors, warnings and pending mutations mean (Seam's descriptions in
+# spec/seam/openapi.json, `access_method`):
+# - pending mutations "indicate operations that are in progress": provisioning_access (to new
+#   devices) and revoking_access (from devices) re-program the credential, which may change:
+#   a guest message is held until Seam has finished. updating_access_times changes only the
+#   times, which the message reads from the grant: it does not hold. A code keycourier does not
+#   know holds too (what is in progress may be the credential).
+# - warning being_deleted: the credential is going away: held (its deleted event cancels it).
+# - warning delay_in_issuing and error failed_to_issue have their own events and alerts; read
+#   on the access method they plan the same alert (the same ledger key: one email).
+# - any other error: the front desk is told (FRONT_DESK_KEY_ERROR). Other warnings
+#   (updating_access_times, pulled_backup_access_code, unknown ones) change nothing here.
+MUTATIONS_THAT_KEEP_THE_CREDENTIAL = frozenset({"updating_access_times"})
+WARNINGS_THAT_HOLD = frozenset({"being_deleted"})
+WARNINGS_WITH_THEIR_OWN_ALERT = {"delay_in_issuing": MessageKind.FRONT_DESK_ISSUE_DELAYED}
 
 
 @dataclass(frozen=True)
@@ -96,3 +117,30 @@ def address(
             assert destination is not None
             messages.append(PlannedMessage(kind, channel, recipient, destination))
     return Plan(tuple(messages), tuple(notes))
+
+
+def hold_reason(method: AccessMethod) -> str | None:
+    """Why a guest message of this access method must wait now (None: it may go)."""
+    holding = sorted(WARNINGS_THAT_HOLD.intersection(method.warnings))
+    moving = [m for m in method.pending_mutations if m not in MUTATIONS_THAT_KEEP_THE_CREDENTIAL]
+    if holding:
+        return "Seam is deleting the access method"
+    if moving:
+        return "Seam is re-programming the access method (" + ", ".join(moving) + ")"
+    return None
+
+
+def front_desk_alerts(method: AccessMethod) -> list[tuple[MessageKind, str]]:
+    """The front-desk alerts an access method's errors and warnings call for, as (kind,
+    credential fingerprint): one ledger key per access method and alert, so the same alert
+    planned from an event and from the access method's state is one email."""
+    alerts: list[tuple[MessageKind, str]] = []
+    if not method.is_issued:
+        own = {**ERRORS_WITH_THEIR_OWN_ALERT, **WARNINGS_WITH_THEIR_OWN_ALERT}
+        for code in (*method.errors, *method.warnings):
+            if code in own and (own[code], "alert") not in alerts:
+                alerts.append((own[code], "alert"))
+    others = unexplained_errors(method)
+    if others:
+        alerts.append((MessageKind.FRONT_DESK_KEY_ERROR, errors_fingerprint(others)))
+    return alerts

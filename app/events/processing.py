@@ -31,9 +31,15 @@ from app.errors import (
     TransientProviderError,
 )
 from app.events.deletion import deleted
+from app.events.grants import alert_about_grants, grant_deleted
 from app.events.kinds import Action, action_for
 from app.events.notices import card_ready, times_changed
-from app.events.planner import guest_message_kind, plan_guest_messages
+from app.events.planner import (
+    front_desk_alerts,
+    guest_message_kind,
+    hold_reason,
+    plan_guest_messages,
+)
 from app.ledger.models import Event, EventStatus, utcnow
 from app.ledger.store import Claimed, Ledger, NewDelivery, Planned
 from app.messages.kinds import MessageKind
@@ -59,6 +65,9 @@ class Outcome:
     detail: str
     # What is left for the queue: deliveries to send (or to send again later).
     next: tuple[Queued, ...] = ()
+    # Seam is still changing what the event is about: look again later (the sweeper hands the
+    # event on after a backoff), instead of finishing it.
+    look_again: bool = False
 
 
 def handle_event(ctx: Context, event_id: int) -> Outcome:
@@ -125,6 +134,17 @@ def process_event(ctx: Context, event_id: int, *, send_now: bool = False) -> Out
 
     # Seam is read with the key of the event's workspace (SEAM_WORKSPACES_FILE).
     outcome = _act(ctx.for_workspace(event.workspace_id), event, send_now)
+    if outcome.look_again:
+        delay = backoff_seconds(event.attempts + 1)
+        ctx.ledger.event_failed(event_id, outcome.detail, utcnow() + timedelta(seconds=delay))
+        metrics.retry_scheduled("event")
+        log.info(
+            "event to look at again in %.0f s: %s",
+            delay,
+            outcome.detail,
+            extra={"event_id": event_id, "event_type": event.event_type},
+        )
+        return outcome
     ctx.ledger.finish_event(event_id, outcome.status, outcome.detail)
     metrics.event_processed(event.event_type, outcome.status.value)
     log.info(
@@ -158,6 +178,11 @@ def _act(ctx: Context, event: Event, send_now: bool) -> Outcome:
     if action is Action.TIMES_CHANGED:
         detail, told = times_changed(ctx, event)
         return Outcome(EventStatus.PROCESSED, detail, tuple(sends(told)))
+    if action in _GRANT_ALERTS:
+        detail, planned_ids = alert_about_grants(ctx, event, _GRANT_ALERTS[action])
+        return Outcome(EventStatus.PROCESSED, detail, tuple(sends(planned_ids)))
+    if action is Action.GRANT_DELETED:
+        return Outcome(EventStatus.PROCESSED, grant_deleted(ctx, event))
     if action is Action.RECORD or access_method_id is None:
         return Outcome(EventStatus.IGNORED, f"no action for {event.event_type}")
     if action is Action.CANCEL:
@@ -170,10 +195,23 @@ def _act(ctx: Context, event: Event, send_now: bool) -> Outcome:
         return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
 
     state, planned = None, None
+    alerted = _alert_from_state(ctx, event, method)
     if action is Action.HOLD and not (method.is_issued and method.credential):
-        return Outcome(EventStatus.PROCESSED, _hold(ctx.ledger, method))
+        return Outcome(EventStatus.PROCESSED, _hold(ctx.ledger, method) + alerted)
+    waiting = hold_reason(method)
+    if (
+        waiting is not None
+        and action in (Action.DELIVER, Action.HOLD)
+        and method.is_issued
+        and guest_message_kind(method) is not None
+    ):
+        # The credential may be about to change: nothing goes out until Seam has finished.
+        detail = f"{waiting}; {_hold(ctx.ledger, method, waiting)}; will look again" + alerted
+        return Outcome(EventStatus.RECEIVED, detail, look_again=True)
     if action is Action.FLAG_CARD:
         detail = _flag_card(ctx, event, method)
+    elif action is Action.CREATED:
+        detail = _created(ctx, event, method)
     elif action is Action.ALERT_FRONT_DESK:
         detail = _alert_front_desk(ctx, event, method)
     elif method.mode == "card":
@@ -182,6 +220,7 @@ def _act(ctx: Context, event: Event, send_now: bool) -> Outcome:
         # issued, reissued, or a revoke Seam has already issued again since: deliver what the
         # guest should hold now (releasing what the revoke held, if it is still current).
         detail, state, planned = _plan_guest(ctx, event, method, claim=send_now)
+    detail += alerted
     if planned is not None:
         pending = planned.pending
     else:
@@ -211,17 +250,63 @@ def _send_now(
     return later
 
 
-def _hold(ledger: Ledger, method: AccessMethod) -> str:
-    """Seam revoked the access method to re-program it (after a grant change): what has not
-    gone out waits for its issued/reissued, which sends it or what replaces it. The guest is
-    not told: the revoke is temporary."""
+_GRANT_ALERTS = {
+    Action.GRANT_INCOMPLETE: MessageKind.FRONT_DESK_GRANT_INCOMPLETE,
+    Action.DOOR_LOST: MessageKind.FRONT_DESK_DOOR_LOST,
+}
+
+
+def _hold(ledger: Ledger, method: AccessMethod, why: str | None = None) -> str:
+    """Seam revoked the access method to re-program it (after a grant change), or is changing
+    it (`why`): what has not gone out waits for what Seam issues next, which sends it or what
+    replaces it. The guest is not told: it is temporary."""
+    what = "revoked" if why is None else "changing"
     kind = guest_message_kind(method)
     if kind is None:
-        return f"revoked; mode {method.mode} has no guest message to hold"
+        return f"{what}; mode {method.mode} has no guest message to hold"
     held = ledger.hold_pending(
-        method.access_method_id, (kind,), "held: Seam is re-programming the access method"
+        method.access_method_id,
+        (kind,),
+        f"held: {why or 'Seam is re-programming the access method'}",
     )
-    return f"revoked; held {held} pending deliveries until Seam issues it again"
+    return f"{what}; held {held} pending deliveries until Seam issues it again"
+
+
+def _alert_from_state(ctx: Context, event: Event, method: AccessMethod) -> str:
+    """Plan the front-desk alerts the access method's errors and warnings call for (each once
+    per access method and alert: an event's own alert is the same ledger row). Returns a note
+    for the event's detail ("" when there is none)."""
+    alerts = front_desk_alerts(method)
+    if not alerts:
+        return ""
+    recipients = _recipients(ctx.seam, event)
+    recipient = recipients[0] if recipients else None
+    planned = 0
+    for kind, key in alerts:
+        _, created = ctx.ledger.plan_delivery(
+            _new_delivery(
+                ctx.policy.search_key(),
+                event,
+                method,
+                kind=kind,
+                channel="email",
+                credential_fingerprint=key,
+                recipient=recipient,
+                destination=ctx.policy.front_desk_email,
+            )
+        )
+        planned += created
+    kinds = ", ".join(kind for kind, _ in alerts)
+    return f"; Seam reports a problem ({kinds}): {planned} new front-desk alert(s)"
+
+
+def _created(ctx: Context, event: Event, method: AccessMethod) -> str:
+    """A new access method: nothing to send until it is issued. A card that needs a card
+    assigned is flagged now (no other event of Seam's says so); one to encode waits for its
+    card_encoding_required."""
+    if method.mode == "card" and not method.is_issued and method.is_assignment_required:
+        return _flag_card(ctx, event, method)
+    return "created; nothing to do until it is issued"
 
 
 def _recipients(
@@ -239,7 +324,12 @@ def _recipients(
             continue
         guest = None
         if grant.user_identity_id is not None:
-            guest = seam.get_guest(grant.user_identity_id)
+            try:
+                guest = seam.get_guest(grant.user_identity_id)
+            except NotFound:
+                # The grant's guest was deleted in Seam: nobody to send to on this grant (the
+                # planner notes it); the access method's other grants still get theirs.
+                log.warning("user identity of access grant %s no longer exists", grant_id)
         recipients.append(Recipient(grant, guest))
     return recipients
 
@@ -321,13 +411,16 @@ def _card_issued(ctx: Context, event: Event, method: AccessMethod) -> str:
 
 
 def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
+    """Open the card's front-desk flag (one per card while open) and email the front desk: the
+    card is to be encoded, or (Seam's is_assignment_required) to have a card assigned."""
     if method.mode != "card" or method.is_issued:
-        return "no card waiting for encoding"
+        return "no card waiting for encoding or assignment"
+    assign = method.is_assignment_required
     recipients = _recipients(ctx.seam, event)
     recipient = recipients[0] if recipients else None
     flag_id, opened = ctx.ledger.open_flag(
         method.access_method_id,
-        reason="card_encoding_required",
+        reason="card_assignment_required" if assign else "card_encoding_required",
         access_grant_id=recipient.grant.access_grant_id if recipient else None,
         guest_name=recipient.name if recipient else None,
         event_id=event.id,
@@ -340,7 +433,7 @@ def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
             ctx.policy.search_key(),
             event,
             method,
-            kind=MessageKind.FRONT_DESK_CARD,
+            kind=MessageKind.FRONT_DESK_CARD_ASSIGN if assign else MessageKind.FRONT_DESK_CARD,
             channel="email",
             # One front-desk email per flag: a card that needs encoding again opens a new one.
             credential_fingerprint=f"flag-{flag_id}",

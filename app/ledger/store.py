@@ -19,6 +19,7 @@ from app.ledger import batch
 from app.ledger.base import LedgerBase, make_engine
 from app.ledger.batch import NewEvent, Recorded
 from app.ledger.deliveries import DeliveryStore, NewDelivery, Planned
+from app.ledger.grants import GrantStore
 from app.ledger.models import (
     Event,
     EventStatus,
@@ -56,10 +57,10 @@ _FINISH_EVENT = (
 )  # fmt: skip
 
 
-class Ledger(ProviderEventStore, DeliveryStore, WindowStore):
+class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore):
     """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py
-    (scheduled ones: app/ledger/window.py), provider status reports in
-    app/ledger/provider_events.py."""
+    (scheduled ones: app/ledger/window.py; a deleted grant's: app/ledger/grants.py), provider
+    status reports in app/ledger/provider_events.py."""
 
     @classmethod
     def from_url(cls, database_url: str, pool_size: int = 10) -> Ledger:

@@ -50,7 +50,8 @@ VARIABLES: dict[str, str] = {
     "pin_code": "The door PIN code, e.g. 1234 (pin_code and code_changed only, else None)",
     "instant_key_url": "The Instant Key (mobile key) link (instant_key only, else None)",
     "code_changed": "True when this message replaces a credential the guest was sent before",
-    "problem": "What went wrong, one line per channel (front_desk_undelivered and "
-    "front_desk_delivery_problem only, else None)",
+    "problem": "What went wrong: one line per channel (front_desk_undelivered and "
+    "front_desk_delivery_problem), Seam's error codes (front_desk_key_error), what Seam could "
+    "not create (front_desk_grant_incomplete); else None",
     "locale": "The language of this message, e.g. en or fr (for <html lang>)",
 }

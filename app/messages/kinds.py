@@ -52,6 +52,9 @@ class Traits:
     issuing_alert_for: str | None = None
     # The template it is written from when it replaces a credential the guest was sent before.
     changed_template: str | None = None
+    # About an access grant rather than one access method (filed under access_method_id ""):
+    # written from the grant as Seam has it now (app/delivery/grant_alerts.py).
+    about_grant: bool = False
 
 
 class MessageKind(StrEnum):
@@ -65,6 +68,10 @@ class MessageKind(StrEnum):
     FRONT_DESK_DELIVERY_PROBLEM = "front_desk_delivery_problem"
     FRONT_DESK_ISSUE_DELAYED = "front_desk_issue_delayed"
     FRONT_DESK_ISSUE_FAILED = "front_desk_issue_failed"
+    FRONT_DESK_CARD_ASSIGN = "front_desk_card_assign"
+    FRONT_DESK_KEY_ERROR = "front_desk_key_error"
+    FRONT_DESK_GRANT_INCOMPLETE = "front_desk_grant_incomplete"
+    FRONT_DESK_DOOR_LOST = "front_desk_door_lost"
 
     @property
     def traits(self) -> Traits:
@@ -101,6 +108,10 @@ class MessageKind(StrEnum):
     @property
     def reports_problem(self) -> bool:
         return self.traits.reports_problem
+
+    @property
+    def about_grant(self) -> bool:
+        return self.traits.about_grant
 
     @property
     def is_issuing_alert(self) -> bool:
@@ -164,6 +175,15 @@ _TRAITS: dict[MessageKind, Traits] = {
     MessageKind.FRONT_DESK_ISSUE_FAILED: Traits(
         _DESK, per_guest=False, issuing_alert_for="access_method.failed_to_issue"
     ),
+    # A card access method waits for a pre-registered card to be assigned to it (Seam's
+    # is_assignment_required): the front desk assigns one (the console's card queue).
+    MessageKind.FRONT_DESK_CARD_ASSIGN: Traits(_DESK, per_guest=False),
+    # Seam reports errors on an access method that no event of its own announces: told once
+    # per set of errors.
+    MessageKind.FRONT_DESK_KEY_ERROR: Traits(_DESK, per_guest=False),
+    # Seam could not create what a grant asked for; access to one of its doors was lost.
+    MessageKind.FRONT_DESK_GRANT_INCOMPLETE: Traits(_DESK, per_guest=False, about_grant=True),
+    MessageKind.FRONT_DESK_DOOR_LOST: Traits(_DESK, per_guest=False, about_grant=True),
 }
 _FOR_MODE = {mode: kind for kind in MessageKind if (mode := kind.traits.credential_mode)}
 _ISSUING_ALERTS = {

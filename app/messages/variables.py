@@ -133,11 +133,25 @@ _SAMPLE_METHODS = {
     "front_desk_delivery_problem": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
     "front_desk_issue_delayed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
     "front_desk_issue_failed": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
+    "front_desk_card_assign": ("27d8ad77-55c2-4e20-b5b3-43555926f0e8", "card"),
+    "front_desk_key_error": ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "code"),
+    # About a grant, not an access method: the templates show no access method id.
+    "front_desk_grant_incomplete": ("", "code"),
+    "front_desk_door_lost": ("", "code"),
 }
 SAMPLE_PROBLEM = (
     "SMS to +1********23: not a valid phone number (code 21211)\n"
     "Email to a***@example.com: the from address is not a verified Sender (code 403)"
 )
+# What Seam reports, for the front-desk emails that say it (`problem`).
+SAMPLE_SEAM_PROBLEMS = {
+    "front_desk_key_error": "Seam reports: access_not_provisioned",
+    "front_desk_grant_incomplete": (
+        "Seam: The lock on Room 204 is offline\n"
+        "Not created: PIN Code Credential\n"
+        "Devices left without access: 2b6e7a1c-4d3f-4e8a-9c0b-1f2e3d4c5b6a"
+    ),
+}
 
 
 def sample_method(message: str, code: str | None = SAMPLE_PIN) -> AccessMethod:
@@ -168,5 +182,7 @@ def sample_context(
         audience=audience,
         code_changed=message == "code_changed",
         include_credential=message in CREDENTIAL_OF,
-        problem=SAMPLE_PROBLEM if kind and kind.reports_problem else None,
+        problem=(
+            SAMPLE_PROBLEM if kind and kind.reports_problem else SAMPLE_SEAM_PROBLEMS.get(message)
+        ),
     )

@@ -22,6 +22,15 @@ Several workspaces: `add_workspace(workspace_id, api_key)` makes another key val
 request made with it sees only the resources of its workspace (their `workspace_id`), as Seam
 scopes a key to its workspace; everything else answers as not found. The first key
 (`api_key`) sees every resource, as before.
+
+Card assignment (systems with pre-registered cards, a card access method with
+`is_assignment_required`): `access_methods/assign_card` answers a pending ASSIGN_CREDENTIAL
+attempt that the next `action_attempts/get` settles: a card number registered with
+`register_card` is assigned and the access method issued (with its `access_method.issued`
+event), any other fails with `credential_not_found`. `acs/encoders/scan_to_assign_credential`
+answers a pending SCAN_TO_ASSIGN_CREDENTIAL attempt; settled, it issues the user identity's
+card access methods that wait for assignment (a held encoder leaves it pending; an offline one,
+or `fail_next_encode`, fails it with one of the scan's error types).
 """
 
 from __future__ import annotations
@@ -67,6 +76,14 @@ ENCODE_ERRORS = {
     "action_attempt_expired": "The action attempt expired.",
     "uncategorized_error": "Encoding failed.",
 }
+# The messages Seam gives with each assignment error type, and the types a scan may end with.
+ASSIGN_ERRORS = {
+    "credential_not_found": "No pre-registered card has this number.",
+    "no_credential_on_encoder": "No card was placed on the encoder.",
+    "action_attempt_expired": "The action attempt expired.",
+    "uncategorized_error": "Assignment failed.",
+}
+SCAN_ERRORS = ("uncategorized_error", "action_attempt_expired", "no_credential_on_encoder")
 WORKSPACE = {
     "workspace_id": "8d1a8f2e-5e8b-4c5e-9d0b-2f3a4b5c6d7e",
     "name": "Stand-in Hotels",
@@ -125,10 +142,16 @@ class SeamStandin(StandinServer):
         self._next_encode_error: dict[str, str] = {}
         # Pending encode attempts: attempt id -> (access method id, encoder id).
         self._encoding: dict[str, tuple[str, str]] = {}
+        # Pending assignments: attempt id -> ("card", access method id, card number) or
+        # ("scan", user identity id, encoder id); and the pre-registered card numbers.
+        self._assigning: dict[str, tuple[str, str, str]] = {}
+        self._cards: set[str] = set()
         self._routes: dict[str, Callable[[RecordedRequest], Answer]] = {
             "/access_methods/get": self._get_access_method,
             "/access_methods/get_related": self._get_related,
             "/access_methods/encode": self._encode,
+            "/access_methods/assign_card": self._assign_card,
+            "/acs/encoders/scan_to_assign_credential": self._scan_to_assign,
             "/access_grants/get": self._get_access_grant,
             "/user_identities/get": self._get_user_identity,
             "/events/list": self._list_events,
@@ -222,6 +245,17 @@ class SeamStandin(StandinServer):
     def fail_next_encode(self, acs_encoder_id: str, error_type: str) -> None:
         with self._lock:
             self._next_encode_error[acs_encoder_id] = error_type
+
+    def clear(self) -> None:
+        """Forget every resource (the workspace's encoders and events too)."""
+        with self._lock:
+            for store in self._stores.values():
+                store.clear()
+
+    def register_card(self, card_number: str) -> None:
+        """A pre-registered card the access system knows, for access_methods/assign_card."""
+        with self._lock:
+            self._cards.add(card_number)
 
     def delete_access_method(self, access_method_id: str) -> None:
         with self._lock:
@@ -375,7 +409,134 @@ class SeamStandin(StandinServer):
     def _get_action_attempt(self, request: RecordedRequest) -> Answer:
         attempt_id = self._required(request, "action_attempt_id")["action_attempt_id"]
         self._settle_encoding(attempt_id)
+        self._settle_assignment(attempt_id)
         return _ok("action_attempt", self._lookup("action_attempt", attempt_id))
+
+    def _new_attempt(self, action_type: str) -> dict[str, Any]:
+        attempt = {
+            "action_attempt_id": str(uuid.uuid4()),
+            "action_type": action_type,
+            "status": "pending",
+            "result": None,
+            "error": None,
+        }
+        return self.put("action_attempt", attempt)
+
+    def _assign_card(self, request: RecordedRequest) -> Answer:
+        method_id = self._required(request, "access_method_id")["access_method_id"]
+        card_number = self._required(request, "card_number")["card_number"]
+        method = self._lookup("access_method", method_id)
+        if method.get("mode") != "card" or not method.get("is_assignment_required"):
+            raise refuse(seam_error(400, "invalid_input", "The access method does not take a card"))
+        attempt = self._new_attempt("ASSIGN_CREDENTIAL")
+        with self._lock:
+            self._assigning[attempt["action_attempt_id"]] = ("card", method_id, card_number)
+        return _ok("action_attempt", attempt)
+
+    def _scan_to_assign(self, request: RecordedRequest) -> Answer:
+        encoder_id = self._required(request, "acs_encoder_id")["acs_encoder_id"]
+        user_identity_id = self._required(request, "user_identity_id", "acs_user_id")
+        self._lookup("acs_encoder", encoder_id)
+        who = user_identity_id.get("user_identity_id") or user_identity_id["acs_user_id"]
+        attempt = self._new_attempt("SCAN_TO_ASSIGN_CREDENTIAL")
+        with self._lock:
+            self._assigning[attempt["action_attempt_id"]] = ("scan", who, encoder_id)
+        return _ok("action_attempt", attempt)
+
+    def _settle_assignment(self, attempt_id: str) -> None:
+        """An assignment's answer, given when the attempt is next read."""
+        with self._lock:
+            target = self._assigning.get(attempt_id)
+            if target is None or (target[0] == "scan" and target[2] in self._held_encoders):
+                return
+            how, subject, detail = self._assigning.pop(attempt_id)
+            failure = None
+            if how == "card" and detail not in self._cards:
+                failure = "credential_not_found"
+            elif how == "scan":
+                failure = self._next_encode_error.pop(detail, None)
+                if detail in self._offline_encoders:
+                    failure = "uncategorized_error"
+        attempt = self._lookup("action_attempt", attempt_id)
+        if how == "card":
+            method = self.get("access_method", subject)
+            methods = [method] if method is not None else []
+        else:
+            methods = self._waiting_cards_of(subject)
+        if failure is None and not methods:
+            failure = "credential_not_found" if how == "card" else "uncategorized_error"
+        if failure is not None:
+            if how == "scan" and failure not in SCAN_ERRORS:
+                failure = "uncategorized_error"
+            message = ASSIGN_ERRORS.get(failure, "Assignment failed.")
+            self.put(
+                "action_attempt",
+                {**attempt, "status": "error", "error": {"type": failure, "message": message}},
+            )
+            return
+        issued = [self._issue_card(method) for method in methods]
+        if how == "card":
+            result: dict[str, Any] = issued[0]
+        else:
+            encoder = self.get("acs_encoder", detail) or {}
+            result = {
+                "acs_credential_id": str(uuid.uuid4()),
+                "access_method": "card",
+                "acs_system_id": encoder.get("acs_system_id"),
+                "connected_account_id": encoder.get("connected_account_id"),
+                "is_managed": True,
+                "card_number": "0000" + secrets.token_hex(4),
+                "display_name": issued[0].get("display_name"),
+                "workspace_id": issued[0].get("workspace_id"),
+                "is_issued": True,
+                "issued_at": issued[0].get("issued_at"),
+                "created_at": issued[0].get("issued_at"),
+                "errors": [],
+                "warnings": [],
+            }
+        self.put("action_attempt", {**attempt, "status": "success", "result": result})
+
+    def _waiting_cards_of(self, user_identity_id: str) -> list[dict[str, Any]]:
+        """The user identity's card access methods waiting for a card to be assigned."""
+        grants = self.matching(
+            "access_grant", lambda g: g.get("user_identity_id") == user_identity_id
+        )
+        ids = _unique(m for g in grants for m in g.get("access_method_ids") or [])
+        methods = [m for m in (self.get("access_method", i) for i in ids) if m is not None]
+        return [
+            m
+            for m in methods
+            if m.get("mode") == "card"
+            and m.get("is_assignment_required")
+            and not m.get("is_issued")
+        ]
+
+    def _issue_card(self, method: dict[str, Any]) -> dict[str, Any]:
+        """Issue a card access method (encoded or assigned) and list its issued event."""
+        method_id = method["access_method_id"]
+        issued_at = now_iso()
+        issued = self.put_access_method(
+            {**method, "is_issued": True, "issued_at": issued_at,
+             "is_encoding_required": False, "is_ready_for_encoding": False,
+             "is_assignment_required": False, "is_ready_for_assignment": False}
+        )  # fmt: skip
+        grants = self.matching(
+            "access_grant", lambda g: method_id in (g.get("access_method_ids") or [])
+        )
+        self.put_event(
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "access_method.issued",
+                "workspace_id": method.get("workspace_id"),
+                "created_at": issued_at,
+                "occurred_at": issued_at,
+                "access_method_id": method_id,
+                "access_grant_ids": [g["access_grant_id"] for g in grants],
+                "access_grant_keys": [g["access_grant_key"] for g in grants
+                                      if g.get("access_grant_key")],
+            }
+        )  # fmt: skip
+        return issued
 
     def _settle_encoding(self, attempt_id: str) -> None:
         """The encoder's answer to a pending encode, given when the attempt is next read."""
@@ -402,11 +563,8 @@ class SeamStandin(StandinServer):
                 {**attempt, "status": "error", "error": {"type": error_type, "message": message}},
             )
             return
-        issued_at = now_iso()
-        self.put_access_method(
-            {**method, "is_issued": True, "issued_at": issued_at,
-             "is_encoding_required": False, "is_ready_for_encoding": False}
-        )  # fmt: skip
+        issued = self._issue_card(method)
+        issued_at = issued["issued_at"]
         credential: dict[str, Any] = {
             "acs_credential_id": str(uuid.uuid4()),
             "access_method": "card",
@@ -422,22 +580,6 @@ class SeamStandin(StandinServer):
             "warnings": [],
         }
         self.put("action_attempt", {**attempt, "status": "success", "result": credential})
-        grants = self.matching(
-            "access_grant", lambda g: method_id in (g.get("access_method_ids") or [])
-        )
-        self.put_event(
-            {
-                "event_id": str(uuid.uuid4()),
-                "event_type": "access_method.issued",
-                "workspace_id": method.get("workspace_id"),
-                "created_at": issued_at,
-                "occurred_at": issued_at,
-                "access_method_id": method_id,
-                "access_grant_ids": [g["access_grant_id"] for g in grants],
-                "access_grant_keys": [g["access_grant_key"] for g in grants
-                                      if g.get("access_grant_key")],
-            }
-        )  # fmt: skip
 
     def _simulate_encode_fail(self, request: RecordedRequest) -> Answer:
         encoder_id = self._required(request, "acs_encoder_id")["acs_encoder_id"]

@@ -78,6 +78,19 @@ def test_client_errors_are_permanent(
     assert GUEST not in str(caught.value)
 
 
+@pytest.mark.parametrize("address", ["not-an-address-653", "front desk"])
+def test_an_address_the_sdk_cannot_read_is_permanent(
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin, address: str
+) -> None:
+    """An address the SDK cannot build a message for (a guest's email in Seam that is not an
+    address) is a permanent error naming no address, and nothing is posted."""
+    with pytest.raises(PermanentProviderError) as caught:
+        sendgrid_email.send_email(Email(address, "s", "t", "<p>t</p>", "dlv-43"))
+    assert caught.value.code == "invalid_message"
+    assert sendgrid.sent == []
+    assert address not in str(caught.value)
+
+
 def test_wrong_api_key_is_permanent(sendgrid: SendGridStandin) -> None:
     """A 401 is permanent, and the key is not in the error."""
     key = "SG.wrongkey.abcdef"

@@ -345,7 +345,7 @@ def test_encode_a_card_on_an_encoder(page: Page, stack: Stack, shot: Shot) -> No
     shot(page, "10-card-encoded")
     assert stack.api("/api/flags").json()["flags"] == []
     nav(page, "Card queue")
-    expect(page.get_by_text("No card is waiting.")).to_be_visible()
+    expect(page.get_by_text("No card is waiting to be encoded.")).to_be_visible()
 
 
 def test_preview_a_template(page: Page, shot: Shot) -> None:

@@ -35,6 +35,8 @@ ACS_SYSTEM_ID = "c85406d2-214f-4e11-8000-a2e5b5a362a4"
 FRONT_DESK_ENCODER = "681da2d6-4ac6-4b33-8c03-86281b761325"
 BACK_OFFICE_ENCODER = "9b2f4c61-0d3e-4a8f-b7c5-1e6d2a9f3b80"
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
+ASSIGN_BY_NUMBER_ID = "3f9c2a71-6b4e-4d8a-9e1f-7a2b5c8d0e13"
+ASSIGN_BY_SCAN_ID = "8e4b1d27-0c5a-4f3e-b6d9-2a7c1e5f9b84"
 # Who sent a request: keycourier's adapter, keycourier's other Seam calls (`keycourier doctor`
 # and `register-webhook`: provider_checks.py, app/adapters/checks.py after the move into feature
 # packages; made here with the same SDK calls), or a test using the stand-in's other features.
@@ -102,6 +104,45 @@ def _drive_adapter(seam: SeamStandin, recorder: Recorder) -> None:
         offline = reader.get_action_attempt(pending.action_attempt_id)
         assert offline.error_type == "encoder_not_online"
         reader.list_events(SINCE, subscribed_event_types())  # with the issued event encoding made
+        _drive_assignment(seam, reader)
+
+
+def _assignment_card(seam: SeamStandin, access_method_id: str) -> None:
+    """A card access method of the sample grant that waits for a card to be assigned."""
+    card = seam.get("access_method", CARD_METHOD_ID)
+    grant = seam.get("access_grant", GRANT_ID)
+    assert card is not None
+    assert grant is not None
+    seam.put_access_method(
+        {**card, "access_method_id": access_method_id, "is_issued": False, "issued_at": None,
+         "is_encoding_required": False, "is_ready_for_encoding": False,
+         "is_assignment_required": True, "is_ready_for_assignment": True}
+    )  # fmt: skip
+    methods = [*grant["access_method_ids"], access_method_id]
+    seam.put_access_grant({**grant, "access_method_ids": methods})
+
+
+def _drive_assignment(seam: SeamStandin, reader: SeamApiReader) -> None:
+    """Card assignment: by card number (a wrong one, then a registered one), and by scanning
+    at an encoder (held, then settled)."""
+    _assignment_card(seam, ASSIGN_BY_NUMBER_ID)
+    method = reader.get_access_method(ASSIGN_BY_NUMBER_ID)
+    assert method.is_assignment_required
+    assert method.is_ready_for_assignment
+    wrong = reader.assign_card(ASSIGN_BY_NUMBER_ID, "99999999", wait_seconds=2.0)
+    assert wrong.error_type == "credential_not_found"
+    seam.register_card("10442233")
+    assert reader.assign_card(ASSIGN_BY_NUMBER_ID, "10442233", 2.0).status == "success"
+    assert reader.get_access_method(ASSIGN_BY_NUMBER_ID).is_issued
+    _assignment_card(seam, ASSIGN_BY_SCAN_ID)
+    seam.hold_encoder(FRONT_DESK_ENCODER)
+    pending = reader.scan_to_assign(FRONT_DESK_ENCODER, USER_IDENTITY_ID, 0)
+    assert reader.get_action_attempt(pending.action_attempt_id).status == "pending"
+    seam.hold_encoder(FRONT_DESK_ENCODER, held=False)
+    assert reader.get_action_attempt(pending.action_attempt_id).status == "success"
+    seam.fail_next_encode(FRONT_DESK_ENCODER, "no_credential_on_encoder")
+    failed = reader.scan_to_assign(FRONT_DESK_ENCODER, USER_IDENTITY_ID, 2.0)
+    assert failed.error_type == "no_credential_on_encoder"
 
 
 def _drive_keycourier_sdk(seam: SeamStandin, recorder: Recorder) -> None:

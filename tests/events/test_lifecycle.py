@@ -497,7 +497,7 @@ def test_interleaved_events_of_two_guests_each_get_their_own_code(
 
 @pytest.mark.parametrize(
     "event_type",
-    ["access_method.created", "access_grant.created", "device.connected"],
+    ["access_grant.created", "device.connected"],
 )
 def test_other_events_are_recorded_and_ignored(
     services: Context, twilio: TwilioStandin, event_type: str

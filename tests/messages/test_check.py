@@ -281,8 +281,9 @@ def test_a_language_without_folders_is_noted_not_failed(templates: Path) -> None
     assert result.notes == [
         "properties.toml asks for de, but pin_code, code_changed, instant_key, access_cancelled, "
         "stay_times_changed, card_ready, front_desk_card, front_desk_undelivered, "
-        "front_desk_delivery_problem, front_desk_issue_delayed, front_desk_issue_failed have no "
-        "de folder: those guests get en for them",
+        "front_desk_delivery_problem, front_desk_issue_delayed, front_desk_issue_failed, "
+        "front_desk_card_assign, front_desk_key_error, front_desk_grant_incomplete, "
+        "front_desk_door_lost have no de folder: those guests get en for them",
         "properties.toml asks for fr, but front_desk_card has no fr folder: "
         "those guests get en for it",
     ]

@@ -29,6 +29,10 @@ def test_the_stored_kinds_are_the_ledgers_strings() -> None:
             "card_ready",
             "front_desk_issue_delayed",
             "front_desk_issue_failed",
+            "front_desk_card_assign",
+            "front_desk_key_error",
+            "front_desk_grant_incomplete",
+            "front_desk_door_lost",
         ]
     )
 
@@ -110,13 +114,18 @@ def test_only_a_cancelled_key_is_told_to_a_guest_without_reading_seam() -> None:
 
 
 def test_front_desk_emails_about_an_access_method_are_one_per_access_method() -> None:
-    """A card to encode or a late credential is one email per access method, however many
-    guests share it; every guest message and every problem report is one per guest."""
+    """A card to encode or assign, a late credential, Seam's errors on a key and a grant's
+    problems are one email per access method (or grant), however many guests share it; every
+    guest message and every problem report is one per guest."""
     per_method = {kind for kind in MessageKind if not kind.per_guest}
     assert per_method == {
         MessageKind.FRONT_DESK_CARD,
         MessageKind.FRONT_DESK_ISSUE_DELAYED,
         MessageKind.FRONT_DESK_ISSUE_FAILED,
+        MessageKind.FRONT_DESK_CARD_ASSIGN,
+        MessageKind.FRONT_DESK_KEY_ERROR,
+        MessageKind.FRONT_DESK_GRANT_INCOMPLETE,
+        MessageKind.FRONT_DESK_DOOR_LOST,
     }
     assert per_method <= set(FRONT_DESK_KINDS)
 
