@@ -15,6 +15,7 @@ from app.context import Context
 from app.events.processing import process_event
 from app.ledger.console import ConsoleStore
 from app.ledger.models import FrontDeskFlag
+from app.ledger.scope import EVERYWHERE
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.web.main import create_app
@@ -38,7 +39,7 @@ def flag(services: Context, seam: SeamStandin) -> FrontDeskFlag:
     set_method(seam, CARD_ID, is_issued=False, issued_at=None, is_encoding_required=False,
                is_assignment_required=True, is_ready_for_assignment=True)  # fmt: skip
     process_event(services, record(services, "access_method.created.card"))
-    [found] = ConsoleStore(services.ledger.engine).open_flag_list()
+    [found] = ConsoleStore(services.ledger.engine).open_flag_list(EVERYWHERE)
     return found
 
 
@@ -77,7 +78,7 @@ def test_assigning_by_number_closes_the_flag_and_audits_no_number(
 
     assert "<strong>success</strong>" in page.text
     store = ConsoleStore(services.ledger.engine)
-    assert store.open_flag_list() == []
+    assert store.open_flag_list(EVERYWHERE) == []
     method = seam.get("access_method", CARD_ID)
     assert method is not None
     assert method["is_issued"] is True
@@ -117,7 +118,7 @@ def test_a_pending_scan_can_be_checked_until_it_is_done(
     assert "<strong>success</strong>" in page.text
     assert "The card is assigned" in page.text
     store = ConsoleStore(services.ledger.engine)
-    assert store.open_flag_list() == []
+    assert store.open_flag_list(EVERYWHERE) == []
     actions = [(e.action, e.outcome) for e in store.audit_entries()]
     assert ("scan", "pending") in actions
     assert ("assign_check", "success") in actions
@@ -134,4 +135,4 @@ def test_a_scan_without_a_card_says_what_to_do(
 
     assert "no credential on encoder" in page.text
     assert "place the card on it" in page.text
-    assert ConsoleStore(services.ledger.engine).open_flag_list() != []
+    assert ConsoleStore(services.ledger.engine).open_flag_list(EVERYWHERE) != []

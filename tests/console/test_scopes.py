@@ -49,6 +49,8 @@ NEEDS = {
     ("GET", "/ops/cards"): Permission.READ,
     ("GET", "/ops/cards/{flag_id}"): Permission.READ,
     ("POST", "/ops/cards/{flag_id}/encode"): Permission.ENCODE,
+    ("POST", "/ops/cards/{flag_id}/assign"): Permission.ENCODE,
+    ("POST", "/ops/cards/{flag_id}/scan"): Permission.ENCODE,
     ("POST", "/ops/cards/{flag_id}/check"): Permission.ENCODE,
     ("GET", "/ops/alerts"): Permission.READ,
     ("GET", "/ops/templates"): Permission.TEMPLATES,
