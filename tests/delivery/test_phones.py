@@ -17,6 +17,7 @@ from app.events.planner import Recipient, address
 from app.events.processing import process_event
 from app.ledger.console import ConsoleStore, DeliveryQuery
 from app.ledger.models import DeliveryStatus
+from app.ledger.scope import EVERYWHERE
 from app.ledger.store import Ledger, NewDelivery, NewEvent
 from app.messages.check import check_templates
 from app.ports import AccessGrant, Guest
@@ -194,7 +195,8 @@ def test_the_console_finds_a_guest_by_a_national_number(ledger: Ledger, tmp_path
     store = ConsoleStore(ledger.engine)
 
     def found(typed: str, countries: set[str]) -> int:
-        query = DeliveryQuery(text=typed, destination_hashes=search_hashes(key, typed, countries))
+        hashes = search_hashes(key, typed, countries)
+        query = DeliveryQuery(EVERYWHERE, text=typed, destination_hashes=hashes)
         return len(store.find_deliveries(query))
 
     assert found("06 12 34 56 78", {"FR", "GB"}) == 1

@@ -18,6 +18,7 @@ from app.delivery.send import Result
 from app.events.processing import process_event as plan
 from app.ledger.console import ConsoleStore, DeliveryQuery
 from app.ledger.models import DeliveryStatus
+from app.ledger.scope import EVERYWHERE
 from app.standins.seam import SeamStandin
 from app.standins.twilio import TwilioStandin
 from tests.delivery.test_resend import delivered, issued_and_sent
@@ -53,7 +54,9 @@ def test_the_delivery_shows_the_number_its_attempt_went_to(
     assert after.destination_masked == "+1********88"
     assert after.planned_destination_masked == "+1********23"
     found = ConsoleStore(services.ledger.engine).find_deliveries(
-        DeliveryQuery(destination_hash=destination_hash(services.policy.search_key(), NEW_PHONE))
+        DeliveryQuery(
+            EVERYWHERE, destination_hash=destination_hash(services.policy.search_key(), NEW_PHONE)
+        )
     )
     assert sms.id in [d.id for d in found]
     [planned, first, second] = timeline(after, [])
