@@ -45,11 +45,13 @@ def reconcile_all(
     others are still reconciled; its error is raised after them."""
     listed = recorded = queued = 0
     failed: KeycourierError | None = None
-    for workspace_id, seam in readers:
+    pairs = list(readers)
+    for workspace_id, seam in pairs:
         try:
             found = reconcile(ledger, seam, enqueuer, since, workspace_id)
         except KeycourierError as exc:
-            log.error("reconcile of workspace %s failed: %s", workspace_id or "(default)", exc)
+            if len(pairs) > 1:  # one workspace's failure; alone, the raise says it all
+                log.error("reconcile of workspace %s failed: %s", workspace_id or "(default)", exc)
             failed = failed or exc
             continue
         listed, recorded, queued = (
