@@ -105,12 +105,14 @@ def test_audience_combines_the_file_and_the_defaults(tmp_path: Path) -> None:
     assert "ven. 20 juin 2025, 17:00" in sms  # the sample stay: 15:00 UTC is 17:00 in Paris
 
 
-def test_only_the_problem_reports_get_a_sample_problem() -> None:
-    """The messages that see {{ problem }} are the front-desk problem reports, and only those
-    get a sample problem in a preview."""
+def test_only_the_problem_reports_and_seams_reports_get_a_sample_problem() -> None:
+    """The messages that see {{ problem }} are the front-desk problem reports (what went wrong
+    with a guest's messages) and the emails that pass on what Seam reports (a key's errors, a
+    grant Seam could not complete); only those get a sample problem in a preview."""
     audience = Audience(locale="en", timezone="UTC")
     reports = {kind.value for kind in MessageKind if kind.reports_problem}
     assert reports == {"front_desk_undelivered", "front_desk_delivery_problem"}
+    seams = {"front_desk_key_error", "front_desk_grant_incomplete"}
     for message in catalog.MESSAGES:
         context = sample_context(message, audience)
-        assert (context["problem"] is not None) == (message in reports)
+        assert (context["problem"] is not None) == (message in reports | seams), message
