@@ -90,21 +90,14 @@ def encode(console: Console, context_of: ContextFactory) -> Endpoint:
         target = f"card {flag.id}"
         if not encoder_id:
             raise HTTPException(400, "choose an encoder")
-        try:
+
+        def call() -> EncodeResult:
             context = context_of()
-            result = await console.run(
-                encode_card,
-                context.seam,
-                context.ledger,
-                flag.access_method_id,
-                encoder_id,
-                actor=actor,
+            return encode_card(
+                context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
             )
-        except (ProviderError, KeycourierError) as exc:
-            entry = await console.audit(actor, "encode", target, "error",
-                                        f"Seam could not be reached: {exc}")  # fmt: skip
-        else:
-            entry = await _audit_encode(console, actor, "encode", target, result)
+
+        entry = await _on_seam(console, actor, "encode", target, call)
         return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
 
     return post
@@ -121,17 +114,14 @@ def assign(console: Console, context_of: ContextFactory) -> Endpoint:
             raise HTTPException(400, "type the card's number (letters and digits)")
         actor = console.actor(request)
         target = f"card {flag.id}"
-        try:
+
+        def call() -> AssignResult:
             context = context_of()
-            result = await console.run(
-                assign_card, context.seam, context.ledger, flag.access_method_id, typed,
-                actor=actor,
-            )  # fmt: skip
-        except (ProviderError, KeycourierError) as exc:
-            entry = await console.audit(actor, "assign", target, "error",
-                                        f"Seam could not be reached: {exc}")  # fmt: skip
-        else:
-            entry = await _audit_assign(console, actor, "assign", target, result)
+            return assign_card(
+                context.seam, context.ledger, flag.access_method_id, typed, actor=actor
+            )
+
+        entry = await _on_seam(console, actor, "assign", target, call)
         return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
 
     return post
@@ -148,17 +138,14 @@ def scan(console: Console, context_of: ContextFactory) -> Endpoint:
             raise HTTPException(400, "choose an encoder")
         actor = console.actor(request)
         target = f"card {flag.id}"
-        try:
+
+        def call() -> AssignResult:
             context = context_of()
-            result = await console.run(
-                scan_to_assign, context.seam, context.ledger, flag.access_method_id, encoder_id,
-                actor=actor,
-            )  # fmt: skip
-        except (ProviderError, KeycourierError) as exc:
-            entry = await console.audit(actor, "scan", target, "error",
-                                        f"Seam could not be reached: {exc}")  # fmt: skip
-        else:
-            entry = await _audit_assign(console, actor, "scan", target, result)
+            return scan_to_assign(
+                context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
+            )
+
+        entry = await _on_seam(console, actor, "scan", target, call)
         return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
 
     return post
@@ -178,46 +165,41 @@ def check(console: Console, context_of: ContextFactory) -> Endpoint:
         target = f"card {flag.id}"
         assigning = flag.reason == ASSIGNMENT
         action = "assign_check" if assigning else "encode_check"
-        try:
+
+        def call() -> AssignResult | EncodeResult:
             context = context_of()
-            result: AssignResult | EncodeResult
-            if assigning:
-                result = await console.run(assignment_status, context.seam, context.ledger,
-                                           flag.access_method_id, attempt_id)  # fmt: skip
-            else:
-                result = await console.run(encoding_status, context.seam, context.ledger,
-                                           flag.access_method_id, attempt_id)  # fmt: skip
-        except (ProviderError, KeycourierError) as exc:
-            entry = await console.audit(actor, action, target, "error",
-                                        f"Seam could not be reached: {exc}")  # fmt: skip
-        else:
-            if isinstance(result, AssignResult):
-                entry = await _audit_assign(console, actor, action, target, result)
-            else:
-                entry = await _audit_encode(console, actor, action, target, result)
+            status = assignment_status if assigning else encoding_status
+            return status(context.seam, context.ledger, flag.access_method_id, attempt_id)
+
+        entry = await _on_seam(console, actor, action, target, call)
         return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
 
     return post
 
 
-async def _audit_encode(
-    console: Console, actor: str, action: str, target: str, result: EncodeResult
+async def _on_seam(
+    console: Console,
+    actor: str,
+    action: str,
+    target: str,
+    call: Callable[[], EncodeResult | AssignResult],
 ) -> int:
+    """Run a card action against Seam off the event loop and write its audit entry: the
+    result, or that Seam could not be reached. Returns the entry's id."""
+    try:
+        result = await console.run(call)
+    except KeycourierError as exc:
+        return await console.audit(
+            actor, action, target, "error", f"Seam could not be reached: {exc}"
+        )
     outcome = result.error_type if result.status == "error" else result.status
-    where = [f"encoder {result.acs_encoder_id}"] if result.acs_encoder_id else []
-    if result.action_attempt_id:
-        where.append(f"action attempt {result.action_attempt_id}")
-    detail = result.message + (f" ({', '.join(where)})" if where else "")
-    return await console.audit(actor, action, target, outcome or "error", detail)
-
-
-async def _audit_assign(
-    console: Console, actor: str, action: str, target: str, result: AssignResult
-) -> int:
-    """As _audit_encode; `result.how` names the encoder, or the card by its last four
-    characters (mask_card_number): never the whole number."""
-    outcome = result.error_type if result.status == "error" else result.status
-    where = [result.how] if result.how else []
+    # Where it was done: the encoder, or for an assignment `how` (the encoder, or the card by
+    # its last four characters, mask_card_number: never the whole number).
+    if isinstance(result, EncodeResult):
+        first = f"encoder {result.acs_encoder_id}" if result.acs_encoder_id else None
+    else:
+        first = result.how
+    where = [first] if first else []
     if result.action_attempt_id:
         where.append(f"action attempt {result.action_attempt_id}")
     detail = result.message + (f" ({', '.join(where)})" if where else "")
