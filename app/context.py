@@ -235,7 +235,12 @@ class Context:
 
         templates: LiveTemplates = LiveTemplates.from_settings(settings)
         return cls(
-            ledger=ledger or Ledger.from_url(settings.database_url, settings.database_pool_size),
+            ledger=ledger
+            or Ledger.from_url(
+                settings.database_url,
+                settings.database_pool_size,
+                status_webhooks=settings.status_webhooks,
+            ),
             seam=SeamReaders(*seam_readers(settings)),
             sms=sms_sender(settings),
             email=email_sender(settings),

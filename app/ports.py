@@ -282,6 +282,8 @@ class Work(StrEnum):
     PROCESS_EVENT = "process_event"
     SEND_DELIVERY = "send_delivery"
     AFTER_UNDELIVERED = "after_undelivered"
+    # A status webhook owed to the PMS (app/outbound): its id in the ledger's outbox.
+    SEND_STATUS_WEBHOOK = "send_status_webhook"
 
 
 @dataclass(frozen=True)

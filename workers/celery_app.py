@@ -35,13 +35,16 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 from celery.signals import worker_ready
 
-from app.intake.queue import RECONCILE, SWEEP
+from app.intake.queue import RECONCILE, RELAY_STATUS_WEBHOOKS, SWEEP
 from app.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     # Only a worker builds a Context (and with it the Seam, Twilio and SendGrid SDKs); the
     # web process uses this module to publish on the embedded broker and must not carry them.
+    import httpx
+
     from app.context import Context
+    from app.outbound.send import StatusHooks
 
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 SWITCH_INTERVAL_SECONDS = 0.02
@@ -56,6 +59,7 @@ class KeycourierCelery(Celery):
         self.keycourier_settings = settings
         self._context: Context | None = None
         self._context_lock = threading.Lock()
+        self._http: httpx.Client | None = None
 
     def context(self) -> Context:
         from app.context import Context
@@ -65,11 +69,44 @@ class KeycourierCelery(Celery):
                 self._context = Context.from_settings(self.keycourier_settings)
             return self._context
 
+    def status_hooks(self) -> StatusHooks | None:
+        """STATUS_WEBHOOK_URL and its secret, as the sender takes them (None: off)."""
+        from app.outbound.send import StatusHooks
+
+        return StatusHooks.from_settings(self.keycourier_settings)
+
+    def http(self) -> httpx.Client:
+        """The worker's one HTTP client for status webhooks (its connections are kept)."""
+        from app.outbound.send import new_client
+
+        with self._context_lock:
+            if self._http is None:
+                self._http = new_client()
+            return self._http
+
 
 def create_celery_app(settings: Settings) -> KeycourierCelery:
     celery = KeycourierCelery(settings)
     STATE_DIR.mkdir(exist_ok=True)
     transport_options: dict[str, Any] = {}
+    beat_schedule: dict[str, Any] = {
+        "sweep": {
+            "task": SWEEP,
+            "schedule": settings.sweep_interval_seconds,
+            "options": {"expires": settings.sweep_interval_seconds},
+        },
+        "reconcile": {
+            "task": RECONCILE,
+            "schedule": settings.reconcile_interval_seconds,
+            "options": {"expires": settings.reconcile_interval_seconds},
+        },
+    }
+    if settings.status_webhooks:
+        beat_schedule["status-webhooks"] = {
+            "task": RELAY_STATUS_WEBHOOKS,
+            "schedule": settings.status_webhook_poll_seconds,
+            "options": {"expires": settings.status_webhook_poll_seconds},
+        }
     if settings.embedded_broker:
         Path(settings.broker_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     else:
@@ -96,18 +133,7 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
         broker_transport_options=transport_options,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        beat_schedule={
-            "sweep": {
-                "task": SWEEP,
-                "schedule": settings.sweep_interval_seconds,
-                "options": {"expires": settings.sweep_interval_seconds},
-            },
-            "reconcile": {
-                "task": RECONCILE,
-                "schedule": settings.reconcile_interval_seconds,
-                "options": {"expires": settings.reconcile_interval_seconds},
-            },
-        },
+        beat_schedule=beat_schedule,
         beat_schedule_filename=str(STATE_DIR / "celerybeat-schedule"),
     )
     return celery

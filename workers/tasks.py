@@ -23,7 +23,9 @@ from app.intake.queue import (
     DUE_MARGIN_SECONDS,
     PROCESS_EVENT,
     RECONCILE,
+    RELAY_STATUS_WEBHOOKS,
     SEND_DELIVERY,
+    SEND_STATUS_WEBHOOK,
     SWEEP,
     CeleryEnqueuer,
     hand_on,
@@ -32,7 +34,9 @@ from app.intake.reconcile import reconcile_all
 from app.intake.sweeper import patience_for
 from app.intake.sweeper import sweep as sweep_ledger
 from app.ledger.models import utcnow
-from app.ports import Queued
+from app.outbound.relay import owed_now
+from app.outbound.send import send_status_webhook as post_status_webhook
+from app.ports import Queued, Work
 from workers.celery_app import KeycourierCelery
 
 
@@ -100,6 +104,26 @@ def sweep(self: Task[[], str]) -> str:
         f"{swept.events} events, {swept.deliveries} deliveries, {swept.recovered} recovered, "
         f"{swept.expired} expired, {swept.undelivered} undelivered"
     )
+
+
+@shared_task(bind=True, name=RELAY_STATUS_WEBHOOKS, ignore_result=True)
+def relay_status_webhooks(self: Task[[], str]) -> str:
+    owed = owed_now(_context(self).ledger)
+    _queue(self, [Queued(Work.SEND_STATUS_WEBHOOK, webhook_id) for webhook_id in owed])
+    return f"{len(owed)} status webhooks handed on"
+
+
+@shared_task(bind=True, name=SEND_STATUS_WEBHOOK, ignore_result=True)
+def send_status_webhook(self: Task[[int], str], webhook_id: int) -> str:
+    # No Celery retry: the ledger keeps its next try's time, and the relay hands it on then.
+    hooks = _app(self).status_hooks()
+    if hooks is None:
+        return "status webhooks are off"
+    try:
+        state = post_status_webhook(_context(self).ledger, hooks, _app(self).http(), webhook_id)
+    except KeycourierError:
+        return "retry"  # the ledger was unreachable: its lease runs out, the relay hands it on
+    return "not ours" if state is None else state.value
 
 
 @shared_task(bind=True, name=RECONCILE, ignore_result=True)

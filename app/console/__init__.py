@@ -20,6 +20,8 @@ this package, nothing comes from a CDN) for the front desk and operations:
     /ops/templates           GET         the template preview form (preview.py)
     /ops/templates/preview   POST        a message rendered from the templates on disk
     /ops/audit               GET         the audit log
+    /ops/webhooks            GET         the status webhooks sent to the PMS, with each try
+                                         (admin; webhooks.py)
     /ops/static/...          GET         public: console.css, console.js
 
 Who may sign in: OPS_USERS (`name:scrypt$...`, made by `keycourier ops-user NAME`). What each
@@ -36,7 +38,8 @@ with a NUL, an id past an Integer key or a page past MAX_PAGE is a 4xx. Every ac
 and its failures, sign-out, resend, encode, assign, scan, preview) is written to the audit log
 (a card's number only by its last four characters), and so is every search for a guest and
 every delivery looked at, here and through the API. The API (api.py) takes bearer tokens from
-API_TOKENS (tokens.py).
+API_TOKENS (tokens.py); /api/v1 is the same API, plus resend and card encoding for a PMS
+(api_write.py) and its OpenAPI document (openapi.py); /api stays as it was.
 
 Nothing here blocks the event loop: the ledger, Seam and the providers are called in a thread
 (`Console.run`).
@@ -58,9 +61,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.console import actions, pages, preview, signin
+from app.console import actions, pages, preview, signin, webhooks
 from app.console.access import Permission
-from app.console.api import RequireToken, api_error, api_routes
+from app.console.api import RequireToken, api_error, api_routes, api_v1_routes
 from app.console.context import Console, RequireSignIn
 from app.context import Context
 from app.ledger.store import Ledger
@@ -68,7 +71,7 @@ from app.ports import Queued
 from app.settings import Settings
 
 READ, RESEND, ENCODE = Permission.READ, Permission.RESEND, Permission.ENCODE
-TEMPLATES, AUDIT = Permission.TEMPLATES, Permission.AUDIT
+TEMPLATES, AUDIT, WEBHOOKS = Permission.TEMPLATES, Permission.AUDIT, Permission.WEBHOOKS
 ERROR_TITLES = {400: "That request is not right", 403: "Not allowed", 404: "Not found"}
 
 
@@ -123,6 +126,7 @@ def console_routes(
             "/templates/preview", need(TEMPLATES, preview.preview_post(console)), methods=["POST"]
         ),
         Route("/audit", need(AUDIT, pages.audit(console)), methods=["GET"]),
+        Route("/webhooks", need(WEBHOOKS, webhooks.page(console)), methods=["GET"]),
         Mount("/static", app=StaticFiles(packages=[("app.console", "static")]), name="static"),
     ]
 
@@ -146,6 +150,15 @@ def console_routes(
             middleware=[
                 Middleware(RequireSignIn, console=console),
                 Middleware(ExceptionMiddleware, handlers={HTTPException: page_error}),
+            ],
+        ),
+        # Before /api, which would otherwise take /api/v1/... as its own (and 404 it).
+        Mount(
+            "/api/v1",
+            routes=api_v1_routes(console, context, queue),
+            middleware=[
+                Middleware(RequireToken, console=console),
+                Middleware(ExceptionMiddleware, handlers={HTTPException: api_error}),
             ],
         ),
         Mount(

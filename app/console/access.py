@@ -28,8 +28,10 @@ ACCESS_FILE, everyone is, as before roles existed. A name the file lists that is
 OPS_USERS / API_TOKENS stops the start (a misspelt name would leave the real one unlisted).
 
 Roles: admin may do everything (the template preview; the audit log, if its scope is
-everywhere: the log covers every hotel); desk reads and resends deliveries and encodes cards;
-viewer only reads. Every role may read the API.
+everywhere: the log covers every hotel; the status webhooks page); desk reads and resends
+deliveries and encodes cards; viewer only reads. Every role may read the API; its write
+endpoints (/api/v1: resend, encode) need desk or admin, given to the token by name here: a
+token the file does not name (or without ACCESS_FILE) only reads.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Permission(StrEnum):
     ENCODE = "encode key cards"
     TEMPLATES = "preview templates"
     AUDIT = "read the audit log"
+    WEBHOOKS = "read the status webhooks sent to the PMS"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -108,6 +111,9 @@ class AccessFile:
 
     def token(self, name: str) -> Access:
         return self.tokens.get(name.lower(), self.default)
+
+    def names_token(self, name: str) -> bool:
+        return name.lower() in self.tokens
 
     def check_names(self, users: Iterable[str], tokens: Iterable[str]) -> None:
         """Every name the file lists is a real user or token (a typo would leave the real one

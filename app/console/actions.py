@@ -186,12 +186,26 @@ async def _on_seam(
 ) -> int:
     """Run a card action against Seam off the event loop and write its audit entry: the
     result, or that Seam could not be reached. Returns the entry's id."""
+    entry, _ = await card_action(console, actor, action, target, call)
+    return entry
+
+
+async def card_action(
+    console: Console,
+    actor: str,
+    action: str,
+    target: str,
+    call: Callable[[], EncodeResult | AssignResult],
+) -> tuple[int, EncodeResult | AssignResult | None]:
+    """_on_seam's work, with the result too (None: Seam could not be reached): the API
+    answers with it."""
     try:
         result = await console.run(call)
     except KeycourierError as exc:
-        return await console.audit(
+        entry = await console.audit(
             actor, action, target, "error", f"Seam could not be reached: {exc}"
         )
+        return entry, None
     outcome = result.error_type if result.status == "error" else result.status
     # Where it was done: the encoder, or for an assignment `how` (the encoder, or the card by
     # its last four characters, mask_card_number: never the whole number).
@@ -203,7 +217,7 @@ async def _on_seam(
     if result.action_attempt_id:
         where.append(f"action attempt {result.action_attempt_id}")
     detail = result.message + (f" ({', '.join(where)})" if where else "")
-    return await console.audit(actor, action, target, outcome or "error", detail)
+    return await console.audit(actor, action, target, outcome or "error", detail), result
 
 
 def resend(console: Console, context_of: ContextFactory, queue: Queue) -> Endpoint:

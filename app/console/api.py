@@ -1,4 +1,6 @@
-"""The JSON API under /api, for other hotel systems to read delivery status. Read-only.
+"""The JSON API under /api/v1 (and, unchanged, /api), for other hotel systems: read delivery
+status here; /api/v1 also writes (app/console/api_write.py) and serves its OpenAPI document
+(app/console/openapi.py) at /api/v1/openapi.json, the one path without a token.
 
 Every request presents `Authorization: Bearer <token>` with one of API_TOKENS (compared in
 constant time, app/console/tokens.py); without API_TOKENS the API refuses everything. 401
@@ -24,11 +26,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.console import api_write
+from app.console.access import Permission
+from app.console.actions import ContextFactory, Queue
 from app.console.context import Console, Endpoint, has_nul
+from app.console.openapi import document
 from app.console.pages import audit_search, delivery_query
 from app.console.timeline import delivery_json, timeline
 from app.console.tokens import ApiToken, matching
 from app.ledger.models import FrontDeskFlag
+
+OPENAPI_PATH = "/api/v1/openapi.json"
 
 
 class RequireToken:
@@ -40,6 +48,9 @@ class RequireToken:
         self.tokens = console.tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == OPENAPI_PATH:
+            await self.app(scope, receive, send)  # the document describes; it holds nothing
+            return
         client = self._client(Request(scope)) if scope["type"] == "http" else None
         if scope["type"] == "http" and client is None:
             response = JSONResponse(
@@ -160,6 +171,36 @@ def api_routes(console: Console) -> list[Route]:
         Route("/deliveries/{delivery_id:int}", _delivery(console), methods=["GET"]),
         Route("/flags", _flags(console), methods=["GET"]),
         Route("/alerts", _alerts(console), methods=["GET"]),
+    ]
+
+
+def api_v1_routes(console: Console, context: ContextFactory, queue: Queue) -> list[Route]:
+    """/api/v1: the read routes, the write routes (each needs its permission) and the
+    OpenAPI document."""
+    need = console.guard
+    spec = document()
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(spec)
+
+    return [
+        *api_routes(console),
+        Route(
+            "/deliveries/{delivery_id:int}/resend",
+            need(Permission.RESEND, api_write.resend(console, context, queue)),
+            methods=["POST"],
+        ),
+        Route(
+            "/flags/{flag_id:int}/encoders",
+            need(Permission.ENCODE, api_write.encoders(console, context)),
+            methods=["GET"],
+        ),
+        Route(
+            "/flags/{flag_id:int}/encode",
+            need(Permission.ENCODE, api_write.encode(console, context)),
+            methods=["POST"],
+        ),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
 
 

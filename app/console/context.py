@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.console.access import Access, Permission, read_access_file
+from app.console.access import Access, Permission, Role, read_access_file
 from app.console.hotels import HotelNames
 from app.console.passwords import OpsUser, parse_users
 from app.console.sessions import Session, SessionCookies, id_hash, new_session
@@ -136,7 +136,12 @@ class Console:
         """What the signed-in user, or the API token, may do and see (ACCESS_FILE)."""
         client = request.scope.get("state", {}).get("api_client")
         if isinstance(client, ApiToken):
-            return self.access_file.token(client.name)
+            access = self.access_file.token(client.name)
+            if not self.access_file.names_token(client.name):
+                # Writing through the API (resend, encode) is given to a token by name: one
+                # handed out to read before the API could write cannot start to.
+                return Access(Role.VIEWER, access.scope)
+            return access
         return self.access_file.user(self.actor(request))
 
     def scope(self, request: Request) -> LedgerScope:

@@ -31,12 +31,18 @@ SWEEP = "keycourier.sweep"
 RECONCILE = "keycourier.reconcile"
 # A provider reported a sent message undelivered: plan its fallback (app/delivery/undelivered.py).
 AFTER_UNDELIVERED = "keycourier.after_undelivered"
+# Status webhooks to the PMS (app/outbound): beat's relay, and one send per webhook.
+RELAY_STATUS_WEBHOOKS = "keycourier.relay_status_webhooks"
+SEND_STATUS_WEBHOOK = "keycourier.send_status_webhook"
 QUEUE = "keycourier"
 TASKS = {
     Work.PROCESS_EVENT: PROCESS_EVENT,
     Work.SEND_DELIVERY: SEND_DELIVERY,
     Work.AFTER_UNDELIVERED: AFTER_UNDELIVERED,
+    Work.SEND_STATUS_WEBHOOK: SEND_STATUS_WEBHOOK,
 }
+# The work whose id is a delivery's (the ledger notes when each was handed on).
+_DELIVERY_WORK = (Work.SEND_DELIVERY, Work.AFTER_UNDELIVERED)
 # Work queued for later arrives a little after the ledger says it is due, so it never arrives
 # a hair early (and finds nothing to claim); the sweeper would catch it, but a minute later.
 DUE_MARGIN_SECONDS = 1.0
@@ -70,7 +76,7 @@ def hand_on(enqueuer: Enqueuer, ledger: Ledger, work: Sequence[Queued]) -> None:
     if not work:
         return
     enqueuer.enqueue(work)
-    now = [q.id for q in work if q.work is not Work.PROCESS_EVENT and q.countdown is None]
+    now = [q.id for q in work if q.work in _DELIVERY_WORK and q.countdown is None]
     if now:
         ledger.mark_deliveries_enqueued(now)
 

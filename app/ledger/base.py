@@ -53,8 +53,11 @@ def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> N
 
 
 class LedgerBase:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, status_webhooks: bool = False) -> None:
         self.engine = engine
+        # STATUS_WEBHOOK_URL is set: the state changes the PMS hears of write their webhook in
+        # the same transaction (app/ledger/outbox.py).
+        self.status_webhooks = status_webhooks
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager

@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.ledger.base import LedgerBase
 from app.ledger.delivery_states import Actor, move
 from app.ledger.models import AttemptOutcome, Delivery, DeliveryStatus, ProviderEvent, utcnow
+from app.ledger.outbox import owe_delivery
 from app.ledger.sending import ATTEMPTS, DELIVERIES
 
 PROVIDER_EVENTS = cast(Table, ProviderEvent.__table__)
@@ -162,6 +163,8 @@ class ProviderEventStore(LedgerBase):
                 report.provider_message_id, error_message, now,
             ):  # fmt: skip
                 return Reported(ReportOutcome.RECORDED, delivery_id)
+            if self.status_webhooks:
+                owe_delivery(connection, delivery_id, now)
         if target == DeliveryStatus.UNDELIVERED:
             return Reported(ReportOutcome.UNDELIVERED, delivery_id)
         return Reported(ReportOutcome.ADVANCED, delivery_id)
@@ -188,6 +191,8 @@ class ProviderEventStore(LedgerBase):
                     connection, delivery_id, target, report.error_code or report.status,
                     provider_message_id, reason, now,
                 )  # fmt: skip
+                if moved and self.status_webhooks:
+                    owe_delivery(connection, delivery_id, now)
                 undelivered = undelivered or (moved and target == DeliveryStatus.UNDELIVERED)
         return undelivered
 

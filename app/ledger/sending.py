@@ -66,6 +66,7 @@ from app.ledger.models import (
     ProviderEvent,
     utcnow,
 )
+from app.ledger.outbox import owe_delivery
 
 # Declarative models' __table__ is typed as a FromClause; it is a Table.
 DELIVERIES = cast(Table, Delivery.__table__)
@@ -401,7 +402,11 @@ class SendingStore(LedgerBase):
                  "b_reason": reason, "b_next": next_attempt_at, "b_now": now,
                  "b_follow_up": now if status == DeliveryStatus.FAILED else None},
             )  # fmt: skip
-            return released.rowcount == 1
+            if released.rowcount != 1:
+                return False
+            if self.status_webhooks and status == DeliveryStatus.FAILED:
+                owe_delivery(connection, claim.delivery.id, now)
+            return True
 
     def begin_attempt(
         self,
@@ -457,16 +462,22 @@ class SendingStore(LedgerBase):
         with_deadline = end.retry_deadline is not None
         if with_deadline:
             params["b_deadline"] = end.retry_deadline
+        # The PMS hears of a sent or failed key message in the same transaction.
+        tell = self.status_webhooks and end.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED)
         with self._connection() as connection:
             if connection.dialect.name == "postgresql":
                 row = connection.execute(_FINISH_BOTH[with_deadline], params).first()
                 if row is None:
                     return Finished.LOST
+                if tell:
+                    owe_delivery(connection, attempt.delivery_id, now)
                 return Finished.REPORTS_HELD if row.held_reports else Finished.RECORDED
             end_sending = _END_SENDING_WITH_DEADLINE if with_deadline else _END_SENDING
             if connection.execute(end_sending, params).rowcount != 1:
                 return Finished.LOST
             connection.execute(_FINISH_ATTEMPT, params)
+            if tell:
+                owe_delivery(connection, attempt.delivery_id, now)
             held = (
                 end.provider_message_id is not None
                 and connection.execute(select(_HAS_HELD_REPORTS), params).scalar()
@@ -524,6 +535,8 @@ class SendingStore(LedgerBase):
             if ended.rowcount != 1:
                 return Finished.LOST
             connection.execute(_SETTLE_FOUND, params)
+            if self.status_webhooks:
+                owe_delivery(connection, claim.delivery.id, now)
             held = connection.execute(select(_HAS_HELD_REPORTS), params).scalar()
             return Finished.REPORTS_HELD if held else Finished.RECORDED
 

@@ -27,6 +27,7 @@ from app.ledger.models import (
     FrontDeskFlag,
     utcnow,
 )
+from app.ledger.outbox import OutboxStore, owe_cards, owe_revoked
 from app.ledger.provider_events import ProviderEventStore
 from app.ledger.sending import AttemptEnd, Claimed, Destination, Finished, InFlight
 from app.ledger.window import WindowStore
@@ -57,14 +58,16 @@ _FINISH_EVENT = (
 )  # fmt: skip
 
 
-class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore):
+class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore, OutboxStore):
     """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py
     (scheduled ones: app/ledger/window.py; a deleted grant's: app/ledger/grants.py), provider
     status reports in app/ledger/provider_events.py."""
 
     @classmethod
-    def from_url(cls, database_url: str, pool_size: int = 10) -> Ledger:
-        return cls(make_engine(database_url, pool_size))
+    def from_url(
+        cls, database_url: str, pool_size: int = 10, *, status_webhooks: bool = False
+    ) -> Ledger:
+        return cls(make_engine(database_url, pool_size), status_webhooks=status_webhooks)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -156,11 +159,16 @@ class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore):
         return None if row is None else Event(**row)
 
     def finish_event(self, event_id: int, status: EventStatus, detail: str | None = None) -> None:
+        """Record how processing ended; a processed access_method.revoked or .deleted owes the
+        PMS its key.revoked in the same transaction."""
+        now = utcnow()
         with self._connection() as connection:
             connection.execute(
                 _FINISH_EVENT,
-                {"b_id": event_id, "b_status": status, "b_detail": detail, "b_now": utcnow()},
+                {"b_id": event_id, "b_status": status, "b_detail": detail, "b_now": now},
             )
+            if self.status_webhooks and status == EventStatus.PROCESSED:
+                owe_revoked(connection, event_id, now)
 
     def seen_seam_event_ids(self, seam_event_ids: Sequence[str]) -> set[str]:
         with self._transaction() as session:
@@ -247,16 +255,24 @@ class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore):
             return existing, False
 
     def close_flags(self, access_method_id: str) -> int:
-        with self._transaction() as session:
-            result = session.execute(
-                update(FrontDeskFlag)
-                .where(
-                    FrontDeskFlag.access_method_id == access_method_id,
-                    FrontDeskFlag.status == FlagStatus.OPEN,
-                )
-                .values(status=FlagStatus.CLOSED, closed_at=utcnow())
+        """Close the access method's open flags: its card is encoded (or issued). The PMS is
+        owed card.encoded for each, in the same transaction."""
+        now = utcnow()
+        with self._connection() as connection:
+            closed = list(
+                connection.execute(
+                    update(FrontDeskFlag)
+                    .where(
+                        FrontDeskFlag.access_method_id == access_method_id,
+                        FrontDeskFlag.status == FlagStatus.OPEN,
+                    )
+                    .values(status=FlagStatus.CLOSED, closed_at=now)
+                    .returning(FrontDeskFlag.id)
+                ).scalars()
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            if self.status_webhooks:
+                owe_cards(connection, closed, now)
+            return len(closed)
 
     def flags(self, access_method_id: str) -> list[FrontDeskFlag]:
         with self._transaction() as session:

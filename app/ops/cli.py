@@ -130,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
     # The event loop shares the GIL with the ingest writer thread: hand it over every 1 ms
     # instead of every 5, so a request never waits long behind the writer's Python.
     sys.setswitchinterval(0.001)
-    ledger = Ledger.from_url(settings.database_url)
+    ledger = Ledger.from_url(settings.database_url, status_webhooks=settings.status_webhooks)
     if settings.database_url.startswith("sqlite"):
         # Single-machine mode has no release phase: bring the SQLite ledger up to date here.
         upgrade(ledger.engine)

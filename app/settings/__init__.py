@@ -79,6 +79,9 @@ HINTS: dict[str, str] = {
     "QUIET_HOURS": QUIET_HOURS_HINT,
     "OPS_USERS": "comma-separated name:hash entries made by `keycourier ops-user NAME`",
     "OPS_SESSION_SECRET": "a long random string that signs the console's session cookie",
+    "STATUS_WEBHOOK_URL": "the http(s):// address of the PMS endpoint that takes keycourier's "
+    "status webhooks",
+    "STATUS_WEBHOOK_SECRET": "a Standard Webhooks signing secret (whsec_<base64>)",
 }
 
 
@@ -215,6 +218,17 @@ class Settings(BaseSettings):
     # Roles and scopes (app/console/access.py): a TOML file of who may do what, and whose
     # guests they see; unset, every console user and API token is an admin of everything.
     access_file: Path | None = None
+    # Status webhooks to the hotel's PMS (app/outbound): delivery.sent, delivery.delivered,
+    # delivery.failed, card.encoded, key.revoked, signed the Standard Webhooks way with the
+    # secret (whsec_<base64>). Unset URL: none are recorded or sent.
+    status_webhook_url: str | None = None
+    status_webhook_secret: SecretStr | None = None
+    # Tries per webhook before it is recorded as failed for good; the first retry waits
+    # STATUS_WEBHOOK_RETRY_SECONDS, each next one three times longer (at most 6 hours).
+    status_webhook_max_attempts: int = Field(default=10, ge=1, le=50)
+    status_webhook_retry_seconds: float = Field(default=10, gt=0, le=3600)
+    # How often beat hands the webhooks owed (new ones, retries due) to the workers.
+    status_webhook_poll_seconds: float = Field(default=5, gt=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod
@@ -246,6 +260,32 @@ class Settings(BaseSettings):
                 "call must end inside the lease it was made under, before anyone may take over"
             )
         return self
+
+    @model_validator(mode="after")
+    def _status_webhook_signed(self) -> Settings:
+        if self.status_webhook_url is not None and self.status_webhook_secret is None:
+            raise ValueError(
+                "STATUS_WEBHOOK_SECRET must be set with STATUS_WEBHOOK_URL: the PMS checks "
+                "every status webhook's signature with it"
+            )
+        return self
+
+    @field_validator("status_webhook_url")
+    @classmethod
+    def _status_webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError("is not an absolute http(s):// URL")
+        return value
+
+    @field_validator("status_webhook_secret")
+    @classmethod
+    def _status_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not is_svix_secret(value.get_secret_value()):
+            raise ValueError("is not a Standard Webhooks signing secret (expected whsec_<base64>)")
+        return value
 
     @field_validator("seam_api_key")
     @classmethod
@@ -373,6 +413,11 @@ class Settings(BaseSettings):
         if self.public_base_url is None:
             return None
         return f"{self.public_base_url}{TWILIO_STATUS_PATH}"
+
+    @property
+    def status_webhooks(self) -> bool:
+        """Status webhooks are owed to the PMS (recorded in the ledger's outbox, then sent)."""
+        return self.status_webhook_url is not None
 
     @property
     def sms_enabled(self) -> bool:

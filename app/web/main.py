@@ -56,7 +56,7 @@ def create_app(
 ) -> Starlette:
     settings.require("SEAM_WEBHOOK_SECRET")
     if ledger is None:
-        ledger = Ledger.from_url(settings.database_url)
+        ledger = Ledger.from_url(settings.database_url, status_webhooks=settings.status_webhooks)
     if enqueuer is None:
         if settings.redis_url is None:
             raise ConfigError(
