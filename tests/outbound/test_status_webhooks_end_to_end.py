@@ -1,0 +1,105 @@
+"""Status webhooks to a PMS through real processes: a signed Seam webhook becomes an SMS (the
+Twilio stand-in, through the SDK), Twilio's signed status callback says it was delivered, and the
+PMS (a real HTTP server here, checking every signature with svix) hears delivery.sent and
+delivery.delivered, signed; a PMS that answers 500 twice gets the same webhook again until it
+takes it, and every try is in the ledger."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.ledger.outbox import HookState
+from app.ledger.scope import EVERYWHERE
+from app.ledger.store import Ledger
+from app.standins.seam import SeamStandin
+from app.standins.sendgrid import SendGridStandin
+from app.standins.twilio import TwilioStandin
+from tests.conftest import provider_env
+from tests.outbound.receiver import SECRET, Receiver, receiving
+from tests.processes import Processes, free_port, post_sample, running_web, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def pms() -> Iterator[Receiver]:
+    with receiving(answers=[500, 500]) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def service(
+    seam: SeamStandin,
+    twilio: TwilioStandin,
+    sendgrid: SendGridStandin,
+    clean_postgres_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    pms: Receiver,
+) -> Iterator[tuple[str, Processes]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **provider_env(seam, twilio, sendgrid),
+        "DATABASE_URL": clean_postgres_url,
+        "REDIS_URL": redis_url,
+        "DELIVERY_CHANNELS": "sms",
+        "PUBLIC_BASE_URL": base,
+        "STATUS_WEBHOOK_URL": pms.url,
+        "STATUS_WEBHOOK_SECRET": SECRET,
+        "STATUS_WEBHOOK_POLL_SECONDS": "0.5",
+        "STATUS_WEBHOOK_RETRY_SECONDS": "0.5",
+    }
+    with running_web(env, tmp_path, port) as (base, processes):
+        processes.start("worker", "worker", "--concurrency", "2", "--beat")
+        yield base, processes
+
+
+def test_the_pms_hears_sent_then_delivered_signed_and_retried_until_taken(
+    service: tuple[str, Processes],
+    twilio: TwilioStandin,
+    pms: Receiver,
+    clean_postgres_url: str,
+) -> None:
+    """The guest's SMS goes out and Twilio reports it delivered: the PMS gets delivery.sent
+    (after answering 500 twice: three tries of one webhook-id) and delivery.delivered, each
+    with a signature svix verifies, naming the delivery and the masked phone, never the PIN."""
+    base, processes = service
+    assert post_sample(base, "access_method.issued.code", "msg_pms_1").status_code == 200
+    assert wait_for(lambda: len(twilio.sent) == 1, 60)
+    [sms] = twilio.sent
+    assert wait_for(lambda: pms.types() == ["delivery.sent"], 60), pms.requests
+
+    assert twilio.report_status(sms["sid"], "delivered") == 200
+    assert wait_for(lambda: pms.types() == ["delivery.sent", "delivery.delivered"], 60)
+
+    sent, delivered = pms.verified
+    assert pms.refused == 0
+    assert [status for _, status in pms.requests] == [500, 500, 200, 200]
+    first_id = pms.requests[0][0]
+    assert [webhook_id for webhook_id, _ in pms.requests[:3]] == [first_id] * 3
+    assert pms.requests[3][0] != first_id
+    assert sent["data"]["status"] == "sent"
+    assert delivered["data"]["status"] == "delivered"
+    assert sent["data"]["delivery_id"] == delivered["data"]["delivery_id"]
+    assert sent["data"]["channel"] == "sms"
+    assert sent["data"]["recipient"] and "+15555550123" not in json.dumps(pms.verified)
+    code = sms["body"].split()[-1].strip(".")  # never the PIN (nor any part of the message)
+    assert sms["body"] not in json.dumps(pms.verified)
+    assert not any(code in json.dumps(body) for body in pms.verified if code.isdigit())
+
+    ledger = Ledger.from_url(clean_postgres_url)
+    hooks = ledger.recent_status_webhooks(EVERYWHERE)
+    by_type = {hook.event_type: (hook, tries) for hook, tries in hooks}
+    hook, tries = by_type["delivery.sent"]
+    assert hook.state == HookState.DELIVERED
+    assert [t.status_code for t in tries] == [500, 500, 200]
+    assert hook.message_id == first_id
+    assert by_type["delivery.delivered"][0].state == HookState.DELIVERED
+    logs = processes.stop()
+    assert "status webhook delivered" in logs
+    assert "+15555550123" not in logs
