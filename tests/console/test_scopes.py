@@ -56,8 +56,24 @@ NEEDS = {
     ("GET", "/ops/templates"): Permission.TEMPLATES,
     ("POST", "/ops/templates/preview"): Permission.TEMPLATES,
     ("GET", "/ops/audit"): Permission.AUDIT,
+    ("GET", "/ops/webhooks"): Permission.WEBHOOKS,
     ("POST", "/ops/sign-out"): None,
 }
+# The API's write routes (/api/v1) and the permission each needs; every other /api route reads.
+API_NEEDS = {
+    ("POST", "/api/v1/deliveries/{delivery_id}/resend"): Permission.RESEND,
+    ("GET", "/api/v1/flags/{flag_id}/encoders"): Permission.ENCODE,
+    ("POST", "/api/v1/flags/{flag_id}/encode"): Permission.ENCODE,
+}
+# What a write route answers a token allowed to use it, in scope, given no body: a resend is
+# refused while the guest's message is still on its way (409: the walk's delivery is pending;
+# tests/console/test_api_v1.py resends a sent one), an encode asks which encoder (400).
+API_ANSWERS = {
+    ("POST", "/api/v1/deliveries/{delivery_id}/resend"): 409,
+    ("POST", "/api/v1/flags/{flag_id}/encode"): 400,
+}
+# Tokens ACCESS_FILE names with a role that writes (two_hotels.py); the others only read.
+API_WRITERS = {"pms-lumiere-room"}
 
 
 def templated_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -212,16 +228,19 @@ def test_every_api_route_keeps_each_token_to_its_hotels(
     sees_lumiere: bool,
     sees_harbour: bool,
 ) -> None:
-    """Every /api route, with Lumière's ids and Harbour's: an id outside the token's scope is
-    a 404; no answer names a guest outside it, whatever is searched for; reads are audited
-    under the token's name, never the token."""
+    """Every /api and /api/v1 route, with Lumière's ids and Harbour's: an id outside the
+    token's scope is a 404; a write route (resend, encode) is a 403 to a token whose role may
+    not (a viewer, or a token ACCESS_FILE does not name); no answer names a guest outside the
+    scope, whatever is searched for; reads are audited under the token's name, never the
+    token."""
     client.headers["Authorization"] = f"Bearer {token}"
     routes = [
         (m, p)
         for m, p in templated_routes(list(client.app.routes))  # type: ignore[attr-defined]
         if p.startswith("/api")
     ]
-    assert len(routes) >= 4
+    assert set(API_NEEDS) <= set(routes)
+    assert len(routes) >= 12
     for method, template in routes:
         for delivery_id, flag_id, seen in (
             (hotels.lumiere_delivery, hotels.lumiere_flag, sees_lumiere),
@@ -229,8 +248,13 @@ def test_every_api_route_keeps_each_token_to_its_hotels(
         ):
             path = fill(template, delivery_id, flag_id)
             answer = client.request(method, path)
-            expected = 404 if "{" in template and not seen else 200
-            assert answer.status_code == expected, (name, path)
+            if (method, template) in API_NEEDS and name not in API_WRITERS:
+                expected = 403
+            elif "{" in template and not seen:
+                expected = 404
+            else:
+                expected = API_ANSWERS.get((method, template), 200)
+            assert answer.status_code == expected, (name, path, answer.text)
             if not sees_harbour:
                 for trace in HARBOUR_TRACES:
                     assert trace not in answer.text, (name, path, trace)
