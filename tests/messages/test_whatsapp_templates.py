@@ -44,7 +44,9 @@ def templates(tmp_path: Path) -> Path:
     return Path(shutil.copytree(SHIPPED, tmp_path / "templates"))
 
 
-def check(templates: Path, properties: str, channels: tuple[str, ...] = ("sms", "email")) -> list[str]:
+def check(
+    templates: Path, properties: str, channels: tuple[str, ...] = ("sms", "email")
+) -> list[str]:
     (templates / "properties.toml").write_text(properties)
     result = check_templates(templates, channels=channels)  # type: ignore[arg-type]
     return [str(problem) for problem in result.problems] + result.notes
