@@ -94,6 +94,16 @@ class TwilioClient:
     def forget_headers(self) -> None:
         self._last.headers = {}
 
+    def create(self, params: dict[str, Any], ref: str, scrub: Callable[[Any], str]) -> str | None:
+        """Create one message; its SID. The SDK's errors become ours (see `translate`)."""
+        self.forget_headers()
+        try:
+            created = self.client.messages.create(**params)
+        except (TwilioException, requests.exceptions.RequestException) as exc:
+            raise self.translate(exc, ref, scrub) from exc
+        sid = getattr(created, "sid", None)
+        return sid if isinstance(sid, str) else None
+
     def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """requests response hook: keep this thread's last headers (for Retry-After)."""
         self._last.headers = dict(response.headers)

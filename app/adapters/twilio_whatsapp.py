@@ -4,9 +4,9 @@ A business-initiated WhatsApp message must use a template WhatsApp approved, so 
 sends a `Body`: each message is `ContentSid` (the template) and `ContentVariables` (a JSON
 object of its placeholders' texts), from `whatsapp:+E164` or a Messaging Service with a
 WhatsApp sender, to `whatsapp:+E164`. The status callback is the SMS one (Twilio posts the same
-MessageStatus callbacks, with `read` besides). Errors become app.errors as for SMS
-(twilio_sms.TwilioClient), with the variables' values (the PIN, the Instant Key URL) and the
-number removed from every message.
+MessageStatus callbacks, with `read` besides). The SDK itself is used only in twilio_sms
+(`TwilioClient`, shared): its errors become app.errors there, as for SMS, with the variables'
+values (the PIN, the Instant Key URL) and the number removed from every message.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ import json
 import logging
 from datetime import datetime
 from typing import Any
-
-import requests
-from twilio.base.exceptions import TwilioException
 
 from app.adapters.twilio_sms import PROVIDER, TwilioClient, status_callback_url
 from app.errors import PermanentProviderError
@@ -67,14 +64,9 @@ class TwilioWhatsApp:
             params["from_"] = PREFIX + sender.removeprefix(PREFIX)
         if self._status_callback:
             params["status_callback"] = status_callback_url(self._status_callback, message)
-        self._twilio.forget_headers()
-        try:
-            created = self._twilio.client.messages.create(**params)
-        except (TwilioException, requests.exceptions.RequestException) as exc:
-            raise self._twilio.translate(exc, ref, lambda text: _scrub(text, message)) from exc
-        sid = getattr(created, "sid", None)
+        sid = self._twilio.create(params, ref, lambda text: _scrub(text, message))
         log.info("twilio accepted whatsapp ref=%s to=%s", message.reference, mask_phone(message.to))
-        return Sent(provider=PROVIDER, provider_message_id=sid if isinstance(sid, str) else None)
+        return Sent(provider=PROVIDER, provider_message_id=sid)
 
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
         """The WhatsApp messages to `to` since `since`, with the text Twilio rendered from
