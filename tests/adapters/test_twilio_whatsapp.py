@@ -78,7 +78,8 @@ def test_a_hotel_sender_wins_and_a_messaging_service_replaces_from(
     whatsapp.send_whatsapp(message(sender=service))
 
     first, second = twilio.requests
-    assert first.form is not None and second.form is not None
+    assert first.form is not None
+    assert second.form is not None
     assert first.form["From"] == ["whatsapp:+33612345678"]
     assert second.form["MessagingServiceSid"] == [service]
     assert "From" not in second.form
@@ -92,7 +93,8 @@ def test_an_unknown_template_is_refused_for_good_without_the_code_or_number(
     with pytest.raises(PermanentProviderError) as raised:
         whatsapp.send_whatsapp(message(content_sid="HX" + "9" * 32))
     assert raised.value.code == "21655"
-    assert PIN not in str(raised.value) and GUEST not in str(raised.value)
+    assert PIN not in str(raised.value)
+    assert GUEST not in str(raised.value)
     assert twilio.whatsapp_sent == []
 
 
@@ -106,7 +108,8 @@ def test_an_error_echoing_the_variables_is_scrubbed(
     with pytest.raises(PermanentProviderError) as raised:
         whatsapp.send_whatsapp(message())
     for text in (str(raised.value), str(raised.value.__cause__)):
-        assert PIN not in text and GUEST not in text
+        assert PIN not in text
+        assert GUEST not in text
 
 
 def test_rate_limits_are_transient(whatsapp: TwilioWhatsApp, twilio: TwilioStandin) -> None:

@@ -150,7 +150,8 @@ def test_a_guest_not_on_whatsapp_gets_the_pin_by_sms(
     )
     by_channel = {channel: fallback for channel, _, fallback in statuses(clean_postgres_url)}
     assert sorted(by_channel) == ["email", "sms", "whatsapp"]
-    assert by_channel["sms"] is not None and by_channel["email"] is None
+    assert by_channel["sms"] is not None
+    assert by_channel["email"] is None
     desk = "frontdesk@hotel.example"
     assert wait_for(
         lambda: any(m["personalizations"][0]["to"][0]["email"] == desk for m in sendgrid.sent),

@@ -57,7 +57,8 @@ def test_a_hotel_turning_whatsapp_on_with_every_hotels_templates_passes(template
     template for are noted, not refused."""
     found = check(templates, KEYS + HOTEL_ON)
     assert len(found) == 1
-    assert "card_ready" in found[0] and "notice" in found[0]
+    assert "card_ready" in found[0]
+    assert "notice" in found[0]
 
 
 def test_a_hotel_sending_by_whatsapp_needs_each_key_messages_template(templates: Path) -> None:
@@ -144,7 +145,8 @@ channels = ["sms", "whatsapp"]
     mine = properties.whatsapp_template("pin_code", HOTEL, [ROOM])
     theirs = properties.whatsapp_template("pin_code", OTHER, [])
     assert mine == ContentTemplate({"": HOTEL_PIN}, {"1": "pin_code"})
-    assert theirs is not None and theirs.sids["fr"] == PIN_FR
+    assert theirs is not None
+    assert theirs.sids["fr"] == PIN_FR
     assert properties.routing(HOTEL, [ROOM]).channels == ("sms", "whatsapp")
     assert properties.routing(HOTEL, []).channels == ("whatsapp", "sms", "email")
     assert properties.routing(HOTEL, []).whatsapp_sender == "+33612345678"
@@ -161,7 +163,8 @@ def test_the_guest_language_picks_the_template_and_code_changed_uses_pin_codes(
     context = {"guest_first_name": "Alex", "pin_code": "4821", "space_names": ["204", "Spa"]}
     french = renderer.whatsapp_content("pin_code", HOTEL, [], context | {"locale": "fr"})
     german = renderer.whatsapp_content("code_changed", HOTEL, [], context | {"locale": "de"})
-    assert french is not None and german is not None
+    assert french is not None
+    assert german is not None
     assert (french.content_sid, german.content_sid) == (PIN_FR, PIN_EN)
     assert dict(french.variables) == {"1": "Alex", "2": "4821", "3": "204, Spa"}
     assert renderer.whatsapp_content("card_ready", HOTEL, [], context | {"locale": "en"}) is None
