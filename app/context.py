@@ -31,6 +31,7 @@ from app.ports import (
     SeamReader,
     SmsSender,
     Space,
+    WhatsAppSender,
 )
 from app.settings import Channel, Settings, search_key_from
 from app.settings.window import Window
@@ -71,6 +72,7 @@ class Policy:
     # The provider each channel's attempts are recorded under ("dry_run" without credentials).
     sms_provider: str
     email_provider: str
+    whatsapp_provider: str = "dry_run"
     # Keyed hashing of credentials and destinations: None when neither CREDENTIAL_HASH_KEY nor
     # SEAM_WEBHOOK_SECRET is set (an error only once something needs it).
     _fingerprint_key: bytes | None = field(default=None, repr=False)
@@ -94,6 +96,7 @@ class Policy:
             notify_card_ready=settings.notify_guest_card_ready,
             sms_provider="twilio" if settings.sms_enabled else "dry_run",
             email_provider="sendgrid" if settings.email_enabled else "dry_run",
+            whatsapp_provider="twilio" if settings.whatsapp_enabled else "dry_run",
             _fingerprint_key=key,
         )
 
@@ -110,6 +113,8 @@ class Policy:
         return search_key_from(self.fingerprint_key())
 
     def provider(self, channel: str) -> str:
+        if channel == "whatsapp":
+            return self.whatsapp_provider
         return self.sms_provider if channel == "sms" else self.email_provider
 
 
@@ -207,6 +212,7 @@ class Context:
     email: EmailSender
     templates: Templates
     policy: Policy
+    whatsapp: WhatsAppSender
     _leases: LeaseKeeper | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -230,7 +236,7 @@ class Context:
     @classmethod
     def from_settings(cls, settings: Settings, ledger: Ledger | None = None) -> Context:
         """The real adapters (or dry-run senders), the ledger and the live templates."""
-        from app.adapters.build import email_sender, seam_readers, sms_sender
+        from app.adapters.build import email_sender, seam_readers, sms_sender, whatsapp_sender
         from app.messages.live import LiveTemplates
 
         templates: LiveTemplates = LiveTemplates.from_settings(settings)
@@ -246,4 +252,5 @@ class Context:
             email=email_sender(settings),
             templates=templates,
             policy=Policy.from_settings(settings),
+            whatsapp=whatsapp_sender(settings),
         )

@@ -7,7 +7,7 @@ stray log of one of these objects cannot leak a PIN or an Instant Key URL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -243,6 +243,22 @@ class Email:
 
 
 @dataclass(frozen=True)
+class WhatsApp:
+    """A business-initiated WhatsApp message: an approved content template (Twilio's Content
+    API) and the values of its placeholders. The credential travels only in `variables`."""
+
+    # The guest's number, E.164, without the `whatsapp:` prefix (the adapter adds it).
+    to: str = field(repr=False)
+    content_sid: str
+    # ContentVariables: placeholder ("1", "2", ...) -> its text.
+    variables: Mapping[str, str] = field(repr=False)
+    reference: str = ""
+    # The hotel's WhatsApp sender (properties.toml): +E.164 or a Messaging Service SID (MG...);
+    # None: TWILIO_WHATSAPP_FROM.
+    sender: str | None = None
+
+
+@dataclass(frozen=True)
 class Sent:
     """What a provider said when it accepted a message."""
 
@@ -265,6 +281,15 @@ class SmsSender(Protocol):
 
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
         """Messages to `to` created since `since`; None when the provider cannot be asked."""
+        ...
+
+
+class WhatsAppSender(Protocol):
+    def send_whatsapp(self, message: WhatsApp) -> Sent: ...
+
+    def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
+        """WhatsApp messages to `to` (E.164) created since `since`, each with the text the
+        provider rendered from its template; None when the provider cannot be asked."""
         ...
 
 

@@ -3,12 +3,13 @@ a channel with no credentials."""
 
 from __future__ import annotations
 
-from app.adapters.dry_run import DryRunEmail, DryRunSms
+from app.adapters.dry_run import DryRunEmail, DryRunSms, DryRunWhatsApp
 from app.adapters.seam_api import SeamApiReader
 from app.adapters.sendgrid_email import SendGridEmail
-from app.adapters.timed import TimedEmail, TimedSeamReader, TimedSms
+from app.adapters.timed import TimedEmail, TimedSeamReader, TimedSms, TimedWhatsApp
 from app.adapters.twilio_sms import TwilioSms
-from app.ports import EmailSender, SeamReader, SmsSender
+from app.adapters.twilio_whatsapp import TwilioWhatsApp
+from app.ports import EmailSender, SeamReader, SmsSender, WhatsAppSender
 from app.settings import Settings
 
 
@@ -56,6 +57,22 @@ def sms_sender(settings: Settings) -> SmsSender:
         status_callback=settings.twilio_status_callback_url,
     )
     return TimedSms(twilio)
+
+
+def whatsapp_sender(settings: Settings) -> WhatsAppSender:
+    if not settings.whatsapp_enabled:
+        return DryRunWhatsApp(settings.dry_run_outbox)
+    assert settings.twilio_account_sid is not None
+    assert settings.twilio_auth_token is not None
+    twilio = TwilioWhatsApp(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        sender=settings.twilio_whatsapp_from,
+        base_url=settings.twilio_base_url,
+        timeout=settings.provider_timeout_seconds,
+        status_callback=settings.twilio_status_callback_url,
+    )
+    return TimedWhatsApp(twilio)
 
 
 def email_sender(settings: Settings) -> EmailSender:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.observability.masking import mask_destination
-from app.ports import Email, Sent, Sms
+from app.ports import Email, Sent, Sms, WhatsApp
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,26 @@ class DryRunSms:
         if message.sender:
             record["from"] = message.sender
         return _dry_send(self._outbox, "sms", message.to, message.reference, record)
+
+
+class DryRunWhatsApp:
+    def __init__(self, outbox: Path | None = None) -> None:
+        self._outbox = outbox
+
+    def recent_messages(self, to: str, since: datetime) -> None:
+        """A dry run never leaves a send in doubt."""
+        return None
+
+    def send_whatsapp(self, message: WhatsApp) -> Sent:
+        record: dict[str, Any] = {
+            "channel": "whatsapp",
+            "to": message.to,
+            "content_sid": message.content_sid,
+            "content_variables": dict(message.variables),
+        }
+        if message.sender:
+            record["from"] = message.sender
+        return _dry_send(self._outbox, "whatsapp", message.to, message.reference, record)
 
 
 class DryRunEmail:

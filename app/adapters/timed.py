@@ -25,6 +25,8 @@ from app.ports import (
     Sms,
     SmsSender,
     Space,
+    WhatsApp,
+    WhatsAppSender,
 )
 
 
@@ -119,6 +121,18 @@ class TimedEmail:
 
     def send_email(self, message: Email) -> Sent:
         return timed(self._provider, "send", lambda: self._inner.send_email(message))
+
+    def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
+        return timed(self._provider, "lookup", lambda: self._inner.recent_messages(to, since))
+
+
+class TimedWhatsApp:
+    def __init__(self, inner: WhatsAppSender, provider: str = "twilio") -> None:
+        self._inner = inner
+        self._provider = provider
+
+    def send_whatsapp(self, message: WhatsApp) -> Sent:
+        return timed(self._provider, "send", lambda: self._inner.send_whatsapp(message))
 
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage] | None:
         return timed(self._provider, "lookup", lambda: self._inner.recent_messages(to, since))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -32,7 +33,7 @@ from app.errors import (
     UnknownOutcome,
 )
 from app.observability.masking import mask_phone, mask_text
-from app.ports import ProviderMessage, Sent, Sms
+from app.ports import ProviderMessage, Sent, Sms, WhatsApp
 from app.settings import Settings
 
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -61,6 +62,124 @@ def _settle_environment(session: requests.Session, url: str) -> None:
     session.trust_env = False
 
 
+class TwilioClient:
+    """The SDK client the Twilio adapters share (SMS, WhatsApp): a connection pool sized for a
+    worker's threads, the provider timeout, each thread's last response headers (for
+    Retry-After), and the translation of the SDK's errors into app.errors."""
+
+    def __init__(
+        self, account_sid: str, auth_token: str, base_url: str | None, timeout: float
+    ) -> None:
+        if not account_sid or not auth_token:
+            raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must both be set")
+        self._last = threading.local()
+        http_client = TwilioHttpClient(
+            timeout=timeout, request_hooks={"response": [self._remember_headers]}
+        )
+        if http_client.session is not None:
+            # The SDK sizes its pool by CPU count (and not at all for http://); a worker sends
+            # from many threads at once, and a pool too small reconnects for every message.
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+            http_client.session.mount("https://", adapter)
+            http_client.session.mount("http://", adapter)
+            _settle_environment(http_client.session, base_url or DEFAULT_BASE_URL)
+        # With a base URL override, TWILIO_REGION/TWILIO_EDGE must not rewrite its host.
+        environment: dict[str, str] | None = {} if base_url else None
+        self.client = Client(
+            account_sid, auth_token, http_client=http_client, environment=environment
+        )
+        if base_url:
+            self.client.api.base_url = base_url.rstrip("/")
+
+    def forget_headers(self) -> None:
+        self._last.headers = {}
+
+    def create(self, params: dict[str, Any], ref: str, scrub: Callable[[Any], str]) -> str | None:
+        """Create one message; its SID. The SDK's errors become ours (see `translate`)."""
+        self.forget_headers()
+        try:
+            created = self.client.messages.create(**params)
+        except (TwilioException, requests.exceptions.RequestException) as exc:
+            raise self.translate(exc, ref, scrub) from exc
+        sid = getattr(created, "sid", None)
+        return sid if isinstance(sid, str) else None
+
+    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """requests response hook: keep this thread's last headers (for Retry-After)."""
+        self._last.headers = dict(response.headers)
+
+    def retry_after(self) -> float | None:
+        headers: dict[str, str] = getattr(self._last, "headers", {})
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        return retry_after_seconds(value)
+
+    def translate(self, exc: Exception, ref: str, scrub: Callable[[Any], str]) -> ProviderError:
+        """`exc` as one of ours; `scrub` removes the message's text and destination from what
+        Twilio's error says (the cause is chained, so it is scrubbed in place too)."""
+        if isinstance(exc, TwilioRestException | TwilioServiceException):
+            if isinstance(exc, TwilioRestException):
+                exc.msg = scrub(exc.msg)
+                detail = exc.msg
+            else:
+                exc.detail = scrub(exc.detail)
+                detail = f"{exc.title}: {exc.detail or ''}"
+            status = int(exc.status) if exc.status is not None else None
+            code = int(exc.code) if exc.code is not None else None
+            text = f"{ref} rejected with HTTP {status}: {detail}"
+            transient = (
+                code == TOO_MANY_REQUESTS or status == 429 or (status is not None and status >= 500)
+            )
+            if transient:
+                return TransientProviderError(
+                    PROVIDER,
+                    text,
+                    code=str(code) if code else None,
+                    status=status,
+                    retry_after=self.retry_after(),
+                )
+            return PermanentProviderError(
+                PROVIDER, text, code=str(code) if code else None, status=status
+            )
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            # Nothing reached Twilio: safe to resend.
+            return TransientProviderError(PROVIDER, f"{ref}: connect timed out", code="timeout")
+        if isinstance(exc, requests.exceptions.Timeout):
+            # The request went out but no answer came: Twilio may have accepted it.
+            return UnknownOutcome(
+                PROVIDER, f"{ref}: no answer in time (may have been sent)", code="read_timeout"
+            )
+        if isinstance(exc, requests.exceptions.RequestException):
+            return TransientProviderError(
+                PROVIDER, f"{ref}: {type(exc).__name__}", code="connection_error"
+            )
+        return PermanentProviderError(PROVIDER, f"{ref}: {type(exc).__name__}")
+
+    def recent(self, to: str, since: datetime, ref: str) -> list[ProviderMessage]:
+        """Twilio's newest messages to `to` (as Twilio spells it) created since `since`
+        (allowing for clock skew)."""
+        try:
+            found = self.client.messages.list(to=to, limit=RECENT_LIMIT, page_size=RECENT_LIMIT)
+        except (TwilioRestException, requests.exceptions.RequestException) as exc:
+            raise self.translate(exc, ref, lambda text: mask_text(str(text or ""))) from exc
+        except TwilioException as exc:
+            # The SDK's list pages raise a bare TwilioException on any HTTP error; a lookup is
+            # a read, safe to try again.
+            raise TransientProviderError(
+                PROVIDER, f"message lookup failed: {type(exc).__name__}", code="lookup_failed"
+            ) from exc
+        cutoff = since - CLOCK_SKEW
+        messages = []
+        for item in found:
+            created = getattr(item, "date_created", None)
+            sid, body = getattr(item, "sid", None), getattr(item, "body", None)
+            if not isinstance(sid, str) or not isinstance(body, str):
+                continue
+            if isinstance(created, datetime) and created < cutoff:
+                continue
+            messages.append(ProviderMessage(sid, body, created))
+        return messages
+
+
 class TwilioSms:
     """Sends one SMS per call. Prefers the Messaging Service when one is configured."""
 
@@ -84,24 +203,8 @@ class TwilioSms:
         self._from_number = from_number
         self._messaging_service_sid = messaging_service_sid
         self._status_callback = status_callback
-        self._last = threading.local()
-        http_client = TwilioHttpClient(
-            timeout=timeout, request_hooks={"response": [self._remember_headers]}
-        )
-        if http_client.session is not None:
-            # The SDK sizes its pool by CPU count (and not at all for http://); a worker sends
-            # from many threads at once, and a pool too small reconnects for every message.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
-            http_client.session.mount("https://", adapter)
-            http_client.session.mount("http://", adapter)
-            _settle_environment(http_client.session, base_url or DEFAULT_BASE_URL)
-        # With a base URL override, TWILIO_REGION/TWILIO_EDGE must not rewrite its host.
-        environment: dict[str, str] | None = {} if base_url else None
-        self._client = Client(
-            account_sid, auth_token, http_client=http_client, environment=environment
-        )
-        if base_url:
-            self._client.api.base_url = base_url.rstrip("/")
+        self._twilio = TwilioClient(account_sid, auth_token, base_url, timeout)
+        self._client = self._twilio.client
 
     def send_sms(self, message: Sms) -> Sent:
         sender: dict[str, Any]
@@ -118,7 +221,7 @@ class TwilioSms:
             sender = {"from_": self._from_number}
         if self._status_callback:
             sender["status_callback"] = status_callback_url(self._status_callback, message)
-        self._last.headers = {}
+        self._twilio.forget_headers()
         try:
             created = self._client.messages.create(to=message.to, body=message.body, **sender)
         except (TwilioException, requests.exceptions.RequestException) as exc:
@@ -129,81 +232,15 @@ class TwilioSms:
 
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
         """Twilio's newest messages to `to` created since `since` (allowing for clock skew)."""
-        try:
-            found = self._client.messages.list(to=to, limit=RECENT_LIMIT, page_size=RECENT_LIMIT)
-        except (TwilioRestException, requests.exceptions.RequestException) as exc:
-            raise self._translate(exc, Sms(to=to, body="", reference="lookup")) from exc
-        except TwilioException as exc:
-            # The SDK's list pages raise a bare TwilioException on any HTTP error; a lookup is
-            # a read, safe to try again.
-            raise TransientProviderError(
-                PROVIDER, f"message lookup failed: {type(exc).__name__}", code="lookup_failed"
-            ) from exc
-        cutoff = since - CLOCK_SKEW
-        messages = []
-        for item in found:
-            created = getattr(item, "date_created", None)
-            sid, body = getattr(item, "sid", None), getattr(item, "body", None)
-            if not isinstance(sid, str) or not isinstance(body, str):
-                continue
-            if isinstance(created, datetime) and created < cutoff:
-                continue
-            messages.append(ProviderMessage(sid, body, created))
-        return messages
-
-    # -- the boundary ----------------------------------------------------------------------
-
-    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """requests response hook: keep this thread's last headers (for Retry-After)."""
-        self._last.headers = dict(response.headers)
-
-    def _retry_after(self) -> float | None:
-        headers: dict[str, str] = getattr(self._last, "headers", {})
-        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-        return retry_after_seconds(value)
+        return self._twilio.recent(to, since, "sms lookup")
 
     def _translate(self, exc: Exception, message: Sms) -> ProviderError:
-        ref = f"sms ref={message.reference or '-'}"
-        if isinstance(exc, TwilioRestException | TwilioServiceException):
-            if isinstance(exc, TwilioRestException):
-                exc.msg = _scrub(exc.msg, message)  # the cause is chained: scrub it too
-                detail = exc.msg
-            else:
-                exc.detail = _scrub(exc.detail, message)
-                detail = f"{exc.title}: {exc.detail or ''}"
-            status = int(exc.status) if exc.status is not None else None
-            code = int(exc.code) if exc.code is not None else None
-            text = f"{ref} rejected with HTTP {status}: {detail}"
-            transient = (
-                code == TOO_MANY_REQUESTS or status == 429 or (status is not None and status >= 500)
-            )
-            if transient:
-                return TransientProviderError(
-                    PROVIDER,
-                    text,
-                    code=str(code) if code else None,
-                    status=status,
-                    retry_after=self._retry_after(),
-                )
-            return PermanentProviderError(
-                PROVIDER, text, code=str(code) if code else None, status=status
-            )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            # Nothing reached Twilio: safe to resend.
-            return TransientProviderError(PROVIDER, f"{ref}: connect timed out", code="timeout")
-        if isinstance(exc, requests.exceptions.Timeout):
-            # The request went out but no answer came: Twilio may have accepted it.
-            return UnknownOutcome(
-                PROVIDER, f"{ref}: no answer in time (may have been sent)", code="read_timeout"
-            )
-        if isinstance(exc, requests.exceptions.RequestException):
-            return TransientProviderError(
-                PROVIDER, f"{ref}: {type(exc).__name__}", code="connection_error"
-            )
-        return PermanentProviderError(PROVIDER, f"{ref}: {type(exc).__name__}")
+        return self._twilio.translate(
+            exc, f"sms ref={message.reference or '-'}", lambda text: _scrub(text, message)
+        )
 
 
-def status_callback_url(base: str, message: Sms) -> str:
+def status_callback_url(base: str, message: Sms | WhatsApp) -> str:
     """Where Twilio reports this message's status: `base`, with our opaque reference (the
     delivery id, `kc-<id>`) in the query so the callback finds its delivery even before the
     worker has recorded Twilio's answer. Twilio signs the whole URL, query included."""

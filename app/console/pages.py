@@ -22,7 +22,7 @@ from app.ledger.models import AuditEntry, Delivery, DeliveryStatus
 from app.observability.masking import mask_destination, mask_text
 
 STATUSES = tuple(status.value for status in DeliveryStatus)
-CHANNELS = ("sms", "email")
+CHANNELS = ("sms", "whatsapp", "email")
 PAGE_SIZE = 50
 # Past this, a page number is refused (400) rather than turned into an offset no database takes.
 MAX_PAGE = 1_000_000

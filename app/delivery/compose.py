@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from app.context import Context
+from app.delivery.channels import channel_name
 from app.delivery.credentials import credential_part, fingerprint
 from app.delivery.grant_alerts import grant_alert
 from app.delivery.key_errors import errors_fingerprint, unexplained_errors
@@ -21,7 +22,8 @@ from app.messages.kinds import MessageKind
 from app.messages.properties import Routing
 from app.messages.rendering import Templates
 from app.messages.variables import ledger_context, message_context
-from app.ports import AccessGrant, AccessMethod, Email, Guest, SeamReader, Sms, Space
+from app.ports import AccessGrant, AccessMethod, Email, Guest, SeamReader, Sms, Space, WhatsApp
+from app.settings import PHONE_CHANNELS
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class SeamState:
 
 @dataclass(frozen=True)
 class Composed:
-    message: Sms | Email
+    message: Sms | Email | WhatsApp
     guest: Guest | None
     # The front desk of the guest's hotel when properties.toml names one, for a failure's alert.
     hotel_desk: str | None = None
@@ -105,12 +107,13 @@ def compose(
                 raise Unsendable(DeliveryStatus.SUPERSEDED, "the credential changed before sending")
         country = ctx.templates.country(method.workspace_id, [s.space_id for s in spaces])
         guest = with_phone(guest, country)
-        if delivery.channel == "sms" and guest is not None and guest.phone_problem:
+        phone_channel = delivery.channel in PHONE_CHANNELS
+        if phone_channel and guest is not None and guest.phone_problem:
             # Twilio would refuse it (21211) after the attempt: fail now, and fall back.
             raise Unsendable(DeliveryStatus.FAILED, guest.phone_problem, guest)
         destination = guest_destination(guest, delivery.channel)
         if not destination:
-            missing = "a phone number" if delivery.channel == "sms" else "an email address"
+            missing = "a phone number" if phone_channel else "an email address"
             raise Unsendable(DeliveryStatus.SKIPPED, f"the guest no longer has {missing}")
 
     carries_credential = kind.carries_credential
@@ -126,7 +129,10 @@ def compose(
         code_changed=code_changed,
         problem=problem,
     )
-    rendered = _render(ctx.templates, delivery, message, destination, context, routing)
+    ids: tuple[str | None, Sequence[str]] = (method.workspace_id, space_ids)
+    rendered = _render(
+        ctx.templates, delivery, message, destination, context, routing, ids, guest=guest
+    )
     return Composed(rendered, guest, routing.front_desk_email)
 
 
@@ -171,7 +177,7 @@ def guest_destination(guest: Guest | None, channel: str, country: str | None = N
     `country`), None when they have none or it cannot be a phone number."""
     if guest is None:
         return None
-    if channel != "sms":
+    if channel not in PHONE_CHANNELS:
         return guest.email_address
     if not guest.phone_number:
         return None
@@ -202,8 +208,28 @@ def _render(
     destination: str,
     context: dict[str, object],
     routing: Routing,
-) -> Sms | Email:
+    where: tuple[str | None, Sequence[str]],
+    *,
+    guest: Guest | None = None,
+) -> Sms | Email | WhatsApp:
     reference = f"kc-{delivery.id}"
+    if delivery.channel == "whatsapp":
+        content = templates.whatsapp_content(message, where[0], where[1], context)
+        if content is None:
+            # Without an approved template it cannot go: a key falls back to the next
+            # channel (the guest is passed on for it), a notice is skipped.
+            kind = delivery.message_kind
+            status = DeliveryStatus.FAILED if kind.may_fall_back else DeliveryStatus.SKIPPED
+            raise Unsendable(
+                status,
+                f"no WhatsApp content template for {message} in templates/properties.toml "
+                f"([whatsapp.{message}])",
+                guest,
+            )
+        return WhatsApp(
+            destination, content.content_sid, content.variables, reference,
+            sender=routing.whatsapp_sender,
+        )  # fmt: skip
     if delivery.channel == "sms":
         body = templates.render_sms(message, context)
         return Sms(destination, body, reference, sender=routing.sms_sender)
@@ -240,8 +266,11 @@ def _access_cancelled(ctx: Context, delivery: Delivery) -> Composed:
         audience=templates.audience(delivery.kind, None, []),
     )
     # The rooms are gone with the access method: the hotel's (workspace's) senders.
-    routing = templates.routing(workspace_of(ctx.ledger, delivery), [])
-    message = _render(templates, delivery, delivery.kind, destination, context, routing)
+    workspace_id = workspace_of(ctx.ledger, delivery)
+    routing = templates.routing(workspace_id, [])
+    message = _render(
+        templates, delivery, delivery.kind, destination, context, routing, (workspace_id, [])
+    )
     return Composed(message, guest)
 
 
@@ -296,7 +325,7 @@ def describe_failures(deliveries: Sequence[Delivery]) -> str:
     for failed in deliveries:
         if failed.status not in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
             continue
-        channel = "SMS" if failed.channel == "sms" else "Email"
+        channel = channel_name(failed.channel)
         code = f" (code {failed.error_code})" if failed.error_code else ""
         reason = failed.error_message or "failed"
         lines.append(f"{channel} to {failed.destination_masked or '?'}: {reason}{code}")

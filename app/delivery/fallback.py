@@ -1,21 +1,25 @@
-"""After a delivery fails for good: try the guest's other channel, else tell the front desk.
+"""After a delivery fails for good: try the guest's next channel, else tell the front desk.
 
 A guest at a locked door is the failure keycourier exists to prevent, so a failed channel is
-never the end: the other channel is planned (once: the ledger's unique key sees to that), and
+never the end: the next channel of the hotel's order that reaches the guest is planned (once:
+the ledger's unique key sees to that; WhatsApp -> SMS -> email, app/delivery/channels.py), and
 when no channel is left that holds or will hold the credential, the front desk is emailed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from app.delivery.channels import fallback_order
 from app.delivery.compose import guest_destination
 from app.delivery.planned import About, Destination, new_delivery
 from app.ledger.models import Delivery
 from app.ledger.store import Ledger, NewDelivery
 from app.messages.kinds import MessageKind
 from app.ports import Guest, Queued, sends
+from app.settings import Channel
 
 if TYPE_CHECKING:
     from app.context import Policy
@@ -31,13 +35,15 @@ def after_failure(
     *,
     reported: bool = False,
     hotel_desk: str | None = None,
+    channels: Sequence[Channel] = (),
 ) -> list[Queued]:
     """Plan what follows a failed guest message; returns the deliveries to send.
 
     `reported`: the provider accepted the message, then reported it undelivered (a status
     callback); when the other channel is tried for it, the front desk hears of it too.
     `hotel_desk`: the front desk of the guest's hotel (properties.toml), when it has its own;
-    else the alert goes to FRONT_DESK_EMAIL."""
+    else the alert goes to FRONT_DESK_EMAIL. `channels`: the hotel's channel order (else
+    DELIVERY_CHANNELS), which says which channel comes next."""
     if not delivery.is_guest_message:
         log.error("front-desk message could not be sent", extra={"delivery_id": delivery.id})
         return []
@@ -46,10 +52,14 @@ def after_failure(
         log.error("guest notice could not be sent", extra={"delivery_id": delivery.id})
         return []
     to_send: list[int] = []
-    other = "email" if delivery.channel == "sms" else "sms"
-    destination = guest_destination(guest, other)
+    order = fallback_order(channels or policy.channels, delivery.channel)
+    # The next channel that reaches the guest (a phone number that cannot be one reaches
+    # them on neither WhatsApp nor SMS).
+    other, destination = next(
+        ((c, to) for c in order if (to := guest_destination(guest, c))), (None, None)
+    )
     falling_back = False
-    if destination:
+    if other is not None and destination:
         new = _like(
             delivery,
             channel=other,

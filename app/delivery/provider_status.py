@@ -30,6 +30,8 @@ TARGETS: dict[str, dict[str, DeliveryStatus | None]] = {
         ProviderEventStatus.DELIVERED: DeliveryStatus.DELIVERED,
         ProviderEventStatus.UNDELIVERED: DeliveryStatus.UNDELIVERED,
         ProviderEventStatus.FAILED: DeliveryStatus.UNDELIVERED,
+        # WhatsApp only: read implies delivered (its delivered callback may come after it)
+        ProviderEventStatus.READ: DeliveryStatus.DELIVERED,
     },
     SENDGRID: {
         ProviderEventStatus.DELIVERED: DeliveryStatus.DELIVERED,

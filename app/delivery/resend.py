@@ -127,7 +127,7 @@ def resend(
         return refused("unknown_reason")
     if request_id is not None and not _REQUEST_ID.fullmatch(request_id):
         return refused("bad_request_id")
-    if channel not in (None, "sms", "email"):
+    if channel not in (None, "sms", "email", "whatsapp"):
         return refused("bad_channel")
     original = ctx.ledger.get_delivery(delivery_id)
     if original is None:

@@ -12,6 +12,7 @@ second SMS.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from app.delivery.credentials import fingerprint
 from app.delivery.destinations import destination_hash
 from app.delivery.fallback import after_failure
 from app.delivery.retry_policy import backoff_seconds
-from app.delivery.workspace import hotel_desk_of
+from app.delivery.workspace import channels_of, hotel_desk_of
 from app.errors import (
     KeycourierError,
     PermanentProviderError,
@@ -34,9 +35,19 @@ from app.errors import (
 )
 from app.ledger.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.store import AttemptEnd, Claimed, Destination, Finished, InFlight
+from app.messages.whatsapp import EMPTY_VALUE
 from app.observability import metrics
 from app.observability.masking import mask_destination
-from app.ports import Guest, Queued, Sms, Work
+from app.ports import (
+    EmailSender,
+    Guest,
+    Queued,
+    Sms,
+    SmsSender,
+    WhatsApp,
+    WhatsAppSender,
+    Work,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +166,8 @@ def _send_claimed(ctx: Context, claimed: Claimed, state: SeamState | None) -> Ou
     try:
         if isinstance(composed.message, Sms):
             sent = ctx.sms.send_sms(composed.message)
+        elif isinstance(composed.message, WhatsApp):
+            sent = ctx.whatsapp.send_whatsapp(composed.message)
         else:
             sent = ctx.email.send_email(composed.message)
     except UnknownOutcome as exc:
@@ -210,7 +223,16 @@ def _follow_up(
     It was recorded as owed with the failure itself: if this process dies before it is marked
     done, the sweeper hands it to the follow-up task (app/delivery/undelivered.py)."""
     desk = hotel_desk if hotel_desk is not None else hotel_desk_of(ctx, delivery)
-    planned = tuple(after_failure(ctx.ledger, ctx.policy, delivery, guest, hotel_desk=desk))
+    planned = tuple(
+        after_failure(
+            ctx.ledger,
+            ctx.policy,
+            delivery,
+            guest,
+            hotel_desk=desk,
+            channels=channels_of(ctx, delivery),
+        )
+    )
     ctx.ledger.follow_up_done(delivery.id)
     return planned
 
@@ -296,8 +318,24 @@ def _in(seconds: float) -> datetime:
 
 def _message_fingerprint(key: bytes, composed: Composed) -> str:
     message = composed.message
+    if isinstance(message, WhatsApp):
+        filled = json.dumps(dict(message.variables), sort_keys=True, ensure_ascii=False)
+        return fingerprint(key, message.to, f"{message.content_sid}\n{filled}")
     body = message.body if isinstance(message, Sms) else message.text
     return fingerprint(key, message.to, body)
+
+
+def _is_the_lost_message(key: bytes, composed: Composed, lost: Attempt, body: str) -> bool:
+    """Whether a message the provider holds, with this text, is the one `lost` carried."""
+    message = composed.message
+    if not isinstance(message, WhatsApp):
+        return fingerprint(key, message.to, body) == lost.message_fingerprint
+    # Twilio keeps the text it wrote from the approved template, which keycourier never sees
+    # whole: it is this message when the attempt carried this very template and these values
+    # (the key among them), and the text shows every value.
+    values = [value for value in message.variables.values() if value != EMPTY_VALUE]
+    same_attempt = _message_fingerprint(key, composed) == lost.message_fingerprint
+    return same_attempt and all(value in body for value in values)
 
 
 def _find_lost_send(
@@ -309,7 +347,11 @@ def _find_lost_send(
     a second email is a lesser harm than a guest without a key.
     """
     message = composed.message
-    sender = ctx.sms if isinstance(message, Sms) else ctx.email
+    sender: SmsSender | EmailSender | WhatsAppSender = ctx.email
+    if isinstance(message, Sms):
+        sender = ctx.sms
+    elif isinstance(message, WhatsApp):
+        sender = ctx.whatsapp
     candidates = sender.recent_messages(message.to, lost.started_at)
     if candidates is None:
         return None
@@ -317,7 +359,7 @@ def _find_lost_send(
     matching = [
         candidate.provider_message_id
         for candidate in candidates
-        if fingerprint(key, message.to, candidate.body) == lost.message_fingerprint
+        if _is_the_lost_message(key, composed, lost, candidate.body)
     ]
     # A message another attempt already accounts for is not this one: a resend has the same
     # words as the message it repeats, sent moments before.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from app.context import Context
 from app.delivery.fallback import after_failure
-from app.delivery.workspace import for_delivery, hotel_desk_of
+from app.delivery.workspace import channels_of, for_delivery, hotel_desk_of
 from app.errors import NotFound
 from app.ledger.models import DeliveryStatus
 from app.ports import Guest, Queued
@@ -43,6 +43,9 @@ def after_undelivered(ctx: Context, delivery_id: int) -> list[Queued] | None:
         space_ids = []  # gone from Seam: its hotel's desk, by the workspace alone
     desk = hotel_desk_of(ctx, delivery, space_ids)
     reported = delivery.status == DeliveryStatus.UNDELIVERED
-    planned = after_failure(ledger, ctx.policy, delivery, guest, reported=reported, hotel_desk=desk)
+    planned = after_failure(
+        ledger, ctx.policy, delivery, guest,
+        reported=reported, hotel_desk=desk, channels=channels_of(ctx, delivery),
+    )  # fmt: skip
     ledger.follow_up_done(delivery_id)
     return planned

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from app.context import Context
 from app.ledger.models import Delivery
 from app.ledger.store import Ledger
+from app.settings import Channel
 
 
 def workspace_of(ledger: Ledger, delivery: Delivery) -> str | None:
@@ -41,3 +42,11 @@ def hotel_desk_of(ctx: Context, delivery: Delivery, space_ids: Sequence[str] = (
     """The front desk `delivery`'s hotel names in properties.toml (None: FRONT_DESK_EMAIL
     applies), from the ledger alone: its event's workspace, and `space_ids` when known."""
     return ctx.templates.routing(workspace_of(ctx.ledger, delivery), space_ids).front_desk_email
+
+
+def channels_of(ctx: Context, delivery: Delivery) -> tuple[Channel, ...]:
+    """The channel order of `delivery`'s hotel: its `channels` in properties.toml (a space's
+    wins), else DELIVERY_CHANNELS (app/delivery/channels.py)."""
+    workspace_id = delivery.workspace_id or workspace_of(ctx.ledger, delivery)
+    routed = ctx.templates.routing(workspace_id, delivery.space_id_list).channels
+    return routed or ctx.policy.channels

@@ -126,7 +126,8 @@ def card_ready(
     """Plan 'your key card is ready at the front desk' for the card's guests."""
     spaces = sorted({space for r in recipients for space in r.grant.space_ids})
     country = ctx.templates.country(method.workspace_id, spaces)
-    plan = address(MessageKind.CARD_READY, recipients, ctx.policy.channels, country)
+    channels = ctx.templates.routing(method.workspace_id, spaces).channels
+    plan = address(MessageKind.CARD_READY, recipients, channels or ctx.policy.channels, country)
     planned = []
     for message in plan.messages:
         guest = message.recipient.guest

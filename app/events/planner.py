@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.delivery.channels import first_channels
 from app.delivery.key_errors import (
     ERRORS_WITH_THEIR_OWN_ALERT,
     errors_fingerprint,
@@ -17,7 +18,7 @@ from app.delivery.key_errors import (
 from app.delivery.phones import parse_phone
 from app.messages.kinds import MessageKind
 from app.ports import AccessMethod, Recipient
-from app.settings import Channel
+from app.settings import PHONE_CHANNELS, Channel
 
 # What an access method's errors, warnings and pending mutations mean (Seam's descriptions in
 # spec/seam/openapi.json, `access_method`):
@@ -84,7 +85,11 @@ def address(
     A phone number is sent to as E.164, a national one read in the hotel's `country`
     (app/delivery/phones.py). One that cannot be a phone number is still planned as it is:
     sending it fails at once with the reason, and the guest's email takes over (the fallback),
-    so the ledger shows both."""
+    so the ledger shows both.
+
+    `channels` is the hotel's order (app/delivery/channels.py): the first phone channel it lists
+    (WhatsApp or SMS) goes, and email beside it; the others stand by as fallbacks."""
+    channels = first_channels(channels)
     messages: list[PlannedMessage] = []
     notes: list[str] = []
     seen: set[str] = set()
@@ -98,20 +103,26 @@ def address(
             continue
         seen.add(guest.user_identity_id)
         phone = guest.phone_number
-        if phone and "sms" in channels:
+        phone_channel = next((c for c in channels if c in PHONE_CHANNELS), None)
+        if phone and phone_channel is not None:
             parsed = parse_phone(phone, country)
             if parsed.problem is not None:
                 notes.append(
                     f"user identity {guest.user_identity_id}: {parsed.problem}; "
-                    "its SMS will fail and fall back to email"
+                    f"its {'WhatsApp' if phone_channel == 'whatsapp' else 'SMS'} will fail and "
+                    "fall back to email"
                 )
             phone = parsed.e164 or phone
-        destinations = {"sms": phone, "email": guest.email_address}
+        destinations = {"sms": phone, "whatsapp": phone, "email": guest.email_address}
         reachable = [(c, destinations[c]) for c in channels if destinations[c]]
         if not reachable:
             notes.append(
                 f"user identity {guest.user_identity_id} has no "
-                + " or ".join("phone number" if c == "sms" else "email address" for c in channels)
+                + " or ".join(
+                    dict.fromkeys(
+                        "phone number" if c in PHONE_CHANNELS else "email address" for c in channels
+                    )
+                )
             )
         for channel, destination in reachable:
             assert destination is not None

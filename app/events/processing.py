@@ -349,8 +349,11 @@ def _plan_guest(
     related = ctx.seam.get_related(method.access_method_id)
     recipients = _recipients(ctx.seam, event, related.grants)
     # The hotel's country (properties.toml): guests' national phone numbers are read in it.
-    country = ctx.templates.country(method.workspace_id, [s.space_id for s in related.spaces])
-    plan = plan_guest_messages(method, recipients, ctx.policy.channels, country)
+    space_ids = [s.space_id for s in related.spaces]
+    country = ctx.templates.country(method.workspace_id, space_ids)
+    # The hotel's channel order (properties.toml `channels`, else DELIVERY_CHANNELS).
+    channels = ctx.templates.routing(method.workspace_id, space_ids).channels
+    plan = plan_guest_messages(method, recipients, channels or ctx.policy.channels, country)
     credential_fp = fingerprint(
         ctx.policy.fingerprint_key(), method.access_method_id, method.credential
     )

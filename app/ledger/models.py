@@ -111,6 +111,8 @@ class ProviderEventStatus(StrEnum):
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     FAILED = "failed"
+    # WhatsApp's blue ticks: the guest opened it (after delivered, or in its place)
+    READ = "read"
     # SendGrid Event Webhook (event); "delivered" is shared with Twilio
     DEFERRED = "deferred"
     BOUNCE = "bounce"

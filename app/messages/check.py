@@ -10,6 +10,7 @@ every email must have its three parts, every SMS must fit the segment limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from app.messages.properties import Audience
 from app.messages.rendering import Renderer
 from app.messages.sms_segments import Segments, count_segments
 from app.messages.variables import SAMPLE_INSTANT_KEY_URL, SAMPLE_PIN, sample_context
-from app.settings import Settings
+from app.messages.whatsapp import credential_of, guest_messages
+from app.settings import ALL_CHANNELS, Channel, Settings
 from app.settings.locales import normalize_locale
 
 SAMPLE_PROPERTY = "Hotel Example"
@@ -73,12 +75,13 @@ def check_templates(
     default_locale: str = "en",
     default_timezone: str = "UTC",
     max_segments: int = 2,
+    channels: Sequence[Channel] = ALL_CHANNELS,
 ) -> CheckResult:
-    """Check a templates folder as it is on disk now."""
+    """Check a templates folder as it is on disk now; `channels`: DELIVERY_CHANNELS."""
     renderer = Renderer.from_folder(
         templates_dir, default_locale=default_locale, default_timezone=default_timezone
     )
-    return check_renderer(renderer, max_segments=max_segments)
+    return check_renderer(renderer, max_segments=max_segments, channels=channels)
 
 
 def check_configured(settings: Settings, templates_dir: Path | None = None) -> CheckResult:
@@ -89,11 +92,15 @@ def check_configured(settings: Settings, templates_dir: Path | None = None) -> C
         default_locale=settings.default_locale,
         default_timezone=settings.timezone,
         max_segments=settings.sms_max_segments,
+        channels=settings.delivery_channels,
     )
 
 
-def check_renderer(renderer: Renderer, *, max_segments: int = 2) -> CheckResult:
-    """Check the snapshot a Renderer holds; CheckResult.ok when a guest may be sent from it."""
+def check_renderer(
+    renderer: Renderer, *, max_segments: int = 2, channels: Sequence[Channel] = ALL_CHANNELS
+) -> CheckResult:
+    """Check the snapshot a Renderer holds; CheckResult.ok when a guest may be sent from it.
+    `channels` (DELIVERY_CHANNELS) is the order of hotels properties.toml gives none."""
     files = renderer.files
     result = CheckResult()
     if files.missing_folder:
@@ -110,11 +117,61 @@ def check_renderer(renderer: Renderer, *, max_segments: int = 2) -> CheckResult:
         for locale in sorted(renderer.locale_folders.get(message, {})):
             _check_message(renderer, message, locale, max_segments, result)
     result.notes += _fallback_notes(renderer)
+    if renderer.properties_error is None:
+        _check_whatsapp(renderer, channels, result)
     unique: dict[str, Problem] = {}  # one problem per file:line (a syntax error fails twice)
     for problem in result.problems:
         unique.setdefault(problem.where, problem)
     result.problems = list(unique.values())
     return result
+
+
+def _check_whatsapp(renderer: Renderer, channels: Sequence[Channel], result: CheckResult) -> None:
+    """Where WhatsApp is on (a hotel's `channels`, or DELIVERY_CHANNELS for the others), each
+    key message needs a content template, with one for DEFAULT_LOCALE when it names languages;
+    a notice without one is not sent by WhatsApp (noted)."""
+    properties = renderer.properties
+    places: list[tuple[str, str | None, list[str]]] = []
+    for name, entry in properties.entries():
+        if entry.channels is not None and "whatsapp" in entry.channels:
+            table, _, seam_id = name.partition(".")
+            workspace = seam_id if table == "workspaces" else None
+            places.append((f"[{name}]", workspace, [] if workspace else [seam_id]))
+    if "whatsapp" in channels:
+        places.append(("DELIVERY_CHANNELS", None, []))
+    default = renderer.default_locale
+    for where, workspace_id, space_ids in places:
+        missing_notices = []
+        for message in guest_messages():
+            kind = MessageKind.by_template(message)
+            template = properties.whatsapp_template(message, workspace_id, space_ids)
+            if template is None and kind is not None and kind.value != message:
+                template = properties.whatsapp_template(kind.value, workspace_id, space_ids)
+            if template is None and credential_of(message) is not None:
+                result.problems.append(
+                    Problem(
+                        f"{PROPERTIES_FILE}: {where}",
+                        f"sends keys by WhatsApp, but no content template is named for "
+                        f"{message}: add [whatsapp.{message}] (content_sid and variables)",
+                    )
+                )
+            elif template is None:
+                missing_notices.append(message)
+            elif "" not in template.sids and default not in template.sids:
+                result.problems.append(
+                    Problem(
+                        f"{PROPERTIES_FILE}: {where}",
+                        f"whatsapp.{message}.content_sid names no template for DEFAULT_LOCALE "
+                        f"({default}), which other languages fall back to",
+                    )
+                )
+        if missing_notices:
+            result.notes.append(
+                f"{PROPERTIES_FILE}: {where} sends by WhatsApp, but names no content template "
+                f"for {', '.join(missing_notices)}: guests reached by WhatsApp get "
+                f"{'that notice' if len(missing_notices) == 1 else 'those notices'} by their "
+                "other channels only"
+            )
 
 
 def _fallback_notes(renderer: Renderer) -> list[str]:

@@ -21,7 +21,8 @@ from app.messages.check import Problem, check_renderer
 from app.messages.files import read_files, stamp
 from app.messages.properties import Audience, Routing
 from app.messages.rendering import RenderedEmail, Renderer
-from app.settings import Settings
+from app.messages.whatsapp import Content
+from app.settings import ALL_CHANNELS, Channel, Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class LiveTemplates:
         default_locale: str = "en",
         default_timezone: str = "UTC",
         max_segments: int = 2,
+        channels: Sequence[Channel] = ALL_CHANNELS,
         reload_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -43,6 +45,7 @@ class LiveTemplates:
         self._default_locale = default_locale
         self._default_timezone = default_timezone
         self._max_segments = max_segments
+        self._channels = tuple(channels)
         self._reload_seconds = reload_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -59,6 +62,7 @@ class LiveTemplates:
             default_locale=settings.default_locale,
             default_timezone=settings.timezone,
             max_segments=settings.sms_max_segments,
+            channels=settings.delivery_channels,
             reload_seconds=settings.templates_reload_seconds,
         )
 
@@ -83,7 +87,7 @@ class LiveTemplates:
         candidate = Renderer(
             files, default_locale=self._default_locale, default_timezone=self._default_timezone
         )
-        result = check_renderer(candidate, max_segments=self._max_segments)
+        result = check_renderer(candidate, max_segments=self._max_segments, channels=self._channels)
         self._stamp = files.stamp
         if result.ok:
             replaced = self._current is not None
@@ -136,6 +140,15 @@ class LiveTemplates:
 
     def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
         return self.current().routing(workspace_id, space_ids)
+
+    def whatsapp_content(
+        self,
+        message: str,
+        workspace_id: str | None,
+        space_ids: Sequence[str],
+        context: Mapping[str, object],
+    ) -> Content | None:
+        return self.current().whatsapp_content(message, workspace_id, space_ids, context)
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.current().render_sms(message, context)

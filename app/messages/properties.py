@@ -5,6 +5,11 @@ wins over its workspace's, and anything unset falls back to DEFAULT_LOCALE, TIME
 FRONT_DESK_EMAIL, TWILIO_FROM_NUMBER / TWILIO_MESSAGING_SERVICE_SID and SENDGRID_FROM_EMAIL (a
 hotel with no country has guests' national phone numbers refused: only numbers with their
 +country code are sent to).
+
+WhatsApp (app/messages/whatsapp.py): a hotel's `channels` (their order: the first phone channel
+goes, the next is its fallback), its `whatsapp_from` sender, and the content templates its
+messages go out as: `[whatsapp.MESSAGE]` for every hotel, `[workspaces."ID".whatsapp.MESSAGE]`
+for one (unset: DELIVERY_CHANNELS, TWILIO_WHATSAPP_FROM).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from app.errors import PropertiesError
+from app.messages.whatsapp import ContentTemplate, parse_templates
+from app.settings import Channel
 from app.settings.locales import normalize_locale
 
 _ROUTING_KEYS = (
@@ -28,8 +35,18 @@ _ROUTING_KEYS = (
     "sendgrid_from_email",
     "sendgrid_from_name",
 )
-_ENTRY_KEYS = frozenset({"locale", "timezone", "property_name", "country", *_ROUTING_KEYS})
+# Settings that are not text: a hotel's channel order and its WhatsApp content templates.
+_LIST_KEYS = frozenset({"channels"})
+_TABLE_KEYS = frozenset({"whatsapp"})
+_ENTRY_KEYS = frozenset(
+    {"locale", "timezone", "property_name", "country", "whatsapp_from", *_ROUTING_KEYS}
+    | _LIST_KEYS
+    | _TABLE_KEYS
+)
 _TABLES = ("workspaces", "spaces")
+# Top-level tables besides those of workspaces and spaces: every hotel's WhatsApp templates.
+_GLOBAL_TABLES = ("whatsapp",)
+_CHANNELS: tuple[Channel, ...] = ("whatsapp", "sms", "email")
 # What a mail provider accepts as one address: no spaces, one @, a dotted domain.
 _EMAIL = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -49,6 +66,12 @@ class Entry:
     twilio_messaging_service_sid: str | None = None
     sendgrid_from_email: str | None = None
     sendgrid_from_name: str | None = None
+    # The channels its guests get their key on, in order (None: DELIVERY_CHANNELS).
+    channels: tuple[Channel, ...] | None = None
+    # Its WhatsApp sender: +E.164 or a Messaging Service SID (None: TWILIO_WHATSAPP_FROM).
+    whatsapp_from: str | None = None
+    # Its own WhatsApp content templates, by message (the global ones fill the rest).
+    whatsapp: Mapping[str, ContentTemplate] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,10 @@ class Routing:
     sms_sender: str | None = None
     email_sender: str | None = None
     email_sender_name: str | None = None
+    # The channels a guest's key goes on, in order (None: DELIVERY_CHANNELS), and the
+    # WhatsApp sender (None: TWILIO_WHATSAPP_FROM).
+    channels: tuple[Channel, ...] | None = None
+    whatsapp_sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,8 @@ class Audience:
 class PropertyMap:
     workspaces: Mapping[str, Entry] = field(default_factory=dict)
     spaces: Mapping[str, Entry] = field(default_factory=dict)
+    # [whatsapp.MESSAGE]: every hotel's content templates, unless its entry names its own.
+    whatsapp: Mapping[str, ContentTemplate] = field(default_factory=dict)
 
     def lookup(self, workspace_id: str | None, space_ids: Iterable[str]) -> Entry:
         """The entry for these ids: each field from the first space that sets it, else the
@@ -100,6 +129,13 @@ class PropertyMap:
             twilio_messaging_service_sid=sms.twilio_messaging_service_sid if sms else None,
             sendgrid_from_email=first("sendgrid_from_email"),
             sendgrid_from_name=first("sendgrid_from_name"),
+            channels=next((e.channels for e in entries if e.channels), None),
+            whatsapp_from=first("whatsapp_from"),
+            whatsapp={
+                message: template
+                for entry in reversed(entries)
+                for message, template in entry.whatsapp.items()
+            },
         )
 
     def routing(self, workspace_id: str | None, space_ids: Iterable[str]) -> Routing:
@@ -110,7 +146,23 @@ class PropertyMap:
             sms_sender=entry.twilio_messaging_service_sid or entry.twilio_from,
             email_sender=entry.sendgrid_from_email,
             email_sender_name=entry.sendgrid_from_name,
+            channels=entry.channels,
+            whatsapp_sender=entry.whatsapp_from,
         )
+
+    def whatsapp_template(
+        self, message: str, workspace_id: str | None, space_ids: Iterable[str]
+    ) -> ContentTemplate | None:
+        """The content template `message` goes out as by WhatsApp for these ids: the first
+        space's or the workspace's own, else every hotel's; None when none is named."""
+        own = self.lookup(workspace_id, space_ids).whatsapp
+        return own.get(message) or self.whatsapp.get(message)
+
+    def entries(self) -> list[tuple[str, Entry]]:
+        """Every entry, as `workspaces.ID` or `spaces.ID`, for the check's messages."""
+        return [(f"workspaces.{key}", e) for key, e in self.workspaces.items()] + [
+            (f"spaces.{key}", e) for key, e in self.spaces.items()
+        ]
 
     def locales(self) -> set[str]:
         return {e.locale for e in [*self.workspaces.values(), *self.spaces.values()] if e.locale}
@@ -148,13 +200,18 @@ def parse_properties(source: str) -> PropertyMap:
         raise PropertiesError(
             f"not valid TOML: {exc}", int(match.group(1)) if match else None
         ) from None
-    unknown = set(data) - set(_TABLES)
+    unknown = set(data) - set(_TABLES) - set(_GLOBAL_TABLES)
     if unknown:
         name = sorted(unknown)[0]
         raise PropertiesError(
-            f"unknown section {name!r}: only [workspaces.ID] and [spaces.ID] are allowed",
+            f"unknown section {name!r}: only [workspaces.ID], [spaces.ID] and "
+            "[whatsapp.MESSAGE] are allowed",
             _line_of(source, name),
         )
+    try:
+        whatsapp = parse_templates(data.get("whatsapp", {}))
+    except ValueError as exc:
+        raise PropertiesError(str(exc), _line_of(source, "whatsapp")) from None
     tables: dict[str, dict[str, Entry]] = {}
     for table in _TABLES:
         section = data.get(table, {})
@@ -166,7 +223,7 @@ def parse_properties(source: str) -> PropertyMap:
                     _line_of(source, seam_id),
                 )
             tables[table][seam_id] = _entry(source, table, seam_id, values)
-    return PropertyMap(tables["workspaces"], tables["spaces"])
+    return PropertyMap(tables["workspaces"], tables["spaces"], whatsapp)
 
 
 def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> Entry:
@@ -178,7 +235,7 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
                 f"(allowed: {', '.join(sorted(_ENTRY_KEYS))})",
                 line,
             )
-        if not isinstance(value, str):
+        if key not in _LIST_KEYS | _TABLE_KEYS and not isinstance(value, str):
             raise PropertiesError(f"[{table}.{seam_id}] {key} must be text in quotes", line)
     if "twilio_from" in values and "twilio_messaging_service_sid" in values:
         raise PropertiesError(
@@ -190,7 +247,7 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
         locale = values.get("locale")
         timezone = values.get("timezone")
         country = values.get("country")
-        text = {key: str(value).strip() for key, value in values.items()}
+        text = {key: str(value).strip() for key, value in values.items() if isinstance(value, str)}
         return Entry(
             locale=normalize_locale(locale) if isinstance(locale, str) else None,
             timezone=check_timezone(timezone) if isinstance(timezone, str) else None,
@@ -203,6 +260,9 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
             ),
             sendgrid_from_email=_checked(text, "sendgrid_from_email", check_email),
             sendgrid_from_name=_checked(text, "sendgrid_from_name", check_sender_name),
+            channels=check_channels(values["channels"]) if "channels" in values else None,
+            whatsapp_from=_checked(text, "whatsapp_from", check_whatsapp_sender),
+            whatsapp=parse_templates(values.get("whatsapp", {})),
         )
     except ValueError as exc:
         raise PropertiesError(f"[{table}.{seam_id}] {exc}", line) from None
@@ -247,6 +307,32 @@ def check_messaging_service(text: str) -> str:
             f"{text!r} is not a Twilio Messaging Service SID (MG followed by 32 hex characters)"
         )
     return text
+
+
+def check_channels(value: object) -> tuple[Channel, ...]:
+    """`["whatsapp", "sms", "email"]`: each channel once, in the order they are tried."""
+    if not isinstance(value, list) or not value:
+        raise ValueError('channels must be a list, e.g. ["whatsapp", "sms", "email"]')
+    channels: list[Channel] = []
+    for item in value:
+        name = item.strip().lower() if isinstance(item, str) else None
+        channel = next((c for c in _CHANNELS if c == name), None)
+        if channel is None:
+            raise ValueError(
+                f"channels: {item!r} is not a channel (they are: whatsapp, sms, email)"
+            )
+        if channel in channels:
+            raise ValueError(f"channels: {channel} is listed twice")
+        channels.append(channel)
+    return tuple(channels)
+
+
+def check_whatsapp_sender(text: str) -> str:
+    """A WhatsApp sender: +E.164 (`whatsapp:+...` alike) or a Messaging Service SID."""
+    sender = text.removeprefix("whatsapp:")
+    if sender.startswith("MG"):
+        return check_messaging_service(sender)
+    return check_phone_number(sender)
 
 
 def check_sender_name(text: str) -> str:

@@ -21,6 +21,7 @@ from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxErr
 from app.errors import PropertiesError, TemplateError
 from app.messages.catalog import GUEST_PARTS, MESSAGES, PROPERTIES_FILE
 from app.messages.files import TemplateFiles, read_files
+from app.messages.kinds import MessageKind
 from app.messages.properties import (
     Audience,
     PropertyMap,
@@ -28,6 +29,7 @@ from app.messages.properties import (
     parse_properties,
 )
 from app.messages.sandbox import MAX_OUTPUT_CHARS, Sandbox, SnapshotLoader, render_budget
+from app.messages.whatsapp import Content, content_variables
 from app.settings.locales import normalize_locale
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -64,6 +66,18 @@ class Templates(Protocol):
     def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
         """The property's front desk and senders from properties.toml; None where it sets
         none (FRONT_DESK_EMAIL and the providers' senders then apply)."""
+        ...
+
+    def whatsapp_content(
+        self,
+        message: str,
+        workspace_id: str | None,
+        space_ids: Sequence[str],
+        context: Mapping[str, object],
+    ) -> Content | None:
+        """The WhatsApp content template `message` goes out as for these Seam ids, in the
+        context's language, with its placeholders filled; None when properties.toml names
+        none."""
         ...
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
@@ -147,6 +161,29 @@ class Renderer:
     def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
         """The property's front desk and senders (properties.toml; None where unset)."""
         return self.properties.routing(workspace_id, space_ids)
+
+    def whatsapp_content(
+        self,
+        message: str,
+        workspace_id: str | None,
+        space_ids: Sequence[str],
+        context: Mapping[str, object],
+    ) -> Content | None:
+        """The content template (properties.toml) and ContentVariables for `message`; a
+        variant without its own (code_changed) goes out as its message's (pin_code)."""
+        kind = MessageKind.by_template(message)
+        names = [message] + ([kind.value] if kind is not None and kind.value != message else [])
+        for name in names:
+            template = self.properties.whatsapp_template(name, workspace_id, space_ids)
+            if template is None:
+                continue
+            locale = context.get("locale")
+            wanted = locale if isinstance(locale, str) else self.default_locale
+            sid = template.sid_for(wanted, self.default_locale)
+            if sid is None:
+                return None
+            return Content(sid, content_variables(template, context))
+        return None
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()

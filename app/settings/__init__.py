@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -51,8 +52,12 @@ from app.settings.window import (
 )
 from app.settings.workspaces import SeamWorkspace, is_svix_secret, read_workspaces
 
-Channel = Literal["sms", "email"]
+Channel = Literal["sms", "email", "whatsapp"]
+# The default of DELIVERY_CHANNELS: WhatsApp needs content templates (properties.toml) first.
 ALL_CHANNELS: tuple[Channel, ...] = ("sms", "email")
+# The channels that reach a guest's phone number: one message of a key goes on the first of
+# them a hotel lists, the next stands by as its fallback (app/delivery/channels.py).
+PHONE_CHANNELS: tuple[Channel, ...] = ("whatsapp", "sms")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/keycourier.sqlite3"
 DEFAULT_EMBEDDED_BROKER_URL = "sqla+sqlite:///var/broker.sqlite3"
@@ -65,7 +70,9 @@ HINTS: dict[str, str] = {
     "SEAM_WORKSPACES_FILE": "a TOML file listing the Seam workspaces (see README, Hotel groups)",
     "DATABASE_URL": "a SQLAlchemy URL such as postgresql://user@host/db or sqlite:///path",
     "REDIS_URL": "a Redis URL such as redis://localhost:6379/0",
-    "DELIVERY_CHANNELS": "a comma-separated list of: sms, email",
+    "DELIVERY_CHANNELS": "a comma-separated list of: sms, email, whatsapp",
+    "TWILIO_WHATSAPP_FROM": "a WhatsApp sender of your Twilio account: +E.164 (or whatsapp:+...) "
+    "or a Messaging Service SID (MG...)",
     "PORT": "the TCP port the web process listens on",
     "TIMEZONE": "an IANA time zone such as Europe/Paris",
     "DEFAULT_LOCALE": "a language code with a folder in every message, such as en or fr",
@@ -109,6 +116,9 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_base_url: str | None = None
+    # The WhatsApp sender guests see (a hotel's whatsapp_from in properties.toml wins): a
+    # number registered as a WhatsApp sender in Twilio (+E.164), or a Messaging Service SID.
+    twilio_whatsapp_from: str | None = None
 
     sendgrid_api_key: SecretStr | None = None
     sendgrid_from_email: str | None = None
@@ -354,6 +364,16 @@ class Settings(BaseSettings):
             return names
         return value
 
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _whatsapp_from(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        sender = value.strip().removeprefix("whatsapp:")
+        if not re.fullmatch(r"\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32}", sender):
+            raise ValueError("is not a +E.164 number or a Messaging Service SID")
+        return sender
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -427,6 +447,12 @@ class Settings(BaseSettings):
             and self.twilio_auth_token
             and (self.twilio_from_number or self.twilio_messaging_service_sid)
         )
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """Twilio's credentials are set: WhatsApp is sent through it (the sender may come from
+        a hotel's whatsapp_from); otherwise WhatsApp runs dry."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
     def email_enabled(self) -> bool:

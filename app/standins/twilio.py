@@ -6,14 +6,25 @@ Twilio's magic test numbers (+15005550001 invalid, +15005550009 not a mobile, ..
 lists or fetches what it accepted so that ambiguous sends can be looked up afterwards. Like
 Twilio, it POSTs a signed status callback to a message's `StatusCallback` URL, on cue
 (`report_status`).
+
+WhatsApp, as Twilio's Content API sends it: to `whatsapp:+E164` from `whatsapp:+E164` (or a
+Messaging Service), with `ContentSid` (a content template `add_content` registered; else 21655)
+and `ContentVariables` (a JSON object of non-empty strings; else 21656). It renders the body from
+the template as Twilio does and keeps what was asked in `whatsapp_sent`. A free-form WhatsApp
+(`Body`, no template) is accepted and then fails with 63016, as outside the 24-hour window; a
+destination told to fail (`fail_whatsapp`: 63003 not on WhatsApp, 63016, ...) is accepted and
+then reported `failed` with that code to its StatusCallback, as Twilio would.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import json
 import math
 import re
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -50,6 +61,11 @@ MAGIC_TO: dict[str, tuple[int, str]] = {
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
     "+15005550009": (21614, "'To' number {to} is not a mobile number"),
 }
+
+
+WHATSAPP = "whatsapp:"
+_CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+_PLACEHOLDER = re.compile(r"\{\{\s*([0-9A-Za-z_]{1,16})\s*\}\}")
 
 
 def twilio_error(status: int, code: int, message: str) -> Answer:
@@ -94,6 +110,33 @@ class TwilioStandin(StandinServer):
         self._status_callbacks: dict[str, str] = {}
         # What fetching the account answers: active, suspended or closed.
         self.account_status = "active"
+        # WhatsApp: content templates by SID (their body, with {{1}} placeholders), what was
+        # sent with them, and destinations told to fail (number -> Twilio's error code).
+        self._contents: dict[str, str] = {}
+        self._whatsapp: list[dict[str, Any]] = []
+        self._whatsapp_failures: dict[str, int] = {}
+        # How long after accepting a failing WhatsApp its `failed` callback is posted.
+        self.failure_delay = 0.2
+
+    def add_content(self, content_sid: str, body: str) -> None:
+        """Register a content template (as made in Twilio's Content Template Builder)."""
+        if not _CONTENT_SID.fullmatch(content_sid):
+            raise ValueError("a content template SID is HX followed by 32 hex characters")
+        with self._lock:
+            self._contents[content_sid] = body
+
+    def fail_whatsapp(self, number: str, code: int = 63003) -> None:
+        """Messages to this WhatsApp number (E.164) are accepted, then fail with `code`:
+        63003 the number is not on WhatsApp, 63016 outside the 24-hour window, ..."""
+        with self._lock:
+            self._whatsapp_failures[number.removeprefix(WHATSAPP)] = code
+
+    @property
+    def whatsapp_sent(self) -> list[dict[str, Any]]:
+        """Every WhatsApp message accepted, oldest first: sid, to, from, messaging_service_sid,
+        content_sid, content_variables (the object as sent) and the body rendered from it."""
+        with self._lock:
+            return [dict(m) for m in self._whatsapp]
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -137,6 +180,11 @@ class TwilioStandin(StandinServer):
             return twilio_error(400, 21604, "A 'To' phone number is required.")
         if not sender and not service:
             return twilio_error(400, 21603, "A 'From' phone number is required.")
+        content = self._content(request, to, sender)
+        if isinstance(content, Answer):
+            return content
+        if content is not None:
+            body = content["body"]
         if not body:
             return twilio_error(400, 21602, "Message body is required.")
         if to in MAGIC_TO:
@@ -168,13 +216,73 @@ class TwilioStandin(StandinServer):
             "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
         }
         callback = request.param("StatusCallback")
+        failure = self._whatsapp_failure(to, content)
         with self._lock:
-            # What a later fetch or list sees: the message went out at once.
+            # What a later fetch or list sees: the message went out at once (or failed).
             self._sent.append({**message, "status": "sent", "date_sent": rfc2822(now)})
+            if failure is not None:
+                self._sent[-1].update(status="failed", error_code=failure)
             self._sent_at[sid] = now
             if callback:
                 self._status_callbacks[sid] = callback
+            if to.startswith(WHATSAPP):
+                self._whatsapp.append(
+                    {"sid": sid, "to": to, "from": sender, "messaging_service_sid": service}
+                    | (content or {"content_sid": None, "content_variables": None, "body": body})
+                )
+        if failure is not None and callback:
+            timer = threading.Timer(self.failure_delay, self._report_failure, (sid, failure))
+            timer.daemon = True
+            timer.start()
         return Answer(201, message)
+
+    # -- WhatsApp ------------------------------------------------------------------------
+
+    def _content(
+        self, request: RecordedRequest, to: str, sender: str | None
+    ) -> dict[str, Any] | Answer | None:
+        """The content template a message names, rendered; an error Answer when it is wrong;
+        None for a message without one."""
+        content_sid = request.param("ContentSid")
+        raw = request.param("ContentVariables")
+        if to.startswith(WHATSAPP) and sender and not sender.startswith(WHATSAPP):
+            return twilio_error(
+                400, 21910, "Invalid From and To pair. From and To should be of the same channel"
+            )
+        if content_sid is None:
+            if raw is not None:
+                return twilio_error(400, 21654, "ContentSid Required")
+            return None
+        with self._lock:
+            template = self._contents.get(content_sid)
+        if template is None:
+            return twilio_error(400, 21655, "The ContentSid is Invalid")
+        try:
+            variables = json.loads(raw) if raw is not None else {}
+        except ValueError:
+            variables = None
+        if not isinstance(variables, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) and value
+            for key, value in variables.items()
+        ):
+            return twilio_error(400, 21656, "The ContentVariables Parameter is invalid")
+        body = _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), template)
+        return {"content_sid": content_sid, "content_variables": variables, "body": body}
+
+    def _whatsapp_failure(self, to: str, content: dict[str, Any] | None) -> int | None:
+        """The error a WhatsApp message to `to` fails with after it was accepted, if any."""
+        if not to.startswith(WHATSAPP):
+            return None
+        with self._lock:
+            told = self._whatsapp_failures.get(to.removeprefix(WHATSAPP))
+        if told is not None:
+            return told
+        return 63016 if content is None else None  # free-form, outside the 24-hour window
+
+    def _report_failure(self, sid: str, code: int) -> None:
+        # Nobody listening any more (the test ended): Twilio does not retry either.
+        with contextlib.suppress(OSError):
+            self.report_status(sid, "failed", code)
 
     # -- status callbacks ----------------------------------------------------------------
 
