@@ -3,7 +3,11 @@
 (app/delivery/assignment.py) and resend a delivery (app/delivery/resend.py), on a card or a
 delivery in the user's scope only (any other id is a 404). Each is written to the audit log and
 then redirected to the page it was done from, which shows the result from that audit entry
-(`?result=ID`), so a reload never repeats the action."""
+(`?result=ID`), so a reload never repeats the action.
+
+A card is encoded, assigned and checked, and its encoders listed, with the Seam key of the
+workspace the card is in (app/delivery/workspace.py `for_flag`): a hotel group's console works
+with only SEAM_WORKSPACES_FILE's keys, and each hotel's desk sees its own encoders."""
 
 from __future__ import annotations
 
@@ -26,9 +30,16 @@ from app.delivery.assignment import (
 )
 from app.delivery.encoding import EncodeResult, encode_card, encoding_status, list_encoders
 from app.delivery.resend import resend as resend_delivery
-from app.errors import BrokerUnavailable, KeycourierError, NotFound, ProviderError
+from app.delivery.workspace import for_flag
+from app.errors import (
+    BrokerUnavailable,
+    ConfigError,
+    KeycourierError,
+    NotFound,
+    ProviderError,
+)
 from app.ledger.models import FlagStatus, FrontDeskFlag
-from app.ports import Queued
+from app.ports import Encoder, Queued
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,15 @@ ACTION_ATTEMPT = re.compile(r"action attempt ([A-Za-z0-9-]{1,100})\)")
 # A pre-registered card's number as the front desk types it (spaces and dashes dropped).
 CARD_NUMBER = re.compile(r"[A-Za-z0-9]{1,64}")
 ASSIGNMENT = "card_assignment_required"
+
+
+def _seam_of(context_of: ContextFactory, flag: FrontDeskFlag) -> Context:
+    """What the card's actions work with: Seam read with the key of the card's workspace."""
+    return for_flag(context_of(), flag)
+
+
+def _encoders(context_of: ContextFactory, flag: FrontDeskFlag) -> list[Encoder]:
+    return list_encoders(_seam_of(context_of, flag).seam, flag.access_method_id)
 
 
 async def _flag(console: Console, request: Request) -> FrontDeskFlag:
@@ -57,9 +77,7 @@ def card(console: Console, context_of: ContextFactory) -> Endpoint:
             pass  # the page says this role may not encode: no need to ask Seam
         elif flag.status == FlagStatus.OPEN:
             try:
-                encoders = await console.run(
-                    list_encoders, context_of().seam, flag.access_method_id
-                )
+                encoders = await console.run(_encoders, context_of, flag)
             except NotFound:
                 encoders_error = "Seam no longer has this key: nothing to encode."
             except (ProviderError, KeycourierError) as exc:
@@ -92,7 +110,7 @@ def encode(console: Console, context_of: ContextFactory) -> Endpoint:
             raise HTTPException(400, "choose an encoder")
 
         def call() -> EncodeResult:
-            context = context_of()
+            context = _seam_of(context_of, flag)
             return encode_card(
                 context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
             )
@@ -116,7 +134,7 @@ def assign(console: Console, context_of: ContextFactory) -> Endpoint:
         target = f"card {flag.id}"
 
         def call() -> AssignResult:
-            context = context_of()
+            context = _seam_of(context_of, flag)
             return assign_card(
                 context.seam, context.ledger, flag.access_method_id, typed, actor=actor
             )
@@ -140,7 +158,7 @@ def scan(console: Console, context_of: ContextFactory) -> Endpoint:
         target = f"card {flag.id}"
 
         def call() -> AssignResult:
-            context = context_of()
+            context = _seam_of(context_of, flag)
             return scan_to_assign(
                 context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
             )
@@ -167,7 +185,7 @@ def check(console: Console, context_of: ContextFactory) -> Endpoint:
         action = "assign_check" if assigning else "encode_check"
 
         def call() -> AssignResult | EncodeResult:
-            context = context_of()
+            context = _seam_of(context_of, flag)
             status = assignment_status if assigning else encoding_status
             return status(context.seam, context.ledger, flag.access_method_id, attempt_id)
 
@@ -201,6 +219,8 @@ async def card_action(
     answers with it."""
     try:
         result = await console.run(call)
+    except ConfigError as exc:  # no key for the card's workspace: a setting to fix, not Seam
+        return await console.audit(actor, action, target, "error", f"Seam was not asked: {exc}")
     except KeycourierError as exc:
         entry = await console.audit(
             actor, action, target, "error", f"Seam could not be reached: {exc}"

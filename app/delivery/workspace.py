@@ -1,5 +1,6 @@
 """Which Seam workspace a delivery belongs to (the workspace of the event that planned it), and
-where the front desk of a hotel reads its email.
+a card's front-desk flag (the event that opened it); where the front desk of a hotel reads its
+email.
 
 Every delivery is planned from an event (a fallback, a notice or a resend keeps its original's
 event), and the event row keeps the workspace its webhook, or reconcile, named. So the ledger
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.context import Context
-from app.ledger.models import Delivery
+from app.ledger.models import Delivery, FrontDeskFlag
 from app.ledger.store import Ledger
 from app.settings import Channel
 
@@ -29,6 +30,15 @@ def for_delivery(ctx: Context, delivery: Delivery) -> Context:
     if not ctx.seam.workspaces:
         return ctx
     return ctx.for_workspace(workspace_of(ctx.ledger, delivery))
+
+
+def for_flag(ctx: Context, flag: FrontDeskFlag) -> Context:
+    """`ctx` reading Seam with the key of the workspace `flag`'s card is in: what the console's
+    encode, assign, scan and check on that card use (a group without SEAM_API_KEY has no
+    other key to use)."""
+    if not ctx.seam.workspaces:
+        return ctx
+    return ctx.for_workspace(ctx.ledger.flag_workspace(flag))
 
 
 def front_desk_for(ctx: Context, workspace_id: str | None, space_ids: Sequence[str]) -> str | None:

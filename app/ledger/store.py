@@ -21,6 +21,7 @@ from app.ledger.batch import NewEvent, Recorded
 from app.ledger.deliveries import DeliveryStore, NewDelivery, Planned
 from app.ledger.grants import GrantStore
 from app.ledger.models import (
+    Delivery,
     Event,
     EventStatus,
     FlagStatus,
@@ -282,4 +283,24 @@ class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore, OutboxS
                     .where(FrontDeskFlag.access_method_id == access_method_id)
                     .order_by(FrontDeskFlag.id)
                 )
+            )
+
+    def flag_workspace(self, flag: FrontDeskFlag) -> str | None:
+        """The Seam workspace `flag`'s card is in: that of the event that opened it, else that
+        of its access method's newest delivery that names one (None when neither does)."""
+        with self._transaction() as session:
+            if flag.opened_by_event_id is not None:
+                found = session.scalar(
+                    select(Event.workspace_id).where(Event.id == flag.opened_by_event_id)
+                )
+                if found:
+                    return found
+            return session.scalar(
+                select(Delivery.workspace_id)
+                .where(
+                    Delivery.access_method_id == flag.access_method_id,
+                    Delivery.workspace_id.is_not(None),
+                )
+                .order_by(Delivery.id.desc())
+                .limit(1)
             )

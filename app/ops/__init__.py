@@ -1,7 +1,8 @@
 """The `keycourier` command and the operator's tools behind it.
 
 Owns the command line (`cli`, `templates_cli`), `register-webhook`, `doctor` and `worker-health`
-(`commands`, `doctor`), the `deliveries` table (`deliveries`) and the one-machine demo (`demo`).
+(`commands`, `doctor`), the `deliveries` table (`deliveries`) and the one-machine demo (`demo`;
+`demo_group`: the workspaces it posts to, every one of SEAM_WORKSPACES_FILE's for a group).
 
 May import: web, console, intake, events, delivery, messages, ledger, adapters, observability,
 standins, context, the foundations (settings, errors, ports), and workers (app/ops/cli.py

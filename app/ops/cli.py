@@ -283,7 +283,8 @@ def _deliveries(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     rows = open_ledger(settings).recent_deliveries(args.limit)
-    print(format_deliveries(rows))
+    hotels = {w.workspace_id: w.name for w in settings.seam_workspaces}
+    print(format_deliveries(rows, hotels))
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 from app.settings.workspaces import SeamWorkspace
 
 
@@ -36,9 +36,11 @@ def add_commands(commands: Any) -> None:
 
 
 def register_webhook(args: argparse.Namespace) -> int:
-    from app.adapters.seam_api import register_webhook as create
+    """One webhook per workspace of SEAM_WORKSPACES_FILE (or the one of SEAM_API_KEY), each made
+    with its own key once that key is seen to open that very workspace. A workspace that fails
+    does not stop the others: every secret Seam showed is printed, then the failures."""
+    from app.adapters.seam_api import webhook_url
     from app.errors import CheckFailed
-    from app.events.kinds import SUBSCRIBED_EVENT_TYPES
 
     settings = load_settings()
     listed = settings.seam_workspaces
@@ -53,24 +55,51 @@ def register_webhook(args: argparse.Namespace) -> int:
     targets: list[SeamWorkspace | None] = list(listed) or [None]
     if targets == [None]:
         settings.require("SEAM_API_KEY")
-    lines = []
+    try:
+        # A URL Seam cannot call is refused before anything is made.
+        webhook_url(args.url, targets[0].workspace_id if targets[0] else None)
+    except CheckFailed as exc:
+        print(f"keycourier: {exc}", file=sys.stderr)
+        return 1
+    lines, failures = [], []
     for workspace in targets:
         try:
-            hook = create(settings, args.url, SUBSCRIBED_EVENT_TYPES, workspace)
+            lines.append(_register_one(settings, args.url, workspace))
         except CheckFailed as exc:
-            where = f" (workspace {workspace.name})" if workspace else ""
-            print(f"keycourier: {exc}{where}", file=sys.stderr)
-            return 1
-        what = f" of workspace {workspace.name} ({workspace.workspace_id})" if workspace else ""
-        print(f"created Seam webhook {hook.webhook_id}{what} for {hook.url}")
-        variable = workspace.webhook_secret_env if workspace else "SEAM_WEBHOOK_SECRET"
-        lines.append(f"{variable}={hook.secret}")
-    print(f"events: {', '.join(SUBSCRIBED_EVENT_TYPES)}")
-    print("set this on the web process, then restart it:" if len(lines) == 1 else "set these "
-          "on the web process, then restart it:")  # fmt: skip
-    for line in lines:
-        print(line)
-    return 0
+            where = f" (workspace {workspace.name}, {workspace.workspace_id})" if workspace else ""
+            failures.append(f"keycourier: {exc}{where}")
+    if lines:
+        from app.events.kinds import SUBSCRIBED_EVENT_TYPES
+
+        print(f"events: {', '.join(SUBSCRIBED_EVENT_TYPES)}")
+        print("set this on the web process, then restart it:" if len(lines) == 1 else "set these "
+              "on the web process, then restart it:")  # fmt: skip
+        for line in lines:
+            print(line)
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _register_one(settings: Settings, url: str, workspace: SeamWorkspace | None) -> str:
+    """Create one workspace's webhook; returns the `VARIABLE=secret` line to set."""
+    from app.adapters.seam_api import check_workspace
+    from app.adapters.seam_api import register_webhook as create
+    from app.errors import CheckFailed
+    from app.events.kinds import SUBSCRIBED_EVENT_TYPES
+
+    if workspace is not None:
+        opened = check_workspace(settings, workspace)
+        if opened.workspace_id != workspace.workspace_id:
+            raise CheckFailed(
+                f"{workspace.api_key_env} opens workspace {opened.workspace_id}, not "
+                f"{workspace.workspace_id}: no webhook made"
+            )
+    hook = create(settings, url, SUBSCRIBED_EVENT_TYPES, workspace)
+    what = f" of workspace {workspace.name} ({workspace.workspace_id})" if workspace else ""
+    print(f"created Seam webhook {hook.webhook_id}{what} for {hook.url}")
+    variable = workspace.webhook_secret_env if workspace else "SEAM_WEBHOOK_SECRET"
+    return f"{variable}={hook.secret}"
 
 
 def doctor_command(args: argparse.Namespace) -> int:

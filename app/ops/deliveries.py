@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from app.ledger.models import Delivery, utcnow
 from app.ledger.window import scheduled_until
 
 
-def format_deliveries(rows: Sequence[object]) -> str:
+def format_deliveries(rows: Sequence[object], hotels: Mapping[str, str] | None = None) -> str:
     """One line per delivery, in the order given; a pending delivery waiting for its time
-    shows as scheduled."""
-    header = ("id", "created (UTC)", "kind", "channel", "to", "status", "tries", "detail")
+    shows as scheduled. With `hotels` (workspace id -> name: SEAM_WORKSPACES_FILE's), a hotel
+    column names each delivery's workspace."""
+    header: tuple[str, ...] = ("id", "created (UTC)", "kind", "channel", "to", "status",
+                               "tries", "detail")  # fmt: skip
+    if hotels:
+        header = (*header[:2], "hotel", *header[2:])
     lines = [header]
     now = utcnow()
     for row in rows:
@@ -22,10 +26,12 @@ def format_deliveries(rows: Sequence[object]) -> str:
         status = "scheduled" if until else row.status
         if until:
             detail = f"not before {until:%Y-%m-%d %H:%M} UTC"
+        hotel = (hotels.get(row.workspace_id or "") or row.workspace_id or "-",) if hotels else ()
         lines.append(
             (
                 str(row.id),
                 row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                *hotel,
                 row.kind,
                 row.channel,
                 row.destination_masked or "-",

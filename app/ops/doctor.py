@@ -79,7 +79,7 @@ def _seam(settings: Settings) -> Iterator[Finding]:
 
 def _seam_fix(exc: CheckFailed, settings: Settings) -> str:
     """Seam that cannot be reached is a network problem, not a key to replace."""
-    if isinstance(exc.__cause__, httpx.TransportError) or str(exc).startswith("cannot reach"):
+    if _unreachable(exc):
         endpoint = (
             ", and SEAM_ENDPOINT (unset it to use Seam's own API)"
             if settings.seam_endpoint
@@ -92,6 +92,10 @@ def _seam_fix(exc: CheckFailed, settings: Settings) -> str:
     )
 
 
+def _unreachable(exc: CheckFailed) -> bool:
+    return isinstance(exc.__cause__, httpx.TransportError) or str(exc).startswith("cannot reach")
+
+
 def _seam_workspaces(settings: Settings) -> Iterator[Finding]:
     """Each workspace of SEAM_WORKSPACES_FILE: its key opens it, its webhook is signed."""
     for workspace in settings.seam_workspaces:
@@ -99,13 +103,11 @@ def _seam_workspaces(settings: Settings) -> Iterator[Finding]:
         try:
             found = seam_api.check_workspace(settings, workspace)
         except CheckFailed as exc:
-            yield Finding(
-                area,
-                Level.FAIL,
-                str(exc),
-                f"set {workspace.api_key_env} to an API key of workspace {workspace.workspace_id} "
-                "(Seam Console > Developer > API Keys)",
-            )
+            fix = _seam_fix(exc, settings) if _unreachable(exc) else (
+                f"set {workspace.api_key_env} to an API key of workspace "
+                f"{workspace.workspace_id} (Seam Console > Developer > API Keys)"
+            )  # fmt: skip
+            yield Finding(area, Level.FAIL, str(exc), fix)
             continue
         if found.workspace_id != workspace.workspace_id:
             yield Finding(

@@ -19,9 +19,10 @@ Seam's own acs/encoders/simulate/next_credential_encode_will_fail) fails the nex
 the given error type; `hold_encoder` leaves attempts pending, as when no card is placed.
 
 Several workspaces: `add_workspace(workspace_id, api_key)` makes another key valid, and a
-request made with it sees only the resources of its workspace (their `workspace_id`), as Seam
-scopes a key to its workspace; everything else answers as not found. The first key
-(`api_key`) sees every resource, as before.
+request made with it sees only the resources of its workspace (their `workspace_id`) and the
+action attempts made with a key of it, as Seam scopes a key to its workspace; everything else
+answers as not found. The first key (`api_key`) sees every resource, as before;
+`requests_with_key` tells which requests were made with a key.
 
 Card assignment (systems with pre-registered cards, a card access method with
 `is_assignment_required`): `access_methods/assign_card` answers a pending ASSIGN_CREDENTIAL
@@ -146,6 +147,9 @@ class SeamStandin(StandinServer):
         # ("scan", user identity id, encoder id); and the pre-registered card numbers.
         self._assigning: dict[str, tuple[str, str, str]] = {}
         self._cards: set[str] = set()
+        # The workspace each action attempt was made in (Seam's attempt has no such field):
+        # another workspace's key does not find it.
+        self._attempt_workspaces: dict[str, str] = {}
         self._routes: dict[str, Callable[[RecordedRequest], Answer]] = {
             "/access_methods/get": self._get_access_method,
             "/access_methods/get_related": self._get_related,
@@ -404,22 +408,34 @@ class SeamStandin(StandinServer):
         }
         with self._lock:
             self._encoding[attempt_id] = (method_id, encoder_id)
+        self._mark_attempt(attempt_id)
         return _ok("action_attempt", self.put("action_attempt", attempt))
+
+    def _mark_attempt(self, attempt_id: str) -> None:
+        if (scope := getattr(self._scope, "workspace_id", None)) is not None:
+            with self._lock:
+                self._attempt_workspaces[attempt_id] = scope
 
     def _get_action_attempt(self, request: RecordedRequest) -> Answer:
         attempt_id = self._required(request, "action_attempt_id")["action_attempt_id"]
+        scope = getattr(self._scope, "workspace_id", None)
+        made_in = self._attempt_workspaces.get(attempt_id)
+        if scope is not None and made_in is not None and made_in != scope:
+            raise refuse(seam_error(404, "action_attempt_not_found", "Could not find it"))
         self._settle_encoding(attempt_id)
         self._settle_assignment(attempt_id)
         return _ok("action_attempt", self._lookup("action_attempt", attempt_id))
 
     def _new_attempt(self, action_type: str) -> dict[str, Any]:
+        attempt_id = str(uuid.uuid4())
         attempt = {
-            "action_attempt_id": str(uuid.uuid4()),
+            "action_attempt_id": attempt_id,
             "action_type": action_type,
             "status": "pending",
             "result": None,
             "error": None,
         }
+        self._mark_attempt(attempt_id)
         return self.put("action_attempt", attempt)
 
     def _assign_card(self, request: RecordedRequest) -> Answer:

@@ -194,6 +194,39 @@ def test_deliveries_lists_recent_with_masked_destinations(
     assert "pending" in out
 
 
+def test_deliveries_of_a_hotel_group_name_each_ones_hotel(
+    ledger: Ledger,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With SEAM_WORKSPACES_FILE, a hotel column names each delivery's workspace as the file
+    does (an unlisted workspace by its id); no key or secret is needed to list them."""
+    for number, workspace in enumerate(("ws-harbour", "ws-elsewhere"), start=1):
+        ledger.plan_delivery(
+            NewDelivery(
+                access_method_id=f"am-{number}", kind="pin_code", channel="sms",
+                credential_fingerprint="fp", event_id=None, access_grant_id="ag-1",
+                user_identity_id="ui-1", guest_name="Alex Rivera", reservation="r-1",
+                destination_masked="+1********23", status=DeliveryStatus.PENDING,
+                workspace_id=workspace,
+            )
+        )  # fmt: skip
+    (tmp_path / "workspaces.toml").write_text(
+        '[workspaces."ws-harbour"]\nname = "Harbour Inn"\napi_key_env = "SEAM_API_KEY_HARBOUR"\n'
+        'webhook_secret_env = "SEAM_WEBHOOK_SECRET_HARBOUR"\n'
+    )
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SEAM_WORKSPACES_FILE", str(tmp_path / "workspaces.toml"))
+    monkeypatch.setenv("CREDENTIAL_HASH_KEY", "a group's own long random fingerprint key")
+
+    assert main(["deliveries"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["id", "created", "(UTC)", "hotel"]
+    assert [row.split()[3:5] for row in rows] == [["ws-elsewhere", "pin_code"], ["Harbour", "Inn"]]
+
+
 def test_configuration_error_is_one_line_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
