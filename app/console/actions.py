@@ -52,16 +52,16 @@ CARD_NUMBER = re.compile(r"[A-Za-z0-9]{1,64}")
 ASSIGNMENT = "card_assignment_required"
 
 
-def _seam_of(context_of: ContextFactory, flag: FrontDeskFlag) -> Context:
+def card_context(context_of: ContextFactory, flag: FrontDeskFlag) -> Context:
     """What the card's actions work with: Seam read with the key of the card's workspace."""
     return for_flag(context_of(), flag)
 
 
-def _encoders(context_of: ContextFactory, flag: FrontDeskFlag) -> list[Encoder]:
-    return list_encoders(_seam_of(context_of, flag).seam, flag.access_method_id)
+def card_encoders(context_of: ContextFactory, flag: FrontDeskFlag) -> list[Encoder]:
+    return list_encoders(card_context(context_of, flag).seam, flag.access_method_id)
 
 
-async def _flag(console: Console, request: Request) -> FrontDeskFlag:
+async def card_flag(console: Console, request: Request) -> FrontDeskFlag:
     flag_id = console.row_id(request, "flag_id")
     flag = await console.run(console.store.get_flag, flag_id, console.scope(request))
     if flag is None:
@@ -71,13 +71,13 @@ async def _flag(console: Console, request: Request) -> FrontDeskFlag:
 
 def card(console: Console, context_of: ContextFactory) -> Endpoint:
     async def page(request: Request) -> Response:
-        flag = await _flag(console, request)
+        flag = await card_flag(console, request)
         encoders, encoders_error = [], None
         if not console.access(request).may(Permission.ENCODE):
             pass  # the page says this role may not encode: no need to ask Seam
         elif flag.status == FlagStatus.OPEN:
             try:
-                encoders = await console.run(_encoders, context_of, flag)
+                encoders = await console.run(card_encoders, context_of, flag)
             except NotFound:
                 encoders_error = "Seam no longer has this key: nothing to encode."
             except (ProviderError, KeycourierError) as exc:
@@ -102,7 +102,7 @@ def card(console: Console, context_of: ContextFactory) -> Endpoint:
 def encode(console: Console, context_of: ContextFactory) -> Endpoint:
     async def post(request: Request) -> Response:
         form = await console.form(request)
-        flag = await _flag(console, request)
+        flag = await card_flag(console, request)
         encoder_id = str(form.get("acs_encoder_id", "")).strip()[:100]
         actor = console.actor(request)
         target = f"card {flag.id}"
@@ -110,7 +110,7 @@ def encode(console: Console, context_of: ContextFactory) -> Endpoint:
             raise HTTPException(400, "choose an encoder")
 
         def call() -> EncodeResult:
-            context = _seam_of(context_of, flag)
+            context = card_context(context_of, flag)
             return encode_card(
                 context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
             )
@@ -126,7 +126,7 @@ def assign(console: Console, context_of: ContextFactory) -> Endpoint:
 
     async def post(request: Request) -> Response:
         form = await console.form(request)
-        flag = await _flag(console, request)
+        flag = await card_flag(console, request)
         typed = re.sub(r"[\s-]", "", str(form.get("card_number", "")))
         if not CARD_NUMBER.fullmatch(typed):
             raise HTTPException(400, "type the card's number (letters and digits)")
@@ -134,7 +134,7 @@ def assign(console: Console, context_of: ContextFactory) -> Endpoint:
         target = f"card {flag.id}"
 
         def call() -> AssignResult:
-            context = _seam_of(context_of, flag)
+            context = card_context(context_of, flag)
             return assign_card(
                 context.seam, context.ledger, flag.access_method_id, typed, actor=actor
             )
@@ -150,7 +150,7 @@ def scan(console: Console, context_of: ContextFactory) -> Endpoint:
 
     async def post(request: Request) -> Response:
         form = await console.form(request)
-        flag = await _flag(console, request)
+        flag = await card_flag(console, request)
         encoder_id = str(form.get("acs_encoder_id", "")).strip()[:100]
         if not encoder_id:
             raise HTTPException(400, "choose an encoder")
@@ -158,7 +158,7 @@ def scan(console: Console, context_of: ContextFactory) -> Endpoint:
         target = f"card {flag.id}"
 
         def call() -> AssignResult:
-            context = _seam_of(context_of, flag)
+            context = card_context(context_of, flag)
             return scan_to_assign(
                 context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
             )
@@ -175,7 +175,7 @@ def check(console: Console, context_of: ContextFactory) -> Endpoint:
 
     async def post(request: Request) -> Response:
         form = await console.form(request)
-        flag = await _flag(console, request)
+        flag = await card_flag(console, request)
         attempt_id = str(form.get("action_attempt_id", ""))
         if not re.fullmatch(r"[A-Za-z0-9-]{1,100}", attempt_id):
             raise HTTPException(400, "no action attempt to check")
@@ -185,7 +185,7 @@ def check(console: Console, context_of: ContextFactory) -> Endpoint:
         action = "assign_check" if assigning else "encode_check"
 
         def call() -> AssignResult | EncodeResult:
-            context = _seam_of(context_of, flag)
+            context = card_context(context_of, flag)
             status = assignment_status if assigning else encoding_status
             return status(context.seam, context.ledger, flag.access_method_id, attempt_id)
 
@@ -220,7 +220,8 @@ async def card_action(
     try:
         result = await console.run(call)
     except ConfigError as exc:  # no key for the card's workspace: a setting to fix, not Seam
-        return await console.audit(actor, action, target, "error", f"Seam was not asked: {exc}")
+        entry = await console.audit(actor, action, target, "error", f"Seam was not asked: {exc}")
+        return entry, None
     except KeycourierError as exc:
         entry = await console.audit(
             actor, action, target, "error", f"Seam could not be reached: {exc}"

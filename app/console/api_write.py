@@ -28,13 +28,20 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.console.actions import ContextFactory, Queue, card_action
+from app.console.actions import (
+    ContextFactory,
+    Queue,
+    card_action,
+    card_context,
+    card_encoders,
+    card_flag,
+)
 from app.console.context import Console, Endpoint
-from app.delivery.encoding import EncodeResult, encode_card, list_encoders
+from app.delivery.encoding import EncodeResult, encode_card
 from app.delivery.resend import REASONS
 from app.delivery.resend import resend as resend_delivery
-from app.errors import BrokerUnavailable, KeycourierError, NotFound, ProviderError
-from app.ledger.models import FlagStatus, FrontDeskFlag
+from app.errors import BrokerUnavailable, ConfigError, KeycourierError, NotFound, ProviderError
+from app.ledger.models import FlagStatus
 
 MAX_BODY = 16 * 1024
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9-]{1,40}")
@@ -124,25 +131,17 @@ def resend(console: Console, context_of: ContextFactory, queue: Queue) -> Endpoi
     return post
 
 
-async def _flag(console: Console, request: Request) -> FrontDeskFlag:
-    flag_id = console.row_id(request, "flag_id")
-    flag = await console.run(console.store.get_flag, flag_id, console.scope(request))
-    if flag is None:
-        raise HTTPException(404, f"there is no card flag {flag_id}")
-    return flag
-
-
 def encoders(console: Console, context_of: ContextFactory) -> Endpoint:
     async def get(request: Request) -> Response:
-        flag = await _flag(console, request)
+        flag = await card_flag(console, request)
         if flag.status != FlagStatus.OPEN:
             return JSONResponse({"encoders": []})
         try:
-            found: Sequence[Any] = await console.run(
-                list_encoders, context_of().seam, flag.access_method_id
-            )
+            found: Sequence[Any] = await console.run(card_encoders, context_of, flag)
         except NotFound:
             raise HTTPException(409, "Seam no longer has this key: nothing to encode") from None
+        except ConfigError as exc:  # no key for the card's workspace: a setting to fix
+            raise HTTPException(409, f"Seam was not asked: {exc}") from None
         except KeycourierError:
             return JSONResponse({"error": "unavailable", "message": "Seam could not be reached"},
                                 status_code=503, headers={"Retry-After": "30"})  # fmt: skip
@@ -161,7 +160,7 @@ def encoders(console: Console, context_of: ContextFactory) -> Endpoint:
 
 def encode(console: Console, context_of: ContextFactory) -> Endpoint:
     async def post(request: Request) -> Response:
-        flag = await _flag(console, request)
+        flag = await card_flag(console, request)
         body = await _json_body(request)
         encoder_id = (_text(body, "acs_encoder_id") or "").strip()
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", encoder_id):
@@ -169,7 +168,7 @@ def encode(console: Console, context_of: ContextFactory) -> Endpoint:
         actor = console.actor(request)
 
         def call() -> EncodeResult:
-            context = context_of()
+            context = card_context(context_of, flag)
             return encode_card(
                 context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
             )

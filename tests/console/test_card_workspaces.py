@@ -268,3 +268,36 @@ def test_a_card_of_a_workspace_with_no_key_says_which_setting_is_missing(
     [entry] = [e for e in ConsoleStore(ledger.engine).audit_entries() if e.action == "encode"]
     assert entry.outcome == "error"
     assert "SEAM_API_KEY is not set" in (entry.detail or "")
+
+
+def test_the_pms_api_encodes_a_card_with_its_workspaces_key(
+    group_env: dict[str, str], cards: Cards, seam: SeamStandin, ledger: Ledger, tmp_path: Path
+) -> None:
+    """/api/v1's encoder list and encode (a desk token of the group) ask Seam with the key of
+    the card's workspace, as the console does: hotel B's card with B's key, never A's."""
+    (tmp_path / "access.toml").write_text(
+        '[tokens.pms-group]\nrole = "desk"\neverywhere = true\n', encoding="utf-8"
+    )
+    token = "pms-group-token-0123456789abcdef"
+    env = {
+        **group_env,
+        "API_TOKENS": f"pms-group:{token}",
+        "ACCESS_FILE": str(tmp_path / "access.toml"),
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(load_settings(env), ledger=ledger)) as api:
+        listed = api.get(f"/api/v1/flags/{cards.b}/encoders", headers=headers)
+        assert listed.status_code == 200, listed.text
+        listed_ids = [e["acs_encoder_id"] for e in listed.json()["encoders"]]
+        assert ENCODER_B in listed_ids
+        assert ENCODER_A not in listed_ids
+        answer = api.post(
+            f"/api/v1/flags/{cards.b}/encode", headers=headers, json={"acs_encoder_id": ENCODER_B}
+        )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "success"
+    assert paths(seam, KEY_B, "/acs/encoders/list") == 1
+    assert paths(seam, KEY_B, "/access_methods/encode") == 1
+    assert paths(seam, KEY_A, "/access_methods/encode") == 0
+    assert seam.requests_with_key(seam.api_key) == []
