@@ -137,6 +137,9 @@ class LiveTemplates:
     def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
         return self.current().routing(workspace_id, space_ids)
 
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Sequence[str]) -> bool:
+        return self.current().guest_resend_link(workspace_id, space_ids)
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.current().render_sms(message, context)
 

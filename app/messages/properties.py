@@ -4,7 +4,8 @@ SMS and email senders its guests see. The ops team edits it beside the templates
 wins over its workspace's, and anything unset falls back to DEFAULT_LOCALE, TIMEZONE,
 FRONT_DESK_EMAIL, TWILIO_FROM_NUMBER / TWILIO_MESSAGING_SERVICE_SID and SENDGRID_FROM_EMAIL (a
 hotel with no country has guests' national phone numbers refused: only numbers with their
-+country code are sent to).
++country code are sent to). A hotel also turns on its guests' "resend my key" link here
+(`guest_resend_link = true`, off by default: app/guest/).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ _ROUTING_KEYS = (
     "sendgrid_from_email",
     "sendgrid_from_name",
 )
-_ENTRY_KEYS = frozenset({"locale", "timezone", "property_name", "country", *_ROUTING_KEYS})
+# Per-hotel switches: true or false, not text.
+_SWITCH_KEYS = ("guest_resend_link",)
+_ENTRY_KEYS = frozenset(
+    {"locale", "timezone", "property_name", "country", *_ROUTING_KEYS, *_SWITCH_KEYS}
+)
 _TABLES = ("workspaces", "spaces")
 # What a mail provider accepts as one address: no spaces, one @, a dotted domain.
 _EMAIL = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}")
@@ -49,6 +54,9 @@ class Entry:
     twilio_messaging_service_sid: str | None = None
     sendgrid_from_email: str | None = None
     sendgrid_from_name: str | None = None
+    # Its guests' key messages carry a link to have the key sent again (app/guest/); None:
+    # not set here (off, unless its workspace's entry turns it on).
+    guest_resend_link: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,9 @@ class PropertyMap:
             twilio_messaging_service_sid=sms.twilio_messaging_service_sid if sms else None,
             sendgrid_from_email=first("sendgrid_from_email"),
             sendgrid_from_name=first("sendgrid_from_name"),
+            guest_resend_link=next(
+                (e.guest_resend_link for e in entries if e.guest_resend_link is not None), None
+            ),
         )
 
     def routing(self, workspace_id: str | None, space_ids: Iterable[str]) -> Routing:
@@ -111,6 +122,17 @@ class PropertyMap:
             email_sender=entry.sendgrid_from_email,
             email_sender_name=entry.sendgrid_from_name,
         )
+
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Iterable[str]) -> bool:
+        """Whether the guests of the property these ids are in get a "resend my key" link
+        (a space's `guest_resend_link = false` turns off its workspace's true)."""
+        return bool(self.lookup(workspace_id, space_ids).guest_resend_link)
+
+    def offers_guest_resend_link(self) -> bool:
+        """Whether any hotel or room turns the guest's resend link on (the check then measures
+        every SMS with one)."""
+        entries = [*self.workspaces.values(), *self.spaces.values()]
+        return any(entry.guest_resend_link for entry in entries)
 
     def locales(self) -> set[str]:
         return {e.locale for e in [*self.workspaces.values(), *self.spaces.values()] if e.locale}
@@ -178,7 +200,12 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
                 f"(allowed: {', '.join(sorted(_ENTRY_KEYS))})",
                 line,
             )
-        if not isinstance(value, str):
+        if key in _SWITCH_KEYS:
+            if not isinstance(value, bool):
+                raise PropertiesError(
+                    f"[{table}.{seam_id}] {key} must be true or false (without quotes)", line
+                )
+        elif not isinstance(value, str):
             raise PropertiesError(f"[{table}.{seam_id}] {key} must be text in quotes", line)
     if "twilio_from" in values and "twilio_messaging_service_sid" in values:
         raise PropertiesError(
@@ -203,6 +230,7 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
             ),
             sendgrid_from_email=_checked(text, "sendgrid_from_email", check_email),
             sendgrid_from_name=_checked(text, "sendgrid_from_name", check_sender_name),
+            guest_resend_link=_switch(values, "guest_resend_link"),
         )
     except ValueError as exc:
         raise PropertiesError(f"[{table}.{seam_id}] {exc}", line) from None
@@ -224,6 +252,11 @@ def _checked(values: Mapping[str, str], key: str, check: Callable[[str], str]) -
         return check(values[key])
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
+
+
+def _switch(values: Mapping[str, object], key: str) -> bool | None:
+    value = values.get(key)
+    return value if isinstance(value, bool) else None
 
 
 def check_email(text: str) -> str:

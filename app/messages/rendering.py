@@ -66,6 +66,11 @@ class Templates(Protocol):
         none (FRONT_DESK_EMAIL and the providers' senders then apply)."""
         ...
 
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Sequence[str]) -> bool:
+        """Whether the property's guests get a "resend my key" link (properties.toml's
+        guest_resend_link; off unless set)."""
+        ...
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
 
     def render_email(self, message: str, context: Mapping[str, object]) -> RenderedEmail: ...
@@ -147,6 +152,10 @@ class Renderer:
     def routing(self, workspace_id: str | None, space_ids: Sequence[str]) -> Routing:
         """The property's front desk and senders (properties.toml; None where unset)."""
         return self.properties.routing(workspace_id, space_ids)
+
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Sequence[str]) -> bool:
+        """Whether the property's guests get a "resend my key" link (properties.toml)."""
+        return self.properties.guest_resend_link(workspace_id, space_ids)
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()

@@ -79,6 +79,7 @@ HINTS: dict[str, str] = {
     "QUIET_HOURS": QUIET_HOURS_HINT,
     "OPS_USERS": "comma-separated name:hash entries made by `keycourier ops-user NAME`",
     "OPS_SESSION_SECRET": "a long random string that signs the console's session cookie",
+    "GUEST_LINK_SECRET": "a long random string that signs the guests' resend links",
 }
 
 
@@ -215,6 +216,17 @@ class Settings(BaseSettings):
     # Roles and scopes (app/console/access.py): a TOML file of who may do what, and whose
     # guests they see; unset, every console user and API token is an admin of everything.
     access_file: Path | None = None
+    # The guest's own "resend my key" link (app/delivery/guest_links.py, app/guest/): a hotel
+    # turns it on in properties.toml (guest_resend_link = true); the link is under
+    # PUBLIC_BASE_URL. Its key: GUEST_LINK_SECRET, else derived from the fingerprint key.
+    guest_link_secret: SecretStr | None = None
+    # How many times one guest may have their key sent again by the link, per stay.
+    guest_link_max_resends: int = Field(default=3, ge=1, le=50)
+    # A link works until the stay ends, and never longer than this many days after it was sent.
+    guest_link_max_days: float = Field(default=30, gt=0, le=366)
+    # Requests to the link's page one client address may make in GUEST_LINK_ADDRESS_MINUTES.
+    guest_link_address_limit: int = Field(default=30, ge=1, le=10_000)
+    guest_link_address_minutes: float = Field(default=10, gt=0, le=24 * 60)
 
     @model_validator(mode="before")
     @classmethod
@@ -290,6 +302,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
             raise ValueError("is not an absolute http(s):// URL")
         return value.rstrip("/")
+
+    @field_validator("guest_link_secret")
+    @classmethod
+    def _guest_link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("is too short: use 32 characters or more")
+        return value
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
@@ -398,6 +417,13 @@ class Settings(BaseSettings):
         secret = self.seam_webhook_secret.get_secret_value().encode()
         return hmac.new(secret, b"keycourier credential fingerprint", hashlib.sha256).digest()
 
+    def guest_link_key(self) -> bytes:
+        """The key guest links are signed with: GUEST_LINK_SECRET, else one derived from the
+        fingerprint key (so changing either makes every link sent so far stop working)."""
+        if self.guest_link_secret is not None:
+            return self.guest_link_secret.get_secret_value().encode()
+        return guest_link_key_from(self.fingerprint_key())
+
     @property
     def seam_workspaces(self) -> tuple[SeamWorkspace, ...]:
         """The workspaces SEAM_WORKSPACES_FILE lists (none without it)."""
@@ -489,3 +515,9 @@ def search_key_from(fingerprint_key: bytes) -> bytes:
     """The key destinations are hashed with for search, derived from the credential
     fingerprint key (Settings.fingerprint_key)."""
     return hmac.new(fingerprint_key, b"keycourier destination search", "sha256").digest()
+
+
+def guest_link_key_from(fingerprint_key: bytes) -> bytes:
+    """The key guest links are signed with when GUEST_LINK_SECRET is unset, derived from the
+    credential fingerprint key (Settings.fingerprint_key)."""
+    return hmac.new(fingerprint_key, b"keycourier guest link", "sha256").digest()
