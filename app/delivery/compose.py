@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from app.context import Context
 from app.delivery.credentials import credential_part, fingerprint
 from app.delivery.grant_alerts import grant_alert
+from app.delivery.guest_links import link_for
 from app.delivery.key_errors import errors_fingerprint, unexplained_errors
 from app.delivery.phones import parse_phone
 from app.delivery.workspace import for_delivery, workspace_of
@@ -116,6 +117,9 @@ def compose(
     carries_credential = kind.carries_credential
     code_changed = carries_credential and other_credential_sent
     message = kind.template(code_changed=code_changed)
+    resend_url = None
+    if carries_credential and ctx.templates.guest_resend_link(method.workspace_id, space_ids):
+        resend_url = link_for(ctx.policy, delivery, grant)
     context = message_context(
         method=method,
         grant=grant,
@@ -125,6 +129,7 @@ def compose(
         include_credential=carries_credential,
         code_changed=code_changed,
         problem=problem,
+        resend_url=resend_url,
     )
     rendered = _render(ctx.templates, delivery, message, destination, context, routing)
     return Composed(rendered, guest, routing.front_desk_email)
