@@ -86,12 +86,17 @@ def check_templates(
 def check_configured(settings: Settings, templates_dir: Path | None = None) -> CheckResult:
     """Check a folder (TEMPLATES_DIR unless given) with the configured language, zone and
     SMS limit, as the running service would."""
-    return check_templates(
-        templates_dir or settings.templates_dir,
-        default_locale=settings.default_locale,
-        default_timezone=settings.timezone,
-        max_segments=settings.sms_max_segments,
+    folder = templates_dir or settings.templates_dir
+    renderer = Renderer.from_folder(
+        folder, default_locale=settings.default_locale, default_timezone=settings.timezone
     )
+    result = check_renderer(renderer, max_segments=settings.sms_max_segments)
+    if renderer.properties.offers_guest_resend_link() and settings.public_base_url is None:
+        result.notes.append(
+            f"{PROPERTIES_FILE} turns guest_resend_link on, but PUBLIC_BASE_URL is not set: "
+            "no message carries the link until it is"
+        )
+    return result
 
 
 def check_renderer(renderer: Renderer, *, max_segments: int = 2) -> CheckResult:
