@@ -76,6 +76,13 @@ class Policy:
     # Keyed hashing of credentials and destinations: None when neither CREDENTIAL_HASH_KEY nor
     # SEAM_WEBHOOK_SECRET is set (an error only once something needs it).
     _fingerprint_key: bytes | None = field(default=None, repr=False)
+    # The guest's "resend my key" link (app/delivery/guest_links.py): where it points
+    # (PUBLIC_BASE_URL; no link without it), how long it lasts at most, how many resends a
+    # stay allows, and the key it is signed with (None: no key could be made).
+    public_base_url: str | None = None
+    guest_link_max_days: float = 30
+    guest_link_max_resends: int = 3
+    _guest_link_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -83,6 +90,10 @@ class Policy:
             key: bytes | None = settings.fingerprint_key()
         except ConfigError:
             key = None
+        try:
+            link_key: bytes | None = settings.guest_link_key()
+        except ConfigError:
+            link_key = None
         return cls(
             channels=settings.delivery_channels,
             lease=timedelta(seconds=settings.delivery_lease_seconds),
@@ -98,6 +109,10 @@ class Policy:
             email_provider="sendgrid" if settings.email_enabled else "dry_run",
             whatsapp_provider="twilio" if settings.whatsapp_enabled else "dry_run",
             _fingerprint_key=key,
+            public_base_url=settings.public_base_url,
+            guest_link_max_days=settings.guest_link_max_days,
+            guest_link_max_resends=settings.guest_link_max_resends,
+            _guest_link_key=link_key,
         )
 
     def fingerprint_key(self) -> bytes:
@@ -107,6 +122,15 @@ class Policy:
                 "CREDENTIAL_HASH_KEY or SEAM_WEBHOOK_SECRET must be set to fingerprint credentials"
             )
         return self._fingerprint_key
+
+    def guest_link_key(self) -> bytes:
+        """The key guests' resend links are signed with (app.delivery.guest_links)."""
+        if self._guest_link_key is None:
+            raise ConfigError(
+                "GUEST_LINK_SECRET, CREDENTIAL_HASH_KEY or SEAM_WEBHOOK_SECRET must be set "
+                "to sign guests' resend links"
+            )
+        return self._guest_link_key
 
     def search_key(self) -> bytes:
         """The key destinations are hashed with for search (app.delivery.destinations)."""

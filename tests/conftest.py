@@ -41,6 +41,7 @@ TABLES = (
     "audit_log",
     "ops_sign_in_failures",
     "ops_sessions",
+    "guest_link_resends",
 )
 
 

@@ -13,6 +13,7 @@ from app.context import Context
 from app.delivery.channels import channel_name
 from app.delivery.credentials import credential_part, fingerprint
 from app.delivery.grant_alerts import grant_alert
+from app.delivery.guest_links import link_for
 from app.delivery.key_errors import errors_fingerprint, unexplained_errors
 from app.delivery.phones import parse_phone
 from app.delivery.workspace import for_delivery, workspace_of
@@ -119,6 +120,9 @@ def compose(
     carries_credential = kind.carries_credential
     code_changed = carries_credential and other_credential_sent
     message = kind.template(code_changed=code_changed)
+    resend_url = None
+    if carries_credential and ctx.templates.guest_resend_link(method.workspace_id, space_ids):
+        resend_url = link_for(ctx.policy, delivery, grant)
     context = message_context(
         method=method,
         grant=grant,
@@ -128,6 +132,7 @@ def compose(
         include_credential=carries_credential,
         code_changed=code_changed,
         problem=problem,
+        resend_url=resend_url,
     )
     ids: tuple[str | None, Sequence[str]] = (method.workspace_id, space_ids)
     rendered = _render(

@@ -8,7 +8,8 @@ Interface (what the ops console and the API call):
         old message) and plans one new delivery of the CURRENT credential to the guest's
         current phone or email. `ResendResult.next` is that delivery for the normal send path
         (the caller queues it): rendering, attempts, retries, fallback and metrics all
-        apply. `channel` defaults to the original delivery's. `reason` is one of REASONS
+        apply. `channel` defaults to the original delivery's. `reason` is one of REASONS,
+        or GUEST_LINK_REASON when the guest asked through their own link (app/guest/)
         (logged; never free text, which could carry a guest's details). `request_id` (letters,
         digits, dashes, at most 40) makes the request idempotent: the same id twice plans and
         sends one message; without one, each call is a new resend. Give the console form's
@@ -54,6 +55,8 @@ REASONS = {
     "contact_corrected": "The guest's phone number or email address was corrected",
     "other": "Another reason",
 }
+# Not a choice at the desk: the guest asked through their own link (app/guest/).
+GUEST_LINK_REASON = "guest_link"
 # Why a resend is refused, in words for the desk.
 REFUSALS = {
     "unknown_reason": "Choose why the message is sent again.",
@@ -122,7 +125,7 @@ def resend(
         log.warning("resend refused: %s", code, extra=context)
         return ResendResult("refused", delivery_id, refusal=code)
 
-    if reason not in REASONS:
+    if reason not in REASONS and reason != GUEST_LINK_REASON:
         context["reason"] = "unknown"
         return refused("unknown_reason")
     if request_id is not None and not _REQUEST_ID.fullmatch(request_id):

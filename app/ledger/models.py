@@ -402,3 +402,17 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class GuestLinkResends(Base):
+    """How many times a guest had their key sent again through their own link (app/guest/),
+    per stay: `stay_key` names the access grant (else the access method) and the guest. A slot
+    is taken in one statement before Seam is asked and given back when nothing was sent, so
+    requests at the same instant never take more than GUEST_LINK_MAX_RESENDS between them."""
+
+    __tablename__ = "guest_link_resends"
+
+    stay_key: Mapped[str] = mapped_column(String(210), primary_key=True)
+    used: Mapped[int] = mapped_column(default=0)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]

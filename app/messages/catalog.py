@@ -54,4 +54,6 @@ VARIABLES: dict[str, str] = {
     "front_desk_delivery_problem), Seam's error codes (front_desk_key_error), what Seam could "
     "not create (front_desk_grant_incomplete); else None",
     "locale": "The language of this message, e.g. en or fr (for <html lang>)",
+    "resend_url": "The guest's own link to have their key sent again (pin_code, code_changed "
+    "and instant_key, when properties.toml turns guest_resend_link on; else None)",
 }

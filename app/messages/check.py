@@ -4,8 +4,10 @@ guest is sent a message from them. Hot reload runs the same check before it uses
 Every file is parsed and scanned for syntax errors, variables that are not documented and
 reaches into Python internals (even in a branch the sample data does not reach). Then every
 message is rendered in every language folder, with a full sample stay and a sparse one (no
-dates, room or reservation): guest bodies must show the credential, front-desk emails must not,
-every email must have its three parts, every SMS must fit the segment limit.
+dates, room or reservation), with the guest's resend link when properties.toml turns it on for
+a hotel (else once more with it, not measured): guest bodies must show the credential,
+front-desk emails must not, every email must have its three parts, every SMS must fit the
+segment limit.
 """
 
 from __future__ import annotations
@@ -87,13 +89,19 @@ def check_templates(
 def check_configured(settings: Settings, templates_dir: Path | None = None) -> CheckResult:
     """Check a folder (TEMPLATES_DIR unless given) with the configured language, zone and
     SMS limit, as the running service would."""
-    return check_templates(
-        templates_dir or settings.templates_dir,
-        default_locale=settings.default_locale,
-        default_timezone=settings.timezone,
-        max_segments=settings.sms_max_segments,
-        channels=settings.delivery_channels,
+    folder = templates_dir or settings.templates_dir
+    renderer = Renderer.from_folder(
+        folder, default_locale=settings.default_locale, default_timezone=settings.timezone
     )
+    result = check_renderer(
+        renderer, max_segments=settings.sms_max_segments, channels=settings.delivery_channels
+    )
+    if renderer.properties.offers_guest_resend_link() and settings.public_base_url is None:
+        result.notes.append(
+            f"{PROPERTIES_FILE} turns guest_resend_link on, but PUBLIC_BASE_URL is not set: "
+            "no message carries the link until it is"
+        )
+    return result
 
 
 def check_renderer(
@@ -299,7 +307,11 @@ def _check_message(
     renderer: Renderer, message: str, locale: str, max_segments: int, result: CheckResult
 ) -> None:
     audience = Audience(locale, renderer.default_timezone, SAMPLE_PROPERTY)
-    full = sample_context(message, audience)
+    linked = sample_context(message, audience, with_resend_link=True)
+    # The guest's resend link counts against the SMS limit once a hotel turns it on; until
+    # then it is rendered (to find its mistakes) but not measured.
+    link_on = renderer.properties.offers_guest_resend_link()
+    full = linked if link_on else linked | {"resend_url": None}
     sparse = full | {
         "stay_starts_at": "",
         "stay_ends_at": "",
@@ -314,6 +326,8 @@ def _check_message(
         ("", full, True),
         (" without dates or room", sparse, True),
     ]
+    if message in CREDENTIAL_OF and not link_on:
+        runs.append((" with the resend link", linked, False))
     if message not in CREDENTIAL_OF:  # give it credentials, to prove it never shows them
         probe = full | {"pin_code": SAMPLE_PIN, "instant_key_url": SAMPLE_INSTANT_KEY_URL}
         runs.append(("", probe, False))

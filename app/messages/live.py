@@ -150,6 +150,9 @@ class LiveTemplates:
     ) -> Content | None:
         return self.current().whatsapp_content(message, workspace_id, space_ids, context)
 
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Sequence[str]) -> bool:
+        return self.current().guest_resend_link(workspace_id, space_ids)
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.current().render_sms(message, context)
 

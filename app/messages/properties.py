@@ -4,7 +4,8 @@ SMS and email senders its guests see. The ops team edits it beside the templates
 wins over its workspace's, and anything unset falls back to DEFAULT_LOCALE, TIMEZONE,
 FRONT_DESK_EMAIL, TWILIO_FROM_NUMBER / TWILIO_MESSAGING_SERVICE_SID and SENDGRID_FROM_EMAIL (a
 hotel with no country has guests' national phone numbers refused: only numbers with their
-+country code are sent to).
++country code are sent to). A hotel also turns on its guests' "resend my key" link here
+(`guest_resend_link = true`, off by default: app/guest/).
 
 WhatsApp (app/messages/whatsapp.py): a hotel's `channels` (their order: the first phone channel
 goes, the next is its fallback), its `whatsapp_from` sender, and the content templates its
@@ -38,8 +39,18 @@ _ROUTING_KEYS = (
 # Settings that are not text: a hotel's channel order and its WhatsApp content templates.
 _LIST_KEYS = frozenset({"channels"})
 _TABLE_KEYS = frozenset({"whatsapp"})
+# Per-hotel switches: true or false, not text.
+_SWITCH_KEYS = ("guest_resend_link",)
 _ENTRY_KEYS = frozenset(
-    {"locale", "timezone", "property_name", "country", "whatsapp_from", *_ROUTING_KEYS}
+    {
+        "locale",
+        "timezone",
+        "property_name",
+        "country",
+        "whatsapp_from",
+        *_ROUTING_KEYS,
+        *_SWITCH_KEYS,
+    }
     | _LIST_KEYS
     | _TABLE_KEYS
 )
@@ -72,6 +83,9 @@ class Entry:
     whatsapp_from: str | None = None
     # Its own WhatsApp content templates, by message (the global ones fill the rest).
     whatsapp: Mapping[str, ContentTemplate] = field(default_factory=dict)
+    # Its guests' key messages carry a link to have the key sent again (app/guest/); None:
+    # not set here (off, unless its workspace's entry turns it on).
+    guest_resend_link: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,9 @@ class PropertyMap:
                 for entry in reversed(entries)
                 for message, template in entry.whatsapp.items()
             },
+            guest_resend_link=next(
+                (e.guest_resend_link for e in entries if e.guest_resend_link is not None), None
+            ),
         )
 
     def routing(self, workspace_id: str | None, space_ids: Iterable[str]) -> Routing:
@@ -163,6 +180,17 @@ class PropertyMap:
         return [(f"workspaces.{key}", e) for key, e in self.workspaces.items()] + [
             (f"spaces.{key}", e) for key, e in self.spaces.items()
         ]
+
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Iterable[str]) -> bool:
+        """Whether the guests of the property these ids are in get a "resend my key" link
+        (a space's `guest_resend_link = false` turns off its workspace's true)."""
+        return bool(self.lookup(workspace_id, space_ids).guest_resend_link)
+
+    def offers_guest_resend_link(self) -> bool:
+        """Whether any hotel or room turns the guest's resend link on (the check then measures
+        every SMS with one)."""
+        entries = [*self.workspaces.values(), *self.spaces.values()]
+        return any(entry.guest_resend_link for entry in entries)
 
     def locales(self) -> set[str]:
         return {e.locale for e in [*self.workspaces.values(), *self.spaces.values()] if e.locale}
@@ -235,7 +263,12 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
                 f"(allowed: {', '.join(sorted(_ENTRY_KEYS))})",
                 line,
             )
-        if key not in _LIST_KEYS | _TABLE_KEYS and not isinstance(value, str):
+        if key in _SWITCH_KEYS:
+            if not isinstance(value, bool):
+                raise PropertiesError(
+                    f"[{table}.{seam_id}] {key} must be true or false (without quotes)", line
+                )
+        elif key not in _LIST_KEYS | _TABLE_KEYS and not isinstance(value, str):
             raise PropertiesError(f"[{table}.{seam_id}] {key} must be text in quotes", line)
     if "twilio_from" in values and "twilio_messaging_service_sid" in values:
         raise PropertiesError(
@@ -263,6 +296,7 @@ def _entry(source: str, table: str, seam_id: str, values: dict[str, object]) -> 
             channels=check_channels(values["channels"]) if "channels" in values else None,
             whatsapp_from=_checked(text, "whatsapp_from", check_whatsapp_sender),
             whatsapp=parse_templates(values.get("whatsapp", {})),
+            guest_resend_link=_switch(values, "guest_resend_link"),
         )
     except ValueError as exc:
         raise PropertiesError(f"[{table}.{seam_id}] {exc}", line) from None
@@ -284,6 +318,11 @@ def _checked(values: Mapping[str, str], key: str, check: Callable[[str], str]) -
         return check(values[key])
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
+
+
+def _switch(values: Mapping[str, object], key: str) -> bool | None:
+    value = values.get(key)
+    return value if isinstance(value, bool) else None
 
 
 def check_email(text: str) -> str:

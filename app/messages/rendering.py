@@ -80,6 +80,11 @@ class Templates(Protocol):
         none."""
         ...
 
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Sequence[str]) -> bool:
+        """Whether the property's guests get a "resend my key" link (properties.toml's
+        guest_resend_link; off unless set)."""
+        ...
+
     def render_sms(self, message: str, context: Mapping[str, object]) -> str: ...
 
     def render_email(self, message: str, context: Mapping[str, object]) -> RenderedEmail: ...
@@ -184,6 +189,10 @@ class Renderer:
                 return None
             return Content(sid, content_variables(template, context))
         return None
+
+    def guest_resend_link(self, workspace_id: str | None, space_ids: Sequence[str]) -> bool:
+        """Whether the property's guests get a "resend my key" link (properties.toml)."""
+        return self.properties.guest_resend_link(workspace_id, space_ids)
 
     def render_sms(self, message: str, context: Mapping[str, object]) -> str:
         return self.render_part(message, "sms.txt", context).strip()

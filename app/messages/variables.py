@@ -52,8 +52,11 @@ def message_context(
     code_changed: bool = False,
     include_credential: bool = True,
     problem: str | None = None,
+    resend_url: str | None = None,
 ) -> dict[str, object]:
-    """Every documented template variable (see templates/README.md)."""
+    """Every documented template variable (see templates/README.md). `resend_url` is the
+    guest's own "resend my key" link, given only for a message carrying the credential of a
+    hotel that turned it on (app/delivery/guest_links.py)."""
     name = (guest.full_name if guest else None) or (grant.display_name if grant else "") or ""
     reservation = None
     if grant is not None:
@@ -77,6 +80,7 @@ def message_context(
         "code_changed": code_changed,
         "problem": problem,
         "locale": audience.locale,
+        "resend_url": resend_url if include_credential else None,
     }
 
 
@@ -105,12 +109,15 @@ def ledger_context(
         "code_changed": False,
         "problem": None,
         "locale": audience.locale,
+        "resend_url": None,
     }
 
 
 # The sample stay the check and the preview fill every message with.
 SAMPLE_PIN = "1234"
 SAMPLE_INSTANT_KEY_URL = "https://ik.seam.co/ABCXYZ"
+# As long as a real one under a short PUBLIC_BASE_URL: the check measures the SMS with it.
+SAMPLE_RESEND_URL = "https://keys.hotel.example/k/AQAAAHtpVbkABFMWOZ_9nWndnJoe"
 SAMPLE_WORKSPACE_ID = "661025d3-c1d2-403c-83a8-af153aaedfbc"
 SAMPLE_GRANT = AccessGrant(
     access_grant_id="b2c4e6f8-1a3c-4e5f-8a9b-0c1d2e3f4a5b",
@@ -170,9 +177,14 @@ def sample_method(message: str, code: str | None = SAMPLE_PIN) -> AccessMethod:
 
 
 def sample_context(
-    message: str, audience: Audience, method: AccessMethod | None = None
+    message: str,
+    audience: Audience,
+    method: AccessMethod | None = None,
+    *,
+    with_resend_link: bool = False,
 ) -> dict[str, object]:
-    """The sample guest (Alex Rivera, Room 204, PIN 1234) as `message` would see them."""
+    """The sample guest (Alex Rivera, Room 204, PIN 1234) as `message` would see them; with
+    the guest's resend link (SAMPLE_RESEND_URL) when asked, as a hotel that turned it on."""
     kind = MessageKind.by_template(message)
     return message_context(
         method=method or sample_method(message),
@@ -182,6 +194,7 @@ def sample_context(
         audience=audience,
         code_changed=message == "code_changed",
         include_credential=message in CREDENTIAL_OF,
+        resend_url=SAMPLE_RESEND_URL if with_resend_link else None,
         problem=(
             SAMPLE_PROBLEM if kind and kind.reports_problem else SAMPLE_SEAM_PROBLEMS.get(message)
         ),

@@ -89,6 +89,7 @@ HINTS: dict[str, str] = {
     "STATUS_WEBHOOK_URL": "the http(s):// address of the PMS endpoint that takes keycourier's "
     "status webhooks",
     "STATUS_WEBHOOK_SECRET": "a Standard Webhooks signing secret (whsec_<base64>)",
+    "GUEST_LINK_SECRET": "a long random string that signs the guests' resend links",
 }
 
 
@@ -239,6 +240,17 @@ class Settings(BaseSettings):
     status_webhook_retry_seconds: float = Field(default=10, gt=0, le=3600)
     # How often beat hands the webhooks owed (new ones, retries due) to the workers.
     status_webhook_poll_seconds: float = Field(default=5, gt=0, le=3600)
+    # The guest's own "resend my key" link (app/delivery/guest_links.py, app/guest/): a hotel
+    # turns it on in properties.toml (guest_resend_link = true); the link is under
+    # PUBLIC_BASE_URL. Its key: GUEST_LINK_SECRET, else derived from the fingerprint key.
+    guest_link_secret: SecretStr | None = None
+    # How many times one guest may have their key sent again by the link, per stay.
+    guest_link_max_resends: int = Field(default=3, ge=1, le=50)
+    # A link works until the stay ends, and never longer than this many days after it was sent.
+    guest_link_max_days: float = Field(default=30, gt=0, le=366)
+    # Requests to the link's page one client address may make in GUEST_LINK_ADDRESS_MINUTES.
+    guest_link_address_limit: int = Field(default=30, ge=1, le=10_000)
+    guest_link_address_minutes: float = Field(default=10, gt=0, le=24 * 60)
 
     @model_validator(mode="before")
     @classmethod
@@ -340,6 +352,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
             raise ValueError("is not an absolute http(s):// URL")
         return value.rstrip("/")
+
+    @field_validator("guest_link_secret")
+    @classmethod
+    def _guest_link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("is too short: use 32 characters or more")
+        return value
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
@@ -469,6 +488,13 @@ class Settings(BaseSettings):
         secret = self.seam_webhook_secret.get_secret_value().encode()
         return hmac.new(secret, b"keycourier credential fingerprint", hashlib.sha256).digest()
 
+    def guest_link_key(self) -> bytes:
+        """The key guest links are signed with: GUEST_LINK_SECRET, else one derived from the
+        fingerprint key (so changing either makes every link sent so far stop working)."""
+        if self.guest_link_secret is not None:
+            return self.guest_link_secret.get_secret_value().encode()
+        return guest_link_key_from(self.fingerprint_key())
+
     @property
     def seam_workspaces(self) -> tuple[SeamWorkspace, ...]:
         """The workspaces SEAM_WORKSPACES_FILE lists (none without it)."""
@@ -560,3 +586,9 @@ def search_key_from(fingerprint_key: bytes) -> bytes:
     """The key destinations are hashed with for search, derived from the credential
     fingerprint key (Settings.fingerprint_key)."""
     return hmac.new(fingerprint_key, b"keycourier destination search", "sha256").digest()
+
+
+def guest_link_key_from(fingerprint_key: bytes) -> bytes:
+    """The key guest links are signed with when GUEST_LINK_SECRET is unset, derived from the
+    credential fingerprint key (Settings.fingerprint_key)."""
+    return hmac.new(fingerprint_key, b"keycourier guest link", "sha256").digest()

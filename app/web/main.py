@@ -26,6 +26,7 @@ from starlette.routing import Route
 from app.console import console_routes
 from app.context import Context
 from app.errors import BrokerUnavailable, ConfigError, LedgerUnavailable
+from app.guest import guest_routes
 from app.intake.ingest import EventWriter, IngestWriter
 from app.intake.ingest_async import AsyncIngestWriter
 from app.intake.queue import Enqueuer, RedisEnqueuer, hand_on
@@ -133,6 +134,9 @@ def create_app(
         )
 
     metrics_token = settings.metrics_token
+    # Built on first use, and shared: the console's and the guest link's resends need it.
+    context = console_context(settings, ledger, templates)
+    queue = partial(hand_on, enqueuer, ledger)
 
     async def metrics(request: Request) -> Response:
         if metrics_token is not None:
@@ -151,12 +155,8 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-            *console_routes(
-                settings,
-                ledger,
-                console_context(settings, ledger, templates),
-                partial(hand_on, enqueuer, ledger),
-            ),
+            *console_routes(settings, ledger, context, queue),
+            *guest_routes(settings, ledger, context, queue, templates),
         ],
     )
 

@@ -27,6 +27,21 @@ from tests.console.support import (
 
 # The only console paths a stranger may open: the sign-in form and its CSS/JS.
 PUBLIC = {("GET", "/ops/sign-in"), ("POST", "/ops/sign-in"), ("GET", "/ops/static")}
+# Every route outside /ops and /api, and why a stranger may reach it: each checks its own
+# signature or token, or says nothing about a guest.
+OUTSIDE = {
+    ("POST", "/webhooks/seam"): "Svix-signed by Seam",
+    ("POST", "/webhooks/seam/1"): "Svix-signed by Seam, with that workspace's secret",
+    ("POST", "/webhooks/twilio/status"): "signed by Twilio",
+    ("POST", "/webhooks/sendgrid/events"): "signed by SendGrid",
+    ("GET", "/healthz"): "alive or not: nothing about a guest",
+    ("GET", "/readyz"): "ready or not: nothing about a guest",
+    ("GET", "/metrics"): "METRICS_TOKEN when set; counters, no guest",
+    # The guest's own resend link: the signed token in its path is the capability (404 for
+    # any other), and it only ever sends the guest's key to their own destination on file.
+    ("GET", "/k/1"): "the guest's resend link: its signed token is the capability",
+    ("POST", "/k/1"): "the guest's resend link: its signed token is the capability",
+}
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
@@ -79,6 +94,25 @@ def test_every_console_route_refuses_a_stranger(client: TestClient) -> None:
         checked += 1
     assert checked >= 11
     assert client.get("/ops/static/console.css").status_code == 200
+
+
+def test_every_route_outside_the_console_is_a_known_public_one(client: TestClient) -> None:
+    """Every route the web process serves outside /ops and /api is in OUTSIDE, with the reason a
+    stranger may reach it: a new public route is a decision, not an accident. The guest link
+    answers a stranger without its token with the plain "not valid" page, naming nothing."""
+    outside = {
+        (method, path)
+        for method, path in routes_of(list(client.app.routes))  # type: ignore[attr-defined]
+        if not path.startswith(("/ops", "/api"))
+    }
+    assert outside <= set(OUTSIDE), sorted(outside - set(OUTSIDE))
+    assert {("GET", "/k/1"), ("POST", "/k/1"), ("POST", "/webhooks/seam")} <= outside
+    for method in ("GET", "POST"):
+        answer = client.request(method, "/k/1")
+        assert answer.status_code == 404
+        assert "This link does not work" in answer.text
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert "set-cookie" not in answer.headers
 
 
 def test_every_api_route_refuses_a_missing_or_wrong_token(client: TestClient) -> None:

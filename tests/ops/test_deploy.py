@@ -189,7 +189,7 @@ def test_scaling_and_disruption_target_the_right_workloads() -> None:
 
 def test_metrics_are_scraped_where_they_are_served() -> None:
     """Prometheus scrapes the web pods on their port and each worker on WORKER_METRICS_PORT;
-    the ingress exposes only Seam's webhook, not /metrics."""
+    the ingress exposes only the webhooks and the guests' links, not /metrics."""
     config = one("ConfigMap", "keycourier-config")["data"]
     worker = one("Deployment", "keycourier-worker")["spec"]["template"]
     assert worker["metadata"]["annotations"]["prometheus.io/port"] == config["WORKER_METRICS_PORT"]
@@ -201,7 +201,7 @@ def test_metrics_are_scraped_where_they_are_served() -> None:
     ingress = one("Ingress", "keycourier-web")["spec"]
     paths = [p["path"] for rule in ingress["rules"] for p in rule["http"]["paths"]]
     assert paths
-    assert not [path for path in paths if not path.startswith("/webhooks/")]
+    assert not [path for path in paths if not path.startswith(("/webhooks/", "/k/"))]
 
 
 def app_routes(tmp_path: Path) -> set[tuple[str, str]]:
@@ -247,12 +247,16 @@ def ingress_paths(name: str) -> dict[str, str]:
 
 def test_ingress_routes_every_webhook_and_nothing_else(tmp_path: Path) -> None:
     """The public Ingress routes exactly the webhooks the app serves (Seam's, Twilio's status
-    callbacks, SendGrid's events), each by its exact path, and a hotel group's per-workspace
-    Seam webhooks by their prefix: not /ops, /api or /metrics."""
-    webhooks = {path for method, path in app_routes(tmp_path) if path.startswith("/webhooks/")}
+    callbacks, SendGrid's events), each by its exact path, a hotel group's per-workspace Seam
+    webhooks by their prefix, and the guests' resend links (/k/<token>) by theirs: not /ops,
+    /api or /metrics."""
+    routes = app_routes(tmp_path)
+    webhooks = {path for method, path in routes if path.startswith("/webhooks/")}
     assert {"/webhooks/seam", "/webhooks/twilio/status", "/webhooks/sendgrid/events"} <= webhooks
     assert WORKSPACE_WEBHOOK.startswith("/webhooks/seam/{")
-    expected = {**dict.fromkeys(webhooks, "Exact"), "/webhooks/seam/": "Prefix"}
+    guest_links = {path for method, path in routes if path.startswith("/k/")}
+    assert guest_links == {"/k/{token}"}
+    expected = {**dict.fromkeys(webhooks, "Exact"), "/webhooks/seam/": "Prefix", "/k/": "Prefix"}
     assert ingress_paths("keycourier-web") == expected
 
 
