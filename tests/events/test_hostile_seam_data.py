@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from app.context import Context
-from app.events.processing import handle_event
+from app.events.tries import handle_event
 from app.ledger.console import ConsoleStore
 from app.ledger.models import Delivery, Event, FrontDeskFlag
 from app.ledger.store import Ledger
