@@ -2,7 +2,8 @@
 
 `handle_event` is the worker's one call for an event. Before any work it commits a start on
 the event (app/ledger/event_starts.py), which its heartbeat keeps while the worker lives and
-the try's end clears. What ends a try without finishing the event:
+the try's end clears (app/ledger/event_starts.py says how a dead worker's start is told from a
+living one's). What ends a try without finishing the event:
 
 - an outage (Seam, the ledger or the broker unreachable): retried for as long as it lasts,
   after a backoff, never set aside: giving up would lose the guest's key;
@@ -10,7 +11,9 @@ the try's end clears. What ends a try without finishing the event:
   bug): a failed try, retried after a backoff;
 - the worker dying while processing it (SIGKILL, the OOM killer, a segfault): nothing is
   recorded then, but its start stays behind with its lease running out, and the next worker
-  to pick the event up counts it as a failed try before it starts again.
+  to pick the event up counts it as a failed try before it starts again. Such an event is
+  processed while no other that lost a try is in a worker: the one that kills workers dies
+  alone, and the events that were beside it once are not taken down with it again.
 
 After EVENT_MAX_TRIES failed tries of either kind the event is set aside (`poisoned`) with its
 reason: an error logged (and reported), `keycourier_events_set_aside_total`, the console's
@@ -73,9 +76,7 @@ def handle_event(ctx: Context, event_id: int) -> Outcome:
     if start.kind is StartKind.BUSY:
         # A copy of the task (the sweeper's, the broker's redelivery) while a living worker
         # processes the event: that worker finishes it, or its start runs out and counts.
-        log.info(
-            "event being processed by another worker: left to it", extra={"event_id": event_id}
-        )
+        log.info("event in another worker's hands: left to it", extra={"event_id": event_id})
         return Outcome(EventStatus(event.status), "being processed by another worker")
     if start.kind is StartKind.SET_ASIDE:
         return _alert_set_aside(event, event.detail or WORKER_LOST, WORKER_LOST_CAUSE)
@@ -87,6 +88,14 @@ def handle_event(ctx: Context, event_id: int) -> Outcome:
             ctx.policy.event_max_tries,
             extra={"event_id": event_id, "event_type": event.event_type},
         )
+    if start.kind is StartKind.WAITING:
+        # Another event that was in a worker when one died is in a worker now: one of them
+        # may be what kills workers, so they go one at a time. The sweeper hands it on again.
+        log.info(
+            "event waits: another event that was in a dying worker is being processed",
+            extra={"event_id": event_id},
+        )
+        return Outcome(EventStatus(event.status), "waiting for another event's try to end")
     assert start.token is not None  # every start this worker holds has its token
     return _try(ctx, event, start.token)
 

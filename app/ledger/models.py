@@ -161,6 +161,9 @@ class Event(Base):
     # Of those, the tries that failed for another reason than an outage (an error, or a worker
     # that stopped while processing it): EVENT_MAX_TRIES of them set the event aside.
     failed_tries: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Of those, the tries whose worker died (killed, out of memory): such an event is processed
+    # by one worker at a time among them, so a killer cannot take its neighbours down with it.
+    lost_tries: Mapped[int] = mapped_column(default=0, server_default="0")
     # A worker's start at processing it (app/ledger/event_starts.py), committed before the work
     # and cleared when the try ends either way: its token, when it began, and until when its
     # worker's heartbeat keeps it. One still there with its lease run out is a worker that died.

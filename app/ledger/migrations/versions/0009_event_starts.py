@@ -1,9 +1,10 @@
 """events: a worker's start at processing one, and the tries that failed other than by an outage
 
 A start (token, started at, lease) is committed before a worker processes an event and cleared
-when the try ends; one left behind by a worker that died counts as a failed try. `failed_tries`
-counts those and the tries that raised, apart from outages (which `attempts` also counts): an
-event's existing `attempts` become its failed tries, as they counted before this revision.
+when the try ends; one left behind by a worker that died counts as a failed try (`lost_tries`).
+`failed_tries` counts those and the tries that raised, apart from outages (which `attempts` also
+counts): an event's existing `attempts` become its failed tries, as they counted before this
+revision.
 
 Revision ID: 0009
 Revises: 0012
@@ -27,6 +28,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("failed_tries", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(
+            sa.Column("lost_tries", sa.Integer(), nullable=False, server_default="0")
+        )
         batch_op.add_column(sa.Column("processing_token", sa.String(length=40), nullable=True))
         batch_op.add_column(
             sa.Column("processing_started_at", sa.DateTime(timezone=True), nullable=True)
@@ -42,4 +46,5 @@ def downgrade() -> None:
         batch_op.drop_column("processing_lease_until")
         batch_op.drop_column("processing_started_at")
         batch_op.drop_column("processing_token")
+        batch_op.drop_column("lost_tries")
         batch_op.drop_column("failed_tries")
