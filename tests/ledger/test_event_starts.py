@@ -42,7 +42,9 @@ def test_a_start_is_committed_and_cleared_when_the_try_ends(ledger: Ledger) -> N
     event_id = record(ledger)
     start = ledger.start_event(event_id, LEASE, 3, LOST)
 
-    assert start.kind is StartKind.STARTED and start.token is not None and not start.lost
+    assert start.kind is StartKind.STARTED
+    assert start.token is not None
+    assert not start.lost
     stored = ledger.get_event(event_id)
     assert stored is not None
     assert stored.processing_token == start.token
@@ -56,7 +58,8 @@ def test_a_start_is_committed_and_cleared_when_the_try_ends(ledger: Ledger) -> N
     assert (ended.processing_token, ended.processing_lease_until) == (None, None)
 
     again = ledger.start_event(event_id, LEASE, 3, LOST)
-    assert again.kind is StartKind.STARTED and not again.lost  # an ended try is no lost one
+    assert again.kind is StartKind.STARTED
+    assert not again.lost
     ledger.finish_event(event_id, EventStatus.PROCESSED, "done")
     finished = ledger.get_event(event_id)
     assert finished is not None
@@ -75,7 +78,8 @@ def test_a_living_workers_start_is_left_to_it_and_never_counted(ledger: Ledger) 
 
     for _ in range(3):
         duplicate = ledger.start_event(event_id, LEASE, 1, LOST)
-        assert duplicate.kind is StartKind.BUSY and duplicate.token is None
+        assert duplicate.kind is StartKind.BUSY
+        assert duplicate.token is None
 
     stored = ledger.get_event(event_id)
     assert stored is not None
@@ -110,8 +114,10 @@ def test_a_dead_workers_start_counts_as_a_failed_try_at_the_next_pickup(ledger: 
 
     taken = ledger.start_event(event_id, LEASE, 3, LOST)
 
-    assert taken.kind is StartKind.STARTED and taken.lost
-    assert taken.token is not None and taken.token != dead.token
+    assert taken.kind is StartKind.STARTED
+    assert taken.lost
+    assert taken.token is not None
+    assert taken.token != dead.token
     stored = ledger.get_event(event_id)
     assert stored is not None
     assert (stored.failed_tries, stored.lost_tries, stored.attempts) == (1, 1, 1)
@@ -134,7 +140,8 @@ def test_the_last_allowed_lost_try_sets_the_event_aside_for_good(ledger: Ledger)
     assert stored.status == EventStatus.POISONED
     assert stored.detail == f"set aside after 3 failed tries: {LOST}"
     assert (stored.failed_tries, stored.lost_tries) == (3, 3)
-    assert stored.processing_token is None and stored.processed_at is not None
+    assert stored.processing_token is None
+    assert stored.processed_at is not None
     assert far_future_stale(ledger) == []
     assert ledger.start_event(event_id, DEAD, 3, LOST).kind is StartKind.DONE
 
