@@ -67,6 +67,8 @@ def handle_event(ctx: Context, event_id: int) -> Outcome:
     except OUTAGES as exc:
         retry_later(ctx.ledger, event_id, exc)
         return Outcome(EventStatus.RECEIVED, "retry")
+    except Exception as exc:
+        return failed_try(ctx, event_id, exc)
     event = start.event
     if event is None:
         log.error("event %s is not in the ledger", event_id)
