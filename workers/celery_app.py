@@ -10,7 +10,9 @@ unfinished, so a broker that forgets its queue loses nothing.
 - task_acks_late + task_reject_on_worker_lost: a task is acknowledged after it ran, and a
   worker that dies mid-task hands it back instead of dropping it. The ledger's claim (a lease
   with an owner token, renewed by the worker's heartbeat) keeps a re-run from sending twice; an
-  expired lease is taken back by the sweeper.
+  expired lease is taken back by the sweeper. An event's start (app/ledger/event_starts.py)
+  makes a task the worker died on count as a failed try: an event that kills every worker is
+  set aside after EVENT_MAX_TRIES, not handed back for ever.
 - worker_prefetch_multiplier=1: a worker reserves no more than it can work on (one per thread),
   so a worker that stops strands little, and a warm shutdown returns the rest to the queue.
 - visibility_timeout (Redis): how long an unacknowledged task waits before Redis gives it to

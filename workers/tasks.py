@@ -17,7 +17,7 @@ from app.delivery.retry_policy import backoff_seconds
 from app.delivery.send import send_delivery as send
 from app.delivery.undelivered import after_undelivered as plan_after_undelivered
 from app.errors import KeycourierError, ProviderError
-from app.events.processing import handle_event
+from app.events.tries import handle_event
 from app.intake.queue import (
     AFTER_UNDELIVERED,
     DUE_MARGIN_SECONDS,

@@ -153,6 +153,9 @@ def _alerts(console: Console) -> Endpoint:
                         "event_type": e.event_type,
                         "access_method_id": e.access_method_id,
                         "attempts": e.attempts,
+                        # The tries EVENT_MAX_TRIES bounds: attempts less outage retries.
+                        "failed_tries": e.failed_tries,
+                        "workers_lost": e.lost_tries,
                         "reason": e.detail,
                         "set_aside_at": e.processed_at.isoformat() if e.processed_at else None,
                     }

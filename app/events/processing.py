@@ -22,13 +22,8 @@ from app.delivery.scheduling import plan_on_window
 from app.delivery.send import send_delivery
 from app.delivery.workspace import front_desk_for
 from app.errors import (
-    BrokerUnavailable,
     KeycourierError,
-    LedgerRefused,
-    LedgerUnavailable,
     NotFound,
-    ProviderError,
-    TransientProviderError,
 )
 from app.events.deletion import deleted
 from app.events.grants import alert_about_grants, grant_deleted
@@ -55,8 +50,6 @@ FINAL = {
     EventStatus.FAILED,
     EventStatus.POISONED,
 }
-# Seam, the ledger or the broker unreachable: retried for as long as it lasts, never set aside.
-OUTAGES = (TransientProviderError, LedgerUnavailable, BrokerUnavailable)
 
 
 @dataclass(frozen=True)
@@ -70,61 +63,18 @@ class Outcome:
     look_again: bool = False
 
 
-def handle_event(ctx: Context, event_id: int) -> Outcome:
-    """The worker's one call for an event: process it, sending what it plans at once; on a
-    failure, record the try for the sweeper to hand on again after a backoff.
-
-    Seam, the ledger or the broker being unreachable is retried for as long as it lasts. Any
-    other failure (an answer keycourier cannot act on, a value the ledger refuses, a bug) is
-    retried EVENT_MAX_TRIES times, then the event is set aside (poisoned) with its reason.
-    """
-    try:
-        return process_event(ctx, event_id, send_now=True)
-    except OUTAGES as exc:
-        return Outcome(EventStatus.RECEIVED, retry_later(ctx.ledger, event_id, exc))
-    except Exception as exc:
-        return failed_try(ctx, event_id, exc)
-
-
-def failed_try(ctx: Context, event_id: int, exc: Exception) -> Outcome:
-    """Record a failed try that was not an outage; past EVENT_MAX_TRIES, set the event aside."""
-    reason, cause = describe_failure(exc)
-    detail = retry_later(ctx.ledger, event_id, KeycourierError(reason))
-    try:
-        event = ctx.ledger.get_event(event_id)
-        if event is None or event.attempts < ctx.policy.event_max_tries:
-            return Outcome(EventStatus.RECEIVED, detail)
-        detail = f"set aside after {event.attempts} failed tries: {reason}"
-        if not ctx.ledger.poison_event(event_id, detail):
-            return Outcome(EventStatus(event.status), "already done")
-    except LedgerUnavailable:
-        return Outcome(EventStatus.RECEIVED, detail)
-    log.error("event set aside: %s", detail, extra={"event_id": event_id})
-    metrics.event_set_aside(event.event_type, cause)
-    metrics.event_processed(event.event_type, EventStatus.POISONED.value)
-    return Outcome(EventStatus.POISONED, detail)
-
-
-def describe_failure(exc: Exception) -> tuple[str, str]:
-    """(reason, cause) for a failed try, safe to store and log: our errors carry ids and codes
-    only; of anything else only its kind is kept (a database error's text quotes the row)."""
-    if isinstance(exc, ProviderError):
-        return str(exc), exc.provider
-    if isinstance(exc, LedgerRefused):
-        return str(exc), "data"
-    if isinstance(exc, KeycourierError):
-        return str(exc), "other"
-    return f"unexpected {type(exc).__name__}", "other"
-
-
-def process_event(ctx: Context, event_id: int, *, send_now: bool = False) -> Outcome:
-    """Act on a recorded event. Transient errors propagate so the caller retries.
+def process_event(
+    ctx: Context, event_id: int, *, send_now: bool = False, event: Event | None = None
+) -> Outcome:
+    """Act on a recorded event (`event`, when the caller has just read it). Transient errors
+    propagate so the caller retries.
 
     With `send_now`, the deliveries it plans are sent here with the Seam state just read
     (saving a queue hop and four Seam reads each); otherwise, and for what cannot go now,
     they are returned for the queue.
     """
-    event = ctx.ledger.get_event(event_id)
+    if event is None:
+        event = ctx.ledger.get_event(event_id)
     if event is None:
         log.error("event %s is not in the ledger", event_id)
         return Outcome(EventStatus.FAILED, "not in the ledger")
@@ -152,24 +102,6 @@ def process_event(ctx: Context, event_id: int, *, send_now: bool = False) -> Out
         extra={"event_id": event_id, "event_type": event.event_type, "outcome": outcome.detail},
     )
     return outcome
-
-
-def retry_later(ledger: Ledger, event_id: int, exc: KeycourierError) -> str:
-    """Record a failed try; the sweeper hands the event on again after a backoff.
-
-    Errors reading Seam are retried for as long as Seam does not answer: without Seam nothing
-    can be sent, and giving up would lose the guest's key.
-    """
-    log.warning("event not processed, will retry: %s", exc, extra={"event_id": event_id})
-    metrics.retry_scheduled("event")
-    hint = exc.retry_after if isinstance(exc, ProviderError) else None
-    try:
-        event = ledger.get_event(event_id)
-        delay = backoff_seconds((event.attempts if event else 0) + 1, hint)
-        ledger.event_failed(event_id, str(exc), utcnow() + timedelta(seconds=delay))
-    except LedgerUnavailable:
-        pass  # still unfinished in the ledger: the sweeper finds it when the ledger is back
-    return "retry"
 
 
 def _act(ctx: Context, event: Event, send_now: bool) -> Outcome:

@@ -2,7 +2,9 @@
 
 Run periodically (Celery beat; embedded in single-machine mode), it hands back to the broker
 whatever the ledger says is unfinished but nobody is working on: events recorded but never
-processed (a broker restarted without persistence forgets its queue), deliveries due for a
+processed (a broker restarted without persistence forgets its queue; an event a living worker
+has started is left to it, one whose worker died is handed on once its start's lease ran out,
+and the next worker counts that try: app/ledger/event_starts.py), deliveries due for a
 retry whose message was lost, deliveries held by a worker that died (its lease expired: the
 heartbeat of a living worker renews it; these are handed on at once), and failed or
 undelivered deliveries whose follow-up (fallback, front-desk alert) is still owed. It also

@@ -156,9 +156,22 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
-    # Failed tries at processing it (Seam or the ledger unreachable), and when to try again.
+    # Failed tries at processing it (outages included: they set the backoff), and when to try
+    # again.
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
+    # Of those, the tries that failed for another reason than an outage (an error, or a worker
+    # that stopped while processing it): EVENT_MAX_TRIES of them set the event aside.
+    failed_tries: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Of those, the tries whose worker died (killed, out of memory): such an event is processed
+    # by one worker at a time among them, so a killer cannot take its neighbours down with it.
+    lost_tries: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A worker's start at processing it (app/ledger/event_starts.py), committed before the work
+    # and cleared when the try ends either way: its token, when it began, and until when its
+    # worker's heartbeat keeps it. One still there with its lease run out is a worker that died.
+    processing_token: Mapped[str | None] = mapped_column(String(40))
+    processing_started_at: Mapped[datetime | None]
+    processing_lease_until: Mapped[datetime | None]
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="event")
 

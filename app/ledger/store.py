@@ -19,6 +19,7 @@ from app.ledger import batch
 from app.ledger.base import LedgerBase, make_engine
 from app.ledger.batch import NewEvent, Recorded
 from app.ledger.deliveries import DeliveryStore, NewDelivery, Planned
+from app.ledger.event_starts import NO_START, EventStartStore, set_aside_detail
 from app.ledger.grants import GrantStore
 from app.ledger.models import (
     Delivery,
@@ -55,14 +56,17 @@ _FINISH_EVENT = (
     update(EVENTS)
     .where(EVENTS.c.id == bindparam("b_id"))
     .values(status=bindparam("b_status"), detail=bindparam("b_detail"),
-            processed_at=bindparam("b_now"))
+            processed_at=bindparam("b_now"), **NO_START)
 )  # fmt: skip
 
 
-class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore, OutboxStore):
-    """The ledger: events and front-desk flags here, deliveries in app/ledger/deliveries.py
-    (scheduled ones: app/ledger/window.py; a deleted grant's: app/ledger/grants.py), provider
-    status reports in app/ledger/provider_events.py."""
+class Ledger(
+    ProviderEventStore, DeliveryStore, WindowStore, GrantStore, EventStartStore, OutboxStore
+):
+    """The ledger: events and front-desk flags here (a worker's start at an event:
+    app/ledger/event_starts.py), deliveries in app/ledger/deliveries.py (scheduled ones:
+    app/ledger/window.py; a deleted grant's: app/ledger/grants.py), provider status reports in
+    app/ledger/provider_events.py, status webhooks owed in app/ledger/outbox.py."""
 
     @classmethod
     def from_url(
@@ -178,34 +182,43 @@ class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore, OutboxS
             )
             return {value for value in found if value is not None}
 
-    def event_failed(self, event_id: int, detail: str, retry_at: datetime) -> int:
-        """Record a failed try at processing an event; the sweeper retries it at `retry_at`.
+    def event_failed(
+        self, event_id: int, detail: str, retry_at: datetime, *, failure: bool = False
+    ) -> int:
+        """Record a try at processing an event that did not finish it; the sweeper retries it
+        at `retry_at`. A `failure` (not an outage, not Seam still changing) is also a failed
+        try towards EVENT_MAX_TRIES.
 
-        Returns how many tries have failed so far.
+        Returns how many failed tries it has had so far.
         """
         with self._transaction() as session:
             event = session.get(Event, event_id)
             if event is None or event.status not in (EventStatus.RECEIVED, EventStatus.QUEUED):
                 return 0
             event.attempts += 1
+            event.failed_tries += failure
             event.detail = detail
             event.next_attempt_at = retry_at
-            return event.attempts
+            return event.failed_tries
 
-    def poison_event(self, event_id: int, detail: str) -> bool:
-        """Set an unfinished event aside for good, with the reason; False if it was finished."""
+    def poison_event(self, event_id: int, reason: str) -> str | None:
+        """Set an unfinished event aside for good, with the reason; returns the detail it now
+        shows, or None if it was finished."""
         with self._transaction() as session:
             event = session.get(Event, event_id)
             if event is None or event.status not in (EventStatus.RECEIVED, EventStatus.QUEUED):
-                return False
+                return None
             event.status = EventStatus.POISONED
-            event.detail = detail
+            event.detail = set_aside_detail(event.failed_tries, reason)
             event.next_attempt_at = None
             event.processed_at = utcnow()
-            return True
+            for name, value in NO_START.items():
+                setattr(event, name, value)
+            return event.detail
 
     def stale_event_ids(self, now: datetime, waited_since: datetime, limit: int) -> list[int]:
-        """Unfinished events handed on before `waited_since` whose retry (if any) is due."""
+        """Unfinished events handed on before `waited_since` whose retry (if any) is due, and
+        that no living worker is processing (a start whose lease runs)."""
         with self._transaction() as session:
             return list(
                 session.scalars(
@@ -214,6 +227,10 @@ class Ledger(ProviderEventStore, DeliveryStore, WindowStore, GrantStore, OutboxS
                         Event.status.in_((EventStatus.RECEIVED, EventStatus.QUEUED)),
                         func.coalesce(Event.queued_at, Event.received_at) < waited_since,
                         or_(Event.next_attempt_at.is_(None), Event.next_attempt_at <= now),
+                        or_(
+                            Event.processing_lease_until.is_(None),
+                            Event.processing_lease_until <= now,
+                        ),
                     )
                     .order_by(Event.id)
                     .limit(limit)

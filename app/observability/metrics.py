@@ -37,7 +37,7 @@ EVENTS_SET_ASIDE = Counter(
     "keycourier_events_set_aside_total",
     "Events set aside (poisoned) after EVENT_MAX_TRIES failed tries, by event type and what "
     "failed (seam: Seam answered something keycourier cannot act on; data: the ledger refused "
-    "a value; other).",
+    "a value; worker_lost: the worker processing it stopped, killed or out of memory; other).",
     ["event_type", "cause"],
 )
 DELIVERIES = Counter(

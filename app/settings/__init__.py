@@ -162,10 +162,12 @@ class Settings(BaseSettings):
     # How long a transient failure is retried before the delivery fails (and falls back).
     retry_window_seconds: float = Field(default=30 * 60, gt=0)
     # Failed tries at processing an event, other than Seam, the ledger or the broker being
-    # unreachable, before it is set aside (poisoned) with its reason and an alert.
+    # unreachable (a worker that died while processing it is one), before it is set aside
+    # (poisoned) with its reason and an alert.
     event_max_tries: int = Field(default=8, ge=1, le=1000)
     # How long a worker's claim on a delivery lasts unless renewed; past it, the sweeper takes
-    # the delivery back (a dead worker's send is picked up within lease + sweep interval).
+    # the delivery back (a dead worker's send is picked up within lease + sweep interval). A
+    # worker's start at an event has the same lease: past it, its try counts as failed.
     delivery_lease_seconds: float = Field(default=15, gt=0)
     # How often a worker renews the leases of the deliveries it holds (its heartbeat): well
     # inside the lease, so a slow but living worker keeps what it holds.

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from app.context import Context
-from app.events.processing import handle_event, process_event
+from app.events.processing import process_event
+from app.events.tries import handle_event
 from app.ledger.models import DeliveryStatus, EventStatus, FlagStatus, utcnow
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin

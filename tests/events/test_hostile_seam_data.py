@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from app.context import Context
-from app.events.processing import handle_event
+from app.events.tries import handle_event
 from app.ledger.console import ConsoleStore
 from app.ledger.models import Delivery, Event, FrontDeskFlag
 from app.ledger.store import Ledger
@@ -175,4 +175,4 @@ def test_an_event_failing_every_try_is_set_aside_with_a_reason_and_an_alert(
         api = client.get("/api/alerts", headers={"Authorization": f"Bearer {API_TOKEN}"})
         [aside] = api.json()["events_set_aside"]
         assert aside["id"] == event_id
-        assert aside["attempts"] == 3
+        assert (aside["attempts"], aside["failed_tries"], aside["workers_lost"]) == (3, 3, 0)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from app.context import Context
 from app.delivery.send import Result
 from app.errors import TransientProviderError
-from app.events.processing import process_event, retry_later
+from app.events.processing import process_event
+from app.events.tries import retry_later
 from app.intake.reconcile import reconcile
 from app.intake.sweeper import sweep
 from app.ledger.models import (
@@ -501,11 +502,11 @@ def test_event_failing_on_seam_is_retried_by_the_sweeper_after_a_backoff(
     seam.fail_next(3, 503, {"error": {"type": "service_unavailable", "message": "down"}})
     with pytest.raises(TransientProviderError) as caught:
         process_event(services, event_id)
-    assert retry_later(services.ledger, event_id, caught.value) == "retry"
+    assert retry_later(services.ledger, event_id, caught.value) == 0  # an outage: no failure
 
     failed = services.ledger.get_event(event_id)
     assert failed is not None
-    assert (failed.status, failed.attempts) == (EventStatus.RECEIVED, 1)
+    assert (failed.status, failed.attempts, failed.failed_tries) == (EventStatus.RECEIVED, 1, 0)
     assert failed.next_attempt_at is not None
     assert failed.next_attempt_at > utcnow()
     queue = RecordingEnqueuer()

@@ -149,8 +149,9 @@ ALLOWED_LABELS = {
     "provider": re.compile(r"^(seam|twilio|sendgrid)$"),
     "operation": re.compile(r"^[a-z_.]+$"),
     "result": re.compile(r"^(ok|error)$"),
-    # Why an event was set aside: the provider at fault, the data, or anything else.
-    "cause": re.compile(r"^(seam|twilio|sendgrid|data|other)$"),
+    # Why an event was set aside: the provider at fault, the data, a worker that died while
+    # processing it, or anything else.
+    "cause": re.compile(r"^(seam|twilio|sendgrid|data|worker_lost|other)$"),
     "le": re.compile(r"^[0-9.+Inf]+$"),
 }
 

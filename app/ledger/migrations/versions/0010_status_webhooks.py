@@ -1,7 +1,7 @@
 """status_webhooks and status_webhook_attempts: the PMS's status webhooks (an outbox) and each try
 
 Revision ID: 0010
-Revises: 0012
+Revises: 0009
 Create Date: 2026-12-10 10:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0012"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
