@@ -12,16 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from starlette.testclient import TestClient
 
 from app.context import Context
 from app.delivery.guest_links import sign
+from app.guest.words import WORDS
 from app.ledger.console import ConsoleStore
 from app.ledger.guest_links import GuestLinkStore, stay_key
 from app.ledger.store import Ledger
-from app.settings import load_settings
+from app.settings import Channel, load_settings
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
@@ -331,3 +333,18 @@ def test_a_french_hotels_page_is_in_french(
         assert '<html lang="fr">' in page.text
         assert "Votre clé à Hotel Lumière" in page.text
         assert "Renvoyer ma clé" in page.text
+
+
+@pytest.mark.parametrize("locale", sorted(WORDS))
+@pytest.mark.parametrize("channel", get_args(Channel))
+def test_the_page_names_every_channel_a_key_goes_on_in_every_language(
+    locale: str, channel: str
+) -> None:
+    """Asking and sent, each channel a key can go on (WhatsApp included) has its own words in
+    every language the page is written in: none borrows the SMS wording."""
+    words = WORDS[locale]
+    for step in ("ask", "sent"):
+        text = words[f"{step}_{channel}"]
+        assert "{destination}" in text
+        if channel != "sms":
+            assert text != words[f"{step}_sms"]
