@@ -22,7 +22,7 @@ import contextlib
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -42,6 +42,7 @@ from app.delivery.resend import REASONS
 from app.delivery.resend import resend as resend_delivery
 from app.errors import BrokerUnavailable, ConfigError, KeycourierError, NotFound, ProviderError
 from app.ledger.models import FlagStatus
+from app.settings import Channel
 
 MAX_BODY = 16 * 1024
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9-]{1,40}")
@@ -82,8 +83,8 @@ def resend(console: Console, context_of: ContextFactory, queue: Queue) -> Endpoi
         channel = _text(body, "channel")
         if reason not in REASONS:
             raise HTTPException(400, f"reason is one of: {', '.join(REASONS)}")
-        if channel not in (None, "sms", "email"):
-            raise HTTPException(400, "channel is sms or email")
+        if channel is not None and channel not in get_args(Channel):
+            raise HTTPException(400, f"channel is one of: {', '.join(get_args(Channel))}")
         key = request.headers.get("idempotency-key")
         if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
             raise HTTPException(400, "Idempotency-Key is letters, digits and dashes (at most 40)")

@@ -6,13 +6,15 @@ STATUS_WEBHOOK_URL (app/outbound/payloads.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from app.delivery.resend import REASONS
 from app.ledger.models import DeliveryStatus
 from app.ledger.outbox import HookEvent
+from app.settings import Channel
 
 VERSION = "1.0.0"
+CHANNELS = list(get_args(Channel))
 STR = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
@@ -64,7 +66,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "id": INT, "hotel": _null(STR), "workspace_id": _null(STR),
             "space_ids": {"type": "array", "items": STR}, "kind": STR,
-            "channel": {"enum": ["sms", "email"]},
+            "channel": {"enum": CHANNELS},
             "status": {"enum": [status.value for status in DeliveryStatus]},
             "guest_name": _null(STR), "reservation": _null(STR),
             "destination": _null(STR), "planned_destination": _null(STR),
@@ -94,7 +96,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "reason": {"enum": list(REASONS), "default": "not_received"},
-            "channel": {"anyOf": [{"enum": ["sms", "email"]}, {"type": "null"}],
+            "channel": {"anyOf": [{"enum": CHANNELS}, {"type": "null"}],
                         "description": "default: the original delivery's"},
         },
     },
@@ -127,7 +129,7 @@ _DATA = {
     "delivery": _object(
         {
             **_WHERE, "delivery_id": INT, "status": STR, "kind": STR,
-            "channel": {"enum": ["sms", "email"]}, "recipient": _null(STR),
+            "channel": {"enum": CHANNELS}, "recipient": _null(STR),
             "error_code": _null(STR),
         }
     ),
@@ -216,7 +218,7 @@ def _paths() -> dict[str, Any]:
             parameters=[
                 _query("q", STR, "guest name, reservation, phone number or email address"),
                 _query("status", {"enum": [s.value for s in DeliveryStatus]}, "status"),
-                _query("channel", {"enum": ["sms", "email"]}, "channel"),
+                _query("channel", {"enum": CHANNELS}, "channel"),
                 _query("hotel", STR, "a hotel's name in properties.toml"),
                 _query("page", {"type": "integer", "minimum": 1}, "page (from 1)"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "per page"),
