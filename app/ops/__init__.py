@@ -1,7 +1,9 @@
 """The `keycourier` command and the operator's tools behind it.
 
 Owns the command line (`cli`, `templates_cli`), `register-webhook`, `doctor` and `worker-health`
-(`commands`, `doctor`), the `deliveries` table (`deliveries`) and the one-machine demo (`demo`).
+(`commands`, `doctor`), the `deliveries` table (`deliveries`), the one-machine demo (`demo`),
+and how many worker processes `keycourier worker` runs and their parent (`cores`,
+`supervise`).
 
 May import: web, console, intake, events, delivery, messages, ledger, adapters, observability,
 standins, context, the foundations (settings, errors, ports), and workers (app/ops/cli.py
