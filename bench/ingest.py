@@ -21,7 +21,7 @@ import httpx
 from app.ops.demo import free_port
 from app.standins.seam import SAMPLES
 from app.standins.signing import signed_headers
-from bench.procs import Proc, wait_until_ready
+from bench.procs import Proc, keycourier, own_peak_mb, python, wait_until_ready
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -117,6 +117,7 @@ def run_ingest(
     label: str,
     env: dict[str, str],
     workdir: Path,
+    web: list[str],
     *,
     connections: int = 64,
     seconds: int = 10,
@@ -128,7 +129,7 @@ def run_ingest(
     write_requests(requests_file, distinct_events)
 
     port = free_port()
-    bare = Proc("bare", ["-m", "bench.bare", "--port", str(port)], env, workdir)
+    bare = Proc("bare", python("-m", "bench.bare", "--port", str(port)), env, workdir)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/webhooks/seam")
         bare_load = wrk(
@@ -146,18 +147,18 @@ def run_ingest(
         "PORT": str(port),
         "TEMPLATES_DIR": str(TEMPLATES),
     }
-    web = Proc("web", ["-m", "app", "serve", "--no-worker"], web_env, workdir)
+    web_proc = Proc("web", keycourier(web), web_env, workdir)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/healthz")
         httpx.get(f"http://127.0.0.1:{port}/healthz").json()  # resets the recent lag
         load = wrk(f"http://127.0.0.1:{port}/webhooks/seam", requests_file, connections, seconds)
         lag = httpx.get(f"http://127.0.0.1:{port}/healthz").json()["event_loop_lag"]
-        rss = web.peak_rss_mb()
+        rss = own_peak_mb(web_proc.pid)  # not the embedded worker's, in single-machine mode
     finally:
-        web.stop()
+        web_proc.stop()
     blocks = None
     if measure_blocks:
-        blocks = _blocks(web_env, workdir, connections, seconds)
+        blocks = _blocks(web_env, workdir, web, connections, seconds)
     return IngestResult(label, bare_load, load, lag["recent_max_ms"], rss, blocks)
 
 
@@ -165,7 +166,9 @@ SLOW_CALLBACK_MS = 3.0
 _TOOK = re.compile(r"Executing .*? took (\d+\.\d+) seconds")
 
 
-def _blocks(web_env: dict[str, str], workdir: Path, connections: int, seconds: int) -> Blocks:
+def _blocks(
+    web_env: dict[str, str], workdir: Path, web: list[str], connections: int, seconds: int
+) -> Blocks:
     """The same load on a web process in asyncio's debug mode (SLOW_CALLBACK_MS set), which
     logs every callback that held the loop longer than that: how many, and the longest."""
     requests_file = workdir / "requests-debug.tsv"
@@ -176,11 +179,11 @@ def _blocks(web_env: dict[str, str], workdir: Path, connections: int, seconds: i
         "PORT": str(port),
         "SLOW_CALLBACK_MS": str(SLOW_CALLBACK_MS),
     }
-    web = Proc("web-debug", ["-m", "app", "serve", "--no-worker"], debug_env, workdir)
+    debug = Proc("web-debug", keycourier(web), debug_env, workdir)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/healthz")
         load = wrk(f"http://127.0.0.1:{port}/webhooks/seam", requests_file, connections, seconds)
     finally:
-        web.stop()
-    took = [float(m) * 1000 for m in _TOOK.findall(web.log.read_text(errors="replace"))]
+        debug.stop()
+    took = [float(m) * 1000 for m in _TOOK.findall(debug.log.read_text(errors="replace"))]
     return Blocks(SLOW_CALLBACK_MS, len(took), max(took, default=0.0), load.requests)

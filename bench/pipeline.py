@@ -7,6 +7,7 @@ the Twilio stand-in is matched to the event that caused it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import time
@@ -20,11 +21,18 @@ from app.standins.seam import SAMPLES, SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.signing import signed_headers
 from app.standins.twilio import TwilioStandin
-from bench.procs import Proc, wait_until_ready
+from bench.procs import Proc, keycourier, own_peak_mb, python, wait_until_ready
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-WORKER_POOL = "threads"
-WORKER_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Commands:
+    """The command lines of one configuration: the Procfile's, or the tuned variant's."""
+
+    web: list[str]
+    worker: list[str] | None = None
+    beat: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,7 @@ class EndToEndResult:
 
 @dataclass(frozen=True)
 class WorkerResult:
-    pool: str
+    processes: int
     deliveries: int
     per_second: float
     cpu_ms_per_delivery: float
@@ -104,8 +112,9 @@ def _env(
         "SENDGRID_API_KEY": sendgrid.api_key,
         "SENDGRID_FROM_EMAIL": "keys@hotel.example",
         "SENDGRID_BASE_URL": sendgrid.url,
+        # The folder the app runs from holds templates/ (README); the processes run in a
+        # scratch folder of their own, so name it.
         "TEMPLATES_DIR": str(Path(__file__).resolve().parent.parent / "templates"),
-        "LOG_LEVEL": "WARNING",
     }
 
 
@@ -132,8 +141,8 @@ def _post_all(
     requests_file.write_text(json.dumps(hotel.signed_requests()))
     load = Proc(
         "loadgen",
-        ["-m", "bench.loadgen", str(requests_file), str(results_file),
-         "--url", f"http://127.0.0.1:{port}/webhooks/seam", "--rate", str(rate)],
+        python("-m", "bench.loadgen", str(requests_file), str(results_file),
+               "--url", f"http://127.0.0.1:{port}/webhooks/seam", "--rate", str(rate)),
         env, workdir,
     )  # fmt: skip
     load.process.wait(timeout=timeout)
@@ -141,32 +150,50 @@ def _post_all(
     return sent_at
 
 
-def _worker(env: dict[str, str], workdir: Path) -> Proc:
-    return Proc(
-        "worker", ["-m", "app", "worker", "--concurrency", str(WORKER_CONCURRENCY)], env, workdir
-    )
+def _heartbeats(workdir: Path) -> int:
+    return len(list(workdir.glob("worker-heartbeat*")))
 
 
 def run_end_to_end(
-    base_env: dict[str, str], workdir: Path, *, rate: float = 100, seconds: int = 60
+    base_env: dict[str, str],
+    workdir: Path,
+    commands: Commands,
+    *,
+    rate: float = 100,
+    seconds: int = 30,
 ) -> EndToEndResult:
+    """Webhook posted -> SMS at the Twilio stand-in, at `rate` events/s for `seconds`, with
+    the stand-ins answering at once, through the given processes (the web process alone in
+    single-machine mode: it starts its own worker)."""
     workdir.mkdir(parents=True, exist_ok=True)
     events = int(rate * seconds)
     with SeamStandin() as seam, TwilioStandin() as twilio, SendGridStandin() as sendgrid:
         hotel = Hotel(seam, events)
         port = free_port()
-        env = {**_env(base_env, seam, twilio, sendgrid), "PORT": str(port)}
-        web = Proc("web", ["-m", "app", "serve", "--no-worker"], env, workdir)
-        worker = _worker(env, workdir)
+        env = {
+            **_env(base_env, seam, twilio, sendgrid),
+            "PORT": str(port),
+            "WORKER_HEARTBEAT_FILE": str(workdir / "worker-heartbeat"),
+        }
+        procs = [Proc("web", keycourier(commands.web), env, workdir)]
+        if commands.worker is not None:
+            procs.append(Proc("worker", keycourier(commands.worker), env, workdir))
+        if commands.beat is not None:
+            procs.append(Proc("beat", keycourier(commands.beat), env, workdir))
         try:
             wait_until_ready(f"http://127.0.0.1:{port}/healthz")
-            time.sleep(2)  # the worker connects to the broker
+            if not wait_for(lambda: _heartbeats(workdir) > 0, 60):
+                raise RuntimeError(f"no worker started: see {workdir}")
+            time.sleep(2)  # every worker process connects to the broker
             sent_at = _post_all(hotel, port, rate, env, workdir, timeout=seconds * 3)
             wait_for(lambda: len(_sms_times(twilio)) >= events, 120)
-            web_rss, worker_rss = web.peak_rss_mb(), worker.peak_rss_mb()
+            # The embedded worker is a child of the web process: the worker figure is the
+            # largest process of each tree (the web process's own peak is its first).
+            web_rss = procs[0].peak_rss_mb() if commands.worker else own_peak_mb(procs[0].pid)
+            worker_rss = procs[1].peak_rss_mb() if commands.worker else procs[0].peak_rss_mb()
         finally:
-            web.stop()
-            worker.stop()
+            for proc in procs:
+                proc.stop()
         received = _sms_times(twilio)
     latencies = sorted(
         (received[phone] - sent_at[n]) * 1000
@@ -185,42 +212,73 @@ def run_end_to_end(
     )
 
 
+def queue_events(hotel: Hotel, env: dict[str, str], workdir: Path, web: list[str]) -> None:
+    """Every guest's event through a web process into the queue, the web process stopped."""
+    port = free_port()
+    proc = Proc("web-queueing", keycourier(web), {**env, "PORT": str(port)}, workdir)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz")
+        _post_all(hotel, port, 2000, env, workdir, timeout=600)
+    finally:
+        proc.stop()
+
+
 def run_worker_throughput(
-    base_env: dict[str, str], workdir: Path, *, events: int = 1500
+    base_env: dict[str, str],
+    workdir: Path,
+    commands: Commands,
+    *,
+    processes: int = 1,
+    events: int = 2000,
 ) -> WorkerResult:
-    """One worker draining `events` issued PINs (an SMS and an email each), with Seam answering
-    in 50 ms and Twilio (and SendGrid) in 100 ms."""
+    """`processes` worker processes (WORKER_PROCESSES, the command line unchanged) draining
+    `events` queued issued PINs (an SMS and an email each), with Seam answering in 50 ms and
+    Twilio and SendGrid in 100 ms. Deliveries/s and CPU per delivery are both read over the
+    steady state, from the 10th to the 90th percentile of arrivals at the providers: the
+    start-up (imports, connections) is not a delivery's cost."""
+    assert commands.worker is not None
     deliveries = 2 * events
     workdir.mkdir(parents=True, exist_ok=True)
     with SeamStandin() as seam, TwilioStandin() as twilio, SendGridStandin() as sendgrid:
         hotel = Hotel(seam, events)
-        port = free_port()
-        env = {**_env(base_env, seam, twilio, sendgrid), "PORT": str(port)}
-        web = Proc("web", ["-m", "app", "serve", "--no-worker"], env, workdir)
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}/healthz")
-            _post_all(hotel, port, 2000, env, workdir, timeout=300)
-        finally:
-            web.stop()
-        # Everything is queued; now the worker alone, against slow providers.
+        env = {
+            **_env(base_env, seam, twilio, sendgrid),
+            "WORKER_PROCESSES": str(processes),
+            "WORKER_HEARTBEAT_FILE": str(workdir / "worker-heartbeat"),
+        }
+        queue_events(hotel, env, workdir, commands.web)
         seam.latency, twilio.latency, sendgrid.latency = 0.05, 0.1, 0.1
-        worker = _worker(env, workdir)
+        worker = Proc("worker", keycourier(commands.worker), env, workdir)
+        samples: list[tuple[float, float]] = []
         try:
-            wait_for(lambda: len(_arrivals(twilio, sendgrid)) >= deliveries, 600)
-            cpu, rss = worker.cpu_seconds(), worker.peak_rss_mb()
+            deadline = time.monotonic() + 60 + deliveries / 10
+            while len(_arrivals(twilio, sendgrid)) < deliveries:
+                if time.monotonic() > deadline or worker.process.poll() is not None:
+                    raise RuntimeError(f"the worker did not drain the queue: see {workdir}")
+                samples.append((time.time(), worker.cpu_seconds()))
+                time.sleep(0.2)
+            samples.append((time.time(), worker.cpu_seconds()))
+            rss = worker.peak_rss_mb()
         finally:
             worker.stop()
         times = sorted(_arrivals(twilio, sendgrid))
-    # The steady state: from the 10th to the 90th percentile of arrivals.
     low, high = times[len(times) // 10], times[(len(times) * 9) // 10]
-    per_second = (len(times) * 0.8) / (high - low) if high > low else float("nan")
+    steady = len(times) * 0.8
     return WorkerResult(
-        pool=f"{WORKER_POOL} x{WORKER_CONCURRENCY}",
+        processes=processes,
         deliveries=len(times),
-        per_second=per_second,
-        cpu_ms_per_delivery=cpu * 1000 / max(1, len(times)),
+        per_second=steady / (high - low) if high > low else float("nan"),
+        cpu_ms_per_delivery=(_at(samples, high) - _at(samples, low)) * 1000 / steady,
         peak_rss_mb=rss,
     )
+
+
+def _at(samples: list[tuple[float, float]], when: float) -> float:
+    """The CPU seconds the sampled process had used at `when` (linear between samples)."""
+    for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+        if t0 <= when <= t1:
+            return c0 + (c1 - c0) * ((when - t0) / (t1 - t0) if t1 > t0 else 0)
+    return samples[-1][1] if when > samples[-1][0] else samples[0][1]
 
 
 def _percentile(values: list[float], q: float) -> float:

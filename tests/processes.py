@@ -35,7 +35,9 @@ class Processes:
     """keycourier processes (`python -m app ...`), each with its output captured to a file."""
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env = {**os.environ, **env}
+        # One worker process per `keycourier worker` unless a test asks for more: the tests
+        # are about one worker's behaviour, whatever the cores of the machine running them.
+        self.env = {"WORKER_PROCESSES": "1", **os.environ, **env}
         self.workdir = workdir
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 

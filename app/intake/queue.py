@@ -15,11 +15,14 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import redis
-from celery import Celery
-from kombu.exceptions import OperationalError as KombuOperationalError
+
+if TYPE_CHECKING:
+    # The web process with Redis writes Celery's format itself and must not load Celery and
+    # kombu (~15 MB resident): CeleryEnqueuer imports what it needs when it is built.
+    from celery import Celery
 
 from app.errors import BrokerUnavailable
 from app.ledger.store import Ledger
@@ -83,7 +86,10 @@ def hand_on(enqueuer: Enqueuer, ledger: Ledger, work: Sequence[Queued]) -> None:
 
 class CeleryEnqueuer:
     def __init__(self, celery: Celery) -> None:
+        from kombu.exceptions import OperationalError
+
         self._celery = celery
+        self._unavailable = (OperationalError, OSError)
 
     def enqueue_events(self, event_ids: Sequence[int]) -> None:
         for event_id in event_ids:
@@ -105,14 +111,14 @@ class CeleryEnqueuer:
                 retry=True,
                 retry_policy=PUBLISH_RETRY_POLICY,
             )
-        except (KombuOperationalError, OSError) as exc:
+        except self._unavailable as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
     def ping(self) -> None:
         try:
             with self._celery.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
-        except (KombuOperationalError, OSError) as exc:
+        except self._unavailable as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
 

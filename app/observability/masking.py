@@ -30,5 +30,9 @@ def mask_destination(destination: str) -> str:
 
 def mask_text(text: str) -> str:
     """Mask every phone number and email address found in free text."""
-    text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+    # Neither can match without its "@" or "+": most text (ids, names) is spared both.
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+    if "+" in text:
+        text = _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+    return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ from app.ops.templates_cli import add_template_commands
 from app.settings import load_settings
 
 WORKER_THREADS = 32
+
+log = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,11 +190,31 @@ def worker_command(concurrency: int, log_level: str, *, with_beat: bool = False)
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from app.ops.cores import describe, read_cores, worker_processes
+    from app.ops.supervise import process_env, run_processes
+
     settings = load_settings(require=("SEAM_API_KEY",))  # fail here, in one line, not in Celery
     # One database connection per worker thread, and a few for beat and the sweeper.
     os.environ.setdefault("DATABASE_POOL_SIZE", str(args.concurrency + 4))
-    command = worker_command(args.concurrency, settings.log_level, with_beat=args.beat)
-    os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
+    cores = read_cores()
+    processes = worker_processes(settings, cores)
+    if processes == 1:
+        command = worker_command(args.concurrency, settings.log_level, with_beat=args.beat)
+        os.execv(command[0], command)  # noqa: S606 - replaces this process, signals go straight to Celery
+    from app.observability.logs import configure_logging
+
+    configure_logging(settings)
+    how = "WORKER_PROCESSES" if settings.worker_processes else describe(cores)
+    log.info("starting %d worker processes (%s)", processes, how)
+    # Beat, when asked for, runs in the first process only: it must run once.
+    commands = [
+        (
+            worker_command(args.concurrency, settings.log_level, with_beat=args.beat and n == 0),
+            process_env(n, processes, settings.heartbeat_file, settings.worker_metrics_port),
+        )
+        for n in range(processes)
+    ]
+    return run_processes(commands)
 
 
 def _beat(args: argparse.Namespace) -> int:

@@ -111,14 +111,21 @@ def doctor_command(args: argparse.Namespace) -> int:
 
 
 def worker_health(args: argparse.Namespace) -> int:
-    heartbeat = load_settings().heartbeat_file
-    try:
-        age = time.time() - heartbeat.stat().st_mtime
-    except FileNotFoundError:
-        print(f"no worker heartbeat yet ({heartbeat} is missing)", file=sys.stderr)
-        return 1
-    if age > args.max_age:
-        print(f"the worker's last heartbeat was {age:.0f} s ago", file=sys.stderr)
-        return 1
-    print(f"worker alive: last heartbeat {age:.0f} s ago")
+    """Every worker process `keycourier worker` runs here has touched its heartbeat lately."""
+    from app.ops.cores import worker_processes
+    from app.ops.supervise import heartbeat_files
+
+    settings = load_settings()
+    oldest = 0.0
+    for heartbeat in heartbeat_files(settings.heartbeat_file, worker_processes(settings)):
+        try:
+            age = time.time() - heartbeat.stat().st_mtime
+        except FileNotFoundError:
+            print(f"no worker heartbeat yet ({heartbeat} is missing)", file=sys.stderr)
+            return 1
+        if age > args.max_age:
+            print(f"the worker's last heartbeat was {age:.0f} s ago ({heartbeat})", file=sys.stderr)
+            return 1
+        oldest = max(oldest, age)
+    print(f"worker alive: last heartbeat {oldest:.0f} s ago")
     return 0

@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Connections each process keeps to the database; a worker needs one per thread.
     database_pool_size: int = Field(default=10, ge=1, le=500)
+    # Worker processes `keycourier worker` runs (each with its threads); unset, one per core
+    # the machine, dyno or pod lets it use (app/ops/cores.py).
+    worker_processes: int | None = Field(default=None, ge=1, le=64)
     # How long a transient failure is retried before the delivery fails (and falls back).
     retry_window_seconds: float = Field(default=30 * 60, gt=0)
     # Failed tries at processing an event, other than Seam, the ledger or the broker being

@@ -277,6 +277,7 @@ def test_worker_health_reads_the_heartbeat_age(
     """No heartbeat file or a stale one fails the probe; a fresh one passes."""
     heartbeat = tmp_path / "heartbeat"
     monkeypatch.setenv("WORKER_HEARTBEAT_FILE", str(heartbeat))
+    monkeypatch.setenv("WORKER_PROCESSES", "1")
     assert main(["worker-health"]) == 1
 
     heartbeat.touch()

@@ -65,6 +65,7 @@ def test_worker_health_ignores_another_checkouts_worker(
     mine.mkdir()
     theirs.mkdir()
     monkeypatch.delenv("WORKER_HEARTBEAT_FILE", raising=False)
+    monkeypatch.setenv("WORKER_PROCESSES", "1")
     for name in ("DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     their_file = heartbeat_in(theirs, monkeypatch)

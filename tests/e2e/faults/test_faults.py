@@ -137,6 +137,7 @@ def test_broker_restart_without_persistence_loses_nothing(
     assert wait_for(lambda: all_sent(ledger), 10)
 
 
+@pytest.mark.parametrize("worker_processes", ["1", "2"], ids=["one-process", "two-processes"])
 @pytest.mark.parametrize("whole_group", [True, False], ids=["heroku", "kubernetes"])
 def test_sigterm_mid_send_finishes_and_sends_once(
     keycourier: tuple[str, Processes],
@@ -144,9 +145,12 @@ def test_sigterm_mid_send_finishes_and_sends_once(
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
     whole_group: bool,
+    worker_processes: str,
 ) -> None:
-    """SIGTERM (to the whole group, or to PID 1 only) lets the running send finish, once."""
+    """SIGTERM (to the whole group, or to PID 1 only) lets the running send finish, once,
+    whether `keycourier worker` is Celery itself or the parent of two (WORKER_PROCESSES)."""
     base, processes = keycourier
+    processes.env["WORKER_PROCESSES"] = worker_processes
     send_and_hold(base, processes, twilio, "msg_f2")
 
     processes.signal("worker", signal.SIGTERM, whole_group=whole_group)

@@ -1,0 +1,83 @@
+"""bench/run's own logic, without running a benchmark: it runs the Procfile's lines as they
+are, reads CPU over the steady state, and fails only on the default column's misses."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from bench.__main__ import configurations
+from bench.ingest import IngestResult, Load
+from bench.pipeline import EndToEndResult, WorkerResult, _at
+from bench.procs import keycourier, procfile
+from bench.report import Report, Run
+from tests.conftest import ROOT
+
+
+def test_the_default_column_runs_the_procfiles_lines_unchanged() -> None:
+    """The default configuration's web, worker and beat are the Procfile's lines, split as
+    the shell splits them; only the tuned one adds to the worker's."""
+    lines = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    [(name, default, extra), (tuned_name, tuned, tuned_extra)] = configurations(False)
+    assert (name, extra) == ("default", {})
+    assert default.web == shlex.split(lines["web"])
+    assert default.worker == shlex.split(lines["worker"])
+    assert default.beat == shlex.split(lines["beat"])
+    assert tuned_name == "tuned"
+    assert tuned.worker is not None
+    assert tuned.worker[: len(default.worker)] == default.worker
+    assert tuned_extra == {"LOG_LEVEL": "WARNING"}
+
+
+def test_procfile_reading_and_the_installed_command(tmp_path: Path) -> None:
+    """Quoted arguments stay one argument; `keycourier` becomes this interpreter's command."""
+    path = tmp_path / "Procfile"
+    path.write_text(
+        "web: keycourier serve --forwarded-allow-ips '*'\n\nworker: keycourier worker\n"
+    )
+    processes = procfile(path)
+    assert processes["web"] == ["keycourier", "serve", "--forwarded-allow-ips", "*"]
+    argv = keycourier(processes["worker"])
+    assert argv[-1] == "worker"
+    assert argv[0] != "keycourier"
+
+
+def test_cpu_at_a_time_is_read_between_samples() -> None:
+    """The CPU used at an arrival time is interpolated between the samples around it, and
+    held at the ends."""
+    samples = [(10.0, 1.0), (12.0, 3.0), (14.0, 3.5)]
+    assert _at(samples, 11.0) == 2.0
+    assert _at(samples, 13.0) == 3.25
+    assert _at(samples, 9.0) == 1.0
+    assert _at(samples, 20.0) == 3.5
+
+
+def load(rps: float, p99: float) -> Load:
+    return Load(int(rps * 10), 10.0, 0, 0, p99 / 2, p99, p99 * 2, 0)
+
+
+def run(name: str, per_second: float, cpu: float) -> Run:
+    return Run(
+        name,
+        ingest=IngestResult("x", load(10_000, 5), load(4_000, 15), 1.0, 100.0),
+        end_to_end=EndToEndResult(100, 100, 100, 10, 30, 40, 100.0, 150.0),
+        worker=WorkerResult(1, 1000, per_second, cpu, 150.0),
+    )
+
+
+def test_only_the_default_columns_misses_fail_the_run() -> None:
+    """A tuned miss is shown as FAIL but does not fail the run; a default miss does, by
+    name."""
+    report = Report("abc", "n", default=run("default", 160, 6.0), tuned=run("tuned", 100, 9.0))
+    table = report.table()
+    assert "FAIL" in table
+    assert report.default_failures() == []
+
+    report = Report("abc", "n", default=run("default", 100, 9.0))
+    report.table()
+    assert report.default_failures() == [
+        "worker deliveries/s (one process)",
+        "worker CPU per delivery",
+    ]
