@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from app.context import Context
-from app.events.processing import handle_event
+from app.events.tries import handle_event
 from app.ledger.batch import NewEvent
 from app.ledger.models import EventStatus
 from app.observability.logs import configure_logging
