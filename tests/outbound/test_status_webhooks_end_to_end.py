@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -29,6 +30,18 @@ from tests.outbound.receiver import SECRET, Receiver, receiving
 from tests.processes import Processes, free_port, post_sample, running_web, wait_for
 
 pytestmark = pytest.mark.e2e
+
+PMS_TOKEN = "pms-token-for-the-end-to-end-0123456789"
+REPORTS_TOKEN = "reports-token-read-only-0123456789"
+ACCESS = """
+[tokens.pms]
+role = "desk"
+everywhere = true
+
+[tokens.reports]
+role = "viewer"
+everywhere = true
+"""
 
 
 @pytest.fixture
@@ -59,7 +72,10 @@ def service(
         "STATUS_WEBHOOK_SECRET": SECRET,
         "STATUS_WEBHOOK_POLL_SECONDS": "0.5",
         "STATUS_WEBHOOK_RETRY_SECONDS": "0.5",
+        "API_TOKENS": f"pms:{PMS_TOKEN},reports:{REPORTS_TOKEN}",
+        "ACCESS_FILE": str(tmp_path / "access.toml"),
     }
+    (tmp_path / "access.toml").write_text(ACCESS, encoding="utf-8")
     with running_web(env, tmp_path, port) as (base, processes):
         processes.start("worker", "worker", "--concurrency", "2", "--beat")
         yield base, processes
@@ -113,3 +129,39 @@ def test_the_pms_hears_sent_then_delivered_signed_and_retried_until_taken(
     logs = processes.stop()
     assert "status webhook delivered" in logs
     assert "+15555550123" not in logs
+
+
+def test_the_pms_resends_a_key_through_api_v1_and_hears_it_sent(
+    service: tuple[str, Processes], twilio: TwilioStandin, pms: Receiver
+) -> None:
+    """The PMS, with its desk token, asks /api/v1 of the running web process to resend the
+    guest's key: the worker sends the SMS again (the PIN Seam has), once for one
+    Idempotency-Key, and the PMS hears a second delivery.sent; a read-only token is refused."""
+    base, _ = service
+    assert post_sample(base, "access_method.issued.code", "msg_pms_2").status_code == 200
+    assert wait_for(lambda: len(twilio.sent) == 1, 60)
+    assert wait_for(lambda: pms.types() == ["delivery.sent"], 60), pms.requests
+    desk = {"Authorization": f"Bearer {PMS_TOKEN}", "Idempotency-Key": "pms-resend-1"}
+    [delivery] = httpx.get(f"{base}/api/v1/deliveries", headers=desk).json()["deliveries"]
+
+    refused = httpx.post(
+        f"{base}/api/v1/deliveries/{delivery['id']}/resend",
+        headers={"Authorization": f"Bearer {REPORTS_TOKEN}"},
+        json={"reason": "not_received"},
+    )
+    assert refused.status_code == 403
+    for _ in range(2):  # the same Idempotency-Key twice: one resend
+        answer = httpx.post(
+            f"{base}/api/v1/deliveries/{delivery['id']}/resend",
+            headers=desk,
+            json={"reason": "not_received", "channel": "sms"},
+        )
+        assert answer.status_code == 202, answer.text
+
+    assert wait_for(lambda: len(twilio.sent) == 2, 60)
+    assert wait_for(lambda: pms.types() == ["delivery.sent", "delivery.sent"], 60), pms.types()
+    first, again = twilio.sent
+    assert again["to"] == first["to"]
+    assert again["body"] == first["body"]
+    assert pms.verified[1]["data"]["delivery_id"] != delivery["id"]
+    assert not wait_for(lambda: len(twilio.sent) > 2, 3)
