@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from starlette.testclient import TestClient
 
 from app.context import Context
 from app.delivery.send import send_delivery
-from app.ledger.models import AuditEntry
+from app.ledger.models import AuditEntry, utcnow
+from app.ledger.outbox import HookTry, owe_cards, owe_delivery
+from app.ledger.scope import EVERYWHERE
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.standins.twilio import TwilioStandin
 from app.web.main import create_app
-from tests.console.test_scopes import templated_routes
+from tests.console.test_scopes import sign_in_as, templated_routes
 from tests.console.two_hotels import PIN, TOKENS, Hotels, access_env, two_hotels
 
 DOC = "/api/v1/openapi.json"
@@ -175,3 +178,42 @@ def test_a_desk_token_resends_a_sent_key_once_per_idempotency_key(
     assert ("api:pms-lumiere-room", "queued") in entries
     assert ("api:pms-lumiere-room", "already_requested") in entries
     assert not any(DESK in actor for actor, _ in entries)
+
+
+def test_the_webhooks_page_lists_each_try_for_the_admins_hotels_only(
+    client: TestClient, services: Context, hotels: Hotels
+) -> None:
+    """/ops/webhooks: Lumière's delivery.sent and Harbour Inn's card.encoded, each with its try
+    (the PMS's 503); an admin of everything sees both hotels', Lumière's admin only Lumière's,
+    and a desk user may not open it."""
+    ledger = services.ledger
+    send_delivery(services, hotels.lumiere_delivery)  # the guest's SMS goes out
+    now = utcnow()
+    with ledger.engine.begin() as connection:  # what the send and an encode record, when on
+        owe_delivery(connection, hotels.lumiere_delivery, now)
+        owe_cards(connection, [hotels.harbour_flag], now)
+    hooks = ledger.recent_status_webhooks(EVERYWHERE)
+    assert len(hooks) == 2
+    for hook, _ in hooks:
+        claimed = ledger.claim_status_webhook(hook.id, timedelta(seconds=30))
+        assert claimed is not None
+        ledger.finish_status_webhook(
+            claimed, HookTry(503, None, 12), retry_at=now + timedelta(hours=1)
+        )
+
+    sign_in_as(client, "admin")
+    page = client.get("/ops/webhooks").text
+    assert f"delivery {hotels.lumiere_delivery}</a>" in page
+    assert f"card {hotels.harbour_flag}" in page
+    assert page.count("HTTP 503") == 2
+    assert "delivery.sent" in page
+    assert "card.encoded" in page
+
+    sign_in_as(client, "lumiere-admin")
+    page = client.get("/ops/webhooks").text
+    assert f"delivery {hotels.lumiere_delivery}</a>" in page
+    assert f"card {hotels.harbour_flag}" not in page
+    assert page.count("HTTP 503") == 1
+
+    sign_in_as(client, "lumiere-desk")
+    assert client.get("/ops/webhooks").status_code == 403
