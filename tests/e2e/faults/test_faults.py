@@ -31,27 +31,12 @@ HOLD_SECONDS = 3.0
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def database(clean_postgres_url: str) -> Iterator[TcpProxy]:
     """The session's PostgreSQL, reached through a proxy the test can cut."""
     host_port = clean_postgres_url.split("@", 1)[1].split("/", 1)[0]
     host, port = host_port.rsplit(":", 1)
     with TcpProxy(host, int(port)) as proxy:
         yield proxy
-
-
-@pytest.fixture
-def ledger(clean_postgres_url: str) -> Iterator[Ledger]:
-    ledger = Ledger.from_url(clean_postgres_url)
-    yield ledger
-    ledger.engine.dispose()
 
 
 @pytest.fixture

@@ -43,21 +43,6 @@ UNAVAILABLE = {"code": 20503, "message": "Service unavailable", "status": 503}
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ledger(clean_postgres_url: str) -> Iterator[Ledger]:
-    ledger = Ledger.from_url(clean_postgres_url)
-    yield ledger
-    ledger.engine.dispose()
-
-
-@pytest.fixture
 def env(
     seam: SeamStandin,
     twilio: TwilioStandin,

@@ -41,21 +41,6 @@ MAX_TRIES = 3
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ledger(clean_postgres_url: str) -> Iterator[Ledger]:
-    ledger = Ledger.from_url(clean_postgres_url)
-    yield ledger
-    ledger.engine.dispose()
-
-
-@pytest.fixture
 def keycourier(
     seam: SeamStandin,
     twilio: TwilioStandin,
