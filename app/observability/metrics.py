@@ -48,7 +48,8 @@ DELIVERIES = Counter(
 )
 RETRIES = Counter(
     "keycourier_retries_total",
-    "Retries scheduled after a transient failure, by what is retried (event, sms, email).",
+    "Retries scheduled after a transient failure, by what is retried (event, sms, email, "
+    "whatsapp).",
     ["what"],
 )
 PROVIDER_LATENCY = Histogram(
