@@ -5,6 +5,7 @@ providers' callbacks."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -23,3 +24,30 @@ def test_the_web_app_loads_no_worker_side_library() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def _loaded_after(probe: str, env: dict[str, str] | None = None) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", f"import sys\n{probe}\nprint(' '.join(sorted(sys.modules)))\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=None if env is None else {**os.environ, **env},
+    )
+    return result.stdout.split()
+
+
+def test_a_seam_webhook_is_verified_by_svix_webhooks_code() -> None:
+    """What the endpoint verifies with is svix's own `webhooks` module's class, and a later
+    `import svix` (the worker's signing) is unaffected."""
+    probe = (
+        "from app.web.webhooks.svix_verify import Webhook, WebhookVerificationError\n"
+        "assert 'svix' not in sys.modules\n"
+        "import svix.webhooks\n"
+        "assert Webhook.__qualname__ == svix.webhooks.Webhook.__qualname__ == 'Webhook'\n"
+        "assert svix.webhooks.Webhook is not Webhook\n"
+        "assert WebhookVerificationError is svix.webhooks.WebhookVerificationError\n"
+        "print(svix.webhooks.__file__ == sys.modules[Webhook.__module__].__file__)\n"
+    )
+    assert _loaded_after(probe)[0] == "True"
