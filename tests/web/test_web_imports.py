@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("celery", "kombu", "billiard", "amqp")
 
@@ -36,6 +37,26 @@ def _loaded_after(probe: str, env: dict[str, str] | None = None) -> list[str]:
         env=None if env is None else {**os.environ, **env},
     )
     return result.stdout.split()
+
+
+def test_the_web_app_starts_without_the_sdks_only_rare_paths_need(tmp_path: Path) -> None:
+    """The Seam and SendGrid SDKs (console actions; SendGrid's event webhook when its public
+    key is set) and Svix's API client are not loaded by a web process that takes Seam's
+    webhooks: svix's verification module is loaded alone (app/web/webhooks/svix_verify.py)."""
+    env = {
+        "SEAM_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    }
+    probe = (
+        "from app.settings import Settings\n"
+        "from app.web.main import create_app\n"
+        "routes = create_app(Settings()).routes\n"
+        "assert any(getattr(r, 'path', '') == '/webhooks/seam' for r in routes)\n"
+    )
+    loaded = {name.split(".")[0] for name in _loaded_after(probe, env)}
+    assert "app" in loaded  # the probe ran
+    assert loaded & {"seam", "sendgrid", "svix", "python_http_client"} == set()
 
 
 def test_a_seam_webhook_is_verified_by_svix_webhooks_code() -> None:
