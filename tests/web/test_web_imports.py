@@ -72,3 +72,11 @@ def test_a_seam_webhook_is_verified_by_svix_webhooks_code() -> None:
         "print(svix.webhooks.__file__ == sys.modules[Webhook.__module__].__file__)\n"
     )
     assert _loaded_after(probe)[0] == "True"
+
+
+def test_the_command_line_loads_alembic_only_to_migrate() -> None:
+    """`keycourier serve` with PostgreSQL never migrates (the release phase does): the command
+    line module loads neither Alembic nor Mako (~8 MB of the web process)."""
+    loaded = {name.split(".")[0] for name in _loaded_after("import app.ops.cli")}
+    assert "app" in loaded
+    assert loaded & {"alembic", "mako"} == set()
