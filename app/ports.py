@@ -229,6 +229,12 @@ class Sms:
     sender: str | None = None
 
 
+# The custom argument (SendGrid's `custom_args`) an email's `reference` travels in, and comes
+# back in on SendGrid's event webhook. Here, not in the adapter: the web process reads it
+# without loading the SendGrid SDK.
+EMAIL_REFERENCE_ARG = "keycourier_ref"
+
+
 @dataclass(frozen=True)
 class Email:
     to: str = field(repr=False)

@@ -41,7 +41,7 @@ from app.errors import (
     UnknownOutcome,
 )
 from app.observability.masking import mask_email, mask_text
-from app.ports import Email, Sent
+from app.ports import EMAIL_REFERENCE_ARG, Email, Sent
 from app.settings import Settings
 
 for _name in ("python_http_client", "python_http_client.client"):
@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "sendgrid"
 DEFAULT_HOST = "https://api.sendgrid.com"
-REFERENCE_ARG = "keycourier_ref"
+REFERENCE_ARG = EMAIL_REFERENCE_ARG
 
 
 class SendGridEmail:

@@ -119,7 +119,7 @@ class _Lane:
         connection = await self._connect()
         try:
             async with connection.transaction():
-                cursor = await connection.execute(batch.PG_INSERT_PSYCOPG, batch.as_arrays(rows))
+                cursor = await connection.execute(batch.PG_INSERT_PSYCOPG, batch.as_json(rows))
                 inserted = await cursor.fetchall()
                 existing: list[tuple[object, ...]] = []
                 if len(inserted) < len(news):

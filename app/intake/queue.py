@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import socket
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -179,7 +178,7 @@ def celery_message(task_name: str, args: list[int], origin: str) -> bytes:
     Built from a template: at webhook rates, serialising the whole envelope per message
     cost more than everything else the writer does for an event.
     """
-    task_id = str(uuid.uuid4())
+    task_id = uuid4_text()
     args_json = json.dumps(args)
     body = base64.b64encode(f"[{args_json}, {{}}, {_BODY_EMBED}]".encode()).decode()
     return _MESSAGE_TEMPLATE.format(
@@ -188,8 +187,19 @@ def celery_message(task_name: str, args: list[int], origin: str) -> bytes:
         task_id=task_id,
         argsrepr=args_json,
         origin=origin,
-        delivery_tag=uuid.uuid4(),
+        delivery_tag=uuid4_text(),
     ).encode()
+
+
+def uuid4_text() -> str:
+    """`str(uuid.uuid4())`, made without a UUID object: the same random version-4 id (RFC
+    9562: 122 random bits, version and variant set) in a quarter of the time. Two per
+    message, on the event loop: with uuid.uuid4 they were most of a batch's message cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant 10xx
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _BODY_EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}'

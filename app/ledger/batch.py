@@ -130,13 +130,32 @@ def _pg_insert(placeholder: str) -> str:
     )
 
 
+def _pg_insert_json(placeholder: str) -> str:
+    """The same insert with the rows as one JSON array of objects: one C-encoded document
+    per batch instead of an array per column, which psycopg adapts element by element in
+    Python (a third of the ingest writer's time on the event loop)."""
+    columns = ", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS.items())
+    return " ".join(
+        [
+            "INSERT INTO events (",
+            ", ".join([*_PG_COLUMNS, "attempts"]),
+            ") SELECT",
+            ", ".join(f"r.{name}" for name in _PG_COLUMNS),
+            ", 0 FROM json_to_recordset(CAST(",
+            placeholder,
+            f" AS json)) AS r({columns})",
+            "ON CONFLICT DO NOTHING RETURNING id, svix_id, seam_event_id",
+        ]
+    )
+
+
 _EXISTING_SQL = (
     "SELECT id, svix_id, seam_event_id, status FROM events "
     "WHERE svix_id = ANY({svix}) OR seam_event_id = ANY({events})"
 )
 # The insert for SQLAlchemy (`:name`) and for psycopg (`%(name)s`).
 PG_INSERT = text(_pg_insert(":{}"))
-PG_INSERT_PSYCOPG = _pg_insert("%({})s")
+PG_INSERT_PSYCOPG = _pg_insert_json("%(rows)s")
 EXISTING = text(
     _EXISTING_SQL.format(svix="CAST(:svix AS text[])", events="CAST(:events AS text[])")
 )
@@ -147,6 +166,19 @@ def as_arrays(rows: Sequence[dict[str, object]]) -> dict[str, list[object]]:
     arrays = {name: [row.get(name) for row in rows] for name in _PG_COLUMNS}
     arrays["access_grant_ids"] = [json.dumps(ids) for ids in arrays["access_grant_ids"]]
     return arrays
+
+
+def as_json(rows: Sequence[dict[str, object]]) -> dict[str, str]:
+    """PG_INSERT_PSYCOPG's parameter: the rows (timestamps in ISO 8601, with their zone)."""
+    return {"rows": json.dumps([{**row, **_stamps(row)} for row in rows])}
+
+
+def _stamps(row: dict[str, object]) -> dict[str, str | None]:
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else None
+        for name in ("received_at", "queued_at")
+        for value in (row.get(name),)
+    }
 
 
 def existing_params(news: Sequence[NewEvent]) -> dict[str, list[str]]:

@@ -14,7 +14,6 @@ from datetime import timedelta
 from app.errors import KeycourierError, LedgerNotReady
 from app.ops import commands as ops_commands
 from app.ops.failures import explain
-from app.ops.ledger_state import open_ledger
 from app.ops.templates_cli import add_template_commands
 from app.settings import load_settings
 
@@ -116,7 +115,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.intake.queue import CeleryEnqueuer, Enqueuer
-    from app.ledger.migrate import upgrade
     from app.ledger.store import Ledger
     from app.observability.error_reports import init_error_reports
     from app.observability.logs import configure_logging
@@ -136,6 +134,9 @@ def _serve(args: argparse.Namespace) -> int:
     ledger = Ledger.from_url(settings.database_url, status_webhooks=settings.status_webhooks)
     if settings.database_url.startswith("sqlite"):
         # Single-machine mode has no release phase: bring the SQLite ledger up to date here.
+        # (Alembic loads only then: ~8 MB a PostgreSQL web process does without.)
+        from app.ledger.migrate import upgrade
+
         upgrade(ledger.engine)
     # uvicorn re-raises the SIGTERM it stopped on once it is done; Python's default action for
     # it kills the process before `finally` runs, which would orphan the embedded worker.
@@ -246,6 +247,8 @@ def _reconcile(args: argparse.Namespace) -> int:
     from workers.celery_app import create_celery_app
 
     settings = load_settings(require=("SEAM_API_KEY",))
+    from app.ops.ledger_state import open_ledger
+
     ledger = open_ledger(settings)
     configure_logging(settings)
     # Only Seam and the ledger: no templates or senders to load for a catch-up.
@@ -268,6 +271,8 @@ def _sweep(args: argparse.Namespace) -> int:
     from workers.celery_app import create_celery_app
 
     settings = load_settings()
+    from app.ops.ledger_state import open_ledger
+
     ledger = open_ledger(settings)
     configure_logging(settings)
     enqueuer = CeleryEnqueuer(create_celery_app(settings))
@@ -305,6 +310,8 @@ def _deliveries(args: argparse.Namespace) -> int:
     from app.ops.deliveries import format_deliveries
 
     settings = load_settings()
+    from app.ops.ledger_state import open_ledger
+
     rows = open_ledger(settings).recent_deliveries(args.limit)
     hotels = {w.workspace_id: w.name for w in settings.seam_workspaces}
     print(format_deliveries(rows, hotels))

@@ -22,7 +22,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from svix.webhooks import Webhook, WebhookVerificationError
 
 from app.errors import BrokerUnavailable, LedgerUnavailable
 from app.events.kinds import Action, action_for, is_about_a_grant
@@ -31,6 +30,7 @@ from app.ledger.models import EventStatus
 from app.ledger.store import NewEvent
 from app.observability import metrics
 from app.web.webhooks.body import read_or_refuse
+from app.web.webhooks.svix_verify import Webhook, WebhookVerificationError
 
 log = logging.getLogger(__name__)
 

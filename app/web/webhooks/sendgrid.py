@@ -26,12 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from sendgrid.helpers.eventwebhook import EventWebhook
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.adapters.sendgrid_email import REFERENCE_ARG
 from app.delivery import provider_status as delivery_status
 from app.delivery.provider_status import SENDGRID
 from app.errors import LedgerUnavailable
@@ -39,6 +37,7 @@ from app.intake.queue import Enqueuer
 from app.ledger.provider_events import ProviderReport, Reported, ReportOutcome
 from app.ledger.store import Ledger
 from app.observability import metrics
+from app.ports import EMAIL_REFERENCE_ARG
 from app.web.webhooks.body import read_or_refuse
 from app.web.webhooks.handoff import hand_on_fallback
 
@@ -59,7 +58,7 @@ class SendGridEventsEndpoint:
         enqueuer: Enqueuer,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._webhook = EventWebhook(public_key) if public_key else None
+        self._webhook = _verifier(public_key) if public_key else None
         self._tolerance = tolerance_seconds
         self._ledger = ledger
         self._enqueuer = enqueuer
@@ -119,6 +118,15 @@ class SendGridEventsEndpoint:
             return False
 
 
+def _verifier(public_key: str) -> Any:
+    """SendGrid's `EventWebhook` for this key. Imported here: the sendgrid package (~10 MB
+    with its mail helpers) loads only in a web process configured to take SendGrid's events,
+    at start-up, not on the event loop."""
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
+    return EventWebhook(public_key)
+
+
 def _record_all(ledger: Ledger, reports: list[ProviderReport]) -> list[Reported]:
     return [delivery_status.record(ledger, report) for report in reports]
 
@@ -145,7 +153,7 @@ def _report(event: Any) -> ProviderReport | None:
         provider=SENDGRID,
         provider_event_id=event_id,
         status=kind,
-        delivery_id=delivery_status.delivery_id_from_reference(event.get(REFERENCE_ARG)),
+        delivery_id=delivery_status.delivery_id_from_reference(event.get(EMAIL_REFERENCE_ARG)),
         provider_message_id=message_id or None,
         error_code=code[:100] if isinstance(code, str) and code else None,
         occurred_at=occurred_at,
