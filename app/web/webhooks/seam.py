@@ -18,7 +18,7 @@ from __future__ import annotations
 import binascii
 import json
 import logging
-from typing import Any
+from typing import Any, TypeGuard
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,6 +35,10 @@ from app.web.webhooks.svix_verify import Webhook, WebhookVerificationError
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+# The ledger's columns for Seam's ids (events.seam_event_id, workspace_id, ...) and for the
+# event's time (occurred_at, an ISO 8601 text).
+MAX_ID = 100
+MAX_OCCURRED_AT = 40
 
 
 class SeamWebhookEndpoint:
@@ -93,14 +97,31 @@ def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
         return NewEvent(
             svix_id, None, None, status=EventStatus.REJECTED, detail="not a JSON object"
         )
+    svix_id = svix_id if _fits(svix_id) else None  # a signed but odd id: dedupe by Seam's
     event_id, event_type = payload.get("event_id"), payload.get("event_type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         return NewEvent(
             svix_id,
-            event_id if isinstance(event_id, str) and event_id else None,
-            event_type if isinstance(event_type, str) else None,
+            event_id if _fits(event_id) and event_id else None,
+            event_type if _fits(event_type) else None,
             status=EventStatus.REJECTED,
             detail="event_id or event_type missing",
+        )
+    unfit = [
+        key
+        for key in ("event_id", "event_type", "workspace_id", "access_method_id")
+        if key in payload and payload[key] is not None and not _fits(payload[key])
+    ]
+    if unfit:
+        # Signed by Seam, yet not what its ids are: recorded as such (no value kept, a row the
+        # ledger can always store), so it neither blocks the events written with it nor
+        # comes back.
+        return NewEvent(
+            svix_id,
+            None,
+            event_type if _fits(event_type) else None,
+            status=EventStatus.REJECTED,
+            detail=f"malformed {', '.join(unfit)}: not a Seam id (too long or control characters)",
         )
     grant_ids = payload.get("access_grant_ids")
     if grant_ids is None and isinstance(payload.get("access_grant_id"), str):
@@ -108,7 +129,7 @@ def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
     access_method_id = payload.get("access_method_id")
     action = action_for(event_type)
     if is_about_a_grant(action):
-        actionable = isinstance(grant_ids, list) and any(isinstance(g, str) for g in grant_ids)
+        actionable = isinstance(grant_ids, list) and any(_fits(g) for g in grant_ids)
     else:
         actionable = action is not Action.RECORD and isinstance(access_method_id, str)
     return NewEvent(
@@ -117,11 +138,11 @@ def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
         event_type=event_type,
         workspace_id=_str_or_none(payload.get("workspace_id")),
         access_method_id=_str_or_none(access_method_id),
-        access_grant_ids=tuple(g for g in grant_ids if isinstance(g, str))
+        access_grant_ids=tuple(g for g in grant_ids if _fits(g))
         if isinstance(grant_ids, list)
         else (),
         is_backup_code=payload.get("is_backup_code") is True,
-        occurred_at=_str_or_none(payload.get("occurred_at")),
+        occurred_at=_fitted(payload.get("occurred_at"), MAX_OCCURRED_AT),
         status=EventStatus.RECEIVED if actionable else EventStatus.IGNORED,
         detail=None if actionable else f"no action for {event_type}",
     )
@@ -129,6 +150,17 @@ def _read_event(svix_id: str | None, payload: Any) -> NewEvent:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _fits(value: object, limit: int = MAX_ID) -> TypeGuard[str]:
+    """Whether `value` is text the ledger keeps as an id: at most `limit` characters, none of
+    them a control character (PostgreSQL refuses a NUL; the console shows the rest)."""
+    return isinstance(value, str) and len(value) <= limit and value.isprintable()
+
+
+def _fitted(value: object, limit: int) -> str | None:
+    """`value` when it fits, else None: for what the ledger keeps only to show (a time)."""
+    return value if _fits(value, limit) else None
 
 
 def _answer(

@@ -360,3 +360,52 @@ def test_forged_request_leaves_one_log_line(
     assert "signature check failed" in record.getMessage()
     for secret in (PIN, WEBHOOK_SECRET, OTHER_SECRET):
         assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "detail"),
+    [
+        ({"event_id": "e" * 101}, "malformed event_id"),
+        ({"event_type": "access_method." + "x" * 100}, "malformed event_type"),
+        ({"access_method_id": "am-1\x00"}, "malformed access_method_id"),
+        ({"workspace_id": "w" * 500}, "malformed workspace_id"),
+    ],
+)
+def test_signed_ids_that_are_no_seam_ids_are_recorded_rejected_without_their_value(
+    client: TestClient, ledger: Ledger, redis_url: str, changes: dict[str, str], detail: str
+) -> None:
+    """Signed, but an id too long for the ledger or with a NUL (PostgreSQL refuses one): the
+    event is recorded as rejected with the reason and none of the odd value, answered 2xx,
+    queued nowhere; the next event is taken in as usual."""
+    odd = body_of(sample_event(**changes))
+    response = post(client, odd, signed_headers(WEBHOOK_SECRET, odd, msg_id="msg_odd"))
+    good = body_of(sample_event(event_id="e-after-the-odd-one"))
+    after = post(client, good, signed_headers(WEBHOOK_SECRET, good, msg_id="msg_good"))
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "rejected"
+    assert after.json()["outcome"] == "received"
+    rejected, received = events_in(ledger)
+    assert rejected.status == EventStatus.REJECTED
+    assert (rejected.detail or "").startswith(detail)
+    assert rejected.seam_event_id is None
+    assert rejected.access_method_id is None
+    assert received.status == EventStatus.QUEUED
+    assert queued_tasks(redis_url) == [(PROCESS_EVENT, [received.id])]
+
+
+def test_an_odd_time_or_grant_id_is_dropped_and_the_event_kept(
+    client: TestClient, ledger: Ledger, redis_url: str
+) -> None:
+    """What the ledger keeps only to show (occurred_at) or a grant id that is no id: dropped,
+    and the event is otherwise taken in and queued (its Seam reads come from Seam)."""
+    event = sample_event(occurred_at="2025-06-01T12:00:00.000Z" + "0" * 60)
+    event["access_grant_ids"] = [*event.get("access_grant_ids", []), "g\x00" * 80]
+    body = body_of(event)
+    response = post(client, body, signed_headers(WEBHOOK_SECRET, body, msg_id="msg_time"))
+
+    assert response.json()["outcome"] == "received"
+    [recorded] = events_in(ledger)
+    assert recorded.occurred_at is None
+    assert all(len(g) <= 100 and g.isprintable() for g in recorded.access_grant_ids)
+    assert recorded.status == EventStatus.QUEUED
