@@ -7,7 +7,10 @@ python_http_client logs whole payloads at DEBUG, so its loggers are held at WARN
 python_http_client builds a urllib opener for every request, and from Python 3.12 on every
 opener makes a TLS context, loading the whole CA store: about 10 ms of CPU a send, two thirds of
 a worker's CPU per delivery. Its openers here share one context (`_SharedTls`), made once; TLS is
-verified exactly as before (the default context: certificates and host names checked).
+verified exactly as before (the default context: certificates and host names checked). Building
+the opener itself (a dozen handlers, each introspected) was still ~40 % of a send: each thread
+builds one and keeps it (an opener holds no per-request state, but is not shared between
+threads).
 
 Also `check_scopes`, the check `keycourier doctor` makes with the same SDK: its errors become a
 `CheckFailed` that names what is wrong and never holds a credential.
@@ -19,6 +22,7 @@ import http.client
 import json
 import logging
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,18 +53,27 @@ for _name in ("python_http_client", "python_http_client.client"):
 
 
 class _SharedTls:
-    """urllib.request as python_http_client sees it, but for its openers: each is new (an
+    """urllib.request as python_http_client sees it, but for its openers: one per thread (an
     opener is not shared between threads), and every one uses the same TLS context."""
 
     context = ssl.create_default_context()
+
+    def __init__(self) -> None:
+        self._openers = threading.local()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(urllib.request, name)
 
     def build_opener(self, *handlers: Any) -> urllib.request.OpenerDirector:
-        return urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=self.context), *handlers
-        )
+        if handlers:  # python_http_client passes none; anything else gets its own opener
+            return urllib.request.build_opener(
+                urllib.request.HTTPSHandler(context=self.context), *handlers
+            )
+        opener: urllib.request.OpenerDirector | None = getattr(self._openers, "opener", None)
+        if opener is None:
+            opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.context))
+            self._openers.opener = opener
+        return opener
 
 
 python_http_client.client.urllib = _SharedTls()

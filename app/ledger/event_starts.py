@@ -66,6 +66,23 @@ _OTHER = EVENTS.alias("other")
 _ONE_AT_A_TIME = 0x6B657963
 
 _GET = select(EVENTS).where(EVENTS.c.id == bindparam("b_id"))
+# The usual start, in one statement: an unfinished event no worker has started and that never
+# lost a try (what `_start` would find and write after reading it). Anything else is read first.
+_START_FRESH = (
+    update(EVENTS)
+    .where(
+        EVENTS.c.id == bindparam("b_id"),
+        EVENTS.c.status.in_(UNFINISHED),
+        EVENTS.c.processing_token.is_(None),
+        EVENTS.c.lost_tries == 0,
+    )
+    .values(
+        processing_token=bindparam("b_token"),
+        processing_started_at=bindparam("b_now"),
+        processing_lease_until=bindparam("b_lease"),
+    )
+    .returning(*EVENTS.c)
+)
 _END = (
     update(EVENTS)
     .where(EVENTS.c.id == bindparam("b_id"), EVENTS.c.processing_token == bindparam("b_token"))
@@ -114,6 +131,12 @@ class EventStartStore(LedgerBase):
         """Commit a start on an unfinished event before any work on it (see the module's
         docstring). A start left by a worker whose lease ran out counts as a failed try, for
         `lost_reason`; the `max_failed_tries`-th sets the event aside instead of starting."""
+        token, now = uuid.uuid4().hex, utcnow()
+        fresh = {"b_id": event_id, "b_token": token, "b_now": now, "b_lease": now + lease}
+        with self._connection() as connection:
+            started = connection.execute(_START_FRESH, fresh).mappings().first()
+        if started is not None:
+            return EventStart(StartKind.STARTED, Event(**started), token, False)
         event: Event | None = None
         for _ in range(_RACES):
             with self._connection() as connection:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -62,6 +64,36 @@ def test_sends_share_one_tls_context(
         sendgrid_email.send_email(MESSAGE)
     assert len(sendgrid.sent) == 10
     assert loads == []
+
+
+def test_each_thread_builds_one_opener(
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Openers are built once per thread and kept (building one was ~40 % of a send); threads
+    never share one, and every send from every thread arrives."""
+    built: list[tuple[int, urllib.request.OpenerDirector]] = []
+    build = urllib.request.build_opener
+
+    def counted(*handlers: Any) -> urllib.request.OpenerDirector:
+        opener = build(*handlers)
+        built.append((threading.get_ident(), opener))
+        return opener
+
+    monkeypatch.setattr(urllib.request, "build_opener", counted)
+
+    def three_sends() -> None:
+        for _ in range(3):
+            sendgrid_email.send_email(MESSAGE)
+
+    threads = [threading.Thread(target=three_sends) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sendgrid.sent) == 12
+    assert len(built) == 4
+    assert len({ident for ident, _ in built}) == 4
+    assert len({id(opener) for _, opener in built}) == 4
 
 
 @pytest.mark.parametrize("status", [400, 403, 413])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from sqlalchemy import event
+
 from app.ledger.event_starts import StartKind
 from app.ledger.leases import LeaseKeeper
 from app.ledger.models import EventStatus, utcnow
@@ -66,6 +68,34 @@ def test_a_start_is_committed_and_cleared_when_the_try_ends(ledger: Ledger) -> N
     assert (finished.status, finished.processing_token) == (EventStatus.PROCESSED, None)
     assert (finished.failed_tries, finished.attempts) == (0, 0)
     assert ledger.start_event(event_id, LEASE, 3, LOST).kind is StartKind.DONE
+
+
+def test_a_fresh_start_is_one_statement_and_a_started_event_still_read_first(
+    ledger: Ledger,
+) -> None:
+    """The usual case, an event nobody started, costs one statement (the write returns the
+    event); an event with a start on it is read before anything is written."""
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event_id = record(ledger)
+    event.listen(ledger.engine, "before_cursor_execute", count)
+    try:
+        start = ledger.start_event(event_id, LEASE, 3, LOST)
+        assert start.kind is StartKind.STARTED
+        assert start.event is not None
+        assert (start.event.id, start.event.processing_token) == (event_id, start.token)
+        assert len(statements) == 1
+        assert statements[0].lstrip().upper().startswith("UPDATE")
+
+        statements.clear()
+        busy = ledger.start_event(event_id, LEASE, 3, LOST)
+        assert busy.kind is StartKind.BUSY
+        assert [s.lstrip().split()[0].upper() for s in statements] == ["UPDATE", "SELECT"]
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", count)
 
 
 def test_a_living_workers_start_is_left_to_it_and_never_counted(ledger: Ledger) -> None:
