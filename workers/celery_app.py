@@ -170,7 +170,7 @@ def __getattr__(name: str) -> KeycourierCelery:
         from workers.hooks import install
 
         settings = load_settings(require=("SEAM_API_KEY",))
-        configure_logging(settings, queued=True)
+        configure_logging(settings)
         install(settings)
         _built["app"] = create_celery_app(settings)
     return _built["app"]

@@ -44,7 +44,7 @@ def install(settings: Settings) -> None:
     heartbeat_file = settings.heartbeat_file
 
     def setup_logging(**kwargs: Any) -> None:
-        configure_logging(settings, queued=True)
+        configure_logging(settings)
 
     def before_task(task_id: str, task: Any, args: Any = (), **kwargs: Any) -> None:
         clear_context()

@@ -6,19 +6,11 @@ log through the standard library too. Every record reaches the root handler, who
 `extra=` or bound per task by the worker), renders any traceback, runs the redaction step
 (app/observability/redaction.py) over every field, and writes JSON (or `key=value` text with
 LOG_FORMAT=console).
-
-The worker (`queued=True`) formats each line in the thread that logs it (its context is that
-thread's) but writes it from one writer thread: a task thread never waits on the stream, nor
-on another thread writing to it. Lines keep the order they were logged in; the writer is
-drained when the process exits (atexit) or logging is configured again.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import logging.handlers
-import queue
 import sys
 from typing import Any, TextIO
 
@@ -87,50 +79,16 @@ def _processors(log_format: str) -> tuple[list[Processor], list[Processor]]:
     return shared, final
 
 
-_writer: list[logging.handlers.QueueListener] = []
-
-
-def stop_writer() -> None:
-    """Write out every line queued (the worker's exit; configuring logging again)."""
-    while _writer:
-        _writer.pop().stop()
-
-
-atexit.register(stop_writer)
-
-
-def _queued(formatter: logging.Formatter, stream: TextIO) -> logging.Handler:
-    """A handler that formats (and so redacts) in the logging thread, and writes from one
-    writer thread: QueueHandler.prepare leaves only the finished line on the record."""
-    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handler = logging.handlers.QueueHandler(lines)
-    handler.setFormatter(formatter)
-    out = logging.StreamHandler(stream)
-    out.setFormatter(logging.Formatter("%(message)s"))
-    listener = logging.handlers.QueueListener(lines, out)
-    listener.start()
-    _writer.append(listener)
-    return handler
-
-
-def configure_logging(
-    settings: Settings, stream: TextIO | None = None, *, queued: bool = False
-) -> None:
-    """Send every record, from any library, through redaction to `stream` (stderr); with
-    `queued`, written from a writer thread (see the module's docstring)."""
-    stop_writer()
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """Send every record, from any library, through redaction to `stream` (stderr)."""
     hide_configured_secrets(settings)
     shared, final = _processors(settings.log_format)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(allow=CONTEXT_FIELDS)],
         processors=final,
     )
-    handler: logging.Handler
-    if queued:
-        handler = _queued(formatter, stream or sys.stderr)
-    else:
-        handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(formatter)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -5,14 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-import logging.handlers
-import threading
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from app.observability.logs import bind_context, clear_context, configure_logging, stop_writer
+from app.observability.logs import bind_context, clear_context, configure_logging
 from app.observability.masking import mask_email, mask_phone
 from app.observability.redaction import redact, redact_value
 from app.settings import load_settings
@@ -139,43 +137,3 @@ def test_configured_secrets_are_removed_by_value(captured: io.StringIO) -> None:
 
     [line] = lines(captured)
     assert line["message"] == "auth failed with [redacted]"
-
-
-def test_the_workers_queued_writer_keeps_context_order_and_redaction() -> None:
-    """The worker's lines are formatted in the logging thread (its bound context, redacted)
-    and written from one writer thread: none lost, each thread's in order, all written out
-    when logging is stopped."""
-    stream = io.StringIO()
-    configure_logging(load_settings({}), stream=stream, queued=True)
-    try:
-        [handler] = logging.getLogger().handlers
-        assert isinstance(handler, logging.handlers.QueueHandler)
-
-        def task(n: int) -> None:
-            bind_context(task_id=f"t-{n}")
-            for i in range(50):
-                logging.getLogger("app.delivery.send").info(
-                    "sent %s to +15555550123 code 739164", i, extra={"delivery_id": n}
-                )
-            clear_context()
-
-        threads = [threading.Thread(target=task, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        stop_writer()
-        text = stream.getvalue()
-        assert "5555550123" not in text
-        assert "739164" not in text
-        written = lines(stream)
-        assert len(written) == 200
-        for n in range(4):
-            mine = [line for line in written if line["task_id"] == f"t-{n}"]
-            assert all(line["delivery_id"] == n for line in mine)
-            assert [line["message"] for line in mine] == [
-                f"sent {i} to +1********23 code [redacted]" for i in range(50)
-            ]
-    finally:
-        stop_writer()
-        logging.getLogger().handlers.clear()
