@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -99,113 +100,114 @@ def card(console: Console, context_of: ContextFactory) -> Endpoint:
     return page
 
 
+# What a card action does with Seam: the card's context (its workspace's key), its flag, the
+# value the form gave (an encoder, a card number, an action attempt) and who asked.
+CardCall = Callable[[Context, FrontDeskFlag, str, str], EncodeResult | AssignResult]
+
+
 def encode(console: Console, context_of: ContextFactory) -> Endpoint:
-    async def post(request: Request) -> Response:
-        form = await console.form(request)
-        flag = await card_flag(console, request)
-        encoder_id = str(form.get("acs_encoder_id", "")).strip()[:100]
-        actor = console.actor(request)
-        target = f"card {flag.id}"
-        if not encoder_id:
-            raise HTTPException(400, "choose an encoder")
-
-        def call() -> EncodeResult:
-            context = card_context(context_of, flag)
-            return encode_card(
-                context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
-            )
-
-        entry = await _on_seam(console, actor, "encode", target, call)
-        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
-
-    return post
+    """Encode the flag's card at the encoder chosen."""
+    return _card_post(
+        console,
+        context_of,
+        lambda flag: "encode",
+        _encoder_id,
+        lambda context, flag, encoder_id, actor: encode_card(
+            context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
+        ),
+    )
 
 
 def assign(console: Console, context_of: ContextFactory) -> Endpoint:
     """Assign a pre-registered card, by the number the front desk types, to the flag's card."""
-
-    async def post(request: Request) -> Response:
-        form = await console.form(request)
-        flag = await card_flag(console, request)
-        typed = re.sub(r"[\s-]", "", str(form.get("card_number", "")))
-        if not CARD_NUMBER.fullmatch(typed):
-            raise HTTPException(400, "type the card's number (letters and digits)")
-        actor = console.actor(request)
-        target = f"card {flag.id}"
-
-        def call() -> AssignResult:
-            context = card_context(context_of, flag)
-            return assign_card(
-                context.seam, context.ledger, flag.access_method_id, typed, actor=actor
-            )
-
-        entry = await _on_seam(console, actor, "assign", target, call)
-        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
-
-    return post
+    return _card_post(
+        console,
+        context_of,
+        lambda flag: "assign",
+        _card_number,
+        lambda context, flag, number, actor: assign_card(
+            context.seam, context.ledger, flag.access_method_id, number, actor=actor
+        ),
+    )
 
 
 def scan(console: Console, context_of: ContextFactory) -> Endpoint:
     """Scan the card placed on an encoder and assign it to the flag's guest."""
-
-    async def post(request: Request) -> Response:
-        form = await console.form(request)
-        flag = await card_flag(console, request)
-        encoder_id = str(form.get("acs_encoder_id", "")).strip()[:100]
-        if not encoder_id:
-            raise HTTPException(400, "choose an encoder")
-        actor = console.actor(request)
-        target = f"card {flag.id}"
-
-        def call() -> AssignResult:
-            context = card_context(context_of, flag)
-            return scan_to_assign(
-                context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
-            )
-
-        entry = await _on_seam(console, actor, "scan", target, call)
-        return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
-
-    return post
+    return _card_post(
+        console,
+        context_of,
+        lambda flag: "scan",
+        _encoder_id,
+        lambda context, flag, encoder_id, actor: scan_to_assign(
+            context.seam, context.ledger, flag.access_method_id, encoder_id, actor=actor
+        ),
+    )
 
 
 def check(console: Console, context_of: ContextFactory) -> Endpoint:
     """Where an encode or an assignment left pending (the card was not on the encoder in
     time) stands now."""
 
+    def status(
+        context: Context, flag: FrontDeskFlag, attempt_id: str, actor: str
+    ) -> EncodeResult | AssignResult:
+        ask = assignment_status if flag.reason == ASSIGNMENT else encoding_status
+        return ask(context.seam, context.ledger, flag.access_method_id, attempt_id)
+
+    return _card_post(
+        console,
+        context_of,
+        lambda flag: "assign_check" if flag.reason == ASSIGNMENT else "encode_check",
+        _attempt_id,
+        status,
+    )
+
+
+def _card_post(
+    console: Console,
+    context_of: ContextFactory,
+    action: Callable[[FrontDeskFlag], str],
+    read: Callable[[FormData], str],
+    run: CardCall,
+) -> Endpoint:
+    """A card action's POST: the flag in the user's scope (else 404), the form's value (else
+    400), `run` against Seam with the card's workspace key off the loop, its audit entry, and
+    a redirect to the card's page showing that entry."""
+
     async def post(request: Request) -> Response:
         form = await console.form(request)
         flag = await card_flag(console, request)
-        attempt_id = str(form.get("action_attempt_id", ""))
-        if not re.fullmatch(r"[A-Za-z0-9-]{1,100}", attempt_id):
-            raise HTTPException(400, "no action attempt to check")
+        value = read(form)
         actor = console.actor(request)
-        target = f"card {flag.id}"
-        assigning = flag.reason == ASSIGNMENT
-        action = "assign_check" if assigning else "encode_check"
 
-        def call() -> AssignResult | EncodeResult:
-            context = card_context(context_of, flag)
-            status = assignment_status if assigning else encoding_status
-            return status(context.seam, context.ledger, flag.access_method_id, attempt_id)
+        def call() -> EncodeResult | AssignResult:
+            return run(card_context(context_of, flag), flag, value, actor)
 
-        entry = await _on_seam(console, actor, action, target, call)
+        entry, _ = await card_action(console, actor, action(flag), f"card {flag.id}", call)
         return console.redirect(f"/ops/cards/{flag.id}?result={entry}")
 
     return post
 
 
-async def _on_seam(
-    console: Console,
-    actor: str,
-    action: str,
-    target: str,
-    call: Callable[[], EncodeResult | AssignResult],
-) -> int:
-    """Run a card action against Seam off the event loop and write its audit entry: the
-    result, or that Seam could not be reached. Returns the entry's id."""
-    entry, _ = await card_action(console, actor, action, target, call)
-    return entry
+def _encoder_id(form: FormData) -> str:
+    encoder_id = str(form.get("acs_encoder_id", "")).strip()[:100]
+    if not encoder_id:
+        raise HTTPException(400, "choose an encoder")
+    return encoder_id
+
+
+def _card_number(form: FormData) -> str:
+    typed = re.sub(r"[\s-]", "", str(form.get("card_number", "")))
+    if not CARD_NUMBER.fullmatch(typed):
+        raise HTTPException(400, "type the card's number (letters and digits)")
+    return typed
+
+
+def _attempt_id(form: FormData) -> str:
+    attempt_id = str(form.get("action_attempt_id", ""))
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,100}", attempt_id):
+        raise HTTPException(400, "no action attempt to check")
+    return attempt_id
 
 
 async def card_action(
@@ -215,8 +217,9 @@ async def card_action(
     target: str,
     call: Callable[[], EncodeResult | AssignResult],
 ) -> tuple[int, EncodeResult | AssignResult | None]:
-    """_on_seam's work, with the result too (None: Seam could not be reached): the API
-    answers with it."""
+    """Run a card action against Seam off the event loop and write its audit entry: the
+    result, or why Seam was not asked or could not be reached. Returns the entry's id and the
+    result (None when there is none: the API answers with it)."""
     try:
         result = await console.run(call)
     except ConfigError as exc:  # no key for the card's workspace: a setting to fix, not Seam
