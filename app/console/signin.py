@@ -35,8 +35,8 @@ from app.console.context import Console, Endpoint, safe_next
 from app.console.passwords import check_decoy, verify_password
 from app.console.throttle import client_address
 from app.errors import SignInBusy
-from app.ledger.console import SignInSlots
 from app.ledger.models import utcnow
+from app.ledger.sign_in import SignInSlots
 
 log = logging.getLogger(__name__)
 
