@@ -211,22 +211,11 @@ def _alert_from_state(ctx: Context, event: Event, method: AccessMethod) -> str:
     alerts = front_desk_alerts(method)
     if not alerts:
         return ""
-    recipients = _recipients(ctx.seam, event)
-    recipient = recipients[0] if recipients else None
+    recipient = _first_guest(ctx, event)
+    front_desk = _front_desk(ctx, method, recipient)
     planned = 0
     for kind, key in alerts:
-        _, created = ctx.ledger.plan_delivery(
-            _new_delivery(
-                ctx.policy.search_key(),
-                event,
-                method,
-                kind=kind,
-                channel="email",
-                credential_fingerprint=key,
-                recipient=recipient,
-                destination=ctx.policy.front_desk_email,
-            )
-        )
+        _, created = _plan_desk_email(ctx, event, method, kind, key, recipient, front_desk)
         planned += created
     kinds = ", ".join(kind for kind, _ in alerts)
     return f"; Seam reports a problem ({kinds}): {planned} new front-desk alert(s)"
@@ -351,8 +340,7 @@ def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
     if method.mode != "card" or method.is_issued:
         return "no card waiting for encoding or assignment"
     assign = method.is_assignment_required
-    recipients = _recipients(ctx.seam, event)
-    recipient = recipients[0] if recipients else None
+    recipient = _first_guest(ctx, event)
     flag_id, opened = ctx.ledger.open_flag(
         method.access_method_id,
         reason="card_assignment_required" if assign else "card_encoding_required",
@@ -363,19 +351,9 @@ def _flag_card(ctx: Context, event: Event, method: AccessMethod) -> str:
     front_desk = _front_desk(ctx, method, recipient)
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: card flag %s recorded, not emailed", flag_id)
-    ctx.ledger.plan_delivery(
-        _new_delivery(
-            ctx.policy.search_key(),
-            event,
-            method,
-            kind=MessageKind.FRONT_DESK_CARD_ASSIGN if assign else MessageKind.FRONT_DESK_CARD,
-            channel="email",
-            # One front-desk email per flag: a card that needs encoding again opens a new one.
-            credential_fingerprint=f"flag-{flag_id}",
-            recipient=recipient,
-            destination=front_desk,
-        )
-    )
+    kind = MessageKind.FRONT_DESK_CARD_ASSIGN if assign else MessageKind.FRONT_DESK_CARD
+    # One front-desk email per flag: a card that needs encoding again opens a new one.
+    _plan_desk_email(ctx, event, method, kind, f"flag-{flag_id}", recipient, front_desk)
     return f"front-desk flag {flag_id} {'opened' if opened else 'already open'}"
 
 
@@ -385,25 +363,45 @@ def _alert_front_desk(ctx: Context, event: Event, method: AccessMethod) -> str:
     kind = MessageKind.issuing_alert(event.event_type or "")
     if method.is_issued:
         return "issued since: no front-desk alert"
-    recipients = _recipients(ctx.seam, event)
-    recipient = recipients[0] if recipients else None
+    recipient = _first_guest(ctx, event)
     front_desk = _front_desk(ctx, method, recipient)
     if front_desk is None:
         log.warning("FRONT_DESK_EMAIL is not set: %s recorded, not emailed", kind)
-    delivery_id, created = ctx.ledger.plan_delivery(
+    # The kind already tells the two alerts apart; one of each per access method.
+    delivery_id, created = _plan_desk_email(
+        ctx, event, method, kind, "alert", recipient, front_desk
+    )
+    return f"front-desk alert {delivery_id} {'planned' if created else 'already planned'}"
+
+
+def _first_guest(ctx: Context, event: Event) -> Recipient | None:
+    """The guest a front-desk email about the access method names (the first of its grants')."""
+    recipients = _recipients(ctx.seam, event)
+    return recipients[0] if recipients else None
+
+
+def _plan_desk_email(
+    ctx: Context,
+    event: Event,
+    method: AccessMethod,
+    kind: MessageKind,
+    key: str,
+    recipient: Recipient | None,
+    front_desk: str | None,
+) -> tuple[int, bool]:
+    """Plan a front-desk email of `kind` about the access method, once per `key`."""
+    return ctx.ledger.plan_delivery(
         _new_delivery(
             ctx.policy.search_key(),
             event,
             method,
             kind=kind,
             channel="email",
-            # The kind already tells the two alerts apart; one of each per access method.
-            credential_fingerprint="alert",
+            credential_fingerprint=key,
             recipient=recipient,
             destination=front_desk,
         )
     )
-    return f"front-desk alert {delivery_id} {'planned' if created else 'already planned'}"
 
 
 def _front_desk(ctx: Context, method: AccessMethod, recipient: Recipient | None) -> str | None:

@@ -5,19 +5,27 @@ flagged to the front desk."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.events.processing import process_event
 from app.events.tries import handle_event
-from app.ledger.models import DeliveryStatus, EventStatus, FlagStatus, utcnow
+from app.ledger.models import Delivery, DeliveryStatus, EventStatus, FlagStatus, utcnow
+from app.ledger.store import Ledger
+from app.messages.kinds import MessageKind
+from app.observability.masking import mask_destination
+from app.settings import load_settings
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
+from tests.conftest import TEMPLATES
 from tests.events.test_pipeline import (
     CARD_ID,
     CODE_ID,
@@ -194,3 +202,35 @@ def test_a_held_event_comes_back_to_the_sweeper_after_its_backoff(
         )
 
     assert event in services.ledger.stale_event_ids(utcnow(), utcnow(), 10)
+
+
+HOTEL_DESK = "desk@lumiere.example"
+
+
+def test_an_unexplained_error_is_planned_for_the_hotels_own_desk(
+    settings_env: dict[str, str], ledger: Ledger, seam: SeamStandin, sendgrid: SendGridStandin,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A hotel with its own front desk (properties.toml): the alert of Seam's error is planned
+    for that desk, as a card flag or a late-key alert is (the ledger's destination, which the
+    console searches), and sent there; FRONT_DESK_EMAIL gets nothing."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    workspace = seam.get("access_method", CODE_ID)["workspace_id"]  # type: ignore[index]
+    (templates / "properties.toml").write_text(
+        f'[workspaces."{workspace}"]\nfront_desk_email = "{HOTEL_DESK}"\n', encoding="utf-8"
+    )
+    services = Context.from_settings(
+        load_settings({**settings_env, "TEMPLATES_DIR": str(templates)}), ledger
+    )
+    set_method(seam, CODE_ID, errors=[problem("error", "access_not_provisioned")])
+    run(services, record(services, "access_method.issued.code"))
+
+    with Session(ledger.engine) as session:
+        [alert] = session.scalars(
+            select(Delivery).where(Delivery.kind == MessageKind.FRONT_DESK_KEY_ERROR)
+        ).all()
+    assert alert.planned_destination_masked == mask_destination(HOTEL_DESK)
+    to = [m["personalizations"][0]["to"][0]["email"] for m in sendgrid.sent]
+    assert HOTEL_DESK in to
+    assert "frontdesk@hotel.example" not in to
