@@ -156,7 +156,7 @@ class SendGridEmail:
                 code="invalid_message",
             ) from exc
         message_id = response.headers.get("X-Message-Id") if response.headers else None
-        log.info("sendgrid accepted email ref=%s to=%s", message.reference, mask_email(message.to))
+        log.debug("sendgrid accepted email ref=%s to=%s", message.reference, mask_email(message.to))
         return Sent(provider=PROVIDER, provider_message_id=message_id or None)
 
     def recent_messages(self, to: str, since: datetime) -> None:

@@ -227,7 +227,7 @@ class TwilioSms:
         except (TwilioException, requests.exceptions.RequestException) as exc:
             raise self._translate(exc, message) from exc
         sid = getattr(created, "sid", None)
-        log.info("twilio accepted sms ref=%s to=%s", message.reference, mask_phone(message.to))
+        log.debug("twilio accepted sms ref=%s to=%s", message.reference, mask_phone(message.to))
         return Sent(provider=PROVIDER, provider_message_id=sid if isinstance(sid, str) else None)
 
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage]:

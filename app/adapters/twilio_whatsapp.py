@@ -65,7 +65,9 @@ class TwilioWhatsApp:
         if self._status_callback:
             params["status_callback"] = status_callback_url(self._status_callback, message)
         sid = self._twilio.create(params, ref, lambda text: _scrub(text, message))
-        log.info("twilio accepted whatsapp ref=%s to=%s", message.reference, mask_phone(message.to))
+        log.debug(
+            "twilio accepted whatsapp ref=%s to=%s", message.reference, mask_phone(message.to)
+        )
         return Sent(provider=PROVIDER, provider_message_id=sid)
 
     def recent_messages(self, to: str, since: datetime) -> list[ProviderMessage]:

@@ -196,7 +196,15 @@ def _send_claimed(ctx: Context, claimed: Claimed, state: SeamState | None) -> Ou
     )
     if finished is Finished.LOST:
         return _lost(context, in_flight=True)
-    log.info("delivery %s", "recorded (dry run)" if sent.dry_run else "sent", extra=context)
+    # The one line a sent message gets: the adapters' own are debug lines.
+    log.info(
+        "delivery %s: %s to %s, provider id %s",
+        "recorded (dry run)" if sent.dry_run else "sent",
+        provider,
+        destination.masked,
+        sent.provider_message_id or "-",
+        extra=context,
+    )
     metrics.delivery_finished(delivery.channel, outcome.value)
     return Outcome(
         Result(outcome.value),

@@ -40,6 +40,11 @@ CONTEXT_FIELDS = (
 )
 # Libraries that log request bodies or parameters (a message body holds the PIN).
 QUIET_LOGGERS = ("twilio.http_client", "python_http_client", "httpx", "httpcore", "urllib3")
+# Celery's two info lines per task ("received", "succeeded in ...: <return value>") say
+# nothing keycourier's own lines do not ("event processed", "delivery sent", "will retry"),
+# and cost a busy worker a line each per event. Kept at LOG_LEVEL=DEBUG; Celery's warnings
+# and errors about a task (a failure, a time limit) are always logged.
+TASK_CHATTER_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 
 def redact_fields(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
@@ -96,6 +101,9 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     logging.captureWarnings(True)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    chatter = logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+    for name in TASK_CHATTER_LOGGERS:
+        logging.getLogger(name).setLevel(chatter)
     # Celery's task logger writes to a handler of its own unless told otherwise.
     logging.getLogger("celery.task").handlers.clear()
     logging.getLogger("celery.task").propagate = True

@@ -7,6 +7,7 @@ to their stand-ins. Then the processes' own logs are searched for anything secre
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -73,6 +74,13 @@ def test_event_to_sms_through_real_processes(
 
     logs = processes.stop()
     assert "delivery sent" in logs  # the processes did log; the checks below are not vacuous
+    # One line per message sent says by whom and to whom, masked, with the provider's id.
+    sent = [json.loads(line) for line in logs.splitlines() if '"delivery sent' in line]
+    assert sorted(line["message"].split(",")[0] for line in sent) == [
+        "delivery sent: sendgrid to a***@example.com",
+        "delivery sent: twilio to +1********23",
+    ]
+    assert all(line["event_id"] for line in sent)
     for secret in (
         PIN,
         WEBHOOK_SECRET,

@@ -137,3 +137,30 @@ def test_configured_secrets_are_removed_by_value(captured: io.StringIO) -> None:
 
     [line] = lines(captured)
     assert line["message"] == "auth failed with [redacted]"
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_celerys_per_task_info_lines_only_at_debug(level: str) -> None:
+    """Celery's "received" and "succeeded" lines (one each per task, saying nothing keycourier's
+    own lines do not) are written at LOG_LEVEL=DEBUG only; its errors about a task always are."""
+    from celery.utils.log import get_logger
+
+    stream = io.StringIO()
+    configure_logging(load_settings({"LOG_LEVEL": level}), stream=stream)
+    try:
+        get_logger("celery.worker.strategy").info("Task %s[%s] received", "process_event", "t-1")
+        trace = get_logger("celery.app.trace")
+        trace.info("Task %s[%s] succeeded in %ss: %r", "process_event", "t-1", 0.01, "processed")
+        trace.error("Task %s[%s] raised unexpected: %r", "process_event", "t-2", "boom")
+        messages = [line["message"] for line in lines(stream)]
+    finally:
+        logging.getLogger().handlers.clear()
+    failure = "Task process_event[t-2] raised unexpected: 'boom'"
+    if level == "DEBUG":
+        assert messages[:2] == [
+            "Task process_event[t-1] received",
+            "Task process_event[t-1] succeeded in 0.01s: 'processed'",
+        ]
+        assert messages[2:] == [failure]
+    else:
+        assert messages == [failure]
