@@ -201,6 +201,9 @@ class SeamReaders:
     def get_related(self, access_method_id: str) -> Related:
         return self.of(None).get_related(access_method_id)
 
+    def get_access_method_and_related(self, access_method_id: str) -> tuple[AccessMethod, Related]:
+        return self.of(None).get_access_method_and_related(access_method_id)
+
     def list_events(self, since: datetime, event_types: Sequence[str]) -> list[SeamEventSummary]:
         return self.of(None).list_events(since, event_types)
 

@@ -182,6 +182,10 @@ class SeamReader(Protocol):
 
     def get_related(self, access_method_id: str) -> Related: ...
 
+    def get_access_method_and_related(self, access_method_id: str) -> tuple[AccessMethod, Related]:
+        """get_access_method and get_related, in one call to Seam where it can be."""
+        ...
+
     def list_events(
         self, since: datetime, event_types: Sequence[str]
     ) -> list[SeamEventSummary]: ...

@@ -182,29 +182,20 @@ class SeamApiReader:
             "access_methods.get",
             lambda: self._seam.access_methods.get(access_method_id=access_method_id),
         )
-        mode = _MODES.get(str(getattr(found, "mode", "")))
-        if mode is None:
-            raise PermanentProviderError(
-                PROVIDER,
-                f"access method {access_method_id} has a mode keycourier does not know",
-                code="unsupported_mode",
-            )
-        return AccessMethod(
-            access_method_id=_id(found, "access_method_id") or access_method_id,
-            workspace_id=_id(found, "workspace_id") or "",
-            mode=mode,
-            display_name=_clean(found, "display_name") or "",
-            is_issued=bool(getattr(found, "is_issued", False)),
-            is_encoding_required=bool(getattr(found, "is_encoding_required", False)),
-            is_ready_for_encoding=bool(getattr(found, "is_ready_for_encoding", False)),
-            code=clean_code(_text(found, "code")),
-            instant_key_url=clean_url(_text(found, "instant_key_url")),
-            is_assignment_required=getattr(found, "is_assignment_required", None) is True,
-            is_ready_for_assignment=getattr(found, "is_ready_for_assignment", None) is True,
-            errors=_codes(found, "errors", "error_code"),
-            warnings=_codes(found, "warnings", "warning_code"),
-            pending_mutations=_codes(found, "pending_mutations", "mutation_code"),
-        )
+        return _access_method(found, access_method_id)
+
+    def get_access_method_and_related(self, access_method_id: str) -> tuple[AccessMethod, Related]:
+        """The access method with its spaces and access grants, in one call where Seam's batch
+        holds the access method itself (include=access_methods) and, once issued, its
+        credential; otherwise the access method is read on its own too, as before."""
+        batch = self._batch(access_method_id, ["spaces", "access_grants", "access_methods"])
+        for item in getattr(batch, "access_methods", None) or []:
+            if not isinstance(item, Mapping) or item.get("access_method_id") != access_method_id:
+                continue
+            method = _access_method(SimpleNamespace(**item), access_method_id)
+            if method.mode == "card" or not method.is_issued or method.credential is not None:
+                return method, _related_of(batch)
+        return self.get_access_method(access_method_id), _related_of(batch)
 
     def get_access_grant(self, access_grant_id: str) -> AccessGrant:
         found = self._call(
@@ -233,7 +224,10 @@ class SeamApiReader:
         return self._related(access_method_id, ["spaces", "access_grants"])
 
     def _related(self, access_method_id: str, include: list[str]) -> Related:
-        batch = self._call(
+        return _related_of(self._batch(access_method_id, include))
+
+    def _batch(self, access_method_id: str, include: list[str]) -> Any:
+        return self._call(
             "access_methods.get_related",
             lambda: self._seam.access_methods.get_related(
                 access_method_ids=[access_method_id],
@@ -241,19 +235,6 @@ class SeamApiReader:
                 include=include,  # type: ignore[arg-type]
             ),
         )
-        spaces: list[Space] = []
-        for item in getattr(batch, "spaces", None) or []:
-            space_id = clean_id(item.get("space_id")) if isinstance(item, Mapping) else None
-            if space_id is None:
-                continue
-            name = clean_text(item.get("display_name")) or clean_text(item.get("name")) or ""
-            spaces.append(Space(space_id=space_id, name=name))
-        grants: dict[str, AccessGrant] = {}
-        for item in getattr(batch, "access_grants", None) or []:
-            grant_id = clean_id(item.get("access_grant_id")) if isinstance(item, Mapping) else None
-            if grant_id is not None:
-                grants[grant_id] = _grant(SimpleNamespace(**item), grant_id)
-        return Related(spaces=spaces, grants=grants)
 
     def list_events(self, since: datetime, event_types: Sequence[str]) -> list[SeamEventSummary]:
         """Every event of these types since `since`, newest first, read page by page."""
@@ -380,6 +361,51 @@ class SeamApiReader:
                 PROVIDER, f"{what} gave an unreadable answer", code="invalid_response"
             )
         return PermanentProviderError(PROVIDER, f"{what} failed: {type(exc).__name__}")
+
+
+def _access_method(found: Any, access_method_id: str) -> AccessMethod:
+    """An SDK access method (or a batch's, as attributes) as keycourier's, cleaned."""
+    mode = _MODES.get(str(getattr(found, "mode", "")))
+    if mode is None:
+        raise PermanentProviderError(
+            PROVIDER,
+            f"access method {access_method_id} has a mode keycourier does not know",
+            code="unsupported_mode",
+        )
+    return AccessMethod(
+        access_method_id=_id(found, "access_method_id") or access_method_id,
+        workspace_id=_id(found, "workspace_id") or "",
+        mode=mode,
+        display_name=_clean(found, "display_name") or "",
+        is_issued=bool(getattr(found, "is_issued", False)),
+        is_encoding_required=bool(getattr(found, "is_encoding_required", False)),
+        is_ready_for_encoding=bool(getattr(found, "is_ready_for_encoding", False)),
+        code=clean_code(_text(found, "code")),
+        instant_key_url=clean_url(_text(found, "instant_key_url")),
+        is_assignment_required=getattr(found, "is_assignment_required", None) is True,
+        is_ready_for_assignment=getattr(found, "is_ready_for_assignment", None) is True,
+        errors=_codes(found, "errors", "error_code"),
+        warnings=_codes(found, "warnings", "warning_code"),
+        pending_mutations=_codes(found, "pending_mutations", "mutation_code"),
+    )
+
+
+def _related_of(batch: Any) -> Related:
+    """A get_related batch's spaces and access grants, cleaned; entries without an id are
+    skipped."""
+    spaces: list[Space] = []
+    for item in getattr(batch, "spaces", None) or []:
+        space_id = clean_id(item.get("space_id")) if isinstance(item, Mapping) else None
+        if space_id is None:
+            continue
+        name = clean_text(item.get("display_name")) or clean_text(item.get("name")) or ""
+        spaces.append(Space(space_id=space_id, name=name))
+    grants: dict[str, AccessGrant] = {}
+    for item in getattr(batch, "access_grants", None) or []:
+        grant_id = clean_id(item.get("access_grant_id")) if isinstance(item, Mapping) else None
+        if grant_id is not None:
+            grants[grant_id] = _grant(SimpleNamespace(**item), grant_id)
+    return Related(spaces=spaces, grants=grants)
 
 
 def _wait(wait_seconds: float) -> bool | dict[str, float]:

@@ -57,6 +57,14 @@ class TimedSeamReader:
             "seam", "access_methods.get_related", lambda: self._inner.get_related(access_method_id)
         )
 
+    def get_access_method_and_related(self, access_method_id: str) -> tuple[AccessMethod, Related]:
+        # Timed as get_related: one call, unless Seam's batch lacks the access method.
+        return timed(
+            "seam",
+            "access_methods.get_related",
+            lambda: self._inner.get_access_method_and_related(access_method_id),
+        )
+
     def list_events(self, since: datetime, event_types: Sequence[str]) -> list[SeamEventSummary]:
         return timed("seam", "events.list", lambda: self._inner.list_events(since, event_types))
 

@@ -39,7 +39,16 @@ from app.ledger.models import Event, EventStatus, utcnow
 from app.ledger.store import Claimed, Ledger, NewDelivery, Planned
 from app.messages.kinds import MessageKind
 from app.observability import metrics
-from app.ports import AccessGrant, AccessMethod, Queued, Recipient, SeamReader, Work, sends
+from app.ports import (
+    AccessGrant,
+    AccessMethod,
+    Queued,
+    Recipient,
+    Related,
+    SeamReader,
+    Work,
+    sends,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +130,13 @@ def _act(ctx: Context, event: Event, send_now: bool) -> Outcome:
         detail, told = deleted(ctx, event, access_method_id)
         return Outcome(EventStatus.PROCESSED, detail, tuple(sends(told)))
 
+    related: Related | None = None
     try:
-        method = ctx.seam.get_access_method(access_method_id)
+        if action is Action.DELIVER:
+            # What a delivery needs besides (spaces, grants) in the same call to Seam.
+            method, related = ctx.seam.get_access_method_and_related(access_method_id)
+        else:
+            method = ctx.seam.get_access_method(access_method_id)
     except NotFound:
         return Outcome(EventStatus.PROCESSED, "the access method no longer exists")
 
@@ -147,11 +161,11 @@ def _act(ctx: Context, event: Event, send_now: bool) -> Outcome:
     elif action is Action.ALERT_FRONT_DESK:
         detail = _alert_front_desk(ctx, event, method)
     elif method.mode == "card":
-        detail = _card_issued(ctx, event, method)
+        detail = _card_issued(ctx, event, method, related)
     else:
         # issued, reissued, or a revoke Seam has already issued again since: deliver what the
         # guest should hold now (releasing what the revoke held, if it is still current).
-        detail, state, planned = _plan_guest(ctx, event, method, claim=send_now)
+        detail, state, planned = _plan_guest(ctx, event, method, related, claim=send_now)
     detail += alerted
     if planned is not None:
         pending = planned.pending
@@ -256,18 +270,20 @@ def _recipients(
 
 
 def _plan_guest(
-    ctx: Context, event: Event, method: AccessMethod, *, claim: bool
+    ctx: Context, event: Event, method: AccessMethod, related: Related | None, *, claim: bool
 ) -> tuple[str, SeamState | None, Planned | None]:
     """Plan the guest's messages; returns what happened, the Seam state read (when there is
-    something new to send with it) and what was planned. With `claim`, the new deliveries are
-    claimed as they are planned, for this task to send at once."""
+    something new to send with it) and what was planned. `related`: the access method's
+    spaces and grants if they were read with it. With `claim`, the new deliveries are claimed
+    as they are planned, for this task to send at once."""
     kind = guest_message_kind(method)
     if kind is None:
         return f"mode {method.mode} has no guest message", None, None
     if not method.is_issued or method.credential is None:
         return "the access method is not issued yet", None, None
 
-    related = ctx.seam.get_related(method.access_method_id)
+    if related is None:
+        related = ctx.seam.get_related(method.access_method_id)
     recipients = _recipients(ctx.seam, event, related.grants)
     # The hotel's country (properties.toml): guests' national phone numbers are read in it.
     space_ids = [s.space_id for s in related.spaces]
@@ -320,15 +336,17 @@ def _plan_guest(
     return detail, state, planned
 
 
-def _card_issued(ctx: Context, event: Event, method: AccessMethod) -> str:
+def _card_issued(ctx: Context, event: Event, method: AccessMethod, related: Related | None) -> str:
     """A card is encoded: close its front-desk flag and (NOTIFY_GUEST_CARD_READY) tell its
-    guests it waits at the desk. The pending notices are handed on by the caller."""
+    guests it waits at the desk (`related`: its grants, if read with it). The pending notices
+    are handed on by the caller."""
     if not method.is_issued:
         return "card not issued yet"
     closed = ctx.ledger.close_flags(method.access_method_id)
     detail = f"card issued; closed {closed} front-desk flag(s)"
     if ctx.policy.notify_card_ready:
-        related = ctx.seam.get_related(method.access_method_id)
+        if related is None:
+            related = ctx.seam.get_related(method.access_method_id)
         told = card_ready(ctx, event, method, _recipients(ctx.seam, event, related.grants))
         detail += f"; telling {len(told)} guest channel(s) the card is ready"
     return detail

@@ -104,6 +104,76 @@ def test_get_spaces(seam_reader: SeamApiReader, seam: SeamStandin) -> None:
     assert request.query["access_method_ids"] == [CODE_METHOD_ID]
 
 
+def test_access_method_and_related_in_one_call(
+    seam_reader: SeamApiReader, seam: SeamStandin
+) -> None:
+    """For a delivery the access method comes with its spaces and grants: one get_related
+    with include=access_methods, the same access method a GET reads."""
+    seam.put_space({"space_id": SPACE_ID, "name": "r204", "display_name": "Room 204"})
+    alone = seam_reader.get_access_method(CODE_METHOD_ID)
+    seam.clear_requests()
+
+    method, related = seam_reader.get_access_method_and_related(CODE_METHOD_ID)
+
+    assert method == alone
+    assert list(related.grants) == [GRANT_ID]
+    assert related.spaces == [Space(SPACE_ID, "Room 204")]
+    [request] = seam.requests
+    assert request.path == "/access_methods/get_related"
+    assert sorted(request.query["include"]) == ["access_grants", "access_methods", "spaces"]
+
+
+def _batch_answer(seam: SeamStandin, access_methods: list[dict[str, object]] | None) -> None:
+    """The next get_related answers with the stand-in's grant and these access methods."""
+    grant = seam.get("access_grant", GRANT_ID)
+    batch: dict[str, object] = {"spaces": [], "access_grants": [grant]}
+    if access_methods is not None:
+        batch["access_methods"] = access_methods
+    seam.fail_next(1, 200, {"batch": batch, "ok": True}, path="/access_methods/get_related")
+
+
+@pytest.mark.parametrize(
+    "listed",
+    ["absent", "another access method", "issued without its code"],
+)
+def test_access_method_read_on_its_own_when_the_batch_lacks_it(
+    seam_reader: SeamApiReader, seam: SeamStandin, listed: str
+) -> None:
+    """A batch that does not hold the access method, or holds it issued without its
+    credential, is not taken at its word: the access method is read with a GET, so the guest
+    still gets the PIN."""
+    stored = seam.get("access_method", CODE_METHOD_ID)
+    assert stored is not None
+    methods = {
+        "absent": None,
+        "another access method": [seam.get("access_method", MOBILE_KEY_METHOD_ID)],
+        "issued without its code": [{k: v for k, v in stored.items() if k != "code"}],
+    }[listed]
+    _batch_answer(seam, methods)
+    seam.clear_requests()
+
+    method, related = seam_reader.get_access_method_and_related(CODE_METHOD_ID)
+
+    assert (method.access_method_id, method.code) == (CODE_METHOD_ID, "1234")
+    assert list(related.grants) == [GRANT_ID]
+    assert [r.path for r in seam.requests] == ["/access_methods/get_related", "/access_methods/get"]
+
+
+def test_access_method_not_yet_issued_is_taken_from_the_batch(
+    seam_reader: SeamApiReader, seam: SeamStandin
+) -> None:
+    """Not issued yet, an access method has no credential to miss: the batch's answer stands."""
+    stored = seam.get("access_method", CODE_METHOD_ID)
+    assert stored is not None
+    _batch_answer(seam, [{**stored, "is_issued": False, "code": None}])
+    seam.clear_requests()
+
+    method, _ = seam_reader.get_access_method_and_related(CODE_METHOD_ID)
+
+    assert (method.is_issued, method.code) == (False, None)
+    assert [r.path for r in seam.requests] == ["/access_methods/get_related"]
+
+
 # -- errors through the adapter ------------------------------------------------------------
 
 

@@ -89,6 +89,7 @@ def _drive_adapter(seam: SeamStandin, recorder: Recorder) -> None:
         reader.get_guest(USER_IDENTITY_ID)
         reader.get_spaces(CODE_METHOD_ID)
         reader.get_related(CARD_METHOD_ID)
+        reader.get_access_method_and_related(CODE_METHOD_ID)
         reader.list_events(SINCE, subscribed_event_types())
         assert reader.list_encoders([ACS_SYSTEM_ID])
         done = reader.encode_access_method(CARD_METHOD_ID, FRONT_DESK_ENCODER, wait_seconds=2.0)

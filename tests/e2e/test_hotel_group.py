@@ -172,7 +172,7 @@ def test_hotel_b_is_read_with_its_key_and_messaged_from_its_senders(
     assert sms["from"] is None
     [email] = sendgrid.sent
     assert email["from"] == {"email": "keys@hotel-b.example", "name": "Hotel B"}
-    assert seam.requests_with_key(KEY_B, "/access_methods/get")
+    assert seam.requests_with_key(KEY_B, "/access_methods/get_related")
     assert not seam.requests_with_key(KEY_A)
 
     logs = processes.stop()

@@ -401,8 +401,8 @@ def test_the_pin_is_never_stored_in_clear(services: Context, seam: SeamStandin) 
 def test_sending_at_once_reuses_what_processing_read(
     services: Context, seam: SeamStandin, twilio: TwilioStandin, sendgrid: SendGridStandin
 ) -> None:
-    """Sent in the processing task, both messages go out on three Seam reads, not twelve: the
-    access method, its related spaces and grants in one call, and the guest."""
+    """Sent in the processing task, both messages go out on two Seam reads, not twelve: the
+    access method with its related spaces and grants in one call, and the guest."""
     event_id = record(services, "access_method.issued.code")
     seam.clear_requests()
     outcome = process_event(services, event_id, send_now=True)
@@ -412,11 +412,7 @@ def test_sending_at_once_reuses_what_processing_read(
     assert len(sendgrid.sent) == 1
     assert PIN in twilio.sent[0]["body"]
     reads = sorted(r.path for r in seam.requests)
-    assert reads == [
-        "/access_methods/get",
-        "/access_methods/get_related",
-        "/user_identities/get",
-    ]
+    assert reads == ["/access_methods/get_related", "/user_identities/get"]
 
 
 def test_a_grant_missing_from_related_resources_is_read_on_its_own(

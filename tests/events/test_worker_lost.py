@@ -48,7 +48,9 @@ def set_aside_by_lost_workers() -> float:
 
 
 def access_method_reads(seam: SeamStandin) -> int:
-    return sum(1 for r in seam.requests if r.path.endswith("/access_methods/get"))
+    """Reads of the access method: with its related resources (a delivery's), or on its own."""
+    paths = ("/access_methods/get", "/access_methods/get_related")
+    return sum(1 for r in seam.requests if r.path.endswith(paths))
 
 
 def die_on(services: Context, event_id: int) -> None:

@@ -154,7 +154,7 @@ def test_worker_and_celery_task_logs_are_redacted(
     processes, env = worker
     # Seam's answer holds everything: the task logs it when it schedules the retry.
     error = {"error": {"type": "internal_server_error", "message": SENSITIVE}, "ok": False}
-    seam.fail_next(50, 500, error, path="/access_methods/get")
+    seam.fail_next(50, 500, error, path="/access_methods/get_related")
     ledger = Ledger.from_url(env["DATABASE_URL"])
     recorded = ledger.record_event(
         NewEvent(

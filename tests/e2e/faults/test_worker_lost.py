@@ -78,9 +78,10 @@ class WorkerKiller:
         self.kills = 0
 
     def __call__(self, request: RecordedRequest, answer: Answer) -> None:
-        if not request.path.endswith("/access_methods/get"):
+        # A delivery reads the access method with its related resources.
+        if not request.path.endswith("/access_methods/get_related"):
             return
-        if request.param("access_method_id") != KILLER_ID:
+        if KILLER_ID not in (request.param_list("access_method_ids") or []):
             return
         with self.lock:
             worker = self.processes.running["worker"]
