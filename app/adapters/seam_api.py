@@ -158,6 +158,9 @@ class SeamApiReader:
         except SeamError as exc:
             # The SDK's option and token errors describe the key's kind, never its value.
             raise ConfigError(f"SEAM_API_KEY: {exc}") from exc
+        http = getattr(client, "client", None)
+        if isinstance(http, httpx.Client):
+            http._cookies = _CookiesWhenSet()  # the property's setter would copy it to a plain one
         self._local.seam = client
         with self._clients_lock:
             self._clients.append(client)
@@ -361,6 +364,19 @@ class SeamApiReader:
                 PROVIDER, f"{what} gave an unreadable answer", code="invalid_response"
             )
         return PermanentProviderError(PROVIDER, f"{what} failed: {type(exc).__name__}")
+
+
+class _CookiesWhenSet(httpx.Cookies):
+    """The SDK client's cookie jar, looked at only when a response sets a cookie.
+
+    Seam authenticates each request with its key and sets no cookie, but httpx reads every
+    response for one through http.cookiejar, building two urllib stand-ins each time:
+    profiled, a seventh of the CPU of a read (bench/RESULTS.md). A response that does set one
+    is read as before."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
 
 
 def _access_method(found: Any, access_method_id: str) -> AccessMethod:

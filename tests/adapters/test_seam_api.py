@@ -174,6 +174,24 @@ def test_access_method_not_yet_issued_is_taken_from_the_batch(
     assert [r.path for r in seam.requests] == ["/access_methods/get_related"]
 
 
+def test_a_cookie_seam_sets_is_still_kept(seam_reader: SeamApiReader, seam: SeamStandin) -> None:
+    """Responses are only read for cookies when they set one (Seam sets none); one that does
+    is kept by the SDK's client as before."""
+    stored = seam.get("access_method", CODE_METHOD_ID)
+    seam_reader.get_access_method(CODE_METHOD_ID)
+    assert not seam_reader._seam.client.cookies
+    seam.fail_next(
+        1,
+        200,
+        {"access_method": stored, "ok": True},
+        {"Set-Cookie": "seam_affinity=a1; Path=/"},
+        path="/access_methods/get",
+    )
+
+    assert seam_reader.get_access_method(CODE_METHOD_ID).code == "1234"
+    assert seam_reader._seam.client.cookies.get("seam_affinity") == "a1"
+
+
 # -- errors through the adapter ------------------------------------------------------------
 
 
