@@ -196,13 +196,13 @@ def _send_claimed(ctx: Context, claimed: Claimed, state: SeamState | None) -> Ou
     )
     if finished is Finished.LOST:
         return _lost(context, in_flight=True)
-    # The one line a sent message gets: the adapters' own are debug lines.
+    # The one line a sent message gets (the adapters' own are debug lines). Not the provider's
+    # message id: with the account's credentials it reads back the body, and the PIN in it.
     log.info(
-        "delivery %s: %s to %s, provider id %s",
+        "delivery %s: %s to %s",
         "recorded (dry run)" if sent.dry_run else "sent",
         provider,
         destination.masked,
-        sent.provider_message_id or "-",
         extra=context,
     )
     metrics.delivery_finished(delivery.channel, outcome.value)
