@@ -35,7 +35,7 @@ from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import BindParameter
 
 from app.errors import IllegalTransition
-from app.ledger.models import Delivery
+from app.ledger.models import Delivery, one_of
 from app.ledger.models import DeliveryStatus as S
 
 DELIVERIES = cast(Table, Delivery.__table__)
@@ -116,7 +116,7 @@ def move(
     status: Any = targets if single else bindparam(STATUS_PARAM)
     statement = (
         update(DELIVERIES)
-        .where(DELIVERIES.c.status.in_(list(sources)), *where)
+        .where(one_of(DELIVERIES.c.status, sources), *where)
         .values(status=status, **values)
     )
     return statement.execution_options(

@@ -49,7 +49,7 @@ from sqlalchemy import (
 )
 
 from app.ledger.base import LedgerBase
-from app.ledger.models import Event, EventStatus, utcnow
+from app.ledger.models import Event, EventStatus, one_of, utcnow
 
 EVENTS = cast(Table, Event.__table__)
 UNFINISHED = (EventStatus.RECEIVED, EventStatus.QUEUED)
@@ -72,7 +72,7 @@ _START_FRESH = (
     update(EVENTS)
     .where(
         EVENTS.c.id == bindparam("b_id"),
-        EVENTS.c.status.in_(UNFINISHED),
+        one_of(EVENTS.c.status, UNFINISHED),
         EVENTS.c.processing_token.is_(None),
         EVENTS.c.lost_tries == 0,
     )
@@ -91,7 +91,7 @@ _END = (
 _RENEW = (
     update(EVENTS)
     .where(
-        EVENTS.c.status.in_(UNFINISHED),
+        one_of(EVENTS.c.status, UNFINISHED),
         EVENTS.c.processing_token.in_(bindparam("b_tokens", expanding=True)),
     )
     .values(processing_lease_until=bindparam("b_lease"))
@@ -168,7 +168,7 @@ class EventStartStore(LedgerBase):
         lost = held is not None
         as_found = [
             EVENTS.c.id == event.id,
-            EVENTS.c.status.in_(UNFINISHED),
+            one_of(EVENTS.c.status, UNFINISHED),
             EVENTS.c.processing_token.is_(None)
             if held is None
             else EVENTS.c.processing_token == held,

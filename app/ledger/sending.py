@@ -64,6 +64,7 @@ from app.ledger.models import (
     Delivery,
     DeliveryStatus,
     ProviderEvent,
+    one_of,
     utcnow,
 )
 from app.ledger.outbox import owe_delivery
@@ -129,7 +130,7 @@ _CLAIMED_COLUMNS = (
         # A resend of the same credential is not "another code".
         same_credential_of(_OTHER.c.credential_fingerprint)
         != same_credential_of(DELIVERIES.c.credential_fingerprint),
-        _OTHER.c.status.in_(SENT_STATUSES),
+        one_of(_OTHER.c.status, SENT_STATUSES),
     )
     .correlate(DELIVERIES)
     .label("other_credential_sent"),

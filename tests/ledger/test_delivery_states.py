@@ -21,7 +21,7 @@ from app.ledger.delivery_states import (
     allowed,
     move,
 )
-from app.ledger.models import DeliveryStatus
+from app.ledger.models import Delivery, DeliveryStatus, one_of
 from app.ledger.store import Ledger, NewDelivery
 from tests.conftest import ROOT
 
@@ -188,3 +188,16 @@ def _planned(ledger: Ledger) -> int:
     )
     assert created
     return delivery_id
+
+
+def test_one_of_writes_the_statuses_into_the_statement() -> None:
+    """The hot statements' fixed status sets are part of the SQL text (nothing for SQLAlchemy
+    to expand per execution), quoted from the ledger's own names; anything else is refused."""
+    from sqlalchemy.dialects import postgresql
+
+    table = Delivery.__table__
+    condition = one_of(table.c.status, [DeliveryStatus.PENDING, DeliveryStatus.HELD])
+    sql = str(condition.compile(dialect=postgresql.dialect()))
+    assert sql == "deliveries.status IN ('held', 'pending')"
+    with pytest.raises(ValueError, match="not a status name"):
+        one_of(table.c.status, ["pending') OR (1=1"])
