@@ -128,6 +128,14 @@ _RELEASE_HELD = move(
     same_credential_of(DELIVERIES.c.credential_fingerprint) == bindparam("b_keep"),
     error_message=None, updated_at=bindparam("b_now"),
 )  # fmt: skip
+# Both before the new deliveries are inserted (those carry the kept credential: neither
+# statement touches them). PostgreSQL runs them as one statement, since a data-modifying WITH
+# runs whether or not it is read; they never touch the same row (one takes the kept
+# credential's held deliveries, the other every other credential's).
+_RELEASE_AND_SUPERSEDE = {
+    "postgresql": (_SUPERSEDE.add_cte(_RELEASE_HELD.cte("released")),),
+    "sqlite": (_RELEASE_HELD, _SUPERSEDE),
+}
 _HOLD = move(
     Actor.PLANNER, (DeliveryStatus.PENDING,), DeliveryStatus.HELD,
     DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
@@ -205,16 +213,16 @@ class DeliveryStore(SendingStore):
         claim_for: timedelta | None = None,
     ) -> Planned:
         """Plan one credential's messages in one transaction: release what was held for this
-        credential, insert those not planned yet, supersede unsent deliveries of any other
-        credential of this kind, and list what is pending for the access method. With
+        credential, supersede unsent deliveries of any other credential of this kind, insert
+        those not planned yet, and list what is pending for the access method. With
         `claim_for`, the new ones are claimed for that lease in the same transaction, to be
         sent by the caller at once."""
         with self._connection() as connection:
             keep = {"b_access_method_id": access_method_id, "b_kind": kind,
                     "b_keep": fingerprint, "b_now": utcnow()}  # fmt: skip
-            connection.execute(_RELEASE_HELD, keep)
+            for statement in _RELEASE_AND_SUPERSEDE[connection.dialect.name]:
+                connection.execute(statement, keep)
             planned = [self._plan(connection, new) for new in news]
-            connection.execute(_SUPERSEDE, keep)
             new_ids = [delivery_id for delivery_id, created in planned if created]
             claimed = claim_planned(connection, new_ids, claim_for) if claim_for else []
             pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
