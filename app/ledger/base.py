@@ -59,6 +59,9 @@ class LedgerBase:
         # the same transaction (app/ledger/outbox.py).
         self.status_webhooks = status_webhooks
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # The same pool, each connection in autocommit while checked out (see _connection).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        event.listen(self._autocommit, "before_execute", _one_statement_only)
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -66,15 +69,36 @@ class LedgerBase:
             yield session
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def _connection(self, *, one_statement: bool = False) -> Iterator[Connection]:
         """A transaction for Core statements: the delivery hot path, where an ORM session's
-        bookkeeping cost more CPU than the SQL it sent."""
+        bookkeeping cost more CPU than the SQL it sent.
+
+        `one_statement`: the caller sends exactly one statement, and the database runs it as
+        its own transaction (autocommit), atomic as any statement is. psycopg sends BEGIN and
+        COMMIT each as a round trip of its own, so a lone statement in a transaction costs
+        three round trips, and alone one. A caller that may send a second statement (a
+        status webhook owed in the same transaction, SQLite's two-statement forms) must not
+        ask for it: the second is refused (RuntimeError), as it would commit on its own.
+        """
+        if one_statement:
+            with _unavailable_as_ours(), self._autocommit.connect() as connection:
+                yield connection
+            return
         with _unavailable_as_ours(), self.engine.begin() as connection:
             yield connection
+
+    @property
+    def _postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
     def ping(self) -> None:
         with self._transaction() as session:
             session.execute(text("SELECT 1"))
+
+
+def _one_statement_only(connection: Connection, *_: object) -> None:
+    if connection.in_transaction():  # a statement ran already: it committed on its own
+        raise RuntimeError("a second statement on a one-statement connection: use a transaction")
 
 
 @contextmanager

@@ -133,7 +133,7 @@ class EventStartStore(LedgerBase):
         `lost_reason`; the `max_failed_tries`-th sets the event aside instead of starting."""
         token, now = uuid.uuid4().hex, utcnow()
         fresh = {"b_id": event_id, "b_token": token, "b_now": now, "b_lease": now + lease}
-        with self._connection() as connection:
+        with self._connection(one_statement=True) as connection:
             started = connection.execute(_START_FRESH, fresh).mappings().first()
         if started is not None:
             return EventStart(StartKind.STARTED, Event(**started), token, False)
@@ -241,7 +241,7 @@ class EventStartStore(LedgerBase):
     def end_event_start(self, event_id: int, token: str) -> bool:
         """The try under `token` ended (a failed try recorded, held to look at again, an
         outage): clear its start. False if it was not the event's start any more."""
-        with self._connection() as connection:
+        with self._connection(one_statement=True) as connection:
             ended = connection.execute(_END, {"b_id": event_id, "b_token": token})
             return bool(ended.rowcount == 1)
 
@@ -250,7 +250,7 @@ class EventStartStore(LedgerBase):
         the ids of the events renewed (a start taken over is not among them)."""
         if not tokens:
             return set()
-        with self._connection() as connection:
+        with self._connection(one_statement=True) as connection:
             renewed = connection.execute(
                 _RENEW, {"b_tokens": list(tokens), "b_lease": utcnow() + lease}
             )

@@ -379,7 +379,7 @@ class SendingStore(LedgerBase):
         if not tokens:
             return set()
         now = utcnow()
-        with self._connection() as connection:
+        with self._connection(one_statement=True) as connection:
             renewed = connection.execute(
                 _RENEW, {"b_tokens": list(tokens), "b_lease": now + lease, "b_now": now}
             )
@@ -396,7 +396,8 @@ class SendingStore(LedgerBase):
         """Give a claimed delivery back (pending, unknown) or end it unsent (failed: its
         follow-up is owed from now). False, and nothing recorded, if the claim was lost."""
         now = utcnow()
-        with self._connection() as connection:
+        tell = self.status_webhooks and status == DeliveryStatus.FAILED
+        with self._connection(one_statement=not tell) as connection:
             released = connection.execute(
                 _RELEASE,
                 {"b_delivery_id": claim.delivery.id, "b_token": claim.token, "b_status": status,
@@ -405,7 +406,7 @@ class SendingStore(LedgerBase):
             )  # fmt: skip
             if released.rowcount != 1:
                 return False
-            if self.status_webhooks and status == DeliveryStatus.FAILED:
+            if tell:
                 owe_delivery(connection, claim.delivery.id, now)
             return True
 
@@ -428,7 +429,7 @@ class SendingStore(LedgerBase):
             "b_destination_masked": destination.masked if destination else None,
             "b_destination_hash": destination.hash if destination else None,
         }  # fmt: skip
-        with self._connection() as connection:
+        with self._connection(one_statement=self._postgres) as connection:
             if connection.dialect.name == "postgresql":
                 attempt_id = connection.execute(_FENCE_AND_BEGIN, params).scalar()
             else:
@@ -465,7 +466,7 @@ class SendingStore(LedgerBase):
             params["b_deadline"] = end.retry_deadline
         # The PMS hears of a sent or failed key message in the same transaction.
         tell = self.status_webhooks and end.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED)
-        with self._connection() as connection:
+        with self._connection(one_statement=self._postgres and not tell) as connection:
             if connection.dialect.name == "postgresql":
                 row = connection.execute(_FINISH_BOTH[with_deadline], params).first()
                 if row is None:

@@ -167,12 +167,13 @@ class Ledger(
         """Record how processing ended; a processed access_method.revoked or .deleted owes the
         PMS its key.revoked in the same transaction."""
         now = utcnow()
-        with self._connection() as connection:
+        tell = self.status_webhooks and status == EventStatus.PROCESSED
+        with self._connection(one_statement=not tell) as connection:
             connection.execute(
                 _FINISH_EVENT,
                 {"b_id": event_id, "b_status": status, "b_detail": detail, "b_now": now},
             )
-            if self.status_webhooks and status == EventStatus.PROCESSED:
+            if tell:
                 owe_revoked(connection, event_id, now)
 
     def seen_seam_event_ids(self, seam_event_ids: Sequence[str]) -> set[str]:
