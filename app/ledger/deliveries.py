@@ -82,6 +82,13 @@ _INSERT_NEW = {
     "postgresql": postgresql.insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.id),
     "sqlite": sqlite.insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.id),
 }
+# A credential's messages in one INSERT of several rows: those it inserted come back with
+# their unique key (the rest were planned before), in no particular order.
+_KEY_COLUMNS = ("access_method_id", "kind", "credential_fingerprint", "channel", "recipient")
+_INSERT_MANY = {
+    name: statement.returning(*(DELIVERIES.c[column] for column in _KEY_COLUMNS))
+    for name, statement in _INSERT_NEW.items()
+}
 _EXISTING = select(DELIVERIES.c.id).where(
     DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
     DELIVERIES.c.kind == bindparam("b_kind"),
@@ -222,16 +229,40 @@ class DeliveryStore(SendingStore):
                     "b_keep": fingerprint, "b_now": utcnow()}  # fmt: skip
             for statement in _RELEASE_AND_SUPERSEDE[connection.dialect.name]:
                 connection.execute(statement, keep)
-            planned = [self._plan(connection, new) for new in news]
+            planned = self._plan_all(connection, news)
             new_ids = [delivery_id for delivery_id, created in planned if created]
-            claimed = claim_planned(connection, new_ids, claim_for) if claim_for else []
-            pending = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
-            return Planned(len(new_ids), claimed, list(pending.scalars()))
+            claimed, pending = (
+                claim_planned(connection, access_method_id, new_ids, claim_for)
+                if claim_for
+                else ([], None)
+            )
+            if pending is None:
+                read = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
+                pending = list(read.scalars())
+            return Planned(len(new_ids), claimed, pending)
 
     @staticmethod
     def _values(new: NewDelivery) -> dict[str, object]:
         values = {name: getattr(new, name) for name in _NEW_DELIVERY_FIELDS}
         return values | {"planned_destination_masked": new.destination_masked}
+
+    def _plan_all(
+        self, connection: Connection, news: Sequence[NewDelivery]
+    ) -> list[tuple[int, bool]]:
+        """Each of `news` planned (its id, and whether it was created now), in their order."""
+        if len(news) < 2:
+            return [self._plan(connection, new) for new in news]
+        rows = connection.execute(
+            _INSERT_MANY[connection.dialect.name], [self._values(new) for new in news]
+        )
+        created = {tuple(row[1:]): int(row[0]) for row in rows}
+        planned = []
+        for new in news:
+            delivery_id = created.pop(tuple(getattr(new, column) for column in _KEY_COLUMNS), None)
+            planned.append(
+                (delivery_id, True) if delivery_id is not None else self._existing(connection, new)
+            )
+        return planned
 
     def _plan(self, connection: Connection, new: NewDelivery) -> tuple[int, bool]:
         insert_new = _INSERT_NEW[connection.dialect.name]
@@ -239,6 +270,11 @@ class DeliveryStore(SendingStore):
         created = connection.execute(insert_new, values).scalar()
         if created is not None:
             return created, True
+        return self._existing(connection, new)
+
+    @staticmethod
+    def _existing(connection: Connection, new: NewDelivery) -> tuple[int, bool]:
+        """The delivery that stands for `new`, which its insert found planned before."""
         key = {"b_access_method_id": new.access_method_id, "b_kind": new.kind,
                "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel,
                "b_recipient": new.recipient}  # fmt: skip

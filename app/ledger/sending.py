@@ -53,7 +53,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from app.ledger.base import LedgerBase
 from app.ledger.delivery_states import Actor, move
@@ -147,6 +147,22 @@ _CLAIM_PENDING_MANY = move(
     DELIVERIES.c.id == any_(bindparam("b_ids", type_=ARRAY(Integer))), *_CLAIM_WHERE_DUE,
     **_CLAIM_SET,
 ).returning(*_CLAIMED_COLUMNS)  # fmt: skip
+# With that claim, in the same statement, the access method's other pending deliveries (planned
+# before, released just now, or not due yet): the caller hands those on. The statement's
+# snapshot still shows the claimed rows pending, so they are left out by id.
+_CLAIMED_NOW = _CLAIM_PENDING_MANY.cte("claimed")
+_BESIDE = DELIVERIES.alias("beside")
+_CLAIM_PLANNED = select(
+    *_CLAIMED_NOW.c,
+    select(func.array_agg(aggregate_order_by(_BESIDE.c.id, _BESIDE.c.id)))
+    .where(
+        _BESIDE.c.access_method_id == bindparam("b_access_method_id"),
+        _BESIDE.c.status == DeliveryStatus.PENDING,
+        _BESIDE.c.id.not_in(select(_CLAIMED_NOW.c.id)),
+    )
+    .scalar_subquery()
+    .label("still_pending"),
+).add_cte(_CLAIMED_NOW)
 # The claim's other path (an unknown delivery, or SQLite): the same columns, read first.
 _READ = select(*_CLAIMED_COLUMNS).where(DELIVERIES.c.id == bindparam("b_id"))
 # What a holder's claim is: its delivery, still sending, under its token.
@@ -555,22 +571,25 @@ def _delivery(row: Any, **changes: Any) -> Delivery:
 
 
 def claim_planned(
-    connection: Connection, delivery_ids: Sequence[int], lease: timedelta
-) -> list[Claimed]:
+    connection: Connection, access_method_id: str, delivery_ids: Sequence[int], lease: timedelta
+) -> tuple[list[Claimed], list[int] | None]:
     """Claim deliveries planned in this transaction (PostgreSQL; elsewhere none are claimed
-    here, and each is claimed on its own when sent)."""
+    here, and each is claimed on its own when sent), and list the access method's other
+    pending deliveries in the same statement. That list is None when nothing was claimed: the
+    caller reads it then."""
     if not delivery_ids or connection.dialect.name != "postgresql":
-        return []
+        return [], None
     now = utcnow()
     # One token for the deliveries one task plans and sends: one holder, one heartbeat.
-    taken = connection.execute(
-        _CLAIM_PENDING_MANY,
-        {"b_ids": list(delivery_ids), "b_now": now, "b_lease": now + lease, "b_token": new_token()},
-    )
-    return sorted(
-        (_claimed(connection, row) for row in taken.mappings().all()),
-        key=lambda claimed: claimed.delivery.id,
-    )
+    rows = connection.execute(
+        _CLAIM_PLANNED,
+        {"b_ids": list(delivery_ids), "b_now": now, "b_lease": now + lease,
+         "b_token": new_token(), "b_access_method_id": access_method_id},
+    ).mappings().all()  # fmt: skip
+    if not rows:
+        return [], None
+    claimed = sorted((_claimed(connection, row) for row in rows), key=lambda c: c.delivery.id)
+    return claimed, list(rows[0]["still_pending"] or ())
 
 
 def _claimed(connection: Connection, row: Any) -> Claimed:

@@ -4,9 +4,11 @@ yet is created and claimed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from app.ledger.deliveries import NewDelivery
+from app.ledger.models import utcnow
 from app.ledger.store import Ledger
 from app.messages.kinds import MessageKind
 
@@ -73,3 +75,27 @@ def test_only_the_messages_not_planned_yet_are_created(ledger: Ledger) -> None:
     else:
         assert len(both.pending) == 2
         assert sms_id in both.pending
+
+
+def test_a_message_planned_for_later_is_listed_pending_beside_the_claimed_one(
+    ledger: Ledger,
+) -> None:
+    """Planned together, a message due now is claimed and one scheduled for later is not: the
+    later one is listed pending (handed on for its time), the claimed one is not."""
+    later = replace(message("email"), not_before=utcnow() + timedelta(hours=3))
+    planned = ledger.plan_credential(
+        "am-1", [message("sms"), later], MessageKind.PIN_CODE, FINGERPRINT,
+        claim_for=timedelta(minutes=1),
+    )  # fmt: skip
+
+    assert planned.created == 2
+    if ledger.engine.dialect.name == "postgresql":
+        [sms] = planned.claimed
+        assert sms.delivery.channel == "sms"
+        [email_id] = planned.pending
+        assert email_id != sms.delivery.id
+        email = ledger.get_delivery(email_id)
+        assert email is not None
+        assert email.channel == "email"
+    else:
+        assert (planned.claimed, len(planned.pending)) == ([], 2)
