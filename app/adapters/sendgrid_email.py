@@ -9,8 +9,9 @@ opener makes a TLS context, loading the whole CA store: about 10 ms of CPU a sen
 a worker's CPU per delivery. Its openers here share one context (`_SharedTls`), made once; TLS is
 verified exactly as before (the default context: certificates and host names checked). Building
 the opener itself (a dozen handlers, each introspected) was still ~40 % of a send: each thread
-builds one and keeps it (an opener holds no per-request state, but is not shared between
-threads).
+builds one and keeps it (not shared between threads). Each thread's opener keeps its
+connection to SendGrid open between emails (app/adapters/urllib_keepalive.py): urllib alone
+paid a TCP and a TLS handshake per email.
 
 Also `check_scopes`, the check `keycourier doctor` makes with the same SDK: its errors become a
 `CheckFailed` that names what is wrong and never holds a credential.
@@ -36,6 +37,7 @@ from sendgrid.helpers.mail import CustomArg, From, Mail, To
 from sendgrid.helpers.mail.exceptions import ApiKeyIncludedException
 
 from app.adapters.retry_hints import retry_after_seconds
+from app.adapters.urllib_keepalive import KeepAliveHandler
 from app.errors import (
     CheckFailed,
     ConfigError,
@@ -71,7 +73,7 @@ class _SharedTls:
             )
         opener: urllib.request.OpenerDirector | None = getattr(self._openers, "opener", None)
         if opener is None:
-            opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.context))
+            opener = urllib.request.build_opener(KeepAliveHandler(context=self.context))
             self._openers.opener = opener
         return opener
 

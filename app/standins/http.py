@@ -91,7 +91,7 @@ class StandinServer:
         self._faults: list[_Fault] = []
         self._observers: list[Callable[[RecordedRequest, Answer], None]] = []
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _QuietServer | None = None
         self._thread: threading.Thread | None = None
         self.latency: float = 0.0
         # Seconds to hold the answer after the request was acted on: the provider accepted
@@ -142,6 +142,11 @@ class StandinServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def connections(self) -> int:
+        """How many connections clients have opened to it so far."""
+        return self._server.accepted if self._server is not None else 0
 
     @property
     def url(self) -> str:
@@ -233,6 +238,11 @@ class _QuietServer(ThreadingHTTPServer):
     # socketserver listens with a backlog of 5: clients that open a connection per request
     # (SendGrid's SDK) were reset under load, an artefact of the stand-in, not of the provider.
     request_queue_size = 1024
+    accepted = 0  # connections, counted by the one thread that accepts them
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.accepted += 1
+        super().process_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (e.g., after its own timeout) is not worth a traceback."""

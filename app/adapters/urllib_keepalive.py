@@ -1,0 +1,106 @@
+"""Keep-alive for urllib, which python_http_client (SendGrid's SDK) sends through.
+
+urllib opens a connection for every request and asks the server to close it ("Connection:
+close"): against SendGrid, every email paid a TCP and a TLS handshake, a round trip or two and
+a few milliseconds of CPU. `KeepAliveHandler` keeps each opener's connection to a host open
+between requests, as requests (Twilio's SDK) and httpx (Seam's) do. An opener belongs to one
+thread (app/adapters/sendgrid_email.py), so its connections are never shared.
+
+A kept connection is used again only when it is safe to: it went unused for less than
+`MAX_IDLE_SECONDS` (servers close idle connections after a while, and a request written into
+one they are closing would be lost in doubt), nothing is waiting to be read on it (a server
+that closed it shows as readable), and its last answer was read to the end. Otherwise a new
+connection is opened, as urllib always did. Requests through a proxy go as urllib sends them.
+
+What a caller sees is urllib's: the same response object, URLError when the request could not
+be sent, and a timeout waiting for the answer raised as is (the request may have been acted on).
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import ssl
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+# Below the idle timeouts of the APIs and load balancers in front of them (60 s and more).
+MAX_IDLE_SECONDS = 20.0
+
+
+class _Kept:
+    __slots__ = ("connection", "response", "used_at")
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self.connection = connection
+        self.response: http.client.HTTPResponse | None = None
+        self.used_at = 0.0
+
+    def reusable(self, now: float) -> bool:
+        sock = self.connection.sock
+        if sock is None or now - self.used_at >= MAX_IDLE_SECONDS:
+            return False
+        if self.response is not None and not self.response.isclosed():
+            return False  # its answer was not read to the end
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable  # closed by the server (or stray bytes): not ours to use
+
+
+class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
+    """urllib's HTTP and HTTPS handlers, keeping one connection per host open between requests."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        urllib.request.HTTPSHandler.__init__(self, context=context)
+        self._tls = context
+        self._kept: dict[tuple[str, str], _Kept] = {}
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self._open(http.client.HTTPConnection, req)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self._open(http.client.HTTPSConnection, req, context=self._tls)
+
+    def _open(
+        self, kind: type[http.client.HTTPConnection], req: urllib.request.Request, **extra: Any
+    ) -> http.client.HTTPResponse:
+        if req.has_proxy() or getattr(req, "_tunnel_host", None):
+            return self.do_open(kind, req, **extra)
+        if not req.host:
+            raise urllib.error.URLError("no host given")
+        key = (kind.__name__, req.host)
+        kept = self._kept.pop(key, None)
+        if kept is not None and not kept.reusable(time.monotonic()):
+            kept.connection.close()
+            kept = None
+        if kept is None:
+            kept = _Kept(kind(req.host, timeout=req.timeout, **extra))
+        connection = kept.connection
+        connection.timeout = req.timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(req.timeout)
+        headers = dict(req.unredirected_hdrs)
+        headers.update((k, v) for k, v in req.headers.items() if k not in headers)
+        headers = {name.title(): value for name, value in headers.items()}
+        try:
+            try:
+                connection.request(
+                    req.get_method(), req.selector, req.data, headers,
+                    encode_chunked=req.has_header("Transfer-encoding"),
+                )  # fmt: skip
+            except OSError as err:
+                raise urllib.error.URLError(err) from err
+            response = connection.getresponse()
+        except BaseException:
+            connection.close()
+            raise
+        kept.response, kept.used_at = response, time.monotonic()
+        if not response.will_close:
+            self._kept[key] = kept
+        response.url = req.get_full_url()
+        response.msg = response.reason  # type: ignore[assignment]  # urllib's convention
+        return response
