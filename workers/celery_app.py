@@ -29,6 +29,7 @@ unfinished, so a broker that forgets its queue loses nothing.
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
     from app.context import Context
     from app.outbound.send import StatusHooks
+
+log = logging.getLogger(__name__)
 
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 SWITCH_INTERVAL_SECONDS = 0.02
@@ -142,7 +145,23 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
 
 
 @worker_ready.connect
-def _tune_the_interpreter(**_: object) -> None:
+def _get_ready(sender: Any = None, **_: object) -> None:
+    """Before the first task (and before the worker's health file and its "ready" line, which
+    later receivers of this signal write): build the Context every task uses, then tune the
+    interpreter. Built on the first task instead, its ~0.8 s of CPU (the SDKs, the templates
+    read and checked) held every task that arrived meanwhile: at 100 events/s a backlog the
+    first seconds' guests waited out (bench/RESULTS.md). A Context that fails to build here is
+    tried again by the first task, as before."""
+    app = getattr(sender, "app", None)
+    if isinstance(app, KeycourierCelery):
+        try:
+            app.context()
+        except Exception:
+            log.exception("the worker's context could not be built; the first task tries again")
+    _tune_the_interpreter()
+
+
+def _tune_the_interpreter() -> None:
     """Start-up objects (Celery, SQLAlchemy, the SDKs) live as long as the worker: freeze them
     out of the collector's way and collect young objects less eagerly. Profiled, full
     collections over that heap were a steady share of a busy worker's CPU.

@@ -8,7 +8,8 @@ app/observability (whose logs, metrics and error reports they use):
   lines, the task logger's included, go through the same redaction and JSON as everything else.
 - task_prerun / task_postrun: every line logged while a task runs carries its task id and the
   event id or delivery id it works on; nothing carries over to the thread's next task.
-- heartbeat_sent: the worker touches WORKER_HEARTBEAT_FILE every heartbeat (2 s). Heartbeats
+- heartbeat_sent: once ready, the worker touches WORKER_HEARTBEAT_FILE every heartbeat (2 s),
+  so the file first appears when it can take tasks at full speed. Heartbeats
   are sent by the worker's consumer loop over the broker connection, so a fresh file means the
   loop is turning and connected; `keycourier worker-health` (the Kubernetes liveness probe)
   fails when the file is stale.
@@ -20,6 +21,7 @@ app/observability (whose logs, metrics and error reports they use):
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +61,16 @@ def install(settings: Settings) -> None:
         clear_context()
         metrics.task_finished()
 
+    # Celery sends its first heartbeats before the worker is ready (workers/celery_app.py builds
+    # what tasks use first): the file appears once it is, and is kept fresh from then on.
+    is_ready = threading.Event()
+
     def heartbeat(**kwargs: Any) -> None:
-        touch(heartbeat_file)
+        if is_ready.is_set():
+            touch(heartbeat_file)
 
     def ready(**kwargs: Any) -> None:
+        is_ready.set()
         touch(heartbeat_file)
         log_summary(settings, "worker")
         if settings.worker_metrics_port is not None:

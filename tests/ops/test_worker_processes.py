@@ -106,3 +106,27 @@ def test_one_worker_dying_stops_the_set(
     assert processes.wait("worker", timeout=30) != 0
     assert wait_for(lambda: not alive(second), 10)
     assert "worker process" in (processes.workdir / "worker.log").read_text()
+
+
+def test_a_worker_is_ready_to_send_before_it_says_so(
+    seam: SeamStandin, redis_url: str, tmp_path: Path
+) -> None:
+    """By the time its health file exists, a worker has built what every task uses (the SDKs,
+    the templates read and checked): its first guests do not wait for it, and its start-up
+    line comes after the templates' line."""
+    heartbeat = tmp_path / "heartbeat"
+    env = {
+        **provider_env(seam, None, None),
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "WORKER_HEARTBEAT_FILE": str(heartbeat),
+    }
+    processes = Processes(env, tmp_path)
+    processes.start("worker", "worker", "--concurrency", "2")
+    try:
+        assert wait_for(heartbeat.exists, 60)
+        log = (tmp_path / "worker.log").read_text()
+    finally:
+        processes.stop()
+    assert "templates loaded from" in log, log
+    assert log.index("templates loaded from") < log.index("keycourier worker starting"), log
