@@ -11,16 +11,8 @@ import pytest
 
 from app.adapters import urllib_keepalive
 from app.adapters.sendgrid_email import SendGridEmail
-from app.ports import Email
 from app.standins.sendgrid import SendGridStandin
-
-MESSAGE = Email(
-    to="alex.rivera@example.com",
-    subject="Your key for Room 204",
-    text="Your door code is 4821.",
-    html="<p>Your door code is <b>4821</b>.</p>",
-    reference="dlv-42",
-)
+from tests.adapters.test_sendgrid_email import MESSAGE
 
 
 def test_emails_from_one_thread_share_one_connection(
