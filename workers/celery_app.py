@@ -57,7 +57,8 @@ STATE_DIR = Path("var")
 
 
 class KeycourierCelery(Celery):
-    """A Celery app that also owns the worker's long-lived Context, built on first use."""
+    """A Celery app that also owns the worker's long-lived Context: built when the worker is ready
+    (`_get_ready`), or on first use if that failed."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__("keycourier", broker=settings.broker_url, include=["workers.tasks"])
