@@ -57,7 +57,9 @@ class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
     def __init__(self, context: ssl.SSLContext) -> None:
         urllib.request.HTTPSHandler.__init__(self, context=context)
         self._tls = context
-        self._kept: dict[tuple[str, str], _Kept] = {}
+        # One connection is kept, to the host last asked (SendGrid's API is one host): one to
+        # another host is closed, so a thread never gathers connections it will not use again.
+        self._kept: tuple[tuple[str, str], _Kept] | None = None
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self._open(http.client.HTTPConnection, req)
@@ -73,10 +75,13 @@ class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
         if not req.host:
             raise urllib.error.URLError("no host given")
         key = (kind.__name__, req.host)
-        kept = self._kept.pop(key, None)
-        if kept is not None and not kept.reusable(time.monotonic()):
-            kept.connection.close()
-            kept = None
+        kept = None
+        if self._kept is not None:
+            (held_for, held), self._kept = self._kept, None
+            if held_for == key and held.reusable(time.monotonic()):
+                kept = held
+            else:
+                held.connection.close()
         if kept is None:
             kept = _Kept(kind(req.host, timeout=req.timeout, **extra))
         connection = kept.connection
@@ -100,7 +105,7 @@ class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
             raise
         kept.response, kept.used_at = response, time.monotonic()
         if not response.will_close:
-            self._kept[key] = kept
+            self._kept = (key, kept)
         response.url = req.get_full_url()
         response.msg = response.reason  # type: ignore[assignment]  # urllib's convention
         return response

@@ -26,6 +26,22 @@ def test_emails_from_one_thread_share_one_connection(
     assert sendgrid.connections == 1
 
 
+def test_a_thread_keeps_one_connection_the_one_to_the_host_last_asked(
+    sendgrid_email: SendGridEmail, sendgrid: SendGridStandin
+) -> None:
+    """Sending to another host closes the connection kept to the first (a thread never gathers
+    connections it will not use again: SendGrid's API is one host); coming back opens one."""
+    with SendGridStandin() as other:
+        elsewhere = SendGridEmail(other.api_key, "front-desk@hotel.example", other.url)
+        sendgrid_email.send_email(MESSAGE)
+        elsewhere.send_email(MESSAGE)
+        elsewhere.send_email(MESSAGE)
+        sendgrid_email.send_email(MESSAGE)
+
+        assert (len(sendgrid.sent), len(other.sent)) == (2, 2)
+        assert (sendgrid.connections, other.connections) == (2, 1)
+
+
 def test_a_connection_idle_too_long_is_not_used_again(
     sendgrid_email: SendGridEmail, sendgrid: SendGridStandin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
