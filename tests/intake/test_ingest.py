@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+import psycopg
+import pytest
 import redis
 
 from app.errors import BrokerUnavailable
@@ -176,3 +180,36 @@ def test_async_writer_stores_every_field_as_the_threaded_writer_does(
     assert first.workspace_id == "ws-1"
     assert ledger.get_event(on_loop[1].event_id).detail == odd  # type: ignore[union-attr]
     ledger.engine.dispose()
+
+
+def test_async_writer_sends_a_lone_batch_as_one_statement(
+    clean_postgres_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook alone in its batch costs one round trip to PostgreSQL: the INSERT, no BEGIN or
+    COMMIT of its own (libpq's trace of what the lanes sent); a duplicate's read follows it."""
+    trace = (tmp_path / "libpq.trace").open("w")
+    connect = psycopg.AsyncConnection.connect
+
+    async def traced(*args: Any, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+        connection = await connect(*args, **kwargs)
+        connection.pgconn.trace(trace.fileno())
+        return connection
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", traced)
+    writer = AsyncIngestWriter(clean_postgres_url, redis_url)
+
+    async def two() -> list[Recorded]:
+        writer.start()
+        try:
+            return [await writer.record(event(1)), await writer.record(event(1))]
+        finally:
+            await writer.stop()
+
+    first, again = asyncio.run(two())
+    trace.close()
+
+    assert (first.duplicate, again.duplicate, again.event_id) == (False, True, first.event_id)
+    sent = [line.split("\t")[3:] for line in (tmp_path / "libpq.trace").read_text().splitlines()]
+    queries = [" ".join(fields) for fields in sent if fields and fields[0] in ("Query", "Parse")]
+    assert not [q for q in queries if "BEGIN" in q or "COMMIT" in q], queries
+    assert sum("INSERT INTO events" in q for q in queries) == 2, queries
