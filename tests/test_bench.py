@@ -1,11 +1,18 @@
 """bench/run's own logic, without running a benchmark: it runs the Procfile's lines as they
-are, reads CPU over the steady state, and fails only on the default column's misses."""
+are, reads CPU over the steady state, fails only on the default column's misses, and its load
+generator sends what it is given at its rate."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import shlex
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from bench import loadgen
 from bench.__main__ import configurations
 from bench.ingest import IngestResult, Load
 from bench.pipeline import EndToEndResult, WorkerResult, _at
@@ -81,3 +88,81 @@ def test_only_the_default_columns_misses_fail_the_run() -> None:
         "worker deliveries/s (one process)",
         "worker CPU per delivery",
     ]
+
+
+def test_the_load_generator_posts_each_request_once_at_its_rate() -> None:
+    """Every pre-signed request arrives once, whole (headers and body), over kept connections,
+    and leaves at its time: the n-th at start + n / rate."""
+    received: list[tuple[str, str, bytes]] = []
+    connections: set[tuple[str, int]] = set()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["svix-id"], body))
+            connections.add(self.client_address)
+            self.send_response(202 if len(received) % 5 else 503)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/seam"
+    payloads = [
+        loadgen.encode(url, {"svix-id": f"msg_{n}"}, json.dumps({"n": n}).encode())
+        for n in range(40)
+    ]
+    try:
+        sent_at, statuses = asyncio.run(loadgen.run(url, payloads, rate=200))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert sorted(received) == sorted(
+        ("/webhooks/seam", f"msg_{n}", json.dumps({"n": n}).encode()) for n in range(40)
+    )
+    assert statuses.count(503) == 8
+    assert statuses.count(202) == 32
+    assert len(connections) < 40  # connections were kept and used again
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
+    assert min(gaps) > 0
+    assert 0.15 < sent_at[-1] - sent_at[0] < 1.0  # 39 gaps of 5 ms
+
+
+def test_the_load_generator_resends_on_a_connection_the_server_dropped() -> None:
+    """A kept connection the server closed without saying so (as uvicorn does to one idle for
+    5 s) costs its request nothing: it goes again on a new connection."""
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(self.headers["svix-id"])
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = True  # and no "Connection: close" said
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    payloads = [loadgen.encode(url, {"svix-id": f"msg_{n}"}, b"{}") for n in range(10)]
+    try:
+        _, statuses = asyncio.run(loadgen.run(url, payloads, rate=100))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert statuses == [202] * 10
+    assert sorted(received) == sorted(f"msg_{n}" for n in range(10))
