@@ -194,6 +194,8 @@ def _loop_block(run: Run) -> Cell | None:
         if b.count
         else (f"none over {b.threshold_ms:g} ms")
     )
+    if b.outside_load:
+        value += f"; {b.outside_load} at start-up or shutdown"
     return value, b.longest_ms < LOOP_BLOCK_MAX_MS
 
 

@@ -9,12 +9,13 @@ import itertools
 import json
 import shlex
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bench import loadgen
 from bench.__main__ import configurations
-from bench.ingest import IngestResult, Load
+from bench.ingest import IngestResult, Load, slow_callbacks
 from bench.pipeline import EndToEndResult, WorkerResult, _at
 from bench.procs import keycourier, procfile
 from bench.report import Report, Run
@@ -166,3 +167,29 @@ def test_the_load_generator_resends_on_a_connection_the_server_dropped() -> None
 
     assert statuses == [202] * 10
     assert sorted(received) == sorted(f"msg_{n}" for n in range(10))
+
+
+def test_slow_callbacks_count_only_while_the_load_ran() -> None:
+    """asyncio's slow-callback lines are read from the web process's JSON log; the server's
+    start-up and shutdown, outside the load, are told apart, and other lines are skipped."""
+
+    def line(at: str, message: str) -> str:
+        return json.dumps({"level": "warning", "timestamp": at, "message": message})
+
+    log = "\n".join(
+        [
+            line("2026-12-06T10:00:00.100Z", "Executing <Task Server.serve()> took 0.004 seconds"),
+            "not JSON: a line some library printed",
+            line("2026-12-06T10:00:01.000Z", "Executing <Handle _read_ready> took 0.0032 seconds"),
+            line("2026-12-06T10:00:05.000Z", "webhook recorded"),
+            line("2026-12-06T10:00:09.000Z", "Executing <Task writer> took 0.012 seconds"),
+            line("2026-12-06T10:00:11.000Z", "Executing <Task Lifespan> took 0.006 seconds"),
+        ]
+    )
+    began = datetime(2026, 12, 6, 10, 0, 0, 500_000, tzinfo=UTC)
+    ended = datetime(2026, 12, 6, 10, 0, 10, tzinfo=UTC)
+
+    during, outside = slow_callbacks(log, began, ended)
+
+    assert [round(ms, 1) for ms in during] == [3.2, 12.0]
+    assert [round(ms, 1) for ms in outside] == [4.0, 6.0]
