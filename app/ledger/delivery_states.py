@@ -134,7 +134,12 @@ def guard(
     """The engine's before_execute hook: an UPDATE of deliveries.status (the statement itself,
     or a data-modifying WITH it carries) must come from `move`, and a status given as a
     parameter must be one its transition allows."""
-    given = [*multiparams, params]
+    check(clauseelement, [*multiparams, params])
+
+
+def check(clauseelement: Any, given: Sequence[Mapping[str, Any]]) -> None:
+    """The guard's check of one execution, for a statement run beside the engine's hooks
+    (app/ledger/base.py: `LedgerBase._alone`)."""
     for statement in _statements(clauseelement):
         _check(statement, given)
 

@@ -241,9 +241,7 @@ class EventStartStore(LedgerBase):
     def end_event_start(self, event_id: int, token: str) -> bool:
         """The try under `token` ended (a failed try recorded, held to look at again, an
         outage): clear its start. False if it was not the event's start any more."""
-        with self._connection(one_statement=True) as connection:
-            ended = connection.execute(_END, {"b_id": event_id, "b_token": token})
-            return bool(ended.rowcount == 1)
+        return self._alone(_END, {"b_id": event_id, "b_token": token}).rowcount == 1
 
     def renew_event_leases(self, tokens: Sequence[str], lease: timedelta) -> set[int]:
         """The heartbeat: renew for `lease` from now the starts held under `tokens`. Returns

@@ -445,10 +445,10 @@ class SendingStore(LedgerBase):
             "b_destination_masked": destination.masked if destination else None,
             "b_destination_hash": destination.hash if destination else None,
         }  # fmt: skip
-        with self._connection(one_statement=self._postgres) as connection:
-            if connection.dialect.name == "postgresql":
-                attempt_id = connection.execute(_FENCE_AND_BEGIN, params).scalar()
-            else:
+        if self._postgres:
+            attempt_id = self._alone(_FENCE_AND_BEGIN, params).scalar()
+        else:
+            with self._connection() as connection:
                 # SQLite: one writer at a time, and the fence is this transaction's first write.
                 fenced = connection.execute(_FENCE, params).scalar()
                 attempt_id = (
@@ -482,7 +482,12 @@ class SendingStore(LedgerBase):
             params["b_deadline"] = end.retry_deadline
         # The PMS hears of a sent or failed key message in the same transaction.
         tell = self.status_webhooks and end.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED)
-        with self._connection(one_statement=self._postgres and not tell) as connection:
+        if self._postgres and not tell:
+            finished = self._alone(_FINISH_BOTH[with_deadline], params).first()
+            if finished is None:
+                return Finished.LOST
+            return Finished.REPORTS_HELD if finished["held_reports"] else Finished.RECORDED
+        with self._connection() as connection:
             if connection.dialect.name == "postgresql":
                 row = connection.execute(_FINISH_BOTH[with_deadline], params).first()
                 if row is None:

@@ -168,13 +168,13 @@ class Ledger(
         PMS its key.revoked in the same transaction."""
         now = utcnow()
         tell = self.status_webhooks and status == EventStatus.PROCESSED
-        with self._connection(one_statement=not tell) as connection:
-            connection.execute(
-                _FINISH_EVENT,
-                {"b_id": event_id, "b_status": status, "b_detail": detail, "b_now": now},
-            )
-            if tell:
-                owe_revoked(connection, event_id, now)
+        params = {"b_id": event_id, "b_status": status, "b_detail": detail, "b_now": now}
+        if not tell:
+            self._alone(_FINISH_EVENT, params)
+            return
+        with self._connection() as connection:
+            connection.execute(_FINISH_EVENT, params)
+            owe_revoked(connection, event_id, now)
 
     def seen_seam_event_ids(self, seam_event_ids: Sequence[str]) -> set[str]:
         with self._transaction() as session:

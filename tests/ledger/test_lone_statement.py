@@ -1,0 +1,116 @@
+"""`LedgerBase._alone`: one statement as its own transaction, on PostgreSQL run on the driver's
+connection beside SQLAlchemy's execution. It must write and answer what SQLAlchemy would, keep
+the delivery state machine's check, and fail as the ledger fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from sqlalchemy import bindparam, select, update
+
+from app.errors import IllegalTransition, LedgerRefused, LedgerUnavailable
+from app.ledger.delivery_states import DELIVERIES, Actor, move
+from app.ledger.models import DeliveryStatus, EventStatus
+from app.ledger.store import EVENTS, Ledger
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.ledger.test_event_starts import record
+
+_DETAIL = (
+    update(EVENTS)
+    .where(EVENTS.c.id == bindparam("b_id"))
+    .values(detail=bindparam("b_detail"), processing_lease_until=bindparam("b_until"))
+    .returning(EVENTS.c.id, EVENTS.c.detail)
+)
+
+
+@pytest.fixture
+def pg_ledger(clean_postgres_url: str) -> Iterator[Ledger]:
+    ledger = Ledger.from_url(clean_postgres_url)
+    yield ledger
+    ledger.engine.dispose()
+
+
+def _stored(ledger: Ledger, event_id: int) -> tuple[str | None, datetime | None]:
+    with ledger.engine.connect() as other:
+        row = other.execute(
+            select(EVENTS.c.detail, EVENTS.c.processing_lease_until).where(EVENTS.c.id == event_id)
+        ).one()
+    return row.detail, row.processing_lease_until
+
+
+def test_it_writes_and_answers_on_each_backend(ledger: Ledger) -> None:
+    """Rows by name, the first's scalar, the rows changed; committed for every other
+    connection once it returns. A time in another zone is stored as the same instant (the
+    column's bind processing ran)."""
+    event_id = record(ledger)
+    until = datetime(2026, 12, 6, 12, 0, tzinfo=timezone(timedelta(hours=-5)))
+
+    lone = ledger._alone(_DETAIL, {"b_id": event_id, "b_detail": "ü 'quoted'", "b_until": until})
+
+    assert (lone.scalar(), lone.rowcount) == (event_id, 1)
+    assert lone.first() == {"id": event_id, "detail": "ü 'quoted'"}
+    assert lone.scalars() == [event_id]
+    assert _stored(ledger, event_id) == ("ü 'quoted'", datetime(2026, 12, 6, 17, 0, tzinfo=UTC))
+    nothing = ledger._alone(_DETAIL, {"b_id": event_id + 99, "b_detail": "x", "b_until": until})
+    assert (nothing.first(), nothing.scalar(), nothing.rowcount) == (None, None, 0)
+
+
+def test_the_state_machine_checks_a_status_given_as_a_parameter(pg_ledger: Ledger) -> None:
+    release = move(
+        Actor.WORKER,
+        [DeliveryStatus.SENDING],
+        [DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN],
+        DELIVERIES.c.id == bindparam("b_id"),
+    )
+    assert pg_ledger._alone(release, {"b_id": 1, "b_status": DeliveryStatus.PENDING}).rowcount == 0
+    with pytest.raises(IllegalTransition, match="may not move a delivery to sent"):
+        pg_ledger._alone(release, {"b_id": 1, "b_status": DeliveryStatus.SENT})
+
+
+def test_statements_sqlalchemy_would_rewrite_are_refused(pg_ledger: Ledger) -> None:
+    """An expanding IN is rendered per execution, a returned time needs converting: neither
+    is run beside SQLAlchemy."""
+    expanding = update(EVENTS).where(EVENTS.c.id.in_(bindparam("b_ids", expanding=True)))
+    with pytest.raises(ValueError, match="expanding"):
+        pg_ledger._alone(expanding.values(detail="x"), {"b_ids": [1]})
+    converting = update(EVENTS).values(detail="x").returning(EVENTS.c.received_at)
+    with pytest.raises(ValueError, match="received_at needs converting"):
+        pg_ledger._alone(converting, {})
+
+
+def test_a_refused_value_is_ledger_refused_without_the_value(pg_ledger: Ledger) -> None:
+    event_id = record(pg_ledger)
+    status = update(EVENTS).where(EVENTS.c.id == bindparam("b_id"))
+    too_long = {"b_id": event_id, "b_s": "x" * 10_000 + "secret-looking"}
+    with pytest.raises(LedgerRefused) as refused:
+        pg_ledger._alone(status.values(status=bindparam("b_s")), too_long)
+    assert "secret-looking" not in str(refused.value)
+    # The connection went back to the pool usable.
+    back = pg_ledger._alone(status.values(status=EventStatus.IGNORED), {"b_id": event_id})
+    assert back.rowcount == 1
+
+
+def test_a_lost_connection_is_ledger_unavailable_and_the_pool_recovers(pg_ledger: Ledger) -> None:
+    """The server ends every connection of the pool (a restart): the statement that meets one
+    is LedgerUnavailable, and the pool's other connections as old are not handed out again."""
+    event_id = record(pg_ledger)
+    held = [pg_ledger.engine.raw_connection() for _ in range(3)]
+    for connection in held:
+        connection.close()  # three connections in the pool
+    database = pg_ledger.engine.url.database
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+    params = {"b_id": event_id, "b_detail": "after", "b_until": None}
+
+    with pytest.raises(LedgerUnavailable, match="ledger unavailable"):
+        pg_ledger._alone(_DETAIL, params)
+
+    for _ in range(3):  # each would meet a dead connection, were they handed out
+        assert pg_ledger._alone(_DETAIL, params).rowcount == 1
