@@ -119,8 +119,12 @@ class LedgerBase:
                 return Lone(tuple(result.keys()), rows, len(rows))
         lone = self._lone(statement)
         check(statement, [params])
-        with _unavailable_as_ours():
-            pooled = self.engine.raw_connection()
+        try:
+            # The pool hands the driver's error on as it is when it cannot connect.
+            with _unavailable_as_ours():
+                pooled = self.engine.raw_connection()
+        except psycopg.OperationalError as exc:
+            raise LedgerUnavailable(f"ledger unavailable: {type(exc).__name__}") from exc
         try:
             return lone.run(pooled, params)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:

@@ -114,3 +114,14 @@ def test_a_lost_connection_is_ledger_unavailable_and_the_pool_recovers(pg_ledger
 
     for _ in range(3):  # each would meet a dead connection, were they handed out
         assert pg_ledger._alone(_DETAIL, params).rowcount == 1
+
+
+def test_a_database_that_does_not_answer_is_ledger_unavailable() -> None:
+    """No connection can be opened (the server is down): an outage, which the worker waits
+    out, not a failure that would count against the event."""
+    ledger = Ledger.from_url("postgresql+psycopg://postgres@127.0.0.1:1/keycourier")
+    try:
+        with pytest.raises(LedgerUnavailable, match="ledger unavailable"):
+            ledger._alone(_DETAIL, {"b_id": 1, "b_detail": "x", "b_until": None})
+    finally:
+        ledger.engine.dispose()
