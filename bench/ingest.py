@@ -200,17 +200,19 @@ def _blocks(
 
 def slow_callbacks(log: str, began: datetime, ended: datetime) -> tuple[list[float], list[float]]:
     """How long each slow callback the log names took (ms): those logged while the load ran,
-    and those before or after it."""
+    and those before or after it. A line that is not a JSON record with a time counts as
+    during the load: it cannot be shown to be outside it."""
     during: list[float] = []
     outside: list[float] = []
     for line in log.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        took = _TOOK.search(str(record.get("message", ""))) if isinstance(record, dict) else None
+        took = _TOOK.search(line)
         if took is None:
             continue
-        at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
+        try:
+            record = json.loads(line)
+            at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
+        except (ValueError, TypeError, KeyError):
+            during.append(float(took.group(1)) * 1000)
+            continue
         (during if began <= at <= ended else outside).append(float(took.group(1)) * 1000)
     return during, outside
