@@ -73,12 +73,22 @@ def test_each_process_beats_and_health_asks_all(
     """Two Celery workers under one parent, each with its own heartbeat file; worker-health
     passes while both beat and fails once one file is missing."""
     processes, heartbeat, parent = two_workers
-    assert len(children(parent.pid)) == 2
+    workers = children(parent.pid)
+    assert len(workers) == 2
     assert not heartbeat.exists()  # the single-process file is not used
     assert worker_health(processes).returncode == 0
 
-    (heartbeat.parent / "heartbeat.1").unlink()
-    result = worker_health(processes)
+    # Paused, the workers cannot touch their files again before worker-health reads them (a
+    # live worker recreates its file within a heartbeat: 2 s, about what starting the
+    # command takes on a busy machine).
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        (heartbeat.parent / "heartbeat.1").unlink()
+        result = worker_health(processes)
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
     assert result.returncode == 1
     assert "heartbeat.1 is missing" in result.stderr
 
