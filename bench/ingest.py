@@ -208,11 +208,12 @@ def slow_callbacks(log: str, began: datetime, ended: datetime) -> tuple[list[flo
         took = _TOOK.search(line)
         if took is None:
             continue
+        ms = float(took.group(1)) * 1000
         try:
             record = json.loads(line)
             at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
         except (ValueError, TypeError, KeyError):
-            during.append(float(took.group(1)) * 1000)
+            during.append(ms)
             continue
-        (during if began <= at <= ended else outside).append(float(took.group(1)) * 1000)
+        (during if began <= at <= ended else outside).append(ms)
     return during, outside

@@ -119,23 +119,16 @@ class LedgerBase:
                 return Lone(tuple(result.keys()), rows, len(rows))
         lone = self._lone(statement)
         check(statement, [params])
-        try:
-            # The pool hands the driver's error on as it is when it cannot connect.
-            with _unavailable_as_ours():
-                pooled = self.engine.raw_connection()
-        except psycopg.OperationalError as exc:
-            raise LedgerUnavailable(f"ledger unavailable: {type(exc).__name__}") from exc
-        try:
-            return lone.run(pooled, params)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            pooled.invalidate(exc)
-            self.engine.pool._invalidate(pooled, exc)
-            raise LedgerUnavailable(f"ledger unavailable: {type(exc).__name__}") from exc
-        except psycopg.DataError as exc:
-            # Its text quotes the statement's values: only its kind (as _unavailable_as_ours).
-            raise LedgerRefused(f"the ledger refused a value ({type(exc).__name__})") from None
-        finally:
-            pooled.close()
+        with _unavailable_as_ours():
+            pooled = self.engine.raw_connection()
+            try:
+                return lone.run(pooled, params)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                pooled.invalidate(exc)
+                self.engine.pool._invalidate(pooled, exc)
+                raise
+            finally:
+                pooled.close()
 
     def _lone(self, statement: Executable) -> _Lone:
         lone = self._lones.get(id(statement))
@@ -161,13 +154,15 @@ def _one_statement_only(connection: Connection, *_: object) -> None:
 
 @contextmanager
 def _unavailable_as_ours() -> Iterator[None]:
+    """SQLAlchemy's errors, and psycopg's where the driver is used directly (`_alone`; the pool
+    hands on psycopg's own error when it cannot connect), as the ledger's."""
     try:
         yield
-    except OperationalError as exc:
-        raise LedgerUnavailable(f"ledger unavailable: {type(exc.orig).__name__}") from exc
-    except DataError as exc:
+    except (OperationalError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise LedgerUnavailable(f"ledger unavailable: {_kind(exc)}") from exc
+    except (DataError, psycopg.DataError) as exc:
         # Its text quotes the statement's values (a guest's name, an address): only its kind.
-        raise LedgerRefused(f"the ledger refused a value ({type(exc.orig).__name__})") from None
+        raise LedgerRefused(f"the ledger refused a value ({_kind(exc)})") from None
     except DBAPIError as exc:
         # A connection cut mid-statement surfaces as an InterfaceError from psycopg.
         if exc.connection_invalidated:
@@ -230,3 +225,8 @@ class _Lone:
         finally:
             if not driver.broken:
                 driver.autocommit = False
+
+
+def _kind(exc: BaseException) -> str:
+    """The driver's name for an error (SQLAlchemy wraps it as `orig`)."""
+    return type(getattr(exc, "orig", None) or exc).__name__
