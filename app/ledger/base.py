@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -99,35 +99,62 @@ class LedgerBase:
     def _alone(self, statement: Executable, params: Mapping[str, Any]) -> Lone:
         """Run one statement as its own transaction (autocommit) and return what it returned.
 
-        On PostgreSQL it runs on the driver's connection, taken from the engine's pool: the
-        statement compiled once (`_Lone`), its parameters through SQLAlchemy's own bind
-        processors, the delivery state machine's check made as the engine's hook makes it.
-        Measured, SQLAlchemy's execution around a lone statement cost twice the CPU of the
-        statement itself (bench/RESULTS.md), and the worker sends several per delivery.
-        A lost connection is LedgerUnavailable, and the pool recycles every connection as old
-        as it, as SQLAlchemy does; a refused value is LedgerRefused. Elsewhere (SQLite) it
-        runs through `_connection(one_statement=True)`.
+        On PostgreSQL it runs on the driver's connection (see `_on_driver`). Measured,
+        SQLAlchemy's execution around a lone statement cost twice the CPU of the statement
+        itself (bench/RESULTS.md), and the worker sends several per delivery. Elsewhere
+        (SQLite) it runs through `_connection(one_statement=True)`.
         """
         if not self._postgres:
             with self._connection(one_statement=True) as connection:
-                result = connection.execute(statement, params)
-                if not result.returns_rows:
-                    return Lone((), [], result.rowcount)
-                rows = [tuple(row) for row in result]
-                # The statements here return one row per row they change (RETURNING); SQLite's
-                # rowcount is not known before they are read.
-                return Lone(tuple(result.keys()), rows, len(rows))
-        lone = self._lone(statement)
-        check(statement, [params])
+                return _lone_result(connection.execute(statement, params))
+        with self._on_driver(autocommit=True) as run:
+            return run(statement, params)
+
+    @contextmanager
+    def _together(self) -> Iterator[Run]:
+        """One transaction of Core statements, each sent as `run(statement, params)`, which
+        returns what it returned (Lone). On PostgreSQL the statements run on the driver's
+        connection (see `_on_driver`); elsewhere through `_connection()`. For a hot path whose
+        statements depend on each other's results (a plan: what was inserted is claimed)."""
+        if not self._postgres:
+            with self._connection() as connection:
+                yield runner(connection)
+            return
+        with self._on_driver(autocommit=False) as run:
+            yield run
+
+    @contextmanager
+    def _on_driver(self, *, autocommit: bool) -> Iterator[Run]:
+        """The driver's (psycopg's) connection, taken from the engine's pool, for statements
+        compiled once (`_Lone`), their parameters through SQLAlchemy's own bind processors and
+        their result columns through its result processors, each given the delivery state
+        machine's check as the engine's hook gives it. Without `autocommit`, the statements
+        are one transaction, committed when the block ends and rolled back (by the pool's
+        reset) when it raises. A lost connection is LedgerUnavailable, and the pool recycles
+        every connection as old as it, as SQLAlchemy does; a refused value is LedgerRefused.
+        """
+
+        def run(statement: Executable, params: Mapping[str, Any]) -> Lone:
+            lone = self._lone(statement)
+            check(statement, [params])
+            return lone.run(driver, params)
+
         with _unavailable_as_ours():
             pooled = self.engine.raw_connection()
+            driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
             try:
-                return lone.run(pooled, params)
+                if autocommit:
+                    driver.autocommit = True
+                yield run
+                if not autocommit:
+                    driver.commit()
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 pooled.invalidate(exc)
                 self.engine.pool._invalidate(pooled, exc)
                 raise
             finally:
+                if autocommit and not driver.broken:
+                    driver.autocommit = False
                 pooled.close()
 
     def _lone(self, statement: Executable) -> _Lone:
@@ -187,15 +214,38 @@ class Lone:
     def scalars(self) -> list[Any]:
         return [row[0] for row in self.rows]
 
+    def mappings(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.names, row, strict=True)) for row in self.rows]
+
+
+Run = Callable[[Executable, Mapping[str, Any]], Lone]
+
+
+def runner(connection: Connection) -> Run:
+    """`run` (see LedgerBase._together) on a SQLAlchemy connection."""
+    return lambda statement, params: _lone_result(connection.execute(statement, params))
+
+
+def _lone_result(result: CursorResult[Any]) -> Lone:
+    if not result.returns_rows:
+        return Lone((), [], result.rowcount)
+    rows = [tuple(row) for row in result]
+    # The statements here return one row per row they change (RETURNING); SQLite's rowcount
+    # is not known before they are read.
+    return Lone(tuple(result.keys()), rows, len(rows))
+
 
 @dataclass(frozen=True)
 class _Lone:
-    """A statement compiled once for PostgreSQL, run on the driver's connection in autocommit.
-    Only statements SQLAlchemy would send as they are qualify: no expanding parameter (it
-    re-renders the SQL per execution) and no result column that needs converting."""
+    """A statement compiled once for PostgreSQL, run on the driver's connection. Only
+    statements SQLAlchemy would send as they are qualify: no expanding parameter (it
+    re-renders the SQL per execution) and no column default computed in Python (SQLAlchemy
+    computes it per execution: the statement names every such column itself)."""
 
     statement: Executable  # kept: the cache is keyed by its id
     compiled: SQLCompiler
+    # Each result column's processor (UTCDateTime's, say), in the statement's column order.
+    results: tuple[Callable[[Any], Any] | None, ...]
 
     @classmethod
     def compile(cls, statement: Executable, dialect: Dialect) -> _Lone:
@@ -203,28 +253,37 @@ class _Lone:
         assert isinstance(compiled, SQLCompiler)
         if "POSTCOMPILE" in compiled.string or compiled.escaped_bind_names:
             raise ValueError("a lone statement takes no expanding or escaped parameters")
-        for column in compiled._result_columns:
-            if column.type._cached_result_processor(dialect, None) is not None:
-                raise ValueError(f"a lone statement's column {column.keyname} needs converting")
-        return cls(statement, compiled)
+        defaulted = [*compiled.insert_prefetch, *compiled.update_prefetch]
+        if defaulted:
+            names = ", ".join(sorted(column.key for column in defaulted))
+            raise ValueError(f"a lone statement must set {names} itself (a Python default)")
+        results = tuple(
+            column.type._cached_result_processor(dialect, None)
+            for column in compiled._result_columns
+        )
+        return cls(statement, compiled, results)
 
-    def run(self, pooled: PoolProxiedConnection, given: Mapping[str, Any]) -> Lone:
+    def run(self, driver: psycopg.Connection[Any], given: Mapping[str, Any]) -> Lone:
         values = self.compiled.construct_params(dict(given), _check=False)
         processors = self.compiled._bind_processors
         for name, process in processors.items():
             if name in values and callable(process):  # a sequence is a tuple's, not ours
                 values[name] = process(values[name])
-        driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
-        driver.autocommit = True
-        try:
-            cursor = driver.execute(self.compiled.string, values)
-            if cursor.description is None:
-                return Lone((), [], cursor.rowcount)
-            names = tuple(column.name for column in cursor.description)
-            return Lone(names, cursor.fetchall(), cursor.rowcount)
-        finally:
-            if not driver.broken:
-                driver.autocommit = False
+        cursor = driver.execute(self.compiled.string, values)
+        description = cursor.description  # built anew on each read
+        if description is None:
+            return Lone((), [], cursor.rowcount)
+        names = tuple(column.name for column in description)
+        rows = cursor.fetchall()
+        if any(self.results):
+            if len(self.results) != len(names):
+                raise RuntimeError(f"{len(names)} columns came back, {len(self.results)} expected")
+            rows = [
+                tuple(value if process is None else process(value)
+                      for process, value in zip(self.results, row, strict=True))
+                for row in rows
+            ]  # fmt: skip
+        return Lone(names, rows, cursor.rowcount)
 
 
 def _kind(exc: BaseException) -> str:

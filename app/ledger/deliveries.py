@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import Connection, bindparam, exists, or_, select, update
+from sqlalchemy import Executable, bindparam, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
+from app.ledger.base import Run
 from app.ledger.delivery_states import Actor, move
 from app.ledger.models import RESEND_MARK, AttemptOutcome, Delivery, DeliveryStatus, utcnow
 from app.ledger.sending import (
@@ -77,18 +79,41 @@ class NewDelivery:
 
 
 _NEW_DELIVERY_FIELDS = tuple(field.name for field in fields(NewDelivery))
+# What an insert of a new delivery sets: NewDelivery's fields, and the times, set here rather
+# than by the columns' defaults, which SQLAlchemy would compute per execution.
+_INSERTED = (*_NEW_DELIVERY_FIELDS, "planned_destination_masked", "created_at", "updated_at")
+
+
+def _insert(dialect: str) -> postgresql.Insert | sqlite.Insert:
+    return postgresql.insert(DELIVERIES) if dialect == "postgresql" else sqlite.insert(DELIVERIES)
+
+
 # Planning twice (a duplicate event, a retried task) inserts nothing: the unique key decides.
 _INSERT_NEW = {
-    "postgresql": postgresql.insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.id),
-    "sqlite": sqlite.insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.id),
+    name: _insert(name).on_conflict_do_nothing().returning(DELIVERIES.c.id)
+    for name in ("postgresql", "sqlite")
 }
 # A credential's messages in one INSERT of several rows: those it inserted come back with
-# their unique key (the rest were planned before), in no particular order.
+# their unique key (the rest were planned before), in no particular order. At most
+# _ROWS_PER_INSERT rows a statement: one statement, compiled once, per number of rows.
 _KEY_COLUMNS = ("access_method_id", "kind", "credential_fingerprint", "channel", "recipient")
-_INSERT_MANY = {
-    name: statement.returning(*(DELIVERIES.c[column] for column in _KEY_COLUMNS))
-    for name, statement in _INSERT_NEW.items()
-}
+_ROWS_PER_INSERT = 8
+
+
+@cache
+def _insert_rows(dialect: str, count: int) -> Executable:
+    rows = [
+        {name: bindparam(f"r{row}_{name}", type_=DELIVERIES.c[name].type) for name in _INSERTED}
+        for row in range(count)
+    ]
+    return (
+        _insert(dialect)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(DELIVERIES.c.id, *(DELIVERIES.c[column] for column in _KEY_COLUMNS))
+    )
+
+
 _EXISTING = select(DELIVERIES.c.id).where(
     DELIVERIES.c.access_method_id == bindparam("b_access_method_id"),
     DELIVERIES.c.kind == bindparam("b_kind"),
@@ -192,6 +217,49 @@ _PENDING_IDS = (
 )
 
 
+def _values(new: NewDelivery) -> dict[str, object]:
+    values = {name: getattr(new, name) for name in _NEW_DELIVERY_FIELDS}
+    return values | {"planned_destination_masked": new.destination_masked}
+
+
+def _plan_all(run: Run, dialect: str, news: Sequence[NewDelivery]) -> list[tuple[int, bool]]:
+    """Each of `news` planned (its id, and whether it was created now), in their order."""
+    now = utcnow()
+    created: dict[tuple[object, ...], int] = {}
+    for first in range(0, len(news), _ROWS_PER_INSERT):
+        chunk = news[first : first + _ROWS_PER_INSERT]
+        params = {
+            f"r{row}_{name}": value
+            for row, new in enumerate(chunk)
+            for name, value in _values(new).items()
+        }
+        for row in range(len(chunk)):
+            params[f"r{row}_created_at"] = params[f"r{row}_updated_at"] = now
+        inserted = run(_insert_rows(dialect, len(chunk)), params)
+        created |= {tuple(row[1:]): int(row[0]) for row in inserted.rows}
+    planned = []
+    for new in news:
+        delivery_id = created.pop(tuple(getattr(new, column) for column in _KEY_COLUMNS), None)
+        planned.append((delivery_id, True) if delivery_id is not None else _existing(run, new))
+    return planned
+
+
+def _existing(run: Run, new: NewDelivery) -> tuple[int, bool]:
+    """The delivery that stands for `new`, which its insert found planned before."""
+    key = {"b_access_method_id": new.access_method_id, "b_kind": new.kind,
+           "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel,
+           "b_recipient": new.recipient}  # fmt: skip
+    existing = run(_EXISTING, key).scalar()
+    if existing is None:
+        # A resend's fallback meeting another resend on its way on that channel (the partial
+        # unique index): that one stands for it.
+        found = run(_RESEND_ON_ITS_WAY, key).scalars()
+        if len(found) != 1:
+            raise RuntimeError(f"no single delivery stands for a planned one: {len(found)} found")
+        existing = found[0]
+    return int(existing), False
+
+
 @dataclass(frozen=True)
 class Planned:
     created: int
@@ -207,8 +275,8 @@ class DeliveryStore(SendingStore):
 
         Returns the delivery's id and whether it was created now.
         """
-        with self._connection() as connection:
-            return self._plan(connection, new)
+        with self._together() as run:
+            return _plan_all(run, self.engine.dialect.name, [new])[0]
 
     def plan_credential(
         self,
@@ -222,68 +290,24 @@ class DeliveryStore(SendingStore):
         """Plan one credential's messages in one transaction: release what was held for this
         credential, supersede unsent deliveries of any other credential of this kind, insert
         those not planned yet, and list what is pending for the access method. With
-        `claim_for`, the new ones are claimed for that lease in the same transaction, to be
-        sent by the caller at once."""
-        with self._connection() as connection:
+        `claim_for`, on PostgreSQL, the new ones are claimed for that lease in the same
+        transaction, to be sent by the caller at once (elsewhere each is claimed on its own
+        when sent)."""
+        with self._together() as run:
             keep = {"b_access_method_id": access_method_id, "b_kind": kind,
                     "b_keep": fingerprint, "b_now": utcnow()}  # fmt: skip
-            for statement in _RELEASE_AND_SUPERSEDE[connection.dialect.name]:
-                connection.execute(statement, keep)
-            planned = self._plan_all(connection, news)
+            for statement in _RELEASE_AND_SUPERSEDE[self.engine.dialect.name]:
+                run(statement, keep)
+            planned = _plan_all(run, self.engine.dialect.name, news)
             new_ids = [delivery_id for delivery_id, created in planned if created]
             claimed, pending = (
-                claim_planned(connection, access_method_id, new_ids, claim_for)
-                if claim_for
+                claim_planned(run, access_method_id, new_ids, claim_for)
+                if claim_for and self._postgres
                 else ([], None)
             )
             if pending is None:
-                read = connection.execute(_PENDING_IDS, {"b_access_method_id": access_method_id})
-                pending = list(read.scalars())
+                pending = run(_PENDING_IDS, {"b_access_method_id": access_method_id}).scalars()
             return Planned(len(new_ids), claimed, pending)
-
-    @staticmethod
-    def _values(new: NewDelivery) -> dict[str, object]:
-        values = {name: getattr(new, name) for name in _NEW_DELIVERY_FIELDS}
-        return values | {"planned_destination_masked": new.destination_masked}
-
-    def _plan_all(
-        self, connection: Connection, news: Sequence[NewDelivery]
-    ) -> list[tuple[int, bool]]:
-        """Each of `news` planned (its id, and whether it was created now), in their order."""
-        if len(news) < 2:
-            return [self._plan(connection, new) for new in news]
-        rows = connection.execute(
-            _INSERT_MANY[connection.dialect.name], [self._values(new) for new in news]
-        )
-        created = {tuple(row[1:]): int(row[0]) for row in rows}
-        planned = []
-        for new in news:
-            delivery_id = created.pop(tuple(getattr(new, column) for column in _KEY_COLUMNS), None)
-            planned.append(
-                (delivery_id, True) if delivery_id is not None else self._existing(connection, new)
-            )
-        return planned
-
-    def _plan(self, connection: Connection, new: NewDelivery) -> tuple[int, bool]:
-        insert_new = _INSERT_NEW[connection.dialect.name]
-        values = self._values(new)
-        created = connection.execute(insert_new, values).scalar()
-        if created is not None:
-            return created, True
-        return self._existing(connection, new)
-
-    @staticmethod
-    def _existing(connection: Connection, new: NewDelivery) -> tuple[int, bool]:
-        """The delivery that stands for `new`, which its insert found planned before."""
-        key = {"b_access_method_id": new.access_method_id, "b_kind": new.kind,
-               "b_fingerprint": new.credential_fingerprint, "b_channel": new.channel,
-               "b_recipient": new.recipient}  # fmt: skip
-        existing = connection.execute(_EXISTING, key).scalar()
-        if existing is None:
-            # A resend's fallback meeting another resend on its way on that channel (the
-            # partial unique index): that one stands for it.
-            existing = connection.execute(_RESEND_ON_ITS_WAY, key).scalar_one()
-        return int(existing), False
 
     def hold_pending(self, access_method_id: str, kinds: Sequence[str], reason: str) -> int:
         """Hold the access method's pending deliveries of `kinds` until Seam issues it again
@@ -325,7 +349,7 @@ class DeliveryStore(SendingStore):
             # Two requests at the same instant both get here: the partial unique index on
             # resends on their way lets one insert (the other waits for it, then inserts
             # nothing), so at most one new delivery goes out.
-            values = self._values(new)
+            values = _values(new)
             created = connection.execute(_INSERT_NEW[connection.dialect.name], values).scalar()
             if created is not None:
                 return int(created), True

@@ -133,8 +133,7 @@ class EventStartStore(LedgerBase):
         `lost_reason`; the `max_failed_tries`-th sets the event aside instead of starting."""
         token, now = uuid.uuid4().hex, utcnow()
         fresh = {"b_id": event_id, "b_token": token, "b_now": now, "b_lease": now + lease}
-        with self._connection(one_statement=True) as connection:
-            started = connection.execute(_START_FRESH, fresh).mappings().first()
+        started = self._alone(_START_FRESH, fresh).first()
         if started is not None:
             return EventStart(StartKind.STARTED, Event(**started), token, False)
         event: Event | None = None

@@ -39,7 +39,6 @@ from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
     Integer,
     String,
     Table,
@@ -55,7 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
-from app.ledger.base import LedgerBase
+from app.ledger.base import LedgerBase, Run, runner
 from app.ledger.delivery_states import Actor, move
 from app.ledger.models import (
     FINGERPRINT_LENGTH,
@@ -359,7 +358,7 @@ class SendingStore(LedgerBase):
                 )
                 taken = fast.mappings().first()
             if taken is not None:
-                return _claimed(connection, taken)
+                return _claimed(runner(connection), taken)
             # Not a due pending delivery: an unknown one to resolve, or nothing to claim.
             row = connection.execute(_READ, {"b_id": delivery_id}).mappings().first()
             if row is None or row["status"] not in CLAIMABLE:
@@ -379,7 +378,7 @@ class SendingStore(LedgerBase):
                 row, status=DeliveryStatus.SENDING, lease_expires_at=now + lease, claim_token=token
             )
             if row["has_attempts"]:
-                delivery.attempts = _attempts(connection, delivery_id)
+                delivery.attempts = _attempts(runner(connection), delivery_id)
             other_sent = delivery.is_guest_message and bool(row["other_credential_sent"])
         unresolved = None
         if row["status"] == DeliveryStatus.UNKNOWN:
@@ -576,35 +575,33 @@ def _delivery(row: Any, **changes: Any) -> Delivery:
 
 
 def claim_planned(
-    connection: Connection, access_method_id: str, delivery_ids: Sequence[int], lease: timedelta
+    run: Run, access_method_id: str, delivery_ids: Sequence[int], lease: timedelta
 ) -> tuple[list[Claimed], list[int] | None]:
-    """Claim deliveries planned in this transaction (PostgreSQL; elsewhere none are claimed
-    here, and each is claimed on its own when sent), and list the access method's other
-    pending deliveries in the same statement. That list is None when nothing was claimed: the
-    caller reads it then."""
-    if not delivery_ids or connection.dialect.name != "postgresql":
+    """Claim deliveries planned in this transaction (PostgreSQL only: the caller asks there),
+    and list the access method's other pending deliveries in the same statement. That list
+    is None when nothing was claimed: the caller reads it then."""
+    if not delivery_ids:
         return [], None
     now = utcnow()
     # One token for the deliveries one task plans and sends: one holder, one heartbeat.
-    rows = connection.execute(
+    rows = run(
         _CLAIM_PLANNED,
         {"b_ids": list(delivery_ids), "b_now": now, "b_lease": now + lease,
          "b_token": new_token(), "b_access_method_id": access_method_id},
-    ).mappings().all()  # fmt: skip
+    ).mappings()  # fmt: skip
     if not rows:
         return [], None
-    claimed = sorted((_claimed(connection, row) for row in rows), key=lambda c: c.delivery.id)
+    claimed = sorted((_claimed(run, row) for row in rows), key=lambda c: c.delivery.id)
     return claimed, list(rows[0]["still_pending"] or ())
 
 
-def _claimed(connection: Connection, row: Any) -> Claimed:
+def _claimed(run: Run, row: Any) -> Claimed:
     """A pending delivery just claimed, from a row of _CLAIMED_COLUMNS."""
     delivery = _delivery(row)
     if row["has_attempts"]:
-        delivery.attempts = _attempts(connection, delivery.id)
+        delivery.attempts = _attempts(run, delivery.id)
     return Claimed(delivery, None, delivery.is_guest_message and bool(row["other_credential_sent"]))
 
 
-def _attempts(connection: Connection, delivery_id: int) -> list[Attempt]:
-    rows = connection.execute(_ATTEMPTS_OF, {"b_id": delivery_id}).mappings().all()
-    return [Attempt(**row) for row in rows]
+def _attempts(run: Run, delivery_id: int) -> list[Attempt]:
+    return [Attempt(**row) for row in run(_ATTEMPTS_OF, {"b_id": delivery_id}).mappings()]

@@ -8,8 +8,12 @@ run out by the next start, exactly as a killed worker's start runs out.
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, timedelta
+from typing import Any
 
+import psycopg
 from sqlalchemy import event
 
 from app.ledger.event_starts import StartKind
@@ -70,23 +74,47 @@ def test_a_start_is_committed_and_cleared_when_the_try_ends(ledger: Ledger) -> N
     assert ledger.start_event(event_id, LEASE, 3, LOST).kind is StartKind.DONE
 
 
-def test_a_fresh_start_is_one_statement_and_a_started_event_still_read_first(
-    ledger: Ledger,
-) -> None:
-    """The usual case, an event nobody started, costs one statement (the write returns the
-    event); an event with a start on it is read before anything is written."""
+@contextmanager
+def sent_statements(ledger: Ledger) -> Iterator[list[str]]:
+    """The statements the ledger sends meanwhile, by either path: SQLAlchemy's execution, or
+    the driver's connection on PostgreSQL (LedgerBase._alone and _together)."""
     statements: list[str] = []
 
     def count(*args: object) -> None:
         statements.append(str(args[2]))
 
-    event_id = record(ledger)
-    event.listen(ledger.engine, "before_cursor_execute", count)
+    if ledger.engine.dialect.name != "postgresql":
+        event.listen(ledger.engine, "before_cursor_execute", count)
+        try:
+            yield statements
+        finally:
+            event.remove(ledger.engine, "before_cursor_execute", count)
+        return
+    execute = psycopg.Cursor.execute
+
+    def counted(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(str(query))
+        return execute(cursor, query, *args, **kwargs)
+
+    psycopg.Cursor.execute = counted  # type: ignore[method-assign]
     try:
+        yield statements
+    finally:
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+
+
+def test_a_fresh_start_is_one_statement_and_a_started_event_still_read_first(
+    ledger: Ledger,
+) -> None:
+    """The usual case, an event nobody started, costs one statement (the write returns the
+    event); an event with a start on it is read before anything is written."""
+    event_id = record(ledger)
+    with sent_statements(ledger) as statements:
         start = ledger.start_event(event_id, LEASE, 3, LOST)
         assert start.kind is StartKind.STARTED
         assert start.event is not None
         assert (start.event.id, start.event.processing_token) == (event_id, start.token)
+        assert start.event.received_at.tzinfo is UTC
         assert len(statements) == 1
         assert statements[0].lstrip().upper().startswith("UPDATE")
 
@@ -94,8 +122,6 @@ def test_a_fresh_start_is_one_statement_and_a_started_event_still_read_first(
         busy = ledger.start_event(event_id, LEASE, 3, LOST)
         assert busy.kind is StartKind.BUSY
         assert [s.lstrip().split()[0].upper() for s in statements] == ["UPDATE", "SELECT"]
-    finally:
-        event.remove(ledger.engine, "before_cursor_execute", count)
 
 
 def test_a_living_workers_start_is_left_to_it_and_never_counted(ledger: Ledger) -> None:

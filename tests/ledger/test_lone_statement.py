@@ -64,21 +64,43 @@ def test_the_state_machine_checks_a_status_given_as_a_parameter(pg_ledger: Ledge
         [DeliveryStatus.SENDING],
         [DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN],
         DELIVERIES.c.id == bindparam("b_id"),
+        updated_at=bindparam("b_now"),
     )
-    assert pg_ledger._alone(release, {"b_id": 1, "b_status": DeliveryStatus.PENDING}).rowcount == 0
+    given = {"b_id": 1, "b_now": datetime.now(UTC)}
+    assert pg_ledger._alone(release, given | {"b_status": DeliveryStatus.PENDING}).rowcount == 0
     with pytest.raises(IllegalTransition, match="may not move a delivery to sent"):
-        pg_ledger._alone(release, {"b_id": 1, "b_status": DeliveryStatus.SENT})
+        pg_ledger._alone(release, given | {"b_status": DeliveryStatus.SENT})
 
 
-def test_statements_sqlalchemy_would_rewrite_are_refused(pg_ledger: Ledger) -> None:
-    """An expanding IN is rendered per execution, a returned time needs converting: neither
-    is run beside SQLAlchemy."""
+def test_statements_sqlalchemy_would_complete_are_refused(pg_ledger: Ledger) -> None:
+    """An expanding IN is rendered per execution, and a column's Python default (deliveries'
+    updated_at on every UPDATE) computed per execution: neither is run beside SQLAlchemy,
+    where the statement would go out without them."""
     expanding = update(EVENTS).where(EVENTS.c.id.in_(bindparam("b_ids", expanding=True)))
     with pytest.raises(ValueError, match="expanding"):
         pg_ledger._alone(expanding.values(detail="x"), {"b_ids": [1]})
-    converting = update(EVENTS).values(detail="x").returning(EVENTS.c.received_at)
-    with pytest.raises(ValueError, match="received_at needs converting"):
-        pg_ledger._alone(converting, {})
+    defaulted = update(DELIVERIES).where(DELIVERIES.c.id == 1).values(error_message="x")
+    with pytest.raises(ValueError, match="must set updated_at itself"):
+        pg_ledger._alone(defaulted, {})
+
+
+def test_returned_times_come_back_as_the_column_gives_them(ledger: Ledger) -> None:
+    """A returned time goes through the column's result processing: an aware UTC instant on
+    each backend, whatever zone the server's session uses."""
+    event_id = record(ledger)
+    until = datetime(2026, 12, 6, 12, 0, tzinfo=timezone(timedelta(hours=-5)))
+    returning = (
+        update(EVENTS)
+        .where(EVENTS.c.id == bindparam("b_id"))
+        .values(processing_lease_until=bindparam("b_until"))
+        .returning(EVENTS.c.processing_lease_until)
+    )
+    given = {"b_id": event_id, "b_until": until}
+
+    [[returned]] = ledger._alone(returning, given).rows
+
+    assert returned == until
+    assert returned.tzinfo is UTC
 
 
 def test_a_refused_value_is_ledger_refused_without_the_value(pg_ledger: Ledger) -> None:
@@ -125,3 +147,36 @@ def test_a_database_that_does_not_answer_is_ledger_unavailable() -> None:
             ledger._alone(_DETAIL, {"b_id": 1, "b_detail": "x", "b_until": None})
     finally:
         ledger.engine.dispose()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _write_then_fail(ledger: Ledger, event_id: int) -> None:
+    """A caller that fails between its statements."""
+    with ledger._together() as run:
+        run(_DETAIL, {"b_id": event_id, "b_detail": "lost", "b_until": None})
+        raise Interrupted
+
+
+def test_statements_together_commit_together_or_not_at_all(ledger: Ledger) -> None:
+    """`_together`: what one statement wrote, the next reads; nothing is seen by another
+    connection before the block ends; a block that raises leaves nothing written."""
+    first, second = record(ledger, 1), record(ledger, 2)
+    until = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    read = select(EVENTS.c.detail).where(EVENTS.c.id == bindparam("b_id"))
+
+    with ledger._together() as run:
+        run(_DETAIL, {"b_id": first, "b_detail": "one", "b_until": until})
+        assert run(read, {"b_id": first}).scalar() == "one"
+        assert _stored(ledger, first) == (None, None)
+        run(_DETAIL, {"b_id": second, "b_detail": "two", "b_until": None})
+    assert (_stored(ledger, first), _stored(ledger, second)) == (("one", until), ("two", None))
+
+    with pytest.raises(Interrupted):
+        _write_then_fail(ledger, first)
+    assert _stored(ledger, first) == ("one", until)
+    # The connection went back to the pool usable, out of that transaction.
+    assert ledger._alone(_DETAIL, {"b_id": first, "b_detail": "again", "b_until": None}).rowcount
+    assert _stored(ledger, first) == ("again", None)

@@ -99,3 +99,35 @@ def test_a_message_planned_for_later_is_listed_pending_beside_the_claimed_one(
         assert email.channel == "email"
     else:
         assert (planned.claimed, len(planned.pending)) == ([], 2)
+
+
+def test_many_messages_are_planned_across_inserts_with_their_times(ledger: Ledger) -> None:
+    """Twenty messages (ten guests, two channels) take more than one INSERT; three of them were
+    planned before. Each is planned once, and what is claimed carries the times it was stored
+    with, as aware UTC instants."""
+    news = [message(channel, f"ui-{n}") for n in range(10) for channel in ("sms", "email")]
+    before = ledger.plan_credential("am-1", news[5:8], MessageKind.PIN_CODE, FINGERPRINT)
+    assert before.created == 3
+    started = utcnow()
+
+    planned = ledger.plan_credential(
+        "am-1", news, MessageKind.PIN_CODE, FINGERPRINT, claim_for=timedelta(minutes=1)
+    )
+
+    assert planned.created == 17
+    if ledger.engine.dialect.name == "postgresql":
+        mine = {(c.delivery.channel, c.delivery.recipient) for c in planned.claimed}
+        assert mine == {(new.channel, new.recipient) for new in news[:5] + news[8:]}
+        assert sorted(planned.pending) == sorted(before.pending)
+        for claimed in planned.claimed:
+            delivery = claimed.delivery
+            assert delivery.created_at <= delivery.updated_at  # claimed after it was planned
+            assert delivery.created_at >= started - timedelta(seconds=1)
+            assert delivery.lease_expires_at is not None
+            assert delivery.lease_expires_at.utcoffset() == timedelta(0)
+            assert delivery.destination_masked == "+1********23"
+    else:
+        assert len(set(planned.pending)) == 20
+        assert set(before.pending) <= set(planned.pending)
+    again = ledger.plan_credential("am-1", news, MessageKind.PIN_CODE, FINGERPRINT)
+    assert again.created == 0
