@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from app.adapters.retry_hints import retry_after_seconds
+from app.adapters.twilio_http import AnswerLost, KeptHttpClient, tls_as_requests
 from app.errors import (
     CheckFailed,
     ConfigError,
@@ -52,19 +55,9 @@ DEFAULT_BASE_URL = "https://api.twilio.com"
 CLOCK_SKEW = timedelta(minutes=2)
 
 
-def _settle_environment(session: requests.Session, url: str) -> None:
-    """Read the proxy and CA-bundle variables once, as requests would for `url`, instead of
-    on every message: requests scans the whole environment twice per request, which was ~5 %
-    of a worker's CPU."""
-    found = session.merge_environment_settings(url, {}, None, None, None)
-    session.proxies.update(found["proxies"])
-    session.verify = found["verify"]
-    session.trust_env = False
-
-
 class TwilioClient:
-    """The SDK client the Twilio adapters share (SMS, WhatsApp): a connection pool sized for a
-    worker's threads, the provider timeout, each thread's last response headers (for
+    """The SDK client the Twilio adapters share (SMS, WhatsApp): its HTTP client (see
+    `_http_client`), the provider timeout, each thread's last response headers (for
     Retry-After), and the translation of the SDK's errors into app.errors."""
 
     def __init__(
@@ -73,23 +66,39 @@ class TwilioClient:
         if not account_sid or not auth_token:
             raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must both be set")
         self._last = threading.local()
-        http_client = TwilioHttpClient(
-            timeout=timeout, request_hooks={"response": [self._remember_headers]}
-        )
-        if http_client.session is not None:
-            # The SDK sizes its pool by CPU count (and not at all for http://); a worker sends
-            # from many threads at once, and a pool too small reconnects for every message.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
-            http_client.session.mount("https://", adapter)
-            http_client.session.mount("http://", adapter)
-            _settle_environment(http_client.session, base_url or DEFAULT_BASE_URL)
         # With a base URL override, TWILIO_REGION/TWILIO_EDGE must not rewrite its host.
         environment: dict[str, str] | None = {} if base_url else None
         self.client = Client(
-            account_sid, auth_token, http_client=http_client, environment=environment
+            account_sid,
+            auth_token,
+            http_client=self._http_client(base_url or DEFAULT_BASE_URL, timeout),
+            environment=environment,
         )
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
+
+    def _http_client(self, url: str, timeout: float) -> HttpClient:
+        """The proxy and CA-bundle variables, read once as requests reads them for `url` (not
+        on every message: requests scans the whole environment twice per request). Without a
+        proxy for Twilio, `KeptHttpClient` (app/adapters/twilio_http.py); through one, the
+        SDK's own client over requests, with a pool sized for a worker's threads (the SDK
+        sizes it by CPU count, and a pool too small reconnects for every message)."""
+        session = requests.Session()
+        found = session.merge_environment_settings(url, {}, None, None, None)
+        if select_proxy(url, found["proxies"]) is None:
+            session.close()
+            return KeptHttpClient(timeout, tls_as_requests(found["verify"]), self._remember_headers)
+        http_client = TwilioHttpClient(
+            timeout=timeout, request_hooks={"response": [self._remember_requests_headers]}
+        )
+        assert http_client.session is not None
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        http_client.session.mount("https://", adapter)
+        http_client.session.mount("http://", adapter)
+        http_client.session.proxies.update(found["proxies"])
+        http_client.session.verify = found["verify"]
+        http_client.session.trust_env = False
+        return http_client
 
     def forget_headers(self) -> None:
         self._last.headers = {}
@@ -104,9 +113,15 @@ class TwilioClient:
         sid = getattr(created, "sid", None)
         return sid if isinstance(sid, str) else None
 
-    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """requests response hook: keep this thread's last headers (for Retry-After)."""
-        self._last.headers = dict(response.headers)
+    def _remember_headers(self, headers: Mapping[str, str]) -> None:
+        """Keep this thread's last response headers (for Retry-After)."""
+        self._last.headers = dict(headers)
+
+    def _remember_requests_headers(
+        self, response: requests.Response, *args: Any, **kwargs: Any
+    ) -> None:
+        """requests response hook: the same."""
+        self._remember_headers(response.headers)
 
     def retry_after(self) -> float | None:
         headers: dict[str, str] = getattr(self._last, "headers", {})
@@ -147,6 +162,10 @@ class TwilioClient:
             # The request went out but no answer came: Twilio may have accepted it.
             return UnknownOutcome(
                 PROVIDER, f"{ref}: no answer in time (may have been sent)", code="read_timeout"
+            )
+        if isinstance(exc, AnswerLost):
+            return UnknownOutcome(
+                PROVIDER, f"{ref}: the answer was cut off (may have been sent)", code="answer_lost"
             )
         if isinstance(exc, requests.exceptions.RequestException):
             return TransientProviderError(

@@ -30,7 +30,9 @@ from typing import Any
 MAX_IDLE_SECONDS = 20.0
 
 
-class _Kept:
+class Kept:
+    """A connection kept open between requests, and whether it is safe to use again."""
+
     __slots__ = ("connection", "response", "used_at")
 
     def __init__(self, connection: http.client.HTTPConnection) -> None:
@@ -59,7 +61,7 @@ class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
         self._tls = context
         # One connection is kept, to the host last asked (SendGrid's API is one host): one to
         # another host is closed, so a thread never gathers connections it will not use again.
-        self._kept: tuple[tuple[str, str], _Kept] | None = None
+        self._kept: tuple[tuple[str, str], Kept] | None = None
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self._open(http.client.HTTPConnection, req)
@@ -83,7 +85,7 @@ class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
             else:
                 held.connection.close()
         if kept is None:
-            kept = _Kept(kind(req.host, timeout=req.timeout, **extra))
+            kept = Kept(kind(req.host, timeout=req.timeout, **extra))
         connection = kept.connection
         connection.timeout = req.timeout
         if connection.sock is not None:
