@@ -244,7 +244,10 @@ class _Lone:
 
     statement: Executable  # kept: the cache is keyed by its id
     compiled: SQLCompiler
-    # Each result column's processor (UTCDateTime's, say), in the statement's column order.
+    # The result columns' names, as SQLAlchemy's rows name them (psycopg's cursor.description
+    # builds an object per column on every read, a tenth of a claim's CPU), and each one's
+    # processor (UTCDateTime's, say), in the statement's column order.
+    names: tuple[str, ...]
     results: tuple[Callable[[Any], Any] | None, ...]
 
     @classmethod
@@ -257,11 +260,9 @@ class _Lone:
         if defaulted:
             names = ", ".join(sorted(column.key for column in defaulted))
             raise ValueError(f"a lone statement must set {names} itself (a Python default)")
-        results = tuple(
-            column.type._cached_result_processor(dialect, None)
-            for column in compiled._result_columns
-        )
-        return cls(statement, compiled, results)
+        columns = compiled._result_columns
+        results = tuple(column.type._cached_result_processor(dialect, None) for column in columns)
+        return cls(statement, compiled, tuple(column.keyname for column in columns), results)
 
     def run(self, driver: psycopg.Connection[Any], given: Mapping[str, Any]) -> Lone:
         values = self.compiled.construct_params(dict(given), _check=False)
@@ -270,20 +271,19 @@ class _Lone:
             if name in values and callable(process):  # a sequence is a tuple's, not ours
                 values[name] = process(values[name])
         cursor = driver.execute(self.compiled.string, values)
-        description = cursor.description  # built anew on each read
-        if description is None:
+        if not self.names:
             return Lone((), [], cursor.rowcount)
-        names = tuple(column.name for column in description)
+        returned = cursor.pgresult.nfields if cursor.pgresult is not None else 0
+        if returned != len(self.names):
+            raise RuntimeError(f"{returned} columns came back, {len(self.names)} expected")
         rows = cursor.fetchall()
         if any(self.results):
-            if len(self.results) != len(names):
-                raise RuntimeError(f"{len(names)} columns came back, {len(self.results)} expected")
             rows = [
                 tuple(value if process is None else process(value)
                       for process, value in zip(self.results, row, strict=True))
                 for row in rows
             ]  # fmt: skip
-        return Lone(names, rows, cursor.rowcount)
+        return Lone(self.names, rows, cursor.rowcount)
 
 
 def _kind(exc: BaseException) -> str:
