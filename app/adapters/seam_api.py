@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from httpx_retries import Retry
+from httpx_retries import Retry, RetryTransport
 from seam.exceptions import (
     SeamActionAttemptError,
     SeamActionAttemptFailedError,
@@ -36,8 +36,10 @@ from seam.exceptions import (
     SeamHttpInvalidResponseError,
     SeamHttpUnauthorizedError,
 )
+from seam.options import get_endpoint
 from seam.seam import Seam
 
+from app.adapters.kept_http import KeptTransport, proxied
 from app.adapters.retry_hints import retry_after_seconds
 from app.adapters.seam_input import (
     clean_code,
@@ -124,17 +126,26 @@ class SeamApiReader:
         if not api_key:
             raise ConfigError("SEAM_API_KEY is empty")
         self._hint = threading.local()
+        # One TLS context for every thread's client: each loads the CA bundle, ~1 MB.
+        tls = httpx.create_ssl_context()
+        options: dict[str, Any] = {
+            "event_hooks": {"response": [self._remember_hint]},
+            "verify": tls,
+        }
+        retries: Retry | None = _retry_policy()
+        if not proxied(get_endpoint(endpoint)):
+            # Over http.client, each thread keeping its connection (app/adapters/kept_http.py),
+            # retried as the SDK's own transport is. (httpx reads no proxy variable beside a
+            # transport given to it: a proxied endpoint keeps httpx's own.)
+            options["transport"] = RetryTransport(transport=KeptTransport(tls), retry=retries)
+            retries = None
         self._connect = partial(
             Seam,
             api_key=api_key,
             endpoint=endpoint,
             timeout=timeout,
-            retries=_retry_policy(),
-            httpx_options={
-                "event_hooks": {"response": [self._remember_hint]},
-                # One TLS context for every thread's client: each loads the CA bundle, ~1 MB.
-                "verify": httpx.create_ssl_context(),
-            },
+            retries=retries,
+            httpx_options=options,
         )
         self._local = threading.local()
         self._clients: list[Seam] = []

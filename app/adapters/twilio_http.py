@@ -1,30 +1,28 @@
 """Twilio's SDK over http.client, each thread keeping its connection to Twilio open.
 
 The SDK's own client goes through requests: preparing, sending and reading one message cost
-about three times the CPU of the same request over http.client (bench/RESULTS.md), and a
-worker sends one per SMS and WhatsApp message. `KeptHttpClient` is a `twilio.http.HttpClient`
+about twice the CPU of the same request over http.client (bench/RESULTS.md), and a worker
+sends one per SMS and WhatsApp message. `KeptHttpClient` is a `twilio.http.HttpClient`
 that sends what requests would send (the SDK's headers, its parameters form-encoded, None
 values left out, basic auth), trusts the certificates requests would (its CA bundle, or
 REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE), follows no redirect, and keeps one connection per thread
-to the host last asked, used again only when safe (app/adapters/urllib_keepalive.py's `Kept`).
+to the host last asked, used again only when safe (app/adapters/kept_http.py).
 A proxy that applies to Twilio's URL keeps the SDK's own client (app/adapters/twilio_sms.py).
 
 Its errors are requests' kinds, which the adapters already translate, drawn where the request
 stands, since that decides whether Twilio may have acted on it:
 - nothing sent (no connection, a refused TLS handshake, a request not written whole):
   requests' ConnectTimeout or ConnectionError, safe to send again;
-- the request written whole and no answer in time: requests' ReadTimeout;
+- the request written whole and no answer in time: requests' ReadTimeout (a write that timed
+  out is a ConnectionError: it did not go out whole);
 - the request written whole and the answer cut off: AnswerLost. Twilio may have accepted the
   message: the adapters treat it as an unknown outcome, looked up before any resend.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import threading
-import time
 from base64 import b64encode
 from collections.abc import Callable, Mapping
 from ssl import SSLContext, create_default_context
@@ -36,7 +34,7 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from app.adapters.urllib_keepalive import Kept
+from app.adapters.kept_http import KeptConnections, NoAnswer, NotSent
 
 _JSON_TYPES = ("application/json", "application/scim+json")
 
@@ -58,8 +56,8 @@ def tls_as_requests(verify: bool | str | None) -> SSLContext:
 
 
 class KeptHttpClient(HttpClient):  # type: ignore[misc]  # the SDK's class is untyped
-    """A `twilio.http.HttpClient` over http.client; `on_response` is given each answer's
-    headers (for Retry-After)."""
+    """A `twilio.http.HttpClient` over `KeptConnections`; `on_response` is given each
+    answer's headers (for Retry-After)."""
 
     def __init__(
         self,
@@ -68,9 +66,8 @@ class KeptHttpClient(HttpClient):  # type: ignore[misc]  # the SDK's class is un
         on_response: Callable[[Mapping[str, str]], None],
     ) -> None:
         super().__init__(None, False, timeout)  # no logger: it logs nothing
-        self._tls = tls
+        self._connections = KeptConnections(tls)
         self._on_response = on_response
-        self._local = threading.local()
 
     def request(
         self,
@@ -87,9 +84,9 @@ class KeptHttpClient(HttpClient):  # type: ignore[misc]  # the SDK's class is un
             raise ValueError(timeout)
         timeout = timeout or self.timeout
         url = urlsplit(uri)
-        path = url.path or "/"
+        target = url.path or "/"
         if query := _form(params):
-            path = f"{path}?{query}"
+            target = f"{target}?{query}"
         sent = dict(headers or {})
         body: bytes | None = None
         if data is not None:
@@ -100,63 +97,24 @@ class KeptHttpClient(HttpClient):  # type: ignore[misc]  # the SDK's class is un
                 sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
         if auth is not None:
             sent["Authorization"] = "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        sent.setdefault("Accept-Encoding", "identity")
-        kept = self._connection(url.scheme, url.hostname or "", url.port, timeout)
-        connection = kept.connection
         try:
-            connection.request(method.upper(), path, body, sent)
-        except OSError as exc:  # not all of it went out: Twilio cannot have acted on it
-            connection.close()
-            raise requests.exceptions.ConnectionError(f"sending failed: {exc!r}") from exc
-        try:
-            answer = connection.getresponse()
-            payload = answer.read()
-        except TimeoutError as exc:
-            connection.close()
-            raise requests.exceptions.ReadTimeout("no answer in time") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise AnswerLost(f"the answer was cut off: {exc!r}") from exc
-        kept.response, kept.used_at = answer, time.monotonic()
-        if answer.will_close:
-            connection.close()
-            self._local.kept = None
-        answered = CaseInsensitiveDict(answer.getheaders())
+            answer = self._connections.exchange(
+                method.upper(), url.scheme, url.hostname or "", url.port, target, body, sent,
+                connect_timeout=timeout, read_timeout=timeout,
+            )  # fmt: skip
+        except NotSent as exc:
+            if exc.timed_out and exc.connecting:
+                raise requests.exceptions.ConnectTimeout(str(exc)) from exc
+            raise requests.exceptions.ConnectionError(str(exc)) from exc
+        except NoAnswer as exc:
+            if exc.timed_out:
+                raise requests.exceptions.ReadTimeout(str(exc)) from exc
+            raise AnswerLost(str(exc)) from exc
+        answered = CaseInsensitiveDict(answer.headers)
         self._on_response(answered)
-        charset = answer.headers.get_content_charset() or "utf-8"
-        return Response(answer.status, payload.decode(charset, "replace"), answered)
-
-    def _connection(self, scheme: str, host: str, port: int | None, timeout: float) -> Kept:
-        """This thread's connection to `host`: the one kept, if safe to use again, else a new
-        one (the one kept for another host is closed)."""
-        key = (scheme, host, port)
-        held: tuple[tuple[str, str, int | None], Kept] | None = getattr(self._local, "kept", None)
-        self._local.kept = None
-        if held is not None:
-            held_for, kept = held
-            if held_for == key and kept.reusable(time.monotonic()):
-                kept.connection.timeout = timeout
-                if kept.connection.sock is not None:
-                    kept.connection.sock.settimeout(timeout)
-                self._local.kept = held
-                return kept
-            kept.connection.close()
-        connection = (
-            http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
-            if scheme == "https"
-            else http.client.HTTPConnection(host, port, timeout=timeout)
+        return Response(
+            answer.status, answer.body.decode(answer.charset or "utf-8", "replace"), answered
         )
-        try:
-            connection.connect()
-        except TimeoutError as exc:
-            connection.close()
-            raise requests.exceptions.ConnectTimeout("connecting timed out") from exc
-        except OSError as exc:  # refused, unreachable, a name not found, a TLS handshake refused
-            connection.close()
-            raise requests.exceptions.ConnectionError(f"connecting failed: {exc!r}") from exc
-        kept = Kept(connection)
-        self._local.kept = (key, kept)
-        return kept
 
 
 def _form(values: Mapping[str, object] | None) -> str:

@@ -19,12 +19,12 @@ from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.utils import select_proxy
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from app.adapters.kept_http import proxied
 from app.adapters.retry_hints import retry_after_seconds
 from app.adapters.twilio_http import AnswerLost, KeptHttpClient, tls_as_requests
 from app.errors import (
@@ -85,7 +85,7 @@ class TwilioClient:
         sizes it by CPU count, and a pool too small reconnects for every message)."""
         session = requests.Session()
         found = session.merge_environment_settings(url, {}, None, None, None)
-        if select_proxy(url, found["proxies"]) is None:
+        if not proxied(url):
             session.close()
             return KeptHttpClient(timeout, tls_as_requests(found["verify"]), self._remember_headers)
         http_client = TwilioHttpClient(

@@ -6,11 +6,9 @@ a few milliseconds of CPU. `KeepAliveHandler` keeps each opener's connection to 
 between requests, as requests (Twilio's SDK) and httpx (Seam's) do. An opener belongs to one
 thread (app/adapters/sendgrid_email.py), so its connections are never shared.
 
-A kept connection is used again only when it is safe to: it went unused for less than
-`MAX_IDLE_SECONDS` (servers close idle connections after a while, and a request written into
-one they are closing would be lost in doubt), nothing is waiting to be read on it (a server
-that closed it shows as readable), and its last answer was read to the end. Otherwise a new
-connection is opened, as urllib always did. Requests through a proxy go as urllib sends them.
+A kept connection is used again only when it is safe to (app/adapters/kept_http.py's `Kept`);
+otherwise a new connection is opened, as urllib always did. Requests through a proxy go as
+urllib sends them.
 
 What a caller sees is urllib's: the same response object, URLError when the request could not
 be sent, and a timeout waiting for the answer raised as is (the request may have been acted on).
@@ -19,38 +17,13 @@ be sent, and a timeout waiting for the answer raised as is (the request may have
 from __future__ import annotations
 
 import http.client
-import select
 import ssl
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
-# Below the idle timeouts of the APIs and load balancers in front of them (60 s and more).
-MAX_IDLE_SECONDS = 20.0
-
-
-class Kept:
-    """A connection kept open between requests, and whether it is safe to use again."""
-
-    __slots__ = ("connection", "response", "used_at")
-
-    def __init__(self, connection: http.client.HTTPConnection) -> None:
-        self.connection = connection
-        self.response: http.client.HTTPResponse | None = None
-        self.used_at = 0.0
-
-    def reusable(self, now: float) -> bool:
-        sock = self.connection.sock
-        if sock is None or now - self.used_at >= MAX_IDLE_SECONDS:
-            return False
-        if self.response is not None and not self.response.isclosed():
-            return False  # its answer was not read to the end
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable  # closed by the server (or stray bytes): not ours to use
+from app.adapters.kept_http import Kept
 
 
 class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):

@@ -8,11 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twilio.http.http_client import TwilioHttpClient
 
-from app.adapters import urllib_keepalive
+from app.adapters import kept_http
 from app.adapters.twilio_http import KeptHttpClient, tls_as_requests
 from app.adapters.twilio_sms import TwilioSms
 from app.errors import TransientProviderError, UnknownOutcome
 from app.ports import Sms
 from app.standins.twilio import TwilioStandin
-from tests.adapters.conftest import FROM_NUMBER
+from tests.adapters.conftest import FROM_NUMBER, RawServer
 
 GUEST = "+15555550123"
 BODY = "Your door code for Room 204 is 4821. Welcome!"
@@ -72,65 +71,11 @@ def test_messages_from_one_thread_share_one_connection(twilio: TwilioStandin) ->
 def test_a_connection_idle_too_long_is_not_used_again(
     twilio: TwilioStandin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(urllib_keepalive, "MAX_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(kept_http, "MAX_IDLE_SECONDS", 0.0)
     sms = TwilioSms(twilio.account_sid, twilio.auth_token, FROM_NUMBER, base_url=twilio.url)
     for _ in range(3):
         sms.send_sms(Sms(GUEST, BODY))
     assert (len(twilio.sent), twilio.connections) == (3, 3)
-
-
-Answer = Callable[[bytes], bytes | None]
-
-
-@dataclass
-class RawServer:
-    """A server on a socket: `answer` decides, per request read whole, what is written back
-    (None: hang up without a word); after each answer it hangs up, as a server closing an
-    idle keep-alive connection does."""
-
-    answer: Answer
-    tls: ssl.SSLContext | None = None
-    requests: list[bytes] = field(default_factory=list)
-    served: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
-
-    def __post_init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                with self.tls.wrap_socket(client, server_side=True) if self.tls else client as s:
-                    self._one(s)
-            except (OSError, ssl.SSLError):
-                pass  # a client that refused our certificate
-            self.served.release()
-
-    def _one(self, client: socket.socket) -> None:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += client.recv(65536)
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        while len(body) < length:
-            body += client.recv(65536)
-        self.requests.append(head + b"\r\n\r\n" + body)
-        answer = self.answer(body)
-        if answer is not None:
-            client.sendall(answer)
 
 
 def created(_: bytes) -> bytes:
@@ -138,19 +83,6 @@ def created(_: bytes) -> bytes:
         b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(CREATED), CREATED)
     )
-
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[..., RawServer]]:
-    servers: list[RawServer] = []
-
-    def make(answer: Answer, tls: ssl.SSLContext | None = None) -> RawServer:
-        servers.append(RawServer(answer, tls))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.listener.close()
 
 
 def test_a_connection_the_server_closed_is_not_used_again(

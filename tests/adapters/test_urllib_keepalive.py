@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.adapters import urllib_keepalive
+from app.adapters import kept_http
 from app.adapters.sendgrid_email import SendGridEmail
 from app.standins.sendgrid import SendGridStandin
 from tests.adapters.test_sendgrid_email import MESSAGE
@@ -47,7 +47,7 @@ def test_a_connection_idle_too_long_is_not_used_again(
 ) -> None:
     """A server may be closing a connection that sat idle: past MAX_IDLE_SECONDS a new one is
     opened rather than a request written into one that may be going away."""
-    monkeypatch.setattr(urllib_keepalive, "MAX_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(kept_http, "MAX_IDLE_SECONDS", 0.0)
     for _ in range(3):
         sendgrid_email.send_email(MESSAGE)
 
