@@ -6,9 +6,10 @@ once, on a fresh PostgreSQL ledger, with the worker's logging (LOG_LEVEL unset: 
 JSON, redacted) written to /dev/null. `time.thread_time()` counts this thread's CPU only, so
 the figure holds on a busy machine where a whole worker's CPU per delivery swings. The
 stand-ins run in a process of their own, as Seam and the providers are elsewhere in
-production: their threads take no turn at this process's interpreter lock, and a profile
-(`--profile FILE`, a cProfile of the measured loop in wall time, waits included: `python -m pstats FILE`) holds only
-keycourier's own calls.
+production: their threads take no turn at this process's interpreter lock, and a profile holds
+only keycourier's own calls (`--profile FILE`: a cProfile of the measured loop in wall time,
+waits included, `python -m pstats FILE`; `py-spy record -- python -m bench.task_cpu` samples
+only what runs).
 """
 
 from __future__ import annotations
