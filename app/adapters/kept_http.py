@@ -26,6 +26,7 @@ import http.client
 import select
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
@@ -94,6 +95,13 @@ class KeptConnections:
     def __init__(self, tls: SSLContext) -> None:
         self._tls = tls
         self._local = threading.local()
+        # Every thread's, for `close`.
+        self._opened: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+
+    def close(self) -> None:
+        """Close every thread's connection (the client is done with: at shutdown)."""
+        for connection in list(self._opened):
+            connection.close()
 
     def exchange(
         self,
@@ -173,6 +181,7 @@ class KeptConnections:
             ) from exc
         kept = Kept(connection)
         self._local.kept = (key, kept)
+        self._opened.add(connection)
         return kept
 
 
@@ -201,6 +210,9 @@ class KeptTransport(httpx.BaseTransport):
 
     def __init__(self, tls: SSLContext) -> None:
         self._connections = KeptConnections(tls)
+
+    def close(self) -> None:
+        self._connections.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})

@@ -133,11 +133,13 @@ class SeamApiReader:
             "verify": tls,
         }
         retries: Retry | None = _retry_policy()
+        self._kept: KeptTransport | None = None
         if not proxied(get_endpoint(endpoint)):
             # Over http.client, each thread keeping its connection (app/adapters/kept_http.py),
             # retried as the SDK's own transport is. (httpx reads no proxy variable beside a
             # transport given to it: a proxied endpoint keeps httpx's own.)
-            options["transport"] = RetryTransport(transport=KeptTransport(tls), retry=retries)
+            self._kept = KeptTransport(tls)
+            options["transport"] = RetryTransport(transport=self._kept, retry=retries)
             retries = None
         self._connect = partial(
             Seam,

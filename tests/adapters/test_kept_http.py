@@ -69,3 +69,29 @@ def test_a_proxy_still_carries_seams_requests(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with SeamApiReader(seam.api_key, seam.url, timeout=2.0) as reader:
         assert reader.get_access_method(CODE_METHOD_ID).access_method_id == CODE_METHOD_ID
+
+
+def test_closing_the_reader_closes_every_threads_connection(seam: SeamStandin) -> None:
+    """A reader closed at shutdown leaves no connection open, a living thread's included."""
+    reader = SeamApiReader(seam.api_key, seam.url, timeout=2.0)
+    read, done = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        reader.get_access_method(CODE_METHOD_ID)
+        read.set()
+        done.wait(5)
+
+    other = threading.Thread(target=other_thread)
+    other.start()
+    assert read.wait(5)
+    reader.get_access_method(CODE_METHOD_ID)
+    assert reader._kept is not None
+    opened = list(reader._kept._connections._opened)
+    assert len(opened) == 2
+    assert all(connection.sock is not None for connection in opened)
+
+    reader.close()
+
+    assert all(connection.sock is None for connection in opened)
+    done.set()
+    other.join()
