@@ -15,6 +15,9 @@
     │   │   └── UnknownOutcome      the request left but no answer came: it may have been sent
     │   └── PermanentProviderError  retrying cannot help: invalid number, unsubscribed, 4xx
     │       └── NotFound            the Seam resource no longer exists
+    ├── NotSent                     an HTTP request that did not go out whole (adapters/kept_http)
+    ├── NoAnswer                    one that went out whole, without a whole answer: it may have
+    │                               been acted on (the adapters make it an UnknownOutcome)
     ├── CheckFailed                 doctor, register-webhook: a provider refused our credentials
     │                               or could not be reached
     ├── Unsendable                  a planned delivery must not go out now; `status` ends it
@@ -127,6 +130,25 @@ class PermanentProviderError(ProviderError):
 
 class NotFound(PermanentProviderError):
     """The Seam resource asked for does not exist (any more)."""
+
+
+class NotSent(KeycourierError):
+    """Nothing the other side could act on went out: no connection, a refused TLS handshake,
+    a request not written whole (app/adapters/kept_http.py). Safe to send again."""
+
+    def __init__(self, message: str, *, timed_out: bool, connecting: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+        self.connecting = connecting
+
+
+class NoAnswer(KeycourierError):
+    """The request went out whole and no whole answer came back (none in time, or one cut
+    off): the other side may have acted on it (app/adapters/kept_http.py)."""
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 class CheckFailed(KeycourierError):

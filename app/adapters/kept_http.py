@@ -34,6 +34,8 @@ from ssl import SSLContext
 import httpx
 from requests.utils import get_environ_proxies, select_proxy
 
+from app.errors import NoAnswer, NotSent
+
 # Below the idle timeouts of the APIs and load balancers in front of them (60 s and more).
 MAX_IDLE_SECONDS = 20.0
 
@@ -59,23 +61,6 @@ class Kept:
         except (OSError, ValueError):
             return False
         return not readable  # closed by the server (or stray bytes): not ours to use
-
-
-class NotSent(Exception):
-    """Nothing the other side could act on went out."""
-
-    def __init__(self, message: str, *, timed_out: bool, connecting: bool) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
-        self.connecting = connecting
-
-
-class NoAnswer(Exception):
-    """The request went out whole and no whole answer came back: it may have been acted on."""
-
-    def __init__(self, message: str, *, timed_out: bool) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)

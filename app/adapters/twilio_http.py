@@ -15,8 +15,9 @@ stands, since that decides whether Twilio may have acted on it:
   requests' ConnectTimeout or ConnectionError, safe to send again;
 - the request written whole and no answer in time: requests' ReadTimeout (a write that timed
   out is a ConnectionError: it did not go out whole);
-- the request written whole and the answer cut off: AnswerLost. Twilio may have accepted the
-  message: the adapters treat it as an unknown outcome, looked up before any resend.
+- the request written whole and the answer cut off: app.errors.NoAnswer as it is. Twilio may
+  have accepted the message: the adapters treat it as an unknown outcome, looked up before any
+  resend.
 """
 
 from __future__ import annotations
@@ -34,13 +35,10 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from app.adapters.kept_http import KeptConnections, NoAnswer, NotSent
+from app.adapters.kept_http import KeptConnections
+from app.errors import NoAnswer, NotSent
 
 _JSON_TYPES = ("application/json", "application/scim+json")
-
-
-class AnswerLost(requests.exceptions.RequestException):
-    """The request went out whole and its answer was cut off: Twilio may have acted on it."""
 
 
 def tls_as_requests(verify: bool | str | None) -> SSLContext:
@@ -109,7 +107,7 @@ class KeptHttpClient(HttpClient):  # type: ignore[misc]  # the SDK's class is un
         except NoAnswer as exc:
             if exc.timed_out:
                 raise requests.exceptions.ReadTimeout(str(exc)) from exc
-            raise AnswerLost(str(exc)) from exc
+            raise  # the adapters catch it beside requests' errors
         answered = CaseInsensitiveDict(answer.headers)
         self._on_response(answered)
         return Response(

@@ -26,10 +26,11 @@ from twilio.rest import Client
 
 from app.adapters.kept_http import proxied
 from app.adapters.retry_hints import retry_after_seconds
-from app.adapters.twilio_http import AnswerLost, KeptHttpClient, tls_as_requests
+from app.adapters.twilio_http import KeptHttpClient, tls_as_requests
 from app.errors import (
     CheckFailed,
     ConfigError,
+    NoAnswer,
     PermanentProviderError,
     ProviderError,
     TransientProviderError,
@@ -108,7 +109,7 @@ class TwilioClient:
         self.forget_headers()
         try:
             created = self.client.messages.create(**params)
-        except (TwilioException, requests.exceptions.RequestException) as exc:
+        except (TwilioException, requests.exceptions.RequestException, NoAnswer) as exc:
             raise self.translate(exc, ref, scrub) from exc
         sid = getattr(created, "sid", None)
         return sid if isinstance(sid, str) else None
@@ -163,7 +164,7 @@ class TwilioClient:
             return UnknownOutcome(
                 PROVIDER, f"{ref}: no answer in time (may have been sent)", code="read_timeout"
             )
-        if isinstance(exc, AnswerLost):
+        if isinstance(exc, NoAnswer):  # written whole, the answer cut off (twilio_http.py)
             return UnknownOutcome(
                 PROVIDER, f"{ref}: the answer was cut off (may have been sent)", code="answer_lost"
             )
@@ -178,7 +179,7 @@ class TwilioClient:
         (allowing for clock skew)."""
         try:
             found = self.client.messages.list(to=to, limit=RECENT_LIMIT, page_size=RECENT_LIMIT)
-        except (TwilioRestException, requests.exceptions.RequestException) as exc:
+        except (TwilioRestException, requests.exceptions.RequestException, NoAnswer) as exc:
             raise self.translate(exc, ref, lambda text: mask_text(str(text or ""))) from exc
         except TwilioException as exc:
             # The SDK's list pages raise a bare TwilioException on any HTTP error; a lookup is
@@ -243,7 +244,7 @@ class TwilioSms:
         self._twilio.forget_headers()
         try:
             created = self._client.messages.create(to=message.to, body=message.body, **sender)
-        except (TwilioException, requests.exceptions.RequestException) as exc:
+        except (TwilioException, requests.exceptions.RequestException, NoAnswer) as exc:
             raise self._translate(exc, message) from exc
         sid = getattr(created, "sid", None)
         log.debug("twilio accepted sms ref=%s to=%s", message.reference, mask_phone(message.to))
