@@ -1,8 +1,9 @@
 """HTTP over http.client with each thread keeping its connection open, for the SDKs' hot calls.
 
-The Twilio SDK sends through requests and Seam's through httpx (httpcore, h11): per request,
-their machinery cost two to three times the CPU of the same exchange over http.client
-(bench/RESULTS.md), and a worker makes three such calls per guest message. `KeptConnections`
+The Twilio SDK sends through requests and Seam's through httpx (httpcore, h11), and a worker
+makes three such calls per guest message. Measured (bench/RESULTS.md): a Twilio message over
+requests cost about twice its CPU over http.client; under httpx, its transport was a tenth of
+the task body, and Seam's two reads cost ~13 % less over this one. `KeptConnections`
 makes one exchange at a time per thread over one connection kept to the host last asked; the
 SDKs keep building the requests and reading the answers (app/adapters/twilio_http.py for
 Twilio, `KeptTransport` here for httpx, so Seam's). A URL the environment sends through a
