@@ -28,7 +28,7 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
 
@@ -97,7 +97,7 @@ class KeptConnections:
         port: int | None,
         target: str,
         body: bytes | None,
-        headers: Mapping[str, str] | Sequence[tuple[str, str]],
+        headers: Sequence[tuple[str, str]],
         *,
         connect_timeout: float | None,
         read_timeout: float | None,
@@ -108,7 +108,7 @@ class KeptConnections:
             connection.sock.settimeout(read_timeout)
         try:
             connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+            for name, value in headers:
                 connection.putheader(name, value)
             if body is not None and not _named("content-length", headers):
                 connection.putheader("Content-Length", str(len(body)))
@@ -116,12 +116,7 @@ class KeptConnections:
                 connection.putheader("Host", _host_header(scheme, host, port))
             connection.endheaders(body)
         except OSError as exc:  # not all of it went out
-            connection.close()
-            raise NotSent(
-                f"sending failed: {exc!r}",
-                timed_out=isinstance(exc, TimeoutError),
-                connecting=False,
-            ) from exc
+            raise _not_sent(connection, "sending", exc) from exc
         try:
             answer = connection.getresponse()
             payload = answer.read()
@@ -159,21 +154,25 @@ class KeptConnections:
         try:
             connection.connect()
         except OSError as exc:  # refused, unreachable, a name not found, a TLS handshake refused
-            connection.close()
-            raise NotSent(
-                f"connecting failed: {exc!r}",
-                timed_out=isinstance(exc, TimeoutError),
-                connecting=True,
-            ) from exc
+            raise _not_sent(connection, "connecting", exc) from exc
         kept = Kept(connection)
         self._local.kept = (key, kept)
         self._opened.add(connection)
         return kept
 
 
-def _named(name: str, headers: Mapping[str, str] | Sequence[tuple[str, str]]) -> bool:
-    names = headers.keys() if isinstance(headers, Mapping) else (each for each, _ in headers)
-    return any(each.lower() == name for each in names)
+def _not_sent(connection: http.client.HTTPConnection, doing: str, exc: OSError) -> NotSent:
+    """The connection closed, and what `doing` ("connecting", "sending") met, as NotSent."""
+    connection.close()
+    return NotSent(
+        f"{doing} failed: {exc!r}",
+        timed_out=isinstance(exc, TimeoutError),
+        connecting=doing == "connecting",
+    )
+
+
+def _named(name: str, headers: Sequence[tuple[str, str]]) -> bool:
+    return any(each.lower() == name for each, _ in headers)
 
 
 def _host_header(scheme: str, host: str, port: int | None) -> str:

@@ -97,7 +97,8 @@ class KeptHttpClient(HttpClient):  # type: ignore[misc]  # the SDK's class is un
             sent["Authorization"] = "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         try:
             answer = self._connections.exchange(
-                method.upper(), url.scheme, url.hostname or "", url.port, target, body, sent,
+                method.upper(), url.scheme, url.hostname or "", url.port, target, body,
+                list(sent.items()),
                 connect_timeout=timeout, read_timeout=timeout,
             )  # fmt: skip
         except NotSent as exc:
