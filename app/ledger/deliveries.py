@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import cache
+from typing import ClassVar
 
 from sqlalchemy import Executable, bindparam, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -270,6 +271,13 @@ class Planned:
 
 
 class DeliveryStore(SendingStore):
+    # A guest's messages of one credential: an SMS, an email, and the odd third.
+    AHEAD: ClassVar[tuple[Executable, ...]] = (
+        *_RELEASE_AND_SUPERSEDE["postgresql"],
+        *(_insert_rows("postgresql", count) for count in (1, 2, 3)),
+        _PENDING_IDS,
+    )
+
     def plan_delivery(self, new: NewDelivery) -> tuple[int, bool]:
         """Insert a delivery unless one exists for this credential and channel.
 

@@ -35,11 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Executable,
     Table,
     bindparam,
     exists,
@@ -125,6 +126,8 @@ class EventStart:
 
 
 class EventStartStore(LedgerBase):
+    AHEAD: ClassVar[tuple[Executable, ...]] = (_START_FRESH,)
+
     def start_event(
         self, event_id: int, lease: timedelta, max_failed_tries: int, lost_reason: str
     ) -> EventStart:

@@ -36,9 +36,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
+    Executable,
     Integer,
     String,
     Table,
@@ -341,6 +342,12 @@ def new_token() -> str:
 
 
 class SendingStore(LedgerBase):
+    AHEAD: ClassVar[tuple[Executable, ...]] = (
+        _CLAIM_PLANNED,
+        _FENCE_AND_BEGIN,
+        *_FINISH_BOTH.values(),
+    )
+
     def claim_delivery(self, delivery_id: int, lease: timedelta) -> Claimed | None:
         """Take a due pending (or unknown) delivery for `lease`; None if it is not ours to send.
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Executable, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -67,6 +67,8 @@ class Ledger(
     app/ledger/event_starts.py), deliveries in app/ledger/deliveries.py (scheduled ones:
     app/ledger/window.py; a deleted grant's: app/ledger/grants.py), provider status reports in
     app/ledger/provider_events.py, status webhooks owed in app/ledger/outbox.py."""
+
+    AHEAD: ClassVar[tuple[Executable, ...]] = (_FINISH_EVENT,)
 
     @classmethod
     def from_url(

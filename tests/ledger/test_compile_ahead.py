@@ -1,0 +1,83 @@
+"""A worker compiles the ledger's hot statements as it gets ready (`compile_ahead`), and
+threads that need a statement not compiled yet compile it once between them: a worker's first
+tasks arrive together, and each compile is milliseconds of CPU they would all wait on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import Executable, bindparam, select
+
+from app.context import Context
+from app.events.tries import handle_event
+from app.ledger import base
+from app.ledger.models import EventStatus
+from app.ledger.store import EVENTS, Ledger
+from app.standins.sendgrid import SendGridStandin
+from app.standins.twilio import TwilioStandin
+from tests.events.test_pipeline import record
+
+
+def _count_compiles(monkeypatch: pytest.MonkeyPatch, pause: float = 0.0) -> list[Executable]:
+    compiled: list[Executable] = []
+    original = base._Lone.compile.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[base._Lone], statement: Executable, dialect: Any) -> base._Lone:
+        compiled.append(statement)
+        time.sleep(pause)
+        return original(cls, statement, dialect)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(base._Lone, "compile", classmethod(counting))
+    return compiled
+
+
+def test_an_event_after_compile_ahead_compiles_nothing(
+    services: Context,
+    twilio: TwilioStandin,
+    sendgrid: SendGridStandin,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every statement an issued PIN's event runs on the driver's connection (start, plan,
+    claim, both attempts, the end) was compiled ahead; SQLite has none to compile."""
+    compiled = _count_compiles(monkeypatch)
+    services.ledger.compile_ahead()
+    ahead = len(compiled)
+    event_id = record(services, "access_method.issued.code")
+
+    outcome = handle_event(services, event_id)
+
+    assert outcome.status == EventStatus.PROCESSED, outcome.detail
+    assert (len(twilio.sent), len(sendgrid.sent)) == (1, 1)
+    if services.ledger.engine.dialect.name == "postgresql":
+        assert ahead >= 10
+        assert compiled[ahead:] == []
+    else:
+        assert compiled == []
+
+
+def test_threads_that_miss_together_compile_once(
+    clean_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = Ledger.from_url(clean_postgres_url)
+    statement = select(EVENTS.c.id).where(EVENTS.c.id == bindparam("b_id"))
+    compiled = _count_compiles(monkeypatch, pause=0.05)
+    start = threading.Barrier(8)
+    got: list[base._Lone] = []
+
+    def need() -> None:
+        start.wait()
+        got.append(ledger._lone(statement))
+
+    threads = [threading.Thread(target=need) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ledger.engine.dispose()
+
+    assert compiled == [statement]
+    assert len(got) == 8
+    assert all(lone is got[0] for lone in got)
