@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -180,3 +181,34 @@ def test_statements_together_commit_together_or_not_at_all(ledger: Ledger) -> No
     # The connection went back to the pool usable, out of that transaction.
     assert ledger._alone(_DETAIL, {"b_id": first, "b_detail": "again", "b_until": None}).rowcount
     assert _stored(ledger, first) == ("again", None)
+
+
+def test_a_lone_statement_is_prepared_on_its_first_use(pg_ledger: Ledger) -> None:
+    """The server plans it once per connection (psycopg alone would prepare at the fifth use),
+    and the pool hands out the connection used last, so the next use finds it prepared."""
+    event_id = record(pg_ledger)
+    until = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+    pg_ledger._alone(_DETAIL, {"b_id": event_id, "b_detail": "once", "b_until": until})
+
+    pooled = pg_ledger.engine.raw_connection()
+    try:
+        driver = cast("psycopg.Connection[Any]", pooled.driver_connection)
+        prepared = driver.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+    finally:
+        pooled.close()
+    assert [text for (text,) in prepared if "UPDATE events SET detail" in text] != []
+
+
+def test_the_pool_hands_out_the_connection_used_last(pg_ledger: Ledger) -> None:
+    first, second = pg_ledger.engine.raw_connection(), pg_ledger.engine.raw_connection()
+    first_pid = first.driver_connection.info.backend_pid  # type: ignore[union-attr]
+    second_pid = second.driver_connection.info.backend_pid  # type: ignore[union-attr]
+    first.close()
+    second.close()
+
+    again = pg_ledger.engine.raw_connection()
+    try:
+        assert again.driver_connection.info.backend_pid == second_pid != first_pid  # type: ignore[union-attr]
+    finally:
+        again.close()
