@@ -28,7 +28,7 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
 
@@ -62,6 +62,18 @@ class Kept:
         except (OSError, ValueError):
             return False
         return not readable  # closed by the server (or stray bytes): not ours to use
+
+
+def take(held: tuple[Hashable, Kept] | None, key: Hashable) -> Kept | None:
+    """The held connection, if it is for `key` and safe to use again (`Kept.reusable`);
+    otherwise None, and the held one is closed."""
+    if held is None:
+        return None
+    held_for, kept = held
+    if held_for == key and kept.reusable(time.monotonic()):
+        return kept
+    kept.connection.close()
+    return None
 
 
 @dataclass(frozen=True)
@@ -138,14 +150,11 @@ class KeptConnections:
 
     def _connection(self, scheme: str, host: str, port: int | None, timeout: float | None) -> Kept:
         key = (scheme, host, port)
-        held: tuple[tuple[str, str, int | None], Kept] | None = getattr(self._local, "kept", None)
+        found = take(getattr(self._local, "kept", None), key)
         self._local.kept = None
-        if held is not None:
-            held_for, kept = held
-            if held_for == key and kept.reusable(time.monotonic()):
-                self._local.kept = held
-                return kept
-            kept.connection.close()
+        if found is not None:
+            self._local.kept = (key, found)
+            return found
         connection = (
             http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
             if scheme == "https"

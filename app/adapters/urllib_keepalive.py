@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from app.adapters.kept_http import Kept
+from app.adapters.kept_http import Kept, take
 
 
 class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
@@ -50,15 +50,8 @@ class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
         if not req.host:
             raise urllib.error.URLError("no host given")
         key = (kind.__name__, req.host)
-        kept = None
-        if self._kept is not None:
-            (held_for, held), self._kept = self._kept, None
-            if held_for == key and held.reusable(time.monotonic()):
-                kept = held
-            else:
-                held.connection.close()
-        if kept is None:
-            kept = Kept(kind(req.host, timeout=req.timeout, **extra))
+        held, self._kept = self._kept, None
+        kept = take(held, key) or Kept(kind(req.host, timeout=req.timeout, **extra))
         connection = kept.connection
         connection.timeout = req.timeout
         if connection.sock is not None:
