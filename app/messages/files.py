@@ -29,6 +29,17 @@ class TemplateFiles:
     stamp: str
     missing_folder: bool = False
 
+    def digest(self) -> str:
+        """What was read, whatever the files' times: two reads with the same digest hold the
+        same text under the same names, and the same files that could not be used."""
+        digest = hashlib.sha256(b"missing\0" if self.missing_folder else b"folder\0")
+        for part, entries in ((b"source", self.sources), (b"unreadable", self.unreadable)):
+            for name in sorted(entries):
+                for value in (name, entries[name]):
+                    data = value.encode("utf-8", "surrogatepass")
+                    digest.update(b"%s\0%d\0%s" % (part, len(data), data))
+        return digest.hexdigest()
+
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:
     # Names starting with a dot are skipped: editor swap files, and ConfigMap's ..data links

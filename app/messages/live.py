@@ -13,18 +13,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from app.errors import TemplateError
-from app.messages.check import Problem, check_renderer
-from app.messages.files import read_files, stamp
+from app.messages.check import CheckResult, Problem, check_renderer
+from app.messages.files import TemplateFiles, read_files, stamp
 from app.messages.properties import Audience, Routing
 from app.messages.rendering import RenderedEmail, Renderer
 from app.messages.whatsapp import Content
 from app.settings import ALL_CHANNELS, Channel, Settings
 
 log = logging.getLogger(__name__)
+
+# The versions this process has checked, by what they hold and how they were checked. Checking
+# compiles every template and renders each message (~0.5 s of CPU); a second LiveTemplates over
+# the same text (the single-machine web process and its embedded worker, a Context built
+# again) takes the first one's renderer and result instead. A changed folder is a new key.
+CHECKED_KEPT = 8
+_checked: OrderedDict[tuple[object, ...], tuple[Renderer, CheckResult]] = OrderedDict()
+_checked_lock = threading.Lock()
 
 
 class LiveTemplates:
@@ -84,10 +93,7 @@ class LiveTemplates:
 
     def _load(self) -> None:
         files = read_files(self.templates_dir)
-        candidate = Renderer(
-            files, default_locale=self._default_locale, default_timezone=self._default_timezone
-        )
-        result = check_renderer(candidate, max_segments=self._max_segments, channels=self._channels)
+        candidate, result = self._checked(files)
         self._stamp = files.stamp
         if result.ok:
             replaced = self._current is not None
@@ -105,6 +111,31 @@ class LiveTemplates:
         )
         for problem in result.problems:
             log.warning("template problem: %s", problem)
+
+    def _checked(self, files: TemplateFiles) -> tuple[Renderer, CheckResult]:
+        """A renderer for `files` and its check: this process's earlier one for the same text
+        and settings, else a new one."""
+        key = (
+            files.root,
+            files.digest(),
+            self._default_locale,
+            self._default_timezone,
+            self._max_segments,
+            self._channels,
+        )
+        with _checked_lock:
+            if (found := _checked.get(key)) is not None:
+                _checked.move_to_end(key)
+                return found
+        renderer = Renderer(
+            files, default_locale=self._default_locale, default_timezone=self._default_timezone
+        )
+        result = check_renderer(renderer, max_segments=self._max_segments, channels=self._channels)
+        with _checked_lock:
+            _checked[key] = (renderer, result)
+            while len(_checked) > CHECKED_KEPT:
+                _checked.popitem(last=False)
+        return renderer, result
 
     def status(self) -> dict[str, object]:
         """For /readyz: "ok", or "degraded" with the problems and what is being served."""

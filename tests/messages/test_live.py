@@ -107,6 +107,29 @@ def test_the_folder_is_looked_at_only_every_reload_interval(templates: Path) -> 
     assert live.render_sms("pin_code", CONTEXT) == "Door open with 1234, Alex."
 
 
+def test_the_same_text_is_checked_once_per_process(templates: Path) -> None:
+    """A second LiveTemplates over the same folder takes the first one's renderer; so does a
+    folder edited back to text already checked. A new text is a new renderer."""
+    first = LiveTemplates(templates, reload_seconds=0)
+    assert LiveTemplates(templates, reload_seconds=0).current() is first.current()
+    before = first.current()
+    original = (templates / "pin_code/en/sms.txt").read_text(encoding="utf-8")
+    edit(templates, GOOD_EDIT)
+    assert first.current() is not before
+    edit(templates, original)
+    assert first.current() is before
+
+
+def test_a_version_checked_with_other_settings_is_checked_again(templates: Path) -> None:
+    """The check's settings are part of what was checked: an SMS of three parts passes with
+    SMS_MAX_SEGMENTS=3, and the same folder is still refused with 2."""
+    edit(templates, "Your door code is {{ pin_code }}. " + "Welcome to the hotel. " * 16 + "\n")
+    assert LiveTemplates(templates, reload_seconds=0, max_segments=3).status() == {"status": "ok"}
+    refused = LiveTemplates(templates, reload_seconds=0, max_segments=2).status()
+    assert refused["status"] == "degraded"
+    assert refused["serving"] == "nothing"
+
+
 def test_readyz_reports_degraded_templates_as_200(
     templates: Path, ledger: Ledger, redis_url: str
 ) -> None:
