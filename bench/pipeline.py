@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +38,20 @@ class Commands:
 
 
 @dataclass(frozen=True)
+class Second:
+    """One second of an end-to-end run, by when its webhooks were posted: how many, their
+    latency, and the CPU the processes used meanwhile (cores, of the machine's)."""
+
+    second: int
+    events: int
+    p50_ms: float
+    max_ms: float
+    worker_cores: float
+    web_cores: float
+    machine_busy: float  # the share of every core busy, whoever used it
+
+
+@dataclass(frozen=True)
 class EndToEndResult:
     events: int
     received: int
@@ -45,6 +61,7 @@ class EndToEndResult:
     max_ms: float
     web_peak_rss_mb: float
     worker_peak_rss_mb: float
+    seconds: tuple[Second, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,8 +202,9 @@ def run_end_to_end(
             if not wait_for(lambda: _heartbeats(workdir) > 0, 60):
                 raise RuntimeError(f"no worker started: see {workdir}")
             time.sleep(2)  # every worker process connects to the broker
-            sent_at = _post_all(hotel, port, rate, env, workdir, timeout=seconds * 3)
-            wait_for(lambda: len(_sms_times(twilio)) >= events, 120)
+            with Sampler(procs[0], procs[1] if commands.worker else None) as sampler:
+                sent_at = _post_all(hotel, port, rate, env, workdir, timeout=seconds * 3)
+                wait_for(lambda: len(_sms_times(twilio)) >= events, 120)
             # The embedded worker is a child of the web process: the worker figure is the
             # largest process of each tree (the web process's own peak is its first).
             web_rss = procs[0].peak_rss_mb() if commands.worker else own_peak_mb(procs[0].pid)
@@ -195,11 +213,12 @@ def run_end_to_end(
             for proc in procs:
                 proc.stop()
         received = _sms_times(twilio)
-    latencies = sorted(
-        (received[phone] - sent_at[n]) * 1000
+    by_event = [
+        (sent_at[n], (received[phone] - sent_at[n]) * 1000)
         for n, phone in enumerate(hotel.phones)
         if phone in received
-    )
+    ]
+    latencies = sorted(latency for _, latency in by_event)
     return EndToEndResult(
         events=events,
         received=len(latencies),
@@ -209,7 +228,87 @@ def run_end_to_end(
         max_ms=latencies[-1] if latencies else float("nan"),
         web_peak_rss_mb=web_rss,
         worker_peak_rss_mb=worker_rss,
+        seconds=sampler.seconds(min(sent_at), by_event),
     )
+
+
+class Sampler:
+    """The CPU of the web process, of the worker (its own processes, or the web process's
+    children in single-machine mode) and of the whole machine, read every SAMPLE_SECONDS while
+    the load runs: where a second's latency came from."""
+
+    SAMPLE_SECONDS = 0.25
+
+    def __init__(self, web: Proc, worker: Proc | None) -> None:
+        self.web, self.worker = web, worker
+        self.samples: list[tuple[float, float, float, float]] = []  # when, web, worker, busy
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            web_own = self.web.own_cpu_seconds()
+            worker = (
+                self.worker.cpu_seconds()
+                if self.worker is not None
+                else self.web.cpu_seconds() - web_own
+            )
+            self.samples.append((time.time(), web_own, worker, _machine_busy_seconds()))
+            if self._stop.wait(self.SAMPLE_SECONDS):
+                return
+
+    def seconds(self, start: float, by_event: list[tuple[float, float]]) -> tuple[Second, ...]:
+        return timeline(self.samples, start, by_event, len(os.sched_getaffinity(0)))
+
+
+def timeline(
+    samples: list[tuple[float, float, float, float]],
+    start: float,
+    by_event: list[tuple[float, float]],
+    cores: int,
+) -> tuple[Second, ...]:
+    """Each whole second from `start` that the samples cover: the events posted in it (their
+    (posted, latency ms)), and the CPU used in it, read from (when, web, worker, machine busy)
+    samples."""
+    rows: list[Second] = []
+    if not samples or not by_event:
+        return ()
+    columns = [[(sample[0], sample[n]) for sample in samples] for n in (1, 2, 3)]
+    for n in range(int(max(sent for sent, _ in by_event) - start) + 1):
+        low, high = start + n, start + n + 1
+        if high > samples[-1][0]:
+            break
+        latencies = sorted(ms for sent, ms in by_event if low <= sent < high)
+        if not latencies:
+            continue
+        web, worker, busy = (_at(column, high) - _at(column, low) for column in columns)
+        rows.append(
+            Second(
+                second=n,
+                events=len(latencies),
+                p50_ms=statistics.median(latencies),
+                max_ms=latencies[-1],
+                worker_cores=worker,
+                web_cores=web,
+                machine_busy=busy / cores,
+            )
+        )
+    return tuple(rows)
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every core has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def queue_events(hotel: Hotel, env: dict[str, str], workdir: Path, web: list[str]) -> None:

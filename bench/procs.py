@@ -83,15 +83,11 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         """User and system CPU of every live process of the tree."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.tree():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / ticks
+        return sum(_cpu_seconds(pid) for pid in self.tree())
+
+    def own_cpu_seconds(self) -> float:
+        """User and system CPU of this process alone, without its children."""
+        return _cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -101,6 +97,15 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.killpg(self.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """One live process's user and system CPU (/proc/<pid>/stat), 0 once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def own_peak_mb(pid: int) -> float:

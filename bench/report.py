@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.ingest import IngestResult
-from bench.pipeline import EndToEndResult, WorkerResult
+from bench.pipeline import EndToEndResult, Second, WorkerResult
 
 # The targets (issue 18).
 WORKER_MIN_PER_SECOND = 150.0  # one worker process; Seam at 50 ms, Twilio and SendGrid at 100 ms
@@ -77,6 +77,10 @@ class Report:
         if extra:
             lines += ["", "information (no target unless shown):"]
             lines += _aligned([("figure", "measured", "target", ""), *extra])
+        for run in runs:
+            if run.end_to_end is not None and run.end_to_end.seconds:
+                lines += ["", f"end to end second by second ({run.name}), by when posted:"]
+                lines += _timeline(run.end_to_end.seconds)
         return "\n".join(line.rstrip() for line in lines)
 
     def default_failures(self) -> list[str]:
@@ -134,6 +138,18 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return lines
+
+
+def _timeline(seconds: tuple[Second, ...]) -> list[str]:
+    """One row a second: the events posted in it, their latency, and the cores used meanwhile
+    (the worker's, the web process's, and the share of the machine busy, whoever used it)."""
+    header = ("second", "events", "p50", "max", "worker cores", "web cores", "machine busy")
+    rows = [
+        (str(s.second), str(s.events), _ms(s.p50_ms), _ms(s.max_ms),
+         f"{s.worker_cores:.2f}", f"{s.web_cores:.2f}", f"{s.machine_busy:.0%}")
+        for s in seconds
+    ]  # fmt: skip
+    return _aligned([header, *rows])
 
 
 def _ms(value: float) -> str:

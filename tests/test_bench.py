@@ -9,6 +9,7 @@ import itertools
 import json
 import shlex
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from bench import loadgen
 from bench.__main__ import configurations
 from bench.ingest import IngestResult, Load, slow_callbacks
-from bench.pipeline import EndToEndResult, WorkerResult, _at
+from bench.pipeline import EndToEndResult, Second, WorkerResult, _at, timeline
 from bench.procs import keycourier, procfile
 from bench.report import Report, Run
 from tests.conftest import ROOT
@@ -62,6 +63,24 @@ def test_cpu_at_a_time_is_read_between_samples() -> None:
     assert _at(samples, 20.0) == 3.5
 
 
+def test_the_timeline_gives_each_second_its_events_and_the_cpu_used_in_it() -> None:
+    """Events fall in the second they were posted in; a second's CPU is what the samples grew
+    by across it, the machine's as a share of its cores; a second the samples do not cover
+    yet is left out."""
+    # (when, web, worker, machine busy): the worker used 0.5 core in the first second, 1.5
+    # in the second; the machine 1 and 2 cores of 2.
+    samples = [(100.0, 0.0, 0.0, 0.0), (101.0, 0.1, 0.5, 1.0), (102.0, 0.3, 2.0, 3.0)]
+    events = [(100.2, 10.0), (100.9, 30.0), (100.5, 20.0), (101.1, 200.0), (102.5, 5.0)]
+    rows = timeline(samples, 100.0, events, cores=2)
+    assert [(r.second, r.events, r.p50_ms, r.max_ms) for r in rows] == [
+        (0, 3, 20.0, 30.0),
+        (1, 1, 200.0, 200.0),
+    ]
+    assert [round(r.worker_cores, 6) for r in rows] == [0.5, 1.5]
+    assert [round(r.web_cores, 6) for r in rows] == [0.1, 0.2]
+    assert [r.machine_busy for r in rows] == [0.5, 1.0]
+
+
 def load(rps: float, p99: float) -> Load:
     return Load(int(rps * 10), 10.0, 0, 0, p99 / 2, p99, p99 * 2, 0)
 
@@ -84,10 +103,32 @@ def test_only_the_default_columns_misses_fail_the_run() -> None:
     assert report.default_failures() == []
 
     report = Report("abc", "n", default=run("default", 100, 9.0))
-    report.table()
+    assert "second by second" not in report.table()
     assert report.default_failures() == [
         "worker deliveries/s (one process)",
         "worker CPU per delivery",
+    ]
+
+
+def test_the_table_ends_with_each_runs_timeline() -> None:
+    """A run whose end to end has seconds prints one row for each, under its name."""
+    default = run("default", 160, 6.0)
+    assert default.end_to_end is not None
+    default.end_to_end = replace(
+        default.end_to_end, seconds=(Second(0, 100, 240.0, 410.0, 1.21, 0.32, 0.97),)
+    )
+    table = Report("abc", "n", default=default).table()
+    assert "end to end second by second (default)" in table
+    assert table.splitlines()[-1].split() == [
+        "0",
+        "100",
+        "240",
+        "ms",
+        "410",
+        "ms",
+        "1.21",
+        "0.32",
+        "97%",
     ]
 
 
