@@ -160,7 +160,11 @@ def main() -> int:
                         workdir / f"{name}-end-to-end", commands,
                         rate=E2E_RATE, seconds=args.e2e_seconds,
                     )  # fmt: skip
-                _progress(f"{name}: end to end {run.end_to_end}")
+                e = run.end_to_end
+                _progress(
+                    f"{name}: end to end {e.received}/{e.events}, p50 {e.p50_ms:.0f} ms, "
+                    f"p99 {e.p99_ms:.0f} ms"
+                )
         default = runs[0][1]
         if "scaling" in wanted:
             with fresh_postgres() as database_url:
