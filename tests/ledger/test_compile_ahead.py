@@ -4,8 +4,11 @@ tasks arrive together, and each compile is milliseconds of CPU they would all wa
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from app.ledger.models import EventStatus
 from app.ledger.store import EVENTS, Ledger
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
+from tests.conftest import ROOT
 from tests.events.test_pipeline import record
 
 
@@ -81,3 +85,23 @@ def test_threads_that_miss_together_compile_once(
     assert compiled == [statement]
     assert len(got) == 8
     assert all(lone is got[0] for lone in got)
+
+
+def test_compile_ahead_configures_the_mappers_on_either_backend(tmp_path: Path) -> None:
+    """SQLAlchemy configures the ORM's mappers on the first model built, unless compile_ahead
+    did: in a fresh interpreter (the configuration is once per process), on SQLite, which has
+    no statements to compile, the models are configured once it has run."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    program = f"""
+from app.ledger.models import Event
+from app.ledger.store import Ledger
+ledger = Ledger.from_url({url!r})
+before = Event.__mapper__.configured
+ledger.compile_ahead()
+print(before, Event.__mapper__.configured)
+"""
+    found = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    assert found.stdout.split() == ["False", "True"], found.stderr
