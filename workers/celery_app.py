@@ -148,18 +148,18 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
 @worker_ready.connect
 def _get_ready(sender: Any = None, **_: object) -> None:
     """Before the first task (and before the worker's health file and its "ready" line, which
-    later receivers of this signal write): build the Context every task uses and compile the
-    ledger's hot statements, then tune the interpreter. Built on the first task instead, its
-    ~0.8 s of CPU (the SDKs, the templates read and checked) held every task that arrived
-    meanwhile: at 100 events/s a backlog the first seconds' guests waited out (bench/
-    RESULTS.md). A Context that fails to build here is tried again by the first task, as
-    before."""
+    later receivers of this signal write): build the Context every task uses and warm the
+    ledger up (its mappers, hot statements and first connection), then tune the interpreter.
+    Built on the first task instead, its ~0.8 s of CPU (the SDKs, the templates read and
+    checked) held every task that arrived meanwhile: at 100 events/s a backlog the first
+    seconds' guests waited out (bench/RESULTS.md). What fails here (the Context, or a ledger
+    that does not answer yet) is tried again by the first task, as before."""
     app = getattr(sender, "app", None)
     if isinstance(app, KeycourierCelery):
         try:
-            app.context().ledger.compile_ahead()
+            app.context().ledger.warm_up()
         except Exception:
-            log.exception("the worker's context could not be built; the first task tries again")
+            log.exception("the worker could not get ready ahead; its first task tries again")
     _tune_the_interpreter()
 
 

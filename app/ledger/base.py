@@ -65,7 +65,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> N
 
 class LedgerBase:
     # The statements a store's hot path runs alone or together on PostgreSQL (see
-    # compile_ahead).
+    # warm_up).
     AHEAD: ClassVar[tuple[Executable, ...]] = ()
 
     def __init__(self, engine: Engine, *, status_webhooks: bool = False) -> None:
@@ -177,21 +177,23 @@ class LedgerBase:
                     self._lones[id(statement)] = lone
         return lone
 
-    def compile_ahead(self) -> None:
-        """Compile now the statements the worker's hot path runs on the driver's connection
-        (each store's AHEAD), as a worker gets ready: its first tasks would otherwise each pay
-        for them, milliseconds apiece, while every event of the first second waited (bench/
-        RESULTS.md). A statement left out is compiled on first use, as before.
+    def warm_up(self) -> None:
+        """Pay now, as a worker gets ready, what its first tasks would otherwise pay while
+        every event of the first second waited behind them (bench/RESULTS.md):
 
-        The ORM's mappers are configured first, on either backend: SQLAlchemy does that on the
-        first model built (an event's start builds one), some 20 ms of CPU
-        that a worker's first task paid while the tasks behind it waited."""
+        - the ORM's mappers, configured: SQLAlchemy does it on the first model built (an
+          event's start builds one), some 20 ms of CPU;
+        - on PostgreSQL, the statements the hot path runs on the driver's connection (each
+          store's AHEAD), compiled, milliseconds apiece; one left out is compiled on first use;
+        - the first connection, opened, and with it the dialect's first-connect checks.
+
+        Raises LedgerUnavailable (after the compiles) when the database does not answer."""
         configure_mappers()
-        if not self._postgres:
-            return
-        for store in type(self).__mro__:
-            for statement in vars(store).get("AHEAD", ()):
-                self._lone(statement)
+        if self._postgres:
+            for store in type(self).__mro__:
+                for statement in vars(store).get("AHEAD", ()):
+                    self._lone(statement)
+        self.ping()
 
     @property
     def _postgres(self) -> bool:

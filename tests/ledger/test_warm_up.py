@@ -1,6 +1,7 @@
-"""A worker compiles the ledger's hot statements as it gets ready (`compile_ahead`), and
-threads that need a statement not compiled yet compile it once between them: a worker's first
-tasks arrive together, and each compile is milliseconds of CPU they would all wait on."""
+"""A worker warms the ledger up as it gets ready (`warm_up`: the mappers, the hot statements
+compiled, the first connection), and threads that need a statement not compiled yet compile it
+once between them: a worker's first tasks arrive together, and each compile is milliseconds of
+CPU they would all wait on."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _count_compiles(monkeypatch: pytest.MonkeyPatch, pause: float = 0.0) -> list
     return compiled
 
 
-def test_an_event_after_compile_ahead_compiles_nothing(
+def test_an_event_after_warm_up_compiles_nothing(
     services: Context,
     twilio: TwilioStandin,
     sendgrid: SendGridStandin,
@@ -47,7 +48,7 @@ def test_an_event_after_compile_ahead_compiles_nothing(
     """Every statement an issued PIN's event runs on the driver's connection (start, plan,
     claim, both attempts, the end) was compiled ahead; SQLite has none to compile."""
     compiled = _count_compiles(monkeypatch)
-    services.ledger.compile_ahead()
+    services.ledger.warm_up()
     ahead = len(compiled)
     event_id = record(services, "access_method.issued.code")
 
@@ -87,8 +88,8 @@ def test_threads_that_miss_together_compile_once(
     assert all(lone is got[0] for lone in got)
 
 
-def test_compile_ahead_configures_the_mappers_on_either_backend(tmp_path: Path) -> None:
-    """SQLAlchemy configures the ORM's mappers on the first model built, unless compile_ahead
+def test_warm_up_configures_the_mappers_on_either_backend(tmp_path: Path) -> None:
+    """SQLAlchemy configures the ORM's mappers on the first model built, unless warm_up
     did: in a fresh interpreter (the configuration is once per process), on SQLite, which has
     no statements to compile, the models are configured once it has run."""
     url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
@@ -97,7 +98,7 @@ from app.ledger.models import Event
 from app.ledger.store import Ledger
 ledger = Ledger.from_url({url!r})
 before = Event.__mapper__.configured
-ledger.compile_ahead()
+ledger.warm_up()
 print(before, Event.__mapper__.configured)
 """
     found = subprocess.run(
@@ -105,3 +106,14 @@ print(before, Event.__mapper__.configured)
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     assert found.stdout.split() == ["False", "True"], found.stderr
+
+
+def test_warm_up_leaves_a_connection_open_in_the_pool(database_url: str) -> None:
+    """The first task finds a connection waiting, the dialect's first-connect checks done."""
+    ledger = Ledger.from_url(database_url)
+    try:
+        assert ledger.engine.pool.checkedin() == 0
+        ledger.warm_up()
+        assert ledger.engine.pool.checkedin() == 1
+    finally:
+        ledger.engine.dispose()
