@@ -15,10 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from app.context import Context
 from app.ledger.migrate import upgrade
+from app.ledger.models import Base
 from app.ledger.store import Ledger, make_engine
 from app.settings import load_settings
 from app.standins.seam import SeamStandin
@@ -32,17 +33,6 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-TABLES = (
-    "provider_events",
-    "attempts",
-    "deliveries",
-    "front_desk_flags",
-    "events",
-    "audit_log",
-    "ops_sign_in_failures",
-    "ops_sessions",
-    "guest_link_resends",
-)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,14 +59,31 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """One engine for the fixtures that empty the session's database between tests (pinged
+    before use: a test may end every connection to it)."""
+    engine = create_engine(postgres_url, pool_pre_ping=True)
+    yield engine
+    engine.dispose()
+
+
+def empty_ledger(connection: Connection) -> None:
+    """Every table of the ledger emptied, children first, and its ids started again from 1.
+    (TRUNCATE took ~80 ms a test, new files for every table and index; this takes ~3.)"""
+    for table in reversed(Base.metadata.sorted_tables):
+        connection.execute(table.delete())
+    sequences = text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+    for sequence in connection.execute(sequences).scalars():
+        connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
+
+
 @pytest.fixture
-def clean_postgres_url(postgres_url: str) -> Iterator[str]:
+def clean_postgres_url(postgres_url: str, postgres_engine: Engine) -> Iterator[str]:
     """The session's PostgreSQL database, emptied after the test."""
     yield postgres_url
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    with postgres_engine.begin() as connection:
+        empty_ledger(connection)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

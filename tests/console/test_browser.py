@@ -19,14 +19,13 @@ import httpx
 import pytest
 import redis
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from sqlalchemy import text
 
 from app.console.passwords import hash_password
 from app.ledger.store import make_engine
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
-from tests.conftest import REDIS_URL, ROOT, TABLES, TEMPLATES, provider_env
+from tests.conftest import REDIS_URL, ROOT, TEMPLATES, empty_ledger, provider_env
 from tests.console.support import API_TOKEN, NAME, PASSWORD, SESSION_SECRET, console_env
 from tests.processes import Processes, free_port, post_sample, running_web, wait_for
 
@@ -114,7 +113,7 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield stack
     engine = make_engine(postgres_url)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        empty_ledger(connection)
     engine.dispose()
     client.flushdb()
     client.close()

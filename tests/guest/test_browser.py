@@ -23,7 +23,7 @@ from app.ledger.store import make_engine
 from app.standins.seam import SeamStandin
 from app.standins.sendgrid import SendGridStandin
 from app.standins.twilio import TwilioStandin
-from tests.conftest import REDIS_URL, ROOT, TABLES, TEMPLATES, provider_env
+from tests.conftest import REDIS_URL, ROOT, TEMPLATES, empty_ledger, provider_env
 from tests.processes import Processes, free_port, post_sample, running_web, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
@@ -104,7 +104,7 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             assert wait_for(lambda: len(stack.sms_to_guest()) == 1 and stack.settled(), 60)
             yield stack
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        empty_ledger(connection)
     engine.dispose()
     client.flushdb()
     client.close()
