@@ -81,9 +81,13 @@ def test_each_thread_builds_one_opener(
 
     monkeypatch.setattr(urllib.request, "build_opener", counted)
 
+    # Every thread stays until all have sent: a thread that ended could hand its ident on.
+    together = threading.Barrier(4, timeout=30)
+
     def three_sends() -> None:
         for _ in range(3):
             sendgrid_email.send_email(MESSAGE)
+        together.wait()
 
     threads = [threading.Thread(target=three_sends) for _ in range(4)]
     for thread in threads:
