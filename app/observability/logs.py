@@ -84,6 +84,48 @@ def _processors(log_format: str) -> tuple[list[Processor], list[Processor]]:
     return shared, final
 
 
+class LineHandler(logging.StreamHandler[TextIO]):
+    """A StreamHandler that turns the record into its line before taking the handler's lock,
+    and holds the lock only to write it.
+
+    The standard handler formats under its lock: here that is the whole structlog chain,
+    redaction and JSON, ~150 µs of CPU. A worker's threads log a few lines per event, and a
+    thread that lost the interpreter while formatting held every other thread's line (and
+    task) behind it: profiled, a fifth of a starting worker's task time was spent waiting for
+    this lock."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        passed = self.filter(record)
+        if isinstance(passed, logging.LogRecord):
+            record = passed
+        if passed:
+            try:
+                line = self.format(record) + self.terminator
+            except Exception:
+                self.handleError(record)
+                return True
+            with self.lock:  # type: ignore[union-attr]
+                self._write(line, record)
+        return bool(passed)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        self._write(line, record)
+
+    def _write(self, line: str, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(line)
+            self.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """Send every record, from any library, through redaction to `stream` (stderr)."""
     hide_configured_secrets(settings)
@@ -92,7 +134,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(allow=CONTEXT_FIELDS)],
         processors=final,
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LineHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from app.observability.logs import bind_context, clear_context, configure_logging
+from app.observability.logs import LineHandler, bind_context, clear_context, configure_logging
 from app.observability.masking import mask_email, mask_phone
 from app.observability.redaction import redact, redact_value
 from app.settings import load_settings
@@ -164,3 +165,41 @@ def test_celerys_per_task_info_lines_only_at_debug(level: str) -> None:
         assert messages[2:] == [failure]
     else:
         assert messages == [failure]
+
+
+def test_a_line_being_formatted_holds_no_other_thread_back() -> None:
+    """The handler turns a record into its line before it takes its lock: while one thread's
+    line is still being formatted, another thread's line is written, and both come out whole,
+    one per line."""
+    stream = io.StringIO()
+    handler = LineHandler(stream)
+    release = threading.Event()
+    formatting = threading.Event()
+
+    class SlowForOne(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            if record.getMessage() == "slow":
+                formatting.set()
+                assert release.wait(10)
+            return super().format(record)
+
+    handler.setFormatter(SlowForOne("%(message)s"))
+    logger = logging.getLogger("tests.line_handler")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        slow = threading.Thread(target=logger.warning, args=("slow",))
+        slow.start()
+        assert formatting.wait(10)
+        fast = threading.Thread(target=logger.warning, args=("fast",))
+        fast.start()
+        fast.join(5)
+        written_meanwhile = stream.getvalue()
+        release.set()
+        slow.join(10)
+    finally:
+        release.set()
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert written_meanwhile == "fast\n"
+    assert stream.getvalue() == "fast\nslow\n"
