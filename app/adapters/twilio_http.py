@@ -26,6 +26,7 @@ import json
 import os
 from base64 import b64encode
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from ssl import SSLContext, create_default_context
 from urllib.parse import urlencode, urlsplit
 
@@ -41,9 +42,12 @@ from app.errors import NoAnswer, NotSent
 _JSON_TYPES = ("application/json", "application/scim+json")
 
 
+@lru_cache(maxsize=8)
 def tls_as_requests(verify: bool | str | None) -> SSLContext:
     """A TLS context trusting what requests would: `verify` as requests' environment settings
-    give it (True or None: requests' own CA bundle; a path: that file or directory)."""
+    give it (True or None: requests' own CA bundle; a path: that file or directory). One per
+    `verify` a process: loading a CA bundle is ~25 ms of CPU, and the SMS and WhatsApp clients
+    (each Context built again, in the tests) would each load it."""
     if verify is True or verify is None:
         return create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH)
     if isinstance(verify, str) and os.path.isdir(verify):

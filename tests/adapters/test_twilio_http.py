@@ -190,8 +190,10 @@ def test_certificates_are_trusted_as_requests_trusts_them(
 
 
 def test_the_ca_bundle_by_default_is_requests_own() -> None:
+    """requests' own bundle, loaded once a process however many clients are built."""
     loaded = tls_as_requests(True).cert_store_stats()["x509_ca"]
     assert loaded > 50  # certifi's bundle, not an empty store
+    assert tls_as_requests(True) is tls_as_requests(True)
     with pytest.raises(ValueError, match="cannot be turned off"):
         tls_as_requests(False)
 
