@@ -156,10 +156,10 @@ def _get_ready(sender: Any = None, **_: object) -> None:
     that does not answer yet) is tried again by the first task, as before."""
     app = getattr(sender, "app", None)
     if isinstance(app, KeycourierCelery):
-        # Celery finds its result backend (none: "disabled") on a task's first run, reading
-        # every installed package's entry points: ~17 ms of CPU, once a process.
-        app.backend  # noqa: B018 (the property resolves and keeps it)
         try:
+            # Celery finds its result backend (none: "disabled") on a task's first run, reading
+            # every installed package's entry points: ~17 ms of CPU, once a process.
+            app.backend  # noqa: B018 (the property resolves and keeps it)
             app.context().ledger.warm_up()
         except Exception:
             log.exception("the worker could not get ready ahead; its first task tries again")
