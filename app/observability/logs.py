@@ -105,25 +105,14 @@ class LineHandler(logging.StreamHandler[TextIO]):
                 self.handleError(record)
                 return True
             with self.lock:  # type: ignore[union-attr]
-                self._write(line, record)
+                try:
+                    self.stream.write(line)
+                    self.flush()
+                except RecursionError:
+                    raise
+                except Exception:
+                    self.handleError(record)
         return bool(passed)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record) + self.terminator
-        except Exception:
-            self.handleError(record)
-            return
-        self._write(line, record)
-
-    def _write(self, line: str, record: logging.LogRecord) -> None:
-        try:
-            self.stream.write(line)
-            self.flush()
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
