@@ -35,6 +35,7 @@ from ssl import SSLContext
 import httpx
 from requests.utils import get_environ_proxies, select_proxy
 
+from app.adapters.http_headers import Connection, TLSConnection
 from app.errors import NoAnswer, NotSent
 
 # Below the idle timeouts of the APIs and load balancers in front of them (60 s and more).
@@ -82,7 +83,12 @@ class Answer:
     reason: str
     headers: list[tuple[str, str]]
     body: bytes
-    charset: str | None
+    message: http.client.HTTPMessage  # the headers as http.client read them
+
+    @property
+    def charset(self) -> str | None:
+        """Content-Type's charset, read when asked (httpx reads its own)."""
+        return self.message.get_content_charset()
 
 
 class KeptConnections:
@@ -145,7 +151,7 @@ class KeptConnections:
             answer.reason,
             answer.getheaders(),
             payload,
-            answer.headers.get_content_charset(),
+            answer.headers,
         )
 
     def _connection(self, scheme: str, host: str, port: int | None, timeout: float | None) -> Kept:
@@ -156,9 +162,9 @@ class KeptConnections:
             self._local.kept = (key, found)
             return found
         connection = (
-            http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
+            TLSConnection(host, port, timeout=timeout, context=self._tls)
             if scheme == "https"
-            else http.client.HTTPConnection(host, port, timeout=timeout)
+            else Connection(host, port, timeout=timeout)
         )
         try:
             connection.connect()

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from app.adapters.http_headers import Connection, TLSConnection
 from app.adapters.kept_http import Kept, take
 
 
@@ -37,10 +38,10 @@ class KeepAliveHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
         self._kept: tuple[tuple[str, str], Kept] | None = None
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self._open(http.client.HTTPConnection, req)
+        return self._open(Connection, req)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self._open(http.client.HTTPSConnection, req, context=self._tls)
+        return self._open(TLSConnection, req, context=self._tls)
 
     def _open(
         self, kind: type[http.client.HTTPConnection], req: urllib.request.Request, **extra: Any
