@@ -68,6 +68,16 @@ def test_numbers_that_cannot_be_are_refused_with_the_reason(
     assert not any(character.isdigit() for character in parsed.problem)
 
 
+def test_a_number_read_again_is_not_parsed_again() -> None:
+    """A guest's message reads the same number several times: once parsed, it is kept, the
+    same answer for the same text and country, and not for another country."""
+    first = parse_phone("06 98 76 54 32", "FR")
+    before = parse_phone.cache_info()
+    assert parse_phone("06 98 76 54 32", "FR") is first
+    assert parse_phone.cache_info().hits == before.hits + 1
+    assert parse_phone("06 98 76 54 32", "BE").e164 != first.e164
+
+
 def recipient(phone: str) -> Recipient:
     grant = AccessGrant("ag-1", "ui-1", "Guest, Room 1", None, None, ("sp-1",))
     return Recipient(grant, Guest("ui-1", "Sam Guest", phone, "g@example.com"))
