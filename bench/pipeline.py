@@ -14,6 +14,7 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ class EndToEndResult:
     web_peak_rss_mb: float
     worker_peak_rss_mb: float
     seconds: tuple[Second, ...] = ()
+    # SMS received per second from the first webhook posted to the last SMS: the rate the
+    # processes sustained (the posting rate when they kept up).
+    sustained: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,16 @@ def run_end_to_end(
         web_peak_rss_mb=web_rss,
         worker_peak_rss_mb=worker_rss,
         seconds=sampler.seconds(min(sent_at), by_event),
+        sustained=sustained_rate(min(sent_at), received.values()),
     )
+
+
+def sustained_rate(first_posted: float, arrivals: Iterable[float]) -> float:
+    """Messages per second from the first webhook posted to the last message's arrival."""
+    times = list(arrivals)
+    if not times or max(times) <= first_posted:
+        return float("nan")
+    return len(times) / (max(times) - first_posted)
 
 
 class Sampler:

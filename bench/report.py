@@ -118,7 +118,7 @@ class Report:
         if (e := self.single_end_to_end) is not None:
             rows.append((
                 f"single machine: end to end at {e.rate:.0f} events/s",
-                f"{e.received}/{e.events} SMS, p50 / p99 / max "
+                f"{e.received}/{e.events} SMS ({e.sustained:.0f}/s sustained), p50 / p99 / max "
                 f"{_ms(e.p50_ms)} / {_ms(e.p99_ms)} / {_ms(e.max_ms)}",
                 "", "",
             ))  # fmt: skip

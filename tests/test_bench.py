@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import shlex
 import threading
 from dataclasses import replace
@@ -17,7 +18,7 @@ from pathlib import Path
 from bench import loadgen
 from bench.__main__ import configurations
 from bench.ingest import IngestResult, Load, slow_callbacks
-from bench.pipeline import EndToEndResult, Second, WorkerResult, _at, timeline
+from bench.pipeline import EndToEndResult, Second, WorkerResult, _at, sustained_rate, timeline
 from bench.procs import keycourier, procfile
 from bench.report import Report, Run
 from tests.conftest import ROOT
@@ -79,6 +80,20 @@ def test_the_timeline_gives_each_second_its_events_and_the_cpu_used_in_it() -> N
     assert [round(r.worker_cores, 6) for r in rows] == [0.5, 1.5]
     assert [round(r.web_cores, 6) for r in rows] == [0.1, 0.2]
     assert [r.machine_busy for r in rows] == [0.5, 1.0]
+
+
+def test_the_sustained_rate_runs_from_the_first_webhook_to_the_last_sms() -> None:
+    """Four SMS, the last 2 s after the first webhook: 2/s, whatever order they came in; no
+    SMS (or none after the first webhook) gives no rate."""
+    assert sustained_rate(100.0, [101.5, 100.5, 102.0, 101.0]) == 2.0
+    assert math.isnan(sustained_rate(100.0, []))
+    assert math.isnan(sustained_rate(100.0, [99.0]))
+
+
+def test_the_single_machine_row_says_what_it_sustained() -> None:
+    single = EndToEndResult(3000, 2283, 100, 63_300, 126_500, 128_300, 132.0, 193.0, (), 15.2)
+    table = Report("abc", "n", default=run("default", 160, 6.0), single_end_to_end=single).table()
+    assert "2283/3000 SMS (15/s sustained)" in table
 
 
 def load(rps: float, p99: float) -> Load:
