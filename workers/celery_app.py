@@ -117,8 +117,10 @@ def create_celery_app(settings: Settings) -> KeycourierCelery:
         Path(settings.broker_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         # "sqla+" names kombu's own transport, whatever broker_transport says: ours takes the
         # database URL without it.
-        celery.conf.broker_url = settings.broker_url.removeprefix("sqla+")
-        celery.conf.broker_transport = "workers.broker:EmbeddedTransport"
+        celery.conf.update(
+            broker_url=settings.broker_url.removeprefix("sqla+"),
+            broker_transport="workers.broker:EmbeddedTransport",
+        )
     else:
         if settings.broker_url.startswith("redis://"):
             # rediss:// keeps kombu's own transport: the scheme is what turns TLS on.
