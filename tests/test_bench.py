@@ -5,6 +5,7 @@ generator sends what it is given at its rate."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import math
@@ -18,7 +19,15 @@ from pathlib import Path
 from bench import loadgen
 from bench.__main__ import configurations
 from bench.ingest import IngestResult, Load, slow_callbacks
-from bench.pipeline import EndToEndResult, Second, WorkerResult, _at, sustained_rate, timeline
+from bench.pipeline import (
+    EndToEndResult,
+    Second,
+    WorkerResult,
+    _at,
+    collector_paused,
+    sustained_rate,
+    timeline,
+)
 from bench.procs import keycourier, procfile
 from bench.report import Report, Run
 from tests.conftest import ROOT
@@ -94,6 +103,22 @@ def test_the_single_machine_row_says_what_it_sustained() -> None:
     single = EndToEndResult(3000, 2283, 100, 63_300, 126_500, 128_300, 132.0, 193.0, (), 15.2)
     table = Report("abc", "n", default=run("default", 160, 6.0), single_end_to_end=single).table()
     assert "2283/3000 SMS (15/s sustained)" in table
+
+
+def test_the_stand_ins_process_collects_no_garbage_while_measuring() -> None:
+    """The collector is off inside the block (the stand-ins' heap pauses no answer), back on
+    after it, and left off when it was off before."""
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def load(rps: float, p99: float) -> Load:
