@@ -393,12 +393,12 @@ def run_worker_throughput(
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """No full collection in this process while a measurement runs. This process hosts the
+    """No garbage collection in this process while a measurement runs. This process hosts the
     stand-ins (Seam, Twilio, SendGrid), which keep every request they answered: a collection
     over that heap, ~260,000 objects 18 s into end to end, held every answer for 130-200 ms,
     and with it every event in flight (bench/RESULTS.md). Seam and the providers do not run in
     keycourier's processes or in each other's. Reference counting still frees what it can;
-    what is left is collected when the block ends."""
+    cycles wait for the collector, on again after the block (unless it was off before)."""
     was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
