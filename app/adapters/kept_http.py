@@ -81,9 +81,13 @@ def take(held: tuple[Hashable, Kept] | None, key: Hashable) -> Kept | None:
 class Answer:
     status: int
     reason: str
-    headers: list[tuple[str, str]]
     body: bytes
     message: http.client.HTTPMessage  # the headers as http.client read them
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """The header fields in the order they came (as HTTPResponse.getheaders gives them)."""
+        return self.message.items()
 
     @property
     def charset(self) -> str | None:
@@ -149,7 +153,6 @@ class KeptConnections:
         return Answer(
             answer.status,
             answer.reason,
-            answer.getheaders(),
             payload,
             answer.headers,
         )
