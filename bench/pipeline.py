@@ -228,6 +228,7 @@ def run_end_to_end(
         if phone in received
     ]
     latencies = sorted(latency for _, latency in by_event)
+    first_posted = min(sent_at)
     return EndToEndResult(
         events=events,
         received=len(latencies),
@@ -237,8 +238,8 @@ def run_end_to_end(
         max_ms=latencies[-1] if latencies else float("nan"),
         web_peak_rss_mb=web_rss,
         worker_peak_rss_mb=worker_rss,
-        seconds=sampler.seconds(min(sent_at), by_event),
-        sustained=sustained_rate(min(sent_at), received.values()),
+        seconds=sampler.seconds(first_posted, by_event),
+        sustained=sustained_rate(first_posted, received.values()),
     )
 
 
